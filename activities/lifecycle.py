@@ -1,0 +1,96 @@
+"""The activities the EventLifecycle workflow calls by name (see ``workflows.types.ACTIVITY_*``)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from rules.engine import RoutingEngine
+from rules.worktime import add_working_hours
+from store.db import Database
+from store.org import OrgTree
+from store.projection import apply_snapshot
+from workflows.types import (
+    ACTIVITY_DUE,
+    ACTIVITY_PROJECT,
+    ACTIVITY_ROUTE,
+    Decision,
+    DueRequest,
+    EventSnapshot,
+    RoutingRequest,
+)
+
+#: Seconds the organisation tree is cached by a worker before it is read again.
+ORG_CACHE_SECONDS = 30.0
+
+
+class LifecycleActivities:
+    """Activities bound to one store and one routing engine."""
+
+    def __init__(self, db: Database, engine: RoutingEngine) -> None:
+        self.db = db
+        self.engine = engine
+        self._org: OrgTree | None = None
+        self._org_loaded = 0.0
+
+    async def org(self) -> OrgTree:
+        """The organisation tree, cached briefly (units change rarely; routing runs often)."""
+        if self._org is None or time.monotonic() - self._org_loaded > ORG_CACHE_SECONDS:
+            self._org = await OrgTree.load(self.db)
+            self._org_loaded = time.monotonic()
+        return self._org
+
+    @activity.defn(name=ACTIVITY_ROUTE)
+    async def route_event(self, request: RoutingRequest) -> Decision:
+        """Locate the event in the tree and let the responsibility list decide who handles it."""
+        report = request.report
+        org = await self.org()
+        loc = report.location
+        placement = org.locate(loc.grid, loc.lat, loc.lon, loc.address)
+        facts = {
+            "category": (report.category or "").strip(),
+            "grid": placement.grid,
+            "community": placement.community,
+            "street": placement.street,
+            "located_by": placement.how,
+            "source": report.source,
+            "returned": request.returned_count,
+            "escalated": request.escalated_count,
+        }
+        raw = self.engine.decide(facts)
+        now = datetime.now(UTC)
+        handling_hours = raw["deadline_hours"].get("handling", 8)
+        return Decision(
+            placed=raw["placed"],
+            tier=raw["tier"],
+            unit=raw["unit"],
+            department=raw["department"],
+            rule=raw["rule"],
+            list_version=raw["list_version"],
+            reason=raw["reason"],
+            grid=placement.grid,
+            community=placement.community,
+            street=placement.street,
+            category_name=raw["category_name"],
+            co_departments=raw["co_departments"],
+            priority=raw["priority"],
+            deadline_hours=raw["deadline_hours"],
+            handling_due=add_working_hours(now, handling_hours).isoformat() if raw["placed"] else None,
+            facts=raw["facts"],
+        )
+
+    @activity.defn(name=ACTIVITY_DUE)
+    async def compute_due(self, request: DueRequest) -> str:
+        """The moment ``hours`` working hours after ``start`` (kept by the workflow, never recomputed)."""
+        return add_working_hours(datetime.fromisoformat(request.start), request.hours).isoformat()
+
+    @activity.defn(name=ACTIVITY_PROJECT)
+    async def project_event(self, snapshot: EventSnapshot) -> bool:
+        """Upsert the event's read model; a stale or repeated snapshot changes nothing."""
+        return await apply_snapshot(self.db, snapshot)
+
+    def all(self) -> list[object]:
+        """The activity callables, for a Worker."""
+        return [self.route_event, self.compute_due, self.project_event]

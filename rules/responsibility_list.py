@@ -1,0 +1,163 @@
+"""The responsibility list (权责清单): categories, tiers, departments and deadlines, as validated data.
+
+One definition of the list's shape. :func:`check` reports every problem with its place
+(category code and field) instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Tier = Literal["grid", "community", "street", "department", "city"]
+TIERS: tuple[str, ...] = ("grid", "community", "street", "department", "city")
+STAGES = ("dispatch", "handling", "verification", "rating_window")
+
+#: The list shipped with the platform (version 1 of the city's 165 categories).
+DEFAULT_LIST_PATH = Path(__file__).parent / "data" / "responsibility_list.json"
+
+
+class Deadlines(BaseModel):
+    """Deadlines per stage, in hours of working time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dispatch: int = Field(gt=0, le=24 * 30)
+    handling: int = Field(gt=0, le=24 * 90)
+    verification: int = Field(gt=0, le=24 * 30)
+    rating_window: int = Field(gt=0, le=24 * 30)
+
+
+class Group(BaseModel):
+    """A group of categories (e.g. 市容环境)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[A-Z]{2,4}$")
+    name_zh: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+
+
+class Category(BaseModel):
+    """One event category of the list and who must handle it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[A-Z]{2,4}-\d{2,3}$")
+    name_zh: str = Field(min_length=1, max_length=40)
+    name_en: str = Field(min_length=1, max_length=120)
+    group: str
+    tier: Tier
+    department: str | None = None
+    co_departments: list[str] = Field(default_factory=list)
+    deadlines: Deadlines
+    law_enforcement: bool = False
+    severity_scale: list[str] = Field(min_length=1, max_length=6)
+    keywords: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _department_rules(self) -> Category:
+        if self.tier == "department" and not self.department:
+            raise ValueError("tier 'department' needs a responsible department")
+        if self.department and self.department in self.co_departments:
+            raise ValueError("the responsible department cannot also be a co-handler")
+        return self
+
+    @field_validator("keywords")
+    @classmethod
+    def _non_blank(cls, value: list[str]) -> list[str]:
+        if any(not k.strip() for k in value):
+            raise ValueError("keywords must not be blank")
+        return value
+
+
+class ResponsibilityList(BaseModel):
+    """A whole version of the list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, max_length=40)
+    title_zh: str = ""
+    title_en: str = ""
+    groups: list[Group]
+    categories: list[Category] = Field(min_length=1)
+
+    def by_code(self) -> dict[str, Category]:
+        """Categories keyed by code."""
+        return {c.code: c for c in self.categories}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a list file, with its place."""
+
+    place: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.message}"
+
+
+class InvalidList(Exception):
+    """A list that failed validation; carries every problem."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems[:5]))
+        self.problems = problems
+
+
+def _place(raw: Any, loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic error location into 'category SR-01, field deadlines.handling'."""
+    if len(loc) >= 2 and loc[0] == "categories" and isinstance(loc[1], int):
+        cats = raw.get("categories") if isinstance(raw, dict) else None
+        code = None
+        if isinstance(cats, list) and loc[1] < len(cats) and isinstance(cats[loc[1]], dict):
+            code = cats[loc[1]].get("code")
+        where = f"category {code}" if code else f"category #{loc[1] + 1}"
+        field = ".".join(str(p) for p in loc[2:]) or "(entry)"
+        return f"{where}, field {field}"
+    return "list, field " + (".".join(str(p) for p in loc) or "(root)")
+
+
+def check(raw: Any, departments: set[str] | None = None) -> tuple[ResponsibilityList | None, list[Problem]]:
+    """Validate a decoded list; returns the list (or None) and every problem found."""
+    problems: list[Problem] = []
+    try:
+        parsed = ResponsibilityList.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(Problem(_place(raw, tuple(err["loc"])), err["msg"]))
+        return None, problems
+    groups = {g.code for g in parsed.groups}
+    seen: set[str] = set()
+    for cat in parsed.categories:
+        where = f"category {cat.code}"
+        if cat.code in seen:
+            problems.append(Problem(f"{where}, field code", "duplicate code"))
+        seen.add(cat.code)
+        if cat.group not in groups:
+            problems.append(Problem(f"{where}, field group", f"unknown group '{cat.group}'"))
+        if departments is not None:
+            for field, codes in (("department", [cat.department]), ("co_departments", cat.co_departments)):
+                for dept in codes:
+                    if dept and dept not in departments:
+                        problems.append(Problem(f"{where}, field {field}", f"unknown department '{dept}'"))
+    return (parsed if not problems else None), problems
+
+
+def load(path: Path | str = DEFAULT_LIST_PATH, departments: set[str] | None = None) -> ResponsibilityList:
+    """Read and validate a list file; raises :class:`InvalidList` with every problem."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidList([Problem(str(path), f"cannot read: {exc}")]) from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidList([Problem(f"{path}:{exc.lineno}:{exc.colno}", exc.msg)]) from exc
+    parsed, problems = check(raw, departments)
+    if parsed is None:
+        raise InvalidList(problems)
+    return parsed

@@ -1,0 +1,133 @@
+"""SQLModel tables. Event, task, timeline and notice rows are written only by the projection."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Unit(SQLModel, table=True):
+    """A unit of the organisation: city, command centre, street, community, grid or department."""
+
+    code: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(max_length=20, index=True)  # city|command_centre|street|community|grid|department
+    tier: str = Field(max_length=20)
+    parent: str | None = Field(default=None, max_length=32, index=True)
+    name_zh: str = Field(max_length=100)
+    name_en: str = Field(max_length=200)
+    lat: float | None = None
+    lon: float | None = None
+    address_keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    stationed: bool = False  # "1+X" department with cadres stationed at streets
+
+
+class User(SQLModel, table=True):
+    """A person who logs in; scoped to one unit."""
+
+    username: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(max_length=100)
+    unit: str = Field(max_length=32, index=True, foreign_key="unit.code")
+    role: str = Field(max_length=32)
+    password_hash: str = Field(max_length=255)
+    stationed_street: str | None = Field(default=None, max_length=32)
+    active: bool = True
+
+
+class Event(SQLModel, table=True):
+    """Projection of one event (the workflow is the source of truth)."""
+
+    event_id: str = Field(primary_key=True, max_length=200)
+    receipt_code: str = Field(max_length=16, unique=True)
+    version: int = 0
+    external_id: str | None = Field(default=None, max_length=200)
+    source: str = Field(max_length=32)
+    category: str = Field(max_length=32, index=True)
+    category_name: str = Field(default="", max_length=100)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    address: str | None = Field(default=None, max_length=300)
+    lat: float | None = None
+    lon: float | None = None
+    grid: str | None = Field(default=None, max_length=32, index=True)
+    community: str | None = Field(default=None, max_length=32)
+    street: str | None = Field(default=None, max_length=32, index=True)
+    reporter_name: str = Field(default="", max_length=100)
+    reporter_phone: str = Field(default="", max_length=40)
+    state: str = Field(max_length=20, index=True)
+    stage: str = Field(max_length=20)
+    tier: str | None = Field(default=None, max_length=20)
+    unit: str | None = Field(default=None, max_length=32, index=True)
+    department: str | None = Field(default=None, max_length=32)
+    priority: int = 3
+    decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    rating: str | None = Field(default=None, max_length=32)
+    rating_comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+
+
+class Task(SQLModel, table=True):
+    """Projection of a task in a unit's inbox."""
+
+    __table_args__ = (Index("ix_task_unit_status_due", "unit", "status", "due_at"),)
+
+    task_id: str = Field(primary_key=True, max_length=220)
+    event_id: str = Field(max_length=200, index=True, foreign_key="event.event_id")
+    version: int = 0
+    kind: str = Field(max_length=16)
+    unit: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = None
+    completed_at: datetime | None = None
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    passed: bool | None = None
+    due_at: datetime | None = None
+    created_at: datetime
+
+
+class TimelineEntry(SQLModel, table=True):
+    """One step of an event, with actor, time and state change (the event's audit trail)."""
+
+    __table_args__ = (UniqueConstraint("event_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=200, index=True, foreign_key="event.event_id")
+    seq: int
+    stage: str = Field(max_length=20)
+    action: str = Field(max_length=40)
+    actor: str = Field(max_length=200)
+    actor_kind: str = Field(max_length=16)
+    actor_name: str = Field(default="", max_length=100)
+    from_state: str | None = Field(default=None, max_length=20)
+    to_state: str | None = Field(default=None, max_length=20)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    at: datetime
+
+
+class Notice(SQLModel, table=True):
+    """Outbox of notifications for reporters; delivery adapters read it (later)."""
+
+    notice_id: str = Field(primary_key=True, max_length=220)
+    event_id: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=20)
+    channel: str = Field(default="sms", max_length=20)
+    recipient: str = Field(max_length=100)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16, index=True)
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+
+class AuditEntry(SQLModel, table=True):
+    """Actions outside an event's timeline (logins, administration), with their actor."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=40)
+    target: str = Field(default="", max_length=200)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

@@ -1,0 +1,143 @@
+"""Projection of a workflow snapshot into the store: idempotent, version-guarded upserts.
+
+Called by the projection activity after every change of an event. Safe to retry and safe to
+run out of order: a snapshot older than the stored version changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlmodel import col, select
+
+from store import models
+from store.db import Database
+from store.timeutil import parse_utc, utcnow
+from workflows.types import EventSnapshot
+
+
+async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
+    """Write ``snap``; returns False when the store already holds this version or a newer one."""
+    async with db.session() as session:
+        row = (
+            await session.exec(
+                select(models.Event).where(models.Event.event_id == snap.event_id).with_for_update()
+            )
+        ).first()
+        if row is not None and row.version >= snap.version:
+            return False
+        decision = snap.decision
+        report = snap.report
+        fields = dict(
+            receipt_code=snap.receipt_code,
+            version=snap.version,
+            external_id=report.external_id,
+            source=report.source,
+            category=report.category,
+            category_name=decision.category_name if decision else "",
+            description=report.description,
+            address=report.location.address,
+            lat=report.location.lat,
+            lon=report.location.lon,
+            grid=(decision.grid if decision else None) or report.location.grid,
+            community=decision.community if decision else None,
+            street=decision.street if decision else None,
+            reporter_name=report.reporter.name,
+            reporter_phone=report.reporter.phone,
+            state=snap.state,
+            stage=snap.stage,
+            tier=decision.tier if decision else None,
+            unit=decision.unit if decision else None,
+            department=decision.department if decision else None,
+            priority=decision.priority if decision else 3,
+            decision=dataclasses.asdict(decision) if decision else None,
+            rating=snap.rating,
+            rating_comment=snap.rating_comment,
+            created_at=parse_utc(snap.created_at),
+            updated_at=utcnow(),
+            closed_at=parse_utc(snap.closed_at),
+        )
+        if row is None:
+            row = models.Event(event_id=snap.event_id, **fields)
+        else:
+            for key, value in fields.items():
+                setattr(row, key, value)
+        session.add(row)
+        await session.flush()
+
+        existing_tasks = {
+            t.task_id: t
+            for t in (
+                await session.exec(select(models.Task).where(models.Task.event_id == snap.event_id))
+            ).all()
+        }
+        for task in snap.tasks:
+            values = dict(
+                event_id=snap.event_id,
+                version=snap.version,
+                kind=task.kind,
+                unit=task.unit,
+                status=task.status,
+                claimed_by=task.claimed_by,
+                claimed_at=parse_utc(task.claimed_at),
+                completed_at=parse_utc(task.completed_at),
+                result=task.result,
+                passed=task.passed,
+                due_at=parse_utc(task.due_at),
+                created_at=parse_utc(task.created_at),
+            )
+            stored = existing_tasks.get(task.task_id)
+            if stored is None:
+                session.add(models.Task(task_id=task.task_id, **values))
+            else:
+                for key, value in values.items():
+                    setattr(stored, key, value)
+                session.add(stored)
+
+        last_seq = (
+            await session.exec(
+                select(models.TimelineEntry.seq)
+                .where(models.TimelineEntry.event_id == snap.event_id)
+                .order_by(col(models.TimelineEntry.seq).desc())
+                .limit(1)
+            )
+        ).first() or 0
+        for entry in snap.timeline:
+            if entry.seq > last_seq:
+                session.add(
+                    models.TimelineEntry(
+                        event_id=snap.event_id,
+                        seq=entry.seq,
+                        stage=entry.stage,
+                        action=entry.action,
+                        actor=entry.actor,
+                        actor_kind=entry.actor_kind,
+                        actor_name=entry.actor_name,
+                        from_state=entry.from_state,
+                        to_state=entry.to_state,
+                        note=entry.note,
+                        at=parse_utc(entry.at),
+                    )
+                )
+
+        known = set(
+            (
+                await session.exec(
+                    select(models.Notice.notice_id).where(models.Notice.event_id == snap.event_id)
+                )
+            ).all()
+        )
+        for notice in snap.notices:
+            if notice.notice_id not in known:
+                session.add(
+                    models.Notice(
+                        notice_id=notice.notice_id,
+                        event_id=snap.event_id,
+                        kind=notice.kind,
+                        recipient=notice.recipient,
+                        body=notice.body,
+                        created_at=parse_utc(notice.created_at),
+                    )
+                )
+        await session.commit()
+        return True

@@ -1,0 +1,20 @@
+"""Time conversions for the store: datetimes are timezone-aware and stored in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def parse_utc(value: str | None) -> datetime | None:
+    """An ISO timestamp as an aware UTC datetime (``None`` stays ``None``; naive means UTC)."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,236 @@
+"""Data passed into, out of and kept by the EventLifecycle workflow (one dataclass per message).
+
+The workflow input :class:`EventReport` is the same JSON object as the body of
+``POST /api/events``, so integrations can start a workflow with the Temporal CLI directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Names under which activities are registered; workflows call them by name (no imports of I/O code).
+ACTIVITY_ROUTE = "route_event"
+ACTIVITY_DUE = "compute_due"
+ACTIVITY_PROJECT = "project_event"
+
+#: Custom search attributes the workflow keeps current (registered on the dev server at start).
+SEARCH_ATTRIBUTES = {
+    "WulianStage": "Keyword",
+    "WulianUnit": "Keyword",
+    "WulianCategory": "Keyword",
+    "WulianReceipt": "Keyword",
+}
+
+RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")
+SOURCES = ("portal", "hotline", "camera", "grid_patrol", "wechat", "api", "cli")
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def receipt_code_for(event_id: str) -> str:
+    """The receipt code (回执码) of an event: 10 Crockford base-32 digits derived from its id.
+
+    Deterministic so that the web, the CLI and the workflow (on replay too) agree without I/O.
+    """
+    number = int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:7], "big")
+    chars = []
+    for _ in range(10):
+        number, digit = divmod(number, 32)
+        chars.append(_CROCKFORD[digit])
+    return "".join(chars)
+
+
+@dataclass
+class Location:
+    """Where the problem is: a grid code, coordinates, or a free-text address (any may be set)."""
+
+    grid: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+
+
+@dataclass
+class Reporter:
+    """Who reported it (a resident, a grid worker, an integration)."""
+
+    name: str = ""
+    phone: str = ""
+
+
+@dataclass
+class EventReport:
+    """A report of a problem: the workflow input and the body of ``POST /api/events``."""
+
+    category: str = ""
+    description: str = ""
+    location: Location = field(default_factory=Location)
+    reporter: Reporter = field(default_factory=Reporter)
+    source: str = "api"
+    external_id: str | None = None
+
+
+@dataclass
+class Actor:
+    """Who did something: a user, a rule, a timer or the system."""
+
+    username: str
+    display_name: str = ""
+    unit: str = ""
+    role: str = ""
+    kind: str = "user"  # user | rule | timer | system | reporter
+
+
+@dataclass
+class RoutingRequest:
+    """Facts handed to the routing activity."""
+
+    event_id: str
+    report: EventReport
+    returned_count: int = 0
+    escalated_count: int = 0
+
+
+@dataclass
+class Decision:
+    """The routing decision for an event, explained: which rule of which list version, on which facts."""
+
+    placed: bool
+    tier: str
+    unit: str
+    department: str | None
+    rule: str
+    list_version: str
+    reason: str
+    grid: str | None = None
+    community: str | None = None
+    street: str | None = None
+    category_name: str = ""
+    co_departments: list[str] = field(default_factory=list)
+    priority: int = 3
+    deadline_hours: dict[str, int] = field(default_factory=dict)
+    handling_due: str | None = None  # ISO timestamp, computed in working time by the activity
+    facts: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None  # set when a supervisor placed the event by hand (triage)
+
+
+@dataclass
+class DueRequest:
+    """Ask for the time ``hours`` of working time after ``start`` (both ISO, UTC)."""
+
+    start: str
+    hours: int
+
+
+@dataclass
+class Task:
+    """A task in a unit's inbox: handle the event, verify it, or triage it."""
+
+    task_id: str
+    kind: str  # handle | verify | triage
+    unit: str
+    status: str = "open"  # open | claimed | done | cancelled
+    created_at: str = ""
+    due_at: str | None = None
+    claimed_by: str | None = None
+    claimed_at: str | None = None
+    completed_at: str | None = None
+    result: str | None = None
+    passed: bool | None = None
+
+
+@dataclass
+class TimelineEntry:
+    """One step of an event, with its actor, time and state change."""
+
+    seq: int
+    stage: str
+    action: str
+    actor: str
+    actor_kind: str
+    at: str
+    from_state: str | None = None
+    to_state: str | None = None
+    note: str = ""
+    actor_name: str = ""
+
+
+@dataclass
+class Notice:
+    """A notification for the reporter, written to the outbox (delivery is a separate concern)."""
+
+    notice_id: str
+    kind: str  # dispatched | completed | closed
+    recipient: str
+    body: str
+    created_at: str
+
+
+@dataclass
+class EventSnapshot:
+    """The whole live state of one event: returned by the query and projected into the store."""
+
+    event_id: str
+    receipt_code: str
+    report: EventReport
+    state: str
+    stage: str
+    created_at: str
+    version: int = 0
+    decision: Decision | None = None
+    tasks: list[Task] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    rating: str | None = None
+    rating_comment: str = ""
+    closed_at: str | None = None
+
+
+@dataclass
+class ClaimCommand:
+    """Claim (签收) an open task of the actor's unit."""
+
+    task_id: str
+    actor: Actor
+
+
+@dataclass
+class CompleteCommand:
+    """Complete a claimed task: a handling result, or a verification with ``passed``."""
+
+    task_id: str
+    actor: Actor
+    result: str = ""
+    passed: bool | None = None
+
+
+@dataclass
+class RateCommand:
+    """The reporter's rating (评价) of the result."""
+
+    rating: str
+    comment: str = ""
+
+
+@dataclass
+class TriageCommand:
+    """A supervisor places an event that no rule could place."""
+
+    task_id: str
+    actor: Actor
+    category: str
+    unit: str
+    tier: str
+    department: str | None = None
+    note: str = ""
+
+
+@dataclass
+class TaskView:
+    """The answer to a task action: the task and the event's new state."""
+
+    task: Task
+    event_state: str
+    event_stage: str

@@ -1,0 +1,69 @@
+"""The one typed settings object of the platform (environment variables ``WULIAN_*``).
+
+Every process (worker, web, launcher, CLI) reads its configuration from here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Passwords that only demo mode may use; a production start refuses users holding them.
+DEMO_PASSWORDS = ("admin12345", "demo12345")
+
+
+class Settings(BaseSettings):
+    """Platform settings; each field can be set with ``WULIAN_<FIELD>`` (e.g. ``WULIAN_WEB_PORT``)."""
+
+    model_config = SettingsConfigDict(env_prefix="WULIAN_", env_file=".env", extra="ignore")
+
+    #: ``demo`` loads demo data and allows demo passwords; ``production`` refuses both.
+    mode: str = Field(default="demo", pattern="^(demo|production)$")
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite file under data_dir
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "wulian-events"
+    temporal_ui_port: int = 8233
+    #: Base address of the Temporal UI, used for links from the event page.
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=1, le=65535)
+    #: Secret for signing login tokens and CSRF cookies; generated into data_dir if empty.
+    secret_key: str = ""
+    token_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    #: Seconds the web waits for a new event's intake to be recorded before answering 202.
+    intake_wait_seconds: float = 10.0
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy async URL of the store."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'wulian.db'}"
+
+    def secret(self) -> str:
+        """The signing secret: the configured one, or one kept in ``data_dir/secret.key``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
