@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 Tier = Literal["grid", "community", "street", "department", "city"]
 TIERS: tuple[str, ...] = ("grid", "community", "street", "department", "city")
@@ -52,20 +52,30 @@ class Category(BaseModel):
     name_en: str = Field(min_length=1, max_length=120)
     group: str
     tier: Tier
-    department: str | None = None
+    # validate_default: the department rule must also run when the field is left out.
+    department: str | None = Field(default=None, validate_default=True)
     co_departments: list[str] = Field(default_factory=list)
     deadlines: Deadlines
     law_enforcement: bool = False
     severity_scale: list[str] = Field(min_length=1, max_length=6)
     keywords: list[str] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _department_rules(self) -> Category:
-        if self.tier == "department" and not self.department:
+    # Field validators (not a model validator) so that a problem's place names the field.
+    # They rely on the declaration order: tier before department before co_departments.
+    @field_validator("department")
+    @classmethod
+    def _department_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("tier") == "department" and not value:
             raise ValueError("tier 'department' needs a responsible department")
-        if self.department and self.department in self.co_departments:
+        return value
+
+    @field_validator("co_departments")
+    @classmethod
+    def _not_also_co_handler(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        department = info.data.get("department")
+        if department and department in value:
             raise ValueError("the responsible department cannot also be a co-handler")
-        return self
+        return value
 
     @field_validator("keywords")
     @classmethod

@@ -1,0 +1,77 @@
+"""Read queries of the store used by the web: inbox, event detail, tracking, users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import col, select
+
+from store import models
+from store.db import Database
+
+
+async def get_task(db: Database, task_id: str) -> models.Task | None:
+    """One task by id."""
+    async with db.session() as session:
+        return await session.get(models.Task, task_id)
+
+
+async def get_event(db: Database, event_id: str) -> models.Event | None:
+    """One event by id."""
+    async with db.session() as session:
+        return await session.get(models.Event, event_id)
+
+
+async def event_by_receipt(db: Database, receipt_code: str) -> models.Event | None:
+    """The event with this receipt code (case-insensitive, dashes and spaces ignored)."""
+    code = receipt_code.replace("-", "").replace(" ", "").upper()
+    async with db.session() as session:
+        return (
+            await session.exec(select(models.Event).where(models.Event.receipt_code == code))
+        ).first()
+
+
+async def event_tasks(db: Database, event_id: str) -> list[models.Task]:
+    """The tasks of an event, oldest first."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.Task)
+            .where(models.Task.event_id == event_id)
+            .order_by(col(models.Task.created_at), col(models.Task.task_id))
+        )
+        return list(rows.all())
+
+
+async def timeline(db: Database, event_id: str) -> list[models.TimelineEntry]:
+    """The timeline of an event in order."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.TimelineEntry)
+            .where(models.TimelineEntry.event_id == event_id)
+            .order_by(col(models.TimelineEntry.seq))
+        )
+        return list(rows.all())
+
+
+async def inbox(
+    db: Database, unit: str, *, statuses: Iterable[str] = ("open", "claimed"), limit: int = 100
+) -> list[tuple[models.Task, models.Event]]:
+    """Tasks of ``unit`` with their events, most urgent first."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.Task, models.Event)
+            .join(models.Event, col(models.Event.event_id) == col(models.Task.event_id))
+            .where(models.Task.unit == unit, col(models.Task.status).in_(list(statuses)))
+            .order_by(col(models.Task.due_at).asc().nulls_last(), col(models.Task.created_at))
+            .limit(limit)
+        )
+        return [(task, event) for task, event in rows.all()]
+
+
+async def users(db: Database, unit: str | None = None) -> list[models.User]:
+    """Users, optionally of one unit."""
+    async with db.session() as session:
+        query = select(models.User).order_by(col(models.User.username))
+        if unit:
+            query = query.where(models.User.unit == unit)
+        return list((await session.exec(query)).all())

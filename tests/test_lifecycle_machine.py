@@ -1,0 +1,209 @@
+"""The event lifecycle state machine (workflows.lifecycle): every legal move, every illegal one."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+
+from workflows.lifecycle import (
+    STAGE_OF_STATE,
+    TASK_KIND_OF_STATE,
+    TRANSITIONS,
+    IllegalTransition,
+    Lifecycle,
+    Stage,
+    State,
+    triggers_from,
+)
+
+TRIGGERS: list[str] = sorted({t["trigger"] for t in TRANSITIONS})
+LEGAL: dict[tuple[State, str], State] = {(t["source"], t["trigger"]): t["dest"] for t in TRANSITIONS}
+ILLEGAL: list[tuple[State, str]] = [
+    (state, trigger) for state in State for trigger in TRIGGERS if (state, trigger) not in LEGAL
+]
+
+HAPPY_PATH: list[tuple[str, State]] = [
+    ("route", State.DISPATCHED),
+    ("claim", State.HANDLING),
+    ("complete", State.VERIFICATION),
+    ("claim", State.VERIFYING),
+    ("verify_pass", State.FEEDBACK),
+    ("rate", State.CLOSED),
+]
+
+
+def _id(transition: dict[str, object]) -> str:
+    return f"{transition['source']}-{transition['trigger']}->{transition['dest']}"
+
+
+# ------------------------------------------------------------------ the table itself
+
+
+def test_transition_table_is_deterministic() -> None:
+    """No (source, trigger) pair is declared twice: transitions would silently take the first."""
+    pairs = [(t["source"], t["trigger"]) for t in TRANSITIONS]
+    assert len(pairs) == len(set(pairs))
+
+
+def test_transition_table_uses_only_known_states() -> None:
+    for t in TRANSITIONS:
+        assert isinstance(t["source"], State), t
+        assert isinstance(t["dest"], State), t
+        assert t["source"] != t["dest"], f"a self-loop would not move the event: {t}"
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_every_state_has_a_stage(state: State) -> None:
+    assert isinstance(STAGE_OF_STATE[state], Stage)
+    assert Lifecycle(initial=state).stage is STAGE_OF_STATE[state]
+
+
+def test_every_stage_is_used_by_some_state() -> None:
+    assert set(STAGE_OF_STATE.values()) == set(Stage)
+
+
+def test_default_initial_state_is_intake() -> None:
+    machine = Lifecycle()
+    assert machine.current is State.INTAKE
+    assert machine.stage is Stage.INTAKE
+
+
+# ------------------------------------------------------------------ legal moves
+
+
+@pytest.mark.parametrize("transition", TRANSITIONS, ids=_id)
+def test_every_transition_fires(transition: dict[str, State]) -> None:
+    source, trigger, dest = transition["source"], transition["trigger"], transition["dest"]
+    machine = Lifecycle(initial=source)
+    assert machine.may(trigger)
+    assert machine.fire(trigger) == (source, dest)
+    assert machine.current is dest
+    assert machine.state == dest.value
+    assert machine.stage is STAGE_OF_STATE[dest]
+
+
+# ------------------------------------------------------------------ illegal moves
+
+
+def test_there_are_illegal_pairs_to_check() -> None:
+    # Guard for the parametrized test below: an empty list would make it vacuous.
+    assert len(ILLEGAL) == len(State) * len(TRIGGERS) - len(TRANSITIONS)
+    assert len(ILLEGAL) > 0
+
+
+@pytest.mark.parametrize("state,trigger", ILLEGAL, ids=[f"{s}-{t}" for s, t in ILLEGAL])
+def test_every_illegal_pair_raises_and_keeps_state(state: State, trigger: str) -> None:
+    machine = Lifecycle(initial=state)
+    assert not machine.may(trigger)
+    with pytest.raises(IllegalTransition) as info:
+        machine.fire(trigger)
+    assert info.value.trigger == trigger
+    assert info.value.state is state
+    assert trigger in str(info.value) and state.value in str(info.value)
+    assert machine.current is state
+    assert machine.stage is STAGE_OF_STATE[state]
+
+
+@pytest.mark.parametrize("state", list(State))
+@pytest.mark.parametrize("trigger", ["bogus", "to_closed", "to_intake", ""])
+def test_unknown_and_auto_triggers_are_illegal(state: State, trigger: str) -> None:
+    """Auto transitions (``to_<state>``) are off: nothing can jump straight to another state."""
+    machine = Lifecycle(initial=state)
+    with pytest.raises(IllegalTransition):
+        machine.fire(trigger)
+    assert machine.current is state
+
+
+def test_closed_is_terminal() -> None:
+    assert triggers_from(State.CLOSED) == []
+    machine = Lifecycle(initial=State.CLOSED)
+    for trigger in TRIGGERS:
+        with pytest.raises(IllegalTransition):
+            machine.fire(trigger)
+        assert machine.current is State.CLOSED
+
+
+# ------------------------------------------------------------------ triggers_from
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_triggers_from_matches_the_machine(state: State) -> None:
+    expected = [t["trigger"] for t in TRANSITIONS if t["source"] == state]
+    assert triggers_from(state) == expected
+    assert triggers_from(state.value) == expected  # the web passes plain strings
+    machine = Lifecycle(initial=state)
+    assert {trigger for trigger in TRIGGERS if machine.may(trigger)} == set(expected)
+
+
+def test_triggers_from_rejects_an_unknown_state() -> None:
+    with pytest.raises(ValueError):
+        triggers_from("nowhere")
+
+
+def test_claim_applies_to_a_task_kind_in_every_state_it_is_legal() -> None:
+    for state in State:
+        if "claim" in triggers_from(state):
+            assert state in TASK_KIND_OF_STATE
+
+
+# ------------------------------------------------------------------ paths
+
+
+def test_happy_path_passes_all_six_stages_in_order() -> None:
+    machine = Lifecycle()
+    stages = [machine.stage]
+    for trigger, expected in HAPPY_PATH:
+        before = machine.current
+        assert machine.fire(trigger) == (before, expected)
+        if machine.stage != stages[-1]:
+            stages.append(machine.stage)
+    assert machine.current is State.CLOSED
+    assert stages == list(Stage)
+    assert stages == [
+        Stage.INTAKE,
+        Stage.DISPATCH,
+        Stage.HANDLING,
+        Stage.VERIFICATION,
+        Stage.FEEDBACK,
+        Stage.CLOSE,
+    ]
+
+
+def test_triage_and_failed_verification_paths_reach_closed() -> None:
+    machine = Lifecycle()
+    for trigger in [
+        "route_to_triage",
+        "triage",
+        "claim",
+        "complete",
+        "claim",
+        "verify_fail",  # back to the handling unit
+        "claim",
+        "complete",
+        "claim",
+        "verify_pass",
+        "accept_by_default",
+    ]:
+        machine.fire(trigger)
+    assert machine.current is State.CLOSED
+
+
+def test_every_state_is_reachable_and_can_reach_closed() -> None:
+    forward: dict[State, set[State]] = {s: set() for s in State}
+    backward: dict[State, set[State]] = {s: set() for s in State}
+    for t in TRANSITIONS:
+        forward[t["source"]].add(t["dest"])
+        backward[t["dest"]].add(t["source"])
+
+    def reach(start: State, edges: dict[State, set[State]]) -> set[State]:
+        seen, queue = {start}, deque([start])
+        while queue:
+            for nxt in edges[queue.popleft()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    queue.append(nxt)
+        return seen
+
+    assert reach(State.INTAKE, forward) == set(State)
+    assert reach(State.CLOSED, backward) == set(State)

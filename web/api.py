@@ -1,0 +1,225 @@
+"""The JSON API (OpenAPI at /schema). Every route validates input; errors are 4xx with a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
+
+from store import queries
+from store.users import audit, authenticate
+from web import commands
+from web.auth import CurrentUser, issue_token, require_admin, require_api_user
+from web.context import AppContext
+from web.schemas import CompleteIn, EventIn, LoginIn, RatingIn, TriageIn
+from web.views import event_detail, public_status, task_view
+
+
+async def api_user(ctx: AppContext, request: Request) -> CurrentUser:
+    """Dependency: the authenticated API user (401 otherwise)."""
+    return await require_api_user(ctx, request)
+
+
+class HealthController(Controller):
+    """Liveness and dependencies."""
+
+    @get("/healthz", sync_to_thread=False, exclude_from_csrf=True)
+    async def healthz(self, ctx: AppContext) -> Response[dict[str, Any]]:
+        """Temporal and database status; 503 when either is down."""
+        temporal_ok = await ctx.temporal_ok()
+        db_ok = await ctx.db.ping()
+        ok = temporal_ok and db_ok
+        body = {"status": "ok" if ok else "degraded", "temporal": temporal_ok, "database": db_ok}
+        return Response(body, status_code=200 if ok else 503)
+
+
+class AuthController(Controller):
+    """Login for API clients."""
+
+    path = "/api/auth"
+
+    @post("/login", status_code=HTTP_200_OK)
+    async def login(self, ctx: AppContext, data: LoginIn) -> dict[str, Any]:
+        """Exchange username and password for a bearer token."""
+        user = await authenticate(ctx.db, data.username, data.password)
+        if user is None:
+            await audit(ctx.db, data.username, "login_failed", detail="api")
+            raise NotAuthorizedException("wrong username or password")
+        await audit(ctx.db, user.username, "login", detail="api")
+        return {
+            "token": issue_token(ctx, user.username),
+            "token_type": "bearer",
+            "user": {"username": user.username, "display_name": user.display_name,
+                     "unit": user.unit, "role": user.role},
+        }
+
+
+class CatalogueController(Controller):
+    """Public reference data: categories and the organisation tree."""
+
+    path = "/api"
+
+    @get("/categories")
+    async def categories(self, ctx: AppContext) -> dict[str, Any]:
+        """The active responsibility list's categories."""
+        lst = ctx.engine.list
+        return {
+            "version": lst.version,
+            "groups": [g.model_dump() for g in lst.groups],
+            "categories": [
+                {
+                    "code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "group": c.group,
+                    "tier": c.tier, "department": c.department, "deadlines": c.deadlines.model_dump(),
+                }
+                for c in lst.categories
+            ],
+        }
+
+    @get("/units")
+    async def units(self, ctx: AppContext) -> dict[str, Any]:
+        """The organisation tree with unit codes and tiers."""
+        org = await ctx.org()
+        return {"units": org.tree()}
+
+
+class EventController(Controller):
+    """Reporting and reading events."""
+
+    path = "/api/events"
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def create(self, ctx: AppContext, data: EventIn) -> Response[dict[str, Any]]:
+        """Report an event (public, like the portal). The same external id twice gives one event."""
+        if data.category and ctx.engine.category(data.category) is None:
+            raise commands.CommandError(
+                400, f"unknown category '{data.category}' (see GET /api/categories)"
+            )
+        started = await commands.start_event(ctx, data.to_report())
+        body: dict[str, Any] = {"event_id": started.event_id, "receipt_code": started.receipt_code}
+        snap = started.snapshot
+        if snap is None:
+            body["state"] = "intake"
+            return Response(body, status_code=HTTP_202_ACCEPTED)
+        decision = snap.decision
+        body.update(
+            state=snap.state,
+            stage=snap.stage,
+            tier=decision.tier if decision else None,
+            unit=decision.unit if decision else None,
+            department=decision.department if decision else None,
+            decision={"rule": decision.rule, "list_version": decision.list_version,
+                      "reason": decision.reason} if decision else None,
+        )
+        return Response(body, status_code=HTTP_201_CREATED)
+
+    @get("/{event_id:str}")
+    async def read(self, ctx: AppContext, request: Request, event_id: str) -> dict[str, Any]:
+        """One event with its decision, deadlines, tasks and timeline (within the user's scope)."""
+        user = await api_user(ctx, request)
+        event = await queries.get_event(ctx.db, event_id)
+        if event is None:
+            raise NotFoundException(f"event {event_id} does not exist")
+        tasks = await queries.event_tasks(ctx.db, event_id)
+        if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
+            raise PermissionDeniedException("this event is outside your unit's scope")
+        return await event_detail(ctx, event)
+
+
+class TaskController(Controller):
+    """The inbox and task actions."""
+
+    path = "/api"
+
+    @get("/inbox")
+    async def inbox(self, ctx: AppContext, request: Request) -> dict[str, Any]:
+        """Open and claimed tasks of the user's unit, most urgent first."""
+        user = await api_user(ctx, request)
+        rows = await queries.inbox(ctx.db, user.unit)
+        return {
+            "unit": user.unit,
+            "tasks": [
+                {**task_view(task), "category": ev.category, "category_name": ev.category_name,
+                 "description": ev.description, "receipt_code": ev.receipt_code,
+                 "event_state": ev.state}
+                for task, ev in rows
+            ],
+        }
+
+    @post("/tasks/{task_id:str}/claim", status_code=HTTP_200_OK)
+    async def claim(self, ctx: AppContext, request: Request, task_id: str) -> dict[str, Any]:
+        """签收. A task already claimed gives 409 with the reason."""
+        user = await api_user(ctx, request)
+        view = await commands.claim(ctx, user, task_id)
+        return {"task_id": view.task.task_id, "status": view.task.status,
+                "claimed_by": view.task.claimed_by, "event_state": view.event_state}
+
+    @post("/tasks/{task_id:str}/complete", status_code=HTTP_200_OK)
+    async def complete(self, ctx: AppContext, request: Request, task_id: str, data: CompleteIn) -> dict[str, Any]:
+        """办结 (with a result) or, for a verification task, 核查 (with passed)."""
+        user = await api_user(ctx, request)
+        view = await commands.complete(ctx, user, task_id, data.result, data.passed)
+        return {"task_id": view.task.task_id, "status": view.task.status,
+                "event_state": view.event_state, "event_stage": view.event_stage}
+
+    @post("/tasks/{task_id:str}/triage", status_code=HTTP_200_OK)
+    async def triage(self, ctx: AppContext, request: Request, task_id: str, data: TriageIn) -> dict[str, Any]:
+        """A supervisor places an event from the triage inbox (category and unit)."""
+        user = await api_user(ctx, request)
+        view = await commands.triage(ctx, user, task_id, data.category, data.unit, data.note)
+        return {"task_id": view.task.task_id, "event_state": view.event_state}
+
+
+class TrackController(Controller):
+    """Public tracking by receipt code."""
+
+    path = "/api/track"
+
+    @get("/{receipt_code:str}")
+    async def track(self, ctx: AppContext, receipt_code: str) -> dict[str, Any]:
+        """Status of a report, without anybody's names or phone numbers."""
+        event = await queries.event_by_receipt(ctx.db, receipt_code)
+        if event is None:
+            raise NotFoundException("no report with this receipt code")
+        return public_status(event, await queries.timeline(ctx.db, event.event_id))
+
+    @post("/{receipt_code:str}/rating", status_code=HTTP_200_OK)
+    async def rating(self, ctx: AppContext, receipt_code: str, data: RatingIn) -> dict[str, Any]:
+        """The reporter's rating; closes the event."""
+        event = await queries.event_by_receipt(ctx.db, receipt_code)
+        if event is None:
+            raise NotFoundException("no report with this receipt code")
+        snap = await commands.rate(ctx, event.event_id, data.rating, data.comment)
+        return {"receipt_code": snap.receipt_code, "state": snap.state, "rating": snap.rating}
+
+
+class AdminController(Controller):
+    """Administration (admins only)."""
+
+    path = "/api"
+
+    @get("/users")
+    async def users(self, ctx: AppContext, request: Request, unit: str | None = None) -> dict[str, Any]:
+        """Users, optionally of one unit (?unit=CODE)."""
+        user = await api_user(ctx, request)
+        require_admin(user)
+        rows = await queries.users(ctx.db, unit)
+        return {
+            "users": [
+                {"username": u.username, "display_name": u.display_name, "unit": u.unit, "role": u.role,
+                 "stationed_street": u.stationed_street, "active": u.active}
+                for u in rows
+            ]
+        }
+
+
+API_CONTROLLERS = [
+    HealthController,
+    AuthController,
+    CatalogueController,
+    EventController,
+    TaskController,
+    TrackController,
+    AdminController,
+]

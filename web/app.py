@@ -1,0 +1,117 @@
+"""The Litestar application factory: ``uvicorn web.app:create_app --factory``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from store.db import Database
+from web.api import API_CONTROLLERS
+from web.commands import CommandError
+from web.context import AppContext
+from web.i18n import LANGUAGES, language_of, translate
+from web.pages import PAGE_CONTROLLERS
+from wulian.settings import Settings, get_settings
+
+HERE = Path(__file__).parent
+
+
+def _t(context: Mapping[str, Any], key: str, **values: Any) -> str:
+    """Template helper: ``{{ t('inbox.title') }}`` in the visitor's language."""
+    request = context.get("request")
+    lang = language_of(request.cookies if request is not None else None)
+    return translate(lang, key, **values)
+
+
+def _lang(context: Mapping[str, Any]) -> str:
+    request = context.get("request")
+    return language_of(request.cookies if request is not None else None)
+
+
+def _configure_templates(engine: JinjaTemplateEngine) -> None:
+    engine.register_template_callable("t", _t)
+    engine.register_template_callable("lang", _lang)
+    engine.engine.globals["LANGUAGES"] = LANGUAGES
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api") or request.url.path == "/healthz"
+
+
+def _error_response(request: Request, status: int, reason: str) -> Response[Any]:
+    if _wants_json(request):
+        return Response({"status_code": status, "detail": reason}, status_code=status,
+                        media_type=MediaType.JSON)
+    return Template("error.html", context={"status": status, "reason": reason}, status_code=status)
+
+
+def _command_error(request: Request, exc: CommandError) -> Response[Any]:
+    return _error_response(request, exc.status, exc.reason)
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response[Any]:
+    if _wants_json(request):
+        body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+        if exc.extra:
+            body["extra"] = exc.extra
+        return Response(body, status_code=exc.status_code, media_type=MediaType.JSON,
+                        headers=exc.headers or None)
+    return _error_response(request, exc.status_code, str(exc.detail))
+
+
+def _internal_error(request: Request, exc: Exception) -> Response[Any]:
+    # Never show a stack trace to a user; the log has it.
+    request.logger.exception("unhandled error on %s", request.url.path)
+    return _error_response(request, 500, "internal error; it has been logged")
+
+
+def create_app(settings: Settings | None = None, ctx: AppContext | None = None) -> Litestar:
+    """Build the app. Tests pass their own context (store, Temporal client)."""
+    settings = settings or get_settings()
+    context = ctx or AppContext(settings=settings, db=Database(settings.db_url))
+
+    async def _startup() -> None:
+        await context.db.create_all()
+
+    async def _shutdown() -> None:
+        await context.db.dispose()
+
+    def _provide_ctx() -> AppContext:
+        return context
+
+    return Litestar(
+        route_handlers=[
+            *API_CONTROLLERS,
+            *PAGE_CONTROLLERS,
+            create_static_files_router(path="/static", directories=[HERE / "static"]),
+        ],
+        dependencies={"ctx": Provide(_provide_ctx, sync_to_thread=False)},
+        on_startup=[_startup],
+        on_shutdown=[_shutdown],
+        template_config=TemplateConfig(
+            directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_configure_templates
+        ),
+        csrf_config=CSRFConfig(
+            secret=settings.secret(),
+            cookie_httponly=False,
+            exclude=["/api", "/healthz", "/schema"],
+        ),
+        openapi_config=OpenAPIConfig(title="Wulian API", version="0.1.0", path="/schema"),
+        exception_handlers={
+            CommandError: _command_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        debug=False,
+    )

@@ -1,0 +1,154 @@
+"""Commands from the web to the workflows, and the one place where their errors become HTTP codes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from store import queries
+from web.auth import CurrentUser
+from web.context import AppContext
+from workflows.event_lifecycle import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, EventLifecycle
+from workflows.types import (
+    ClaimCommand,
+    CompleteCommand,
+    EventReport,
+    EventSnapshot,
+    RateCommand,
+    TaskView,
+    TriageCommand,
+    receipt_code_for,
+)
+
+_STATUS = {CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404, INVALID: 400}
+
+
+class CommandError(Exception):
+    """A refused command, with the HTTP status and the reason to show."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def event_id_for(report: EventReport) -> str:
+    """The workflow id of a new event: derived from the external id (so a duplicate start is
+    harmless), else fresh."""
+    if report.external_id:
+        digest = hashlib.sha256(f"{report.source}\x00{report.external_id}".encode()).hexdigest()
+        return f"EV-X{digest[:20].upper()}"
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    return f"EV-{stamp}-{secrets.token_hex(5).upper()}"
+
+
+@dataclass
+class Started:
+    """A started (or already existing) event."""
+
+    event_id: str
+    receipt_code: str
+    snapshot: EventSnapshot | None  # None when the intake was not recorded in time
+
+
+async def start_event(ctx: AppContext, report: EventReport) -> Started:
+    """Start the event's workflow (idempotent per external id) and wait briefly for its dispatch."""
+    event_id = event_id_for(report)
+    client = await ctx.temporal()
+    handle = await client.start_workflow(
+        EventLifecycle.run,
+        report,
+        id=event_id,
+        task_queue=ctx.settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    snapshot: EventSnapshot | None = None
+    try:
+        snapshot = await asyncio.wait_for(
+            handle.execute_update(EventLifecycle.wait_dispatched), timeout=ctx.settings.intake_wait_seconds
+        )
+    except (TimeoutError, RPCError, WorkflowUpdateFailedError):
+        snapshot = None  # recorded durably anyway; the answer says 202 (accepted, not yet routed)
+    return Started(event_id=event_id, receipt_code=receipt_code_for(event_id), snapshot=snapshot)
+
+
+async def _update(ctx: AppContext, event_id: str, update: str, arg: object, result_type: type) -> object:
+    client = await ctx.temporal()
+    handle = client.get_workflow_handle(event_id)
+    try:
+        return await handle.execute_update(update, arg, result_type=result_type)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            raise CommandError(_STATUS.get(cause.type or "", 409), cause.message) from exc
+        raise CommandError(409, str(cause or exc)) from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CommandError(409, "the event's workflow is closed or does not exist") from exc
+        raise CommandError(503, f"the workflow engine is unavailable: {exc.message}") from exc
+
+
+async def _task_for(ctx: AppContext, user: CurrentUser, task_id: str):  # type: ignore[no-untyped-def]
+    task = await queries.get_task(ctx.db, task_id)
+    if task is None:
+        raise CommandError(404, f"task {task_id} does not exist")
+    if task.unit != user.unit:
+        raise CommandError(403, f"task {task_id} belongs to unit {task.unit}; you are in {user.unit}")
+    return task
+
+
+async def claim(ctx: AppContext, user: CurrentUser, task_id: str) -> TaskView:
+    """签收 a task of the user's unit."""
+    task = await _task_for(ctx, user, task_id)
+    result = await _update(ctx, task.event_id, "claim", ClaimCommand(task_id, user.actor()), TaskView)
+    assert isinstance(result, TaskView)
+    return result
+
+
+async def complete(
+    ctx: AppContext, user: CurrentUser, task_id: str, result_text: str, passed: bool | None
+) -> TaskView:
+    """Complete a claimed task (handling result, or verification with ``passed``)."""
+    task = await _task_for(ctx, user, task_id)
+    if task.kind == "verify" and passed is None:
+        raise CommandError(400, "a verification needs 'passed' (true or false)")
+    cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed)
+    result = await _update(ctx, task.event_id, "complete", cmd, TaskView)
+    assert isinstance(result, TaskView)
+    return result
+
+
+async def triage(
+    ctx: AppContext, user: CurrentUser, task_id: str, category: str, unit: str, note: str
+) -> TaskView:
+    """A supervisor places an event from the triage inbox."""
+    task = await _task_for(ctx, user, task_id)
+    if not user.is_supervisor:
+        raise CommandError(403, "only supervisors can triage events")
+    org = await ctx.org()
+    target = org.units.get(unit)
+    if target is None or target.kind == "city":
+        raise CommandError(400, f"unknown unit '{unit}'")
+    if ctx.engine.category(category) is None:
+        raise CommandError(400, f"unknown category '{category}'")
+    department = unit[2:] if target.kind == "department" else None
+    cmd = TriageCommand(task_id, user.actor(), category=category, unit=unit, tier=target.tier,
+                        department=department, note=note)
+    result = await _update(ctx, task.event_id, "triage", cmd, TaskView)
+    assert isinstance(result, TaskView)
+    return result
+
+
+async def rate(ctx: AppContext, event_id: str, rating: str, comment: str) -> EventSnapshot:
+    """The reporter's rating."""
+    result = await _update(ctx, event_id, "rate", RateCommand(rating, comment), EventSnapshot)
+    assert isinstance(result, EventSnapshot)
+    return result

@@ -1,0 +1,58 @@
+"""What the web app holds for its lifetime: settings, store, Temporal client, list and org tree."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from temporalio.client import Client
+
+from rules.active import load_engine
+from rules.engine import RoutingEngine
+from store.db import Database
+from store.org import OrgTree
+from wulian.settings import Settings
+
+ORG_CACHE_SECONDS = 30.0
+
+
+@dataclass
+class AppContext:
+    """Shared services of the web app (one per process)."""
+
+    settings: Settings
+    db: Database
+    engine: RoutingEngine = field(default_factory=load_engine)
+    _client: Client | None = None
+    _client_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _org: OrgTree | None = None
+    _org_at: float = 0.0
+
+    async def temporal(self) -> Client:
+        """The Temporal client, connected on first use (the web starts even if Temporal is down)."""
+        async with self._client_lock:
+            if self._client is None:
+                self._client = await Client.connect(
+                    self.settings.temporal_address, namespace=self.settings.temporal_namespace
+                )
+            return self._client
+
+    def set_client(self, client: Client) -> None:
+        """Use an existing client (tests)."""
+        self._client = client
+
+    async def org(self) -> OrgTree:
+        """The organisation tree, cached for a short time."""
+        if self._org is None or time.monotonic() - self._org_at > ORG_CACHE_SECONDS:
+            self._org = await OrgTree.load(self.db)
+            self._org_at = time.monotonic()
+        return self._org
+
+    async def temporal_ok(self) -> bool:
+        """Whether Temporal answers."""
+        try:
+            client = await asyncio.wait_for(self.temporal(), timeout=3)
+            return bool(await asyncio.wait_for(client.service_client.check_health(), timeout=3))
+        except Exception:  # noqa: BLE001 - health check: any failure means unhealthy
+            return False
