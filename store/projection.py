@@ -7,12 +7,13 @@ run out of order: a snapshot older than the stored version changes nothing.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from sqlmodel import col, select
 
 from store import models
 from store.db import Database
-from store.timeutil import parse_utc, utcnow
+from store.timeutil import parse_required, parse_utc, utcnow
 from workflows.types import EventSnapshot
 
 
@@ -28,7 +29,7 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
             return False
         decision = snap.decision
         report = snap.report
-        fields = dict(
+        fields: dict[str, Any] = dict(
             receipt_code=snap.receipt_code,
             version=snap.version,
             external_id=report.external_id,
@@ -72,7 +73,7 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
             ).all()
         }
         for task in snap.tasks:
-            values = dict(
+            values: dict[str, Any] = dict(
                 event_id=snap.event_id,
                 version=snap.version,
                 kind=task.kind,
@@ -116,7 +117,7 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
                         from_state=entry.from_state,
                         to_state=entry.to_state,
                         note=entry.note,
-                        at=parse_utc(entry.at),
+                        at=parse_required(entry.at),
                     )
                 )
 
@@ -136,7 +137,7 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
                         kind=notice.kind,
                         recipient=notice.recipient,
                         body=notice.body,
-                        created_at=parse_utc(notice.created_at),
+                        created_at=parse_required(notice.created_at),
                     )
                 )
         await session.commit()

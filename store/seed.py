@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ async def is_empty(db: Database) -> bool:
 
 async def load_organisation(db: Database, path: Path = DEMO_ORGANISATION) -> dict[str, int]:
     """Insert the units and demo users of ``path`` (skips rows that exist); returns counts."""
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     # Two hashes for all demo users: they share the published demo passwords anyway.
     admin_hash = hash_password(DEMO_ADMIN_PASSWORD)
     demo_hash = hash_password(DEMO_PASSWORD)

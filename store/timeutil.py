@@ -18,3 +18,11 @@ def parse_utc(value: str | None) -> datetime | None:
 def utcnow() -> datetime:
     """Now, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def parse_required(value: str) -> datetime:
+    """An ISO timestamp that must be present, as an aware UTC datetime."""
+    parsed = parse_utc(value)
+    if parsed is None:
+        raise ValueError("a timestamp is required")
+    return parsed

@@ -61,8 +61,15 @@ def first_of_tier(tier: str) -> str:
 ROUTING_CASES = [
     # (id, category, location, placed, tier, unit, rule)
     ("grid", "SR-01", LOCATED, True, "grid", "HS01-G1", "category:SR-01"),
-    ("grid-other-street", "SR-01", {"grid": "ST01-G2", "community": "ST01", "street": "ST"},
-     True, "grid", "ST01-G2", "category:SR-01"),
+    (
+        "grid-other-street",
+        "SR-01",
+        {"grid": "ST01-G2", "community": "ST01", "street": "ST"},
+        True,
+        "grid",
+        "ST01-G2",
+        "category:SR-01",
+    ),
     ("community", "SR-05", LOCATED, True, "community", "HS01", "category:SR-05"),
     ("street", "SR-02", LOCATED, True, "street", "HS", "category:SR-02"),
     ("street-known-street-only", "SR-02", {"street": "QH"}, True, "street", "QH", "category:SR-02"),
@@ -76,11 +83,25 @@ ROUTING_CASES = [
     ("no-category-no-location", "", {}, False, "city", "CC-JS", "catch-all"),
     ("none-category-no-location", None, {}, False, "city", "CC-JS", "catch-all"),
     ("no-category-located", "", LOCATED, False, "street", "CC-HS", "catch-all"),
-    ("grid-tier-without-grid", "SR-01", {"community": "HS01", "street": "HS"},
-     False, "street", "CC-HS", "category:SR-01"),
+    (
+        "grid-tier-without-grid",
+        "SR-01",
+        {"community": "HS01", "street": "HS"},
+        False,
+        "street",
+        "CC-HS",
+        "category:SR-01",
+    ),
     ("grid-tier-without-location", "SR-01", {}, False, "city", "CC-JS", "category:SR-01"),
-    ("community-tier-without-community", "SR-05", {"street": "ST"},
-     False, "street", "CC-ST", "category:SR-05"),
+    (
+        "community-tier-without-community",
+        "SR-05",
+        {"street": "ST"},
+        False,
+        "street",
+        "CC-ST",
+        "category:SR-05",
+    ),
     ("street-tier-without-location", "SR-02", {}, False, "city", "CC-JS", "category:SR-02"),
 ]
 
@@ -310,9 +331,7 @@ BROKEN_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "mutate,code,field", [c[1:] for c in BROKEN_CASES], ids=[c[0] for c in BROKEN_CASES]
-)
+@pytest.mark.parametrize("mutate,code,field", [c[1:] for c in BROKEN_CASES], ids=[c[0] for c in BROKEN_CASES])
 def test_check_names_the_category_and_field_of_each_problem(mutate: Any, code: str, field: str) -> None:
     parsed, problems = check(broken(mutate))
     assert parsed is None
@@ -374,17 +393,34 @@ def test_list_level_problems_name_the_list_field() -> None:
     assert {p.place for p in problems} == {"list, field version", "list, field categories"}
 
 
-def test_load_raises_with_every_problem(tmp_path: Path) -> None:
+def test_load_raises_with_the_problems_of_the_file(tmp_path: Path) -> None:
+    def two_problems(raw: dict[str, Any]) -> None:
+        _no_department(raw)
+        _zero_deadline(raw)
+
     path = tmp_path / "list.json"
-    path.write_text(json.dumps(broken(lambda raw: (_no_department(raw), _unknown_group(raw)))))
+    path.write_text(json.dumps(broken(two_problems)), encoding="utf-8")
     with pytest.raises(InvalidList) as info:
         load(path)
-    assert {p.place for p in info.value.problems} == {"category SG-07, field department"}
-    # pydantic problems stop before the structural checks; fix them and the group shows up
-    path.write_text(json.dumps(broken(_unknown_group)))
+    assert {p.place for p in info.value.problems} == {
+        "category SG-07, field department",
+        "category SR-02, field deadlines.handling",
+    }
+    assert "category SG-07, field department" in str(info.value)
+
+    path.write_text(json.dumps(broken(_unknown_group)), encoding="utf-8")
     with pytest.raises(InvalidList) as info:
         load(path)
     assert [p.place for p in info.value.problems] == ["category SR-05, field group"]
+
+
+def test_load_checks_departments_against_the_organisation(tmp_path: Path) -> None:
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps(shipped_raw()), encoding="utf-8")
+    assert len(load(path, departments=None).categories) == 165
+    with pytest.raises(InvalidList) as info:
+        load(path, departments={"ZF"})
+    assert all("unknown department" in p.message for p in info.value.problems)
 
 
 def test_load_reports_the_position_of_bad_json(tmp_path: Path) -> None:

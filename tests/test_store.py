@@ -5,12 +5,14 @@ Runs on every configured back end (SQLite; PostgreSQL when WULIAN_TEST_DATABASE_
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, func, select
 
 from store import models
@@ -89,7 +91,7 @@ TIMELINE = [
 
 
 def snapshot(version: int) -> EventSnapshot:
-    """The snapshot of the event after ``version`` steps (1: dispatched, 2: handling, 3: verification)."""
+    """The event after ``version`` steps (1: dispatched, 2: handling, 3: verification)."""
     handle = Task(
         task_id=f"{EVENT_ID}/handle/1",
         kind="handle",
@@ -114,7 +116,11 @@ def snapshot(version: int) -> EventSnapshot:
         handle.claimed_at = "2026-03-04T03:00:00+08:00"
         state, stage = "handling", "handling"
     if version >= 3:
-        handle.status, handle.result, handle.completed_at = "done", "已清运", "2026-03-04T04:00:00+08:00"
+        handle.status, handle.result, handle.completed_at = (
+            "done",
+            "已清运",
+            "2026-03-04T04:00:00+08:00",
+        )
         tasks.append(
             Task(
                 task_id=f"{EVENT_ID}/verify/1",
@@ -189,17 +195,10 @@ async def task_rows(db: Database) -> dict[str, models.Task]:
     return {t.task_id: t for t in await rows(db, models.Task)}
 
 
-def snapshot_of_store(events: list[Any], tasks: list[Any], timeline: list[Any], notices: list[Any]) -> Any:
-    return [sorted((r.model_dump() for r in table), key=repr) for table in (events, tasks, timeline, notices)]
-
-
-async def whole_store(db: Database) -> Any:
-    return snapshot_of_store(
-        await rows(db, models.Event),
-        await rows(db, models.Task),
-        await rows(db, models.TimelineEntry),
-        await rows(db, models.Notice),
-    )
+async def whole_store(db: Database) -> list[list[dict[str, Any]]]:
+    """Every projected row, as plain dicts (to compare the store before and after)."""
+    tables = (models.Event, models.Task, models.TimelineEntry, models.Notice)
+    return [sorted((r.model_dump() for r in await rows(db, t)), key=repr) for t in tables]
 
 
 # ------------------------------------------------------------------ projection
@@ -331,6 +330,26 @@ async def test_snapshot_without_decision_is_stored(any_db: Database) -> None:
     assert event.grid == "HS01-G2"  # the reported grid is kept until a decision places it
 
 
+async def test_concurrent_projections_converge_after_retry(any_db: Database) -> None:
+    """Overlapping attempts (a timed-out local activity and its retry) may fail, never corrupt.
+
+    The activity is retried until it succeeds, so a failure is acceptable if it is a database
+    error and a retry applies or ignores the snapshot.
+    """
+    versions = (1, 2, 3)
+    results = await asyncio.gather(*(apply_snapshot(any_db, snapshot(v)) for v in versions), return_exceptions=True)
+    assert any(r is True for r in results)
+    for version, result in zip(versions, results, strict=True):
+        if isinstance(result, BaseException):
+            assert isinstance(result, DBAPIError), repr(result)
+            assert await apply_snapshot(any_db, snapshot(version)) in (True, False)
+    event = await event_row(any_db)
+    assert (event.version, event.state) == (3, "verification")
+    assert [t.seq for t in await timeline_rows(any_db)] == [1, 2, 3, 4]
+    assert await count(any_db, models.Task) == 2
+    assert await count(any_db, models.Notice) == 2
+
+
 # ------------------------------------------------------------------ the demo organisation
 
 
@@ -374,13 +393,11 @@ async def tree(any_db: Database) -> OrgTree:
 
 @pytest.mark.parametrize("given", ["HS01-G1", "hs01-g1", " Hs01-G1 "])
 async def test_locate_by_grid_code_ignores_case(tree: OrgTree, given: str) -> None:
-    assert tree.locate(given, None, None, None) == Placement(
-        grid="HS01-G1", community="HS01", street="HS", how="grid"
-    )
+    assert tree.locate(given, None, None, None) == Placement(grid="HS01-G1", community="HS01", street="HS", how="grid")
 
 
 async def test_locate_by_an_unknown_grid_falls_back_to_coordinates(tree: OrgTree) -> None:
-    g = GRIDS["ST01-G2"] if "ST01-G2" in GRIDS else next(iter(GRIDS.values()))
+    g = GRIDS["ST01-G2"]
     placed = tree.locate("NO-SUCH-GRID", g["lat"], g["lon"], None)
     assert (placed.grid, placed.how) == (g["code"], "coordinates")
     # a community code is not a grid
@@ -411,9 +428,7 @@ async def test_locate_by_address_keyword_of_every_grid(tree: OrgTree) -> None:
 
 
 async def test_locate_by_community_or_street_name_in_the_address(tree: OrgTree) -> None:
-    assert tree.locate(None, None, None, "城北社区某处") == Placement(
-        community="HS01", street="HS", how="address"
-    )
+    assert tree.locate(None, None, None, "城北社区某处") == Placement(community="HS01", street="HS", how="address")
     assert tree.locate(None, None, None, "双塔街道某处") == Placement(street="ST", how="address")
 
 
@@ -422,8 +437,9 @@ async def test_locate_far_away_gives_an_empty_placement(tree: OrgTree) -> None:
     assert tree.locate(None, 39.9042, 116.4074, "北京市东城区") == Placement()
     assert tree.locate(None, None, None, None) == Placement()
     assert tree.locate("", None, None, "") == Placement()
-    placed = tree.locate(None, 0.0, 0.0, None)
-    assert (placed.grid, placed.community, placed.street, placed.how) == (None, None, None, "unknown")
+    nowhere = tree.locate(None, 0.0, 0.0, None)
+    assert (nowhere.grid, nowhere.community, nowhere.street) == (None, None, None)
+    assert nowhere.how == "unknown"
 
 
 async def test_coordinates_win_over_the_address(tree: OrgTree) -> None:
@@ -500,4 +516,3 @@ async def test_users_with_password_finds_the_demo_users(any_db: Database) -> Non
     assert sorted(found) == sorted([grid_worker, cadre, admin])
     assert sorted(await users_with_password(any_db, (DEMO_PASSWORD,))) == sorted([grid_worker, cadre])
     assert await users_with_password(any_db, ("not-a-demo-password",)) == []
-

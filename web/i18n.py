@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ LANG_COOKIE = "lang"
 _DIR = Path(__file__).parent / "i18n"
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(lang: str) -> dict[str, str]:
     """The messages of ``lang`` (file ``web/i18n/<lang>.json``)."""
     return json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ closed loop (intake, dispatch, handling, verification, feedback, close).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -85,6 +86,7 @@ class Lifecycle:
     """One event's state machine. Plain ``Machine`` (no locks), so it runs in the workflow sandbox."""
 
     state: str
+    trigger: Callable[..., bool]  # added by transitions.Machine
 
     def __init__(self, initial: State = State.INTAKE) -> None:
         self._machine = Machine(
