@@ -14,7 +14,6 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.lifecycle import LifecycleActivities
-from rules.active import load_engine
 from store.db import Database
 from workflows.event_lifecycle import EventLifecycle
 from wulian.settings import Settings, get_settings
@@ -30,7 +29,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     """A worker for the lifecycle workflow and activities (used by tests too)."""
-    acts = LifecycleActivities(db, load_engine())
+    acts = LifecycleActivities(db)
     return Worker(
         client,
         task_queue=task_queue,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
-from rules.engine import RoutingEngine
+from rules.engine import cadre_fact
 from rules.worktime import add_working_hours
+from store import queries
 from store.db import Database
 from store.org import OrgTree
 from store.projection import apply_snapshot
@@ -21,6 +22,7 @@ from workflows.types import (
     EventSnapshot,
     RoutingRequest,
 )
+from wulian.rule_registry import EngineRegistry
 
 #: Seconds the organisation tree is cached by a worker before it is read again.
 ORG_CACHE_SECONDS = 30.0
@@ -29,9 +31,9 @@ ORG_CACHE_SECONDS = 30.0
 class LifecycleActivities:
     """Activities bound to one store and one routing engine."""
 
-    def __init__(self, db: Database, engine: RoutingEngine) -> None:
+    def __init__(self, db: Database, engines: EngineRegistry | None = None) -> None:
         self.db = db
-        self.engine = engine
+        self.engines = engines or EngineRegistry(db)
         self._org: OrgTree | None = None
         self._org_loaded = 0.0
 
@@ -44,23 +46,37 @@ class LifecycleActivities:
 
     @activity.defn(name=ACTIVITY_ROUTE)
     async def route_event(self, request: RoutingRequest) -> Decision:
-        """Locate the event in the tree and let the responsibility list decide who handles it."""
+        """Gather the event's facts and let the responsibility list decide who handles it."""
         report = request.report
+        engine = await (self.engines.version(request.list_version) if request.list_version else self.engines.active())
         org = await self.org()
         loc = report.location
         placement = org.locate(loc.grid, loc.lat, loc.lon, loc.address)
-        facts = {
-            "category": (report.category or "").strip(),
+        category = (report.category or "").strip()
+        now = datetime.now(UTC)
+        repeat = 0
+        if placement.grid and category:
+            since = now - timedelta(days=engine.policies.repeat_window_days)
+            repeat = await queries.count_recent_reports(
+                self.db, category=category, grid=placement.grid, since=since, exclude=request.event_id
+            )
+        facts: dict[str, object] = {
+            "category": category,
             "grid": placement.grid,
             "community": placement.community,
             "street": placement.street,
             "located_by": placement.how,
             "source": report.source,
+            "severity": report.severity,
+            "needs_enforcement": report.needs_enforcement,
+            "repeat": repeat,
             "returned": request.returned_count,
             "escalated": request.escalated_count,
         }
-        raw = self.engine.decide(facts)
-        now = datetime.now(UTC)
+        if placement.street:
+            for department, username in (await queries.cadres_at(self.db, placement.street)).items():
+                facts[cadre_fact(department)] = username
+        raw = engine.decide(facts)
         handling_hours = raw["deadline_hours"].get("handling", 8)
         return Decision(
             placed=raw["placed"],
@@ -79,6 +95,7 @@ class LifecycleActivities:
             deadline_hours=raw["deadline_hours"],
             handling_due=add_working_hours(now, handling_hours).isoformat() if raw["placed"] else None,
             facts=raw["facts"],
+            assignee=raw.get("assignee"),
         )
 
     @activity.defn(name=ACTIVITY_DUE)

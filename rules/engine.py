@@ -1,9 +1,13 @@
 """The routing engine: the responsibility list compiled into a durable-rules ruleset.
 
+Rules over the facts of an event (category, severity, location, repeats, returns, escalations,
+law-enforcement need, stationed "1+X" cadres, source), tried in the order of the list's explicit
+priorities; the first rule that matches decides, and its name is the explanation.
+
 Follows the measured lessons for durable-rules 2.0.28: a Host without background threads
 (otherwise an action may run outside ``post`` and the decision comes back ``None``), one lock
 around posting, a catch-all rule so no message is ever unhandled, a unique id per message,
-a deep copy of definitions (``set_rulesets`` mutates them) and versioned ruleset names because
+a deep copy of definitions (``set_rulesets`` mutates them) and uniquely named rulesets because
 a name can never be registered twice.
 """
 
@@ -19,56 +23,72 @@ from durable import engine as dr_engine
 
 from rules.responsibility_list import Category, ResponsibilityList
 
-#: Rule priorities (lower fires first). Explicit data so the order of rules is never implicit.
-PRIORITY_CATEGORY = 100
-PRIORITY_CATCH_ALL = 10_000
-
 Decision = dict[str, Any]
+Facts = dict[str, Any]
+
+#: One tier up, for escalations (street goes to the department if the category has one).
+TIER_UP = {"grid": "community", "community": "street", "street": "department", "department": "city", "city": "city"}
+LOCAL_TIERS = ("grid", "community", "street")
 
 
 class _QuietHost(dr_engine.Host):
     """A durable-rules Host whose actions run only inside ``post`` (no dispatcher threads)."""
 
-    def _run(self) -> None:  # noqa: D401 - intentionally does nothing
+    def _run(self) -> None:
         return None
 
 
+def cadre_fact(department: str) -> str:
+    """The fact naming the cadre of ``department`` stationed at the event's street."""
+    return f"cadre_{department}"
+
+
 class RoutingEngine:
-    """Decides tier, unit and department for an event's facts, explaining which rule fired."""
+    """Decides tier, unit, department, deadlines and priority for an event's facts."""
 
     _names = itertools.count(1)
 
     def __init__(self, responsibility_list: ResponsibilityList, *, city_centre: str = "CC-JS") -> None:
         self.list = responsibility_list
         self.version = responsibility_list.version
+        self.policies = responsibility_list.policies
         self.city_centre = city_centre
         self._categories = responsibility_list.by_code()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._results: dict[str, Decision] = {}
         self._host = _QuietHost()
-        # Versioned, process-unique name: durable-rules cannot unregister or re-register a name.
+        # Unique name per engine: durable-rules cannot unregister or re-register a name.
         self._ruleset = f"routing_{_safe(self.version)}_{next(self._names)}"
         self._host.set_rulesets({self._ruleset: copy.deepcopy(self._definition())})
 
     # ------------------------------------------------------------ compile
     def _definition(self) -> dict[str, Any]:
+        pri = self.policies.priorities
         rules: dict[str, Any] = {}
+
+        def add(name: str, condition: dict[str, Any], priority: int, decide: Callable[[Facts], Decision]) -> None:
+            rules[name] = {"all": [{"m": condition}], "pri": priority, "run": self._action(name, decide)}
+
+        add("returned", {"$gte": {"returned": self.policies.return_threshold}}, pri["returned"], self._returned)
+        add("escalated", {"$gte": {"escalated": 1}}, pri["escalated"], self._escalated)
+        add("repeat", {"$gte": {"repeat": self.policies.repeat_threshold}}, pri["repeat"], self._repeat)
+        add("enforcement", {"needs_enforcement": True}, pri["enforcement"], self._enforcement)
+        add("camera", {"$and": [{"source": "camera"}, {"$ex": {"grid": 1}}]}, pri["camera"], self._camera)
         for code, category in self._categories.items():
-            rules[f"category:{code}"] = {
-                "all": [{"m": {"category": code}}],
-                "pri": PRIORITY_CATEGORY,
-                "run": self._action(f"category:{code}", self._by_category(category)),
-            }
-        rules["catch-all"] = {
-            # Matches every routing message. (A catch-all on "$ex id" hangs durable-rules 2.0.28.)
-            "all": [{"m": {"kind": "routing"}}],
-            "pri": PRIORITY_CATCH_ALL,
-            "run": self._action("catch-all", self._unplaced),
-        }
+            top = len(category.severity_scale)
+            if top >= 2:
+                add(f"severity:{code}", {"$and": [{"category": code}, {"$gte": {"severity": top}}]},
+                    pri["severity"], self._severity(category))
+            if category.tier == "department" and category.department:
+                add(f"cadre:{code}", {"$and": [{"category": code}, {"$ex": {cadre_fact(category.department): 1}}]},
+                    pri["cadre"], self._by_category(category, "cadre"))
+            add(f"category:{code}", {"category": code}, pri["category"], self._by_category(category, "category"))
+        # Matches every message. (A catch-all on "$ex id" hangs durable-rules 2.0.28.)
+        add("catch-all", {"kind": "routing"}, pri["catch_all"], self._unplaced)
         return rules
 
-    def _action(self, rule: str, decide: Callable[[dict[str, Any]], Decision]) -> Callable[[Any], None]:
+    def _action(self, rule: str, decide: Callable[[Facts], Decision]) -> Callable[[Any], None]:
         def run(c: Any) -> None:
             facts = {k: v for k, v in c.m.items() if k not in ("id", "sid", "kind")}
             decision = decide(facts)
@@ -77,45 +97,119 @@ class RoutingEngine:
 
         return run
 
-    # ------------------------------------------------------------ decisions
-    def _by_category(self, category: Category) -> Callable[[dict[str, Any]], Decision]:
-        def decide(facts: dict[str, Any]) -> Decision:
-            unit = self._unit_for(category, facts)
-            if unit is None:
-                return self._triage(
-                    facts,
-                    f"category {category.code} needs a {category.tier} but the location is unknown",
-                    category,
-                )
-            handling = category.deadlines.handling
-            return {
-                "placed": True,
-                "tier": category.tier,
-                "unit": unit,
-                "department": category.department,
-                "co_departments": list(category.co_departments),
-                "category_name": category.name_zh,
-                "reason": f"{category.code} {category.name_zh}: responsibility of the {category.tier}",
-                "deadline_hours": category.deadlines.model_dump(),
-                "priority": 1 if handling <= 4 else 2 if handling <= 16 else 3,
-            }
+    # ------------------------------------------------------------ rule actions
+    def _by_category(self, category: Category, why: str) -> Callable[[Facts], Decision]:
+        def decide(facts: Facts) -> Decision:
+            reason = f"{category.code} {category.name_zh}: responsibility of the {category.tier}"
+            if why == "cadre":
+                reason += f"; a cadre of {category.department} is stationed at street {facts.get('street')}"
+            return self._place(category, category.tier, facts, reason)
 
         return decide
 
-    def _unit_for(self, category: Category, facts: dict[str, Any]) -> str | None:
-        if category.tier == "department":
-            return f"D-{category.department}"
-        if category.tier == "city":
-            return self.city_centre
-        value = facts.get(category.tier)
-        return str(value) if value else None
+    def _severity(self, category: Category) -> Callable[[Facts], Decision]:
+        def decide(facts: Facts) -> Decision:
+            tier = self._up(category, category.tier, 1)
+            level = category.severity_scale[-1]
+            reason = f"{category.code} at severity '{level}': one tier up to {tier}"
+            decision = self._place(category, tier, facts, reason)
+            decision["priority"] = 1
+            return decision
 
-    def _unplaced(self, facts: dict[str, Any]) -> Decision:
+        return decide
+
+    def _with_category(self, facts: Facts, then: Callable[[Category], Decision]) -> Decision:
+        category = self._categories.get(str(facts.get("category") or ""))
+        return then(category) if category else self._unplaced(facts)
+
+    def _escalated(self, facts: Facts) -> Decision:
+        steps = int(facts.get("escalated") or 0)
+
+        def then(category: Category) -> Decision:
+            tier = self._up(category, category.tier, steps)
+            return self._place(category, tier, facts, f"escalated {steps} time(s): {category.tier} → {tier}")
+
+        return self._with_category(facts, then)
+
+    def _repeat(self, facts: Facts) -> Decision:
+        def then(category: Category) -> Decision:
+            tier = self._up(category, category.tier, 1)
+            days = self.policies.repeat_window_days
+            reason = f"{facts.get('repeat')} earlier report(s) in {days} days in this grid: {category.tier} → {tier}"
+            decision = self._place(category, tier, facts, reason)
+            decision["priority"] = min(decision["priority"], 2)
+            return decision
+
+        return self._with_category(facts, then)
+
+    def _enforcement(self, facts: Facts) -> Decision:
+        def then(category: Category) -> Decision:
+            own = category.law_enforcement and category.department
+            department = category.department if own else self.policies.enforcement_department
+            reason = f"needs law-enforcement power: department {department}"
+            return self._place(category, "department", facts, reason, department=department)
+
+        return self._with_category(facts, then)
+
+    def _camera(self, facts: Facts) -> Decision:
+        def then(category: Category) -> Decision:
+            decision = self._place(category, "grid", facts, "camera alarm: the grid worker confirms it on site first")
+            decision["priority"] = 1
+            return decision
+
+        return self._with_category(facts, then)
+
+    def _returned(self, facts: Facts) -> Decision:
+        category = self._categories.get(str(facts.get("category") or ""))
+        return self._triage(facts, f"returned {facts.get('returned')} time(s): a supervisor dispatches it", category)
+
+    def _unplaced(self, facts: Facts) -> Decision:
         category = facts.get("category") or ""
         reason = f"no rule places category '{category}'" if category else "no category given"
         return self._triage(facts, reason, None)
 
-    def _triage(self, facts: dict[str, Any], reason: str, category: Category | None) -> Decision:
+    # ------------------------------------------------------------ helpers
+    def _up(self, category: Category, tier: str, steps: int) -> str:
+        for _ in range(max(0, steps)):
+            nxt = TIER_UP[tier]
+            if nxt == "department" and not category.department:
+                nxt = "city"
+            tier = nxt
+        return tier
+
+    def _place(
+        self, category: Category, tier: str, facts: Facts, reason: str, *, department: str | None = None
+    ) -> Decision:
+        """Resolve ``tier`` to a unit with the event's location, or triage when it is unknown."""
+        department = department or category.department
+        assignee = None
+        if tier == "department":
+            unit: str | None = f"D-{department}"
+            assignee = facts.get(cadre_fact(department)) if department else None
+        elif tier == "city":
+            unit = self.city_centre
+        else:
+            unit = facts.get(tier) or None
+        if unit is None:
+            return self._triage(facts, f"{category.code} needs a {tier} but the location is unknown", category)
+        handling = category.deadlines.handling
+        priority = 1 if handling <= 4 else 2 if handling <= 16 else 3
+        if facts.get("source") == "hotline":
+            priority = min(priority, 2)
+        return {
+            "placed": True,
+            "tier": tier,
+            "unit": unit,
+            "department": department,
+            "assignee": assignee,
+            "co_departments": list(category.co_departments),
+            "category_name": category.name_zh,
+            "reason": reason,
+            "deadline_hours": category.deadlines.model_dump(),
+            "priority": priority,
+        }
+
+    def _triage(self, facts: Facts, reason: str, category: Category | None) -> Decision:
         street = facts.get("street")
         deadlines = (
             category.deadlines.model_dump()
@@ -127,6 +221,7 @@ class RoutingEngine:
             "tier": "street" if street else "city",
             "unit": f"CC-{street}" if street else self.city_centre,
             "department": None,
+            "assignee": None,
             "co_departments": [],
             "category_name": category.name_zh if category else "",
             "reason": reason,
@@ -134,11 +229,12 @@ class RoutingEngine:
             "priority": 2,
         }
 
-    def decide(self, facts: dict[str, Any]) -> Decision:
-        """Route one event. ``facts`` has at least ``category`` and the resolved grid/community/street."""
+    # ------------------------------------------------------------ public
+    def decide(self, facts: Facts) -> Decision:
+        """Route one event. ``facts`` has ``category`` and what is known of location and history."""
+        message = {k: v for k, v in facts.items() if v is not None and k not in ("id", "sid", "kind")}
         with self._lock:  # one session, one poster at a time: durable-rules sessions are not thread-safe
             message_id = f"m{next(self._ids)}"
-            message = {k: v for k, v in facts.items() if v is not None}
             message.update(id=message_id, sid="routing", kind="routing")
             self._host.post(self._ruleset, message)
             decision = self._results.pop(message_id)

@@ -85,14 +85,56 @@ class Category(BaseModel):
         return value
 
 
+def _default_priorities() -> dict[str, int]:
+    return dict(DEFAULT_PRIORITIES)
+
+
+#: Rule priorities (lower fires first; the first rule that matches decides).
+DEFAULT_PRIORITIES: dict[str, int] = {
+    "returned": 5,  # returned too often: a supervisor decides (dispatch errors cost days)
+    "severity": 10,  # the top level of the category's severity scale: one tier up
+    "escalated": 15,  # escalated by handlers: as many tiers up as escalations
+    "repeat": 20,  # repeated reports in the same grid: one tier up
+    "enforcement": 30,  # needs law-enforcement power: the law-enforcement department
+    "cadre": 40,  # a "1+X" cadre of the department is stationed at the event's street
+    "camera": 50,  # camera alarms are confirmed on site by the grid worker first
+    "category": 100,  # the list's own tier for the category
+    "catch_all": 10_000,  # nothing placed it: triage
+}
+
+
+class Policies(BaseModel):
+    """How facts beyond the category change a decision; priorities are explicit data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repeat_window_days: int = Field(default=7, ge=1, le=365)
+    repeat_threshold: int = Field(default=2, ge=1, le=100)  # earlier reports that make it a repeat
+    return_threshold: int = Field(default=2, ge=1, le=10)
+    enforcement_department: str = "ZF"
+    priorities: dict[str, int] = Field(default_factory=_default_priorities)
+
+    @field_validator("priorities")
+    @classmethod
+    def _all_rules(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = set(value) - set(DEFAULT_PRIORITIES)
+        if unknown:
+            raise ValueError(f"unknown rule(s) {', '.join(sorted(unknown))}")
+        merged = {**DEFAULT_PRIORITIES, **value}
+        if any(p < 0 for p in merged.values()):
+            raise ValueError("priorities must not be negative")
+        return merged
+
+
 class ResponsibilityList(BaseModel):
     """A whole version of the list."""
 
     model_config = ConfigDict(extra="forbid")
 
-    version: str = Field(min_length=1, max_length=40)
+    version: str = Field(min_length=1, max_length=40, pattern=r"^[\w.\-]+$")
     title_zh: str = ""
     title_en: str = ""
+    policies: Policies = Field(default_factory=Policies)
     groups: list[Group]
     categories: list[Category] = Field(min_length=1)
 
@@ -156,6 +198,9 @@ def check(raw: Any, departments: set[str] | None = None) -> tuple[Responsibility
                 for dept in codes:
                     if dept and dept not in departments:
                         problems.append(Problem(f"{where}, field {field}", f"unknown department '{dept}'"))
+    if departments is not None and parsed.policies.enforcement_department not in departments:
+        dept = parsed.policies.enforcement_department
+        problems.append(Problem("policies, field enforcement_department", f"unknown department '{dept}'"))
     return (parsed if not problems else None), problems
 
 

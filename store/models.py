@@ -79,6 +79,7 @@ class Task(SQLModel, table=True):
     version: int = 0
     kind: str = Field(max_length=16)
     unit: str = Field(max_length=32)
+    assignee: str | None = Field(default=None, max_length=64)
     status: str = Field(max_length=16)
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: datetime | None = None
@@ -131,3 +132,16 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=40)
     target: str = Field(default="", max_length=200)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class RuleListVersion(SQLModel, table=True):
+    """A version of the responsibility list as uploaded; exactly one is active."""
+
+    version: str = Field(primary_key=True, max_length=40)
+    content: str = Field(sa_column=Column(Text, nullable=False))  # the JSON file as uploaded
+    categories: int = 0
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: datetime
+    active: bool = Field(default=False, index=True)
+    activated_at: datetime | None = None
+    activated_by: str | None = Field(default=None, max_length=64)

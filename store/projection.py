@@ -78,6 +78,7 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
                 version=snap.version,
                 kind=task.kind,
                 unit=task.unit,
+                assignee=task.assignee,
                 status=task.status,
                 claimed_by=task.claimed_by,
                 claimed_at=parse_utc(task.claimed_at),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import col, func, or_, select
 
 from store import models
 from store.db import Database
@@ -54,14 +55,23 @@ async def timeline(db: Database, event_id: str) -> list[models.TimelineEntry]:
 
 
 async def inbox(
-    db: Database, unit: str, *, statuses: Iterable[str] = ("open", "claimed"), limit: int = 100
+    db: Database,
+    unit: str,
+    username: str | None = None,
+    *,
+    statuses: Iterable[str] = ("open", "claimed"),
+    limit: int = 100,
 ) -> list[tuple[models.Task, models.Event]]:
-    """Tasks of ``unit`` with their events, most urgent first."""
+    """Tasks of ``unit`` (those assigned to a person only for that person), most urgent first."""
     async with db.session() as session:
         rows = await session.exec(
             select(models.Task, models.Event)
             .join(models.Event, col(models.Event.event_id) == col(models.Task.event_id))
-            .where(models.Task.unit == unit, col(models.Task.status).in_(list(statuses)))
+            .where(
+                models.Task.unit == unit,
+                col(models.Task.status).in_(list(statuses)),
+                or_(col(models.Task.assignee).is_(None), models.Task.assignee == username),
+            )
             .order_by(col(models.Task.due_at).asc().nulls_last(), col(models.Task.created_at))
             .limit(limit)
         )
@@ -75,3 +85,32 @@ async def users(db: Database, unit: str | None = None) -> list[models.User]:
         if unit:
             query = query.where(models.User.unit == unit)
         return list((await session.exec(query)).all())
+
+
+async def count_recent_reports(db: Database, *, category: str, grid: str, since: datetime, exclude: str) -> int:
+    """Events of ``category`` in ``grid`` reported since ``since``, other than ``exclude``."""
+    async with db.session() as session:
+        query = (
+            select(func.count())
+            .select_from(models.Event)
+            .where(
+                models.Event.category == category,
+                models.Event.grid == grid,
+                col(models.Event.created_at) >= since,
+                models.Event.event_id != exclude,
+            )
+        )
+        return int((await session.exec(query)).one())
+
+
+async def cadres_at(db: Database, street: str) -> dict[str, str]:
+    """The "1+X" cadres stationed at ``street``: department code → username."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.User).where(
+                models.User.role == "dispatched_cadre",
+                models.User.stationed_street == street,
+                models.User.active == True,  # noqa: E712
+            )
+        )
+        return {u.unit.removeprefix("D-"): u.username for u in rows.all()}

@@ -18,9 +18,7 @@ from workflows.lifecycle import (
 )
 
 TRIGGERS: list[str] = sorted({t["trigger"] for t in TRANSITIONS})
-LEGAL: dict[tuple[State, str], State] = {
-    (t["source"], t["trigger"]): t["dest"] for t in TRANSITIONS
-}
+LEGAL: dict[tuple[State, str], State] = {(t["source"], t["trigger"]): t["dest"] for t in TRANSITIONS}
 ILLEGAL: list[tuple[State, str]] = [
     (state, trigger) for state in State for trigger in TRIGGERS if (state, trigger) not in LEGAL
 ]

@@ -526,15 +526,33 @@ def test_weekday_holiday_is_not_a_working_day() -> None:
 WORK_DAYS_2026 = st.datetimes(
     min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 1), timezones=st.just(SHANGHAI)
 )
-HALF_HOURS = st.integers(min_value=0, max_value=200).map(lambda n: n / 2)
+HALF_HOURS = st.integers(min_value=1, max_value=200).map(lambda n: n / 2)
 
 
-@settings(max_examples=200, deadline=None)
-@given(start=WORK_DAYS_2026, first=HALF_HOURS, second=HALF_HOURS)
+@settings(max_examples=300, deadline=None)
+@given(start=WORK_DAYS_2026, first=st.just(0.0) | HALF_HOURS, second=HALF_HOURS)
 def test_working_hours_add_up(start: datetime, first: float, second: float) -> None:
-    """Adding a then b working hours is the same as adding a + b."""
+    """Adding a then b working hours is the same as adding a + b (b > 0, as every deadline is).
+
+    With b == 0 the law does not hold at a period end: a due time of 18:00 is kept as 18:00,
+    but 18:00 + 0 h is moved to the next working morning (see the test below).
+    """
     in_two = add_working_hours(add_working_hours(start, first), second)
     assert in_two == add_working_hours(start, first + second)
+
+
+def test_zero_hours_moves_to_the_next_working_moment() -> None:
+    assert add_working_hours(sh(2026, 3, 4, 7, 0), 0) == sh(2026, 3, 4, 8, 30)
+    assert add_working_hours(sh(2026, 3, 4, 12, 0), 0) == sh(2026, 3, 4, 13, 30)
+    assert add_working_hours(sh(2026, 3, 4, 18, 0), 0) == sh(2026, 3, 5, 8, 30)
+    assert add_working_hours(sh(2026, 3, 4, 10, 0), 0) == sh(2026, 3, 4, 10, 0)
+
+
+def test_new_year_2026_holiday_and_make_up_sunday() -> None:
+    """1-3 January 2026 are holidays; Sunday 4 January is a make-up working day (调休)."""
+    assert not is_working_day(date(2026, 1, 1))
+    assert is_working_day(date(2026, 1, 4))
+    assert add_working_hours(sh(2026, 1, 1, 0, 0), 8) == sh(2026, 1, 4, 18, 0)
 
 
 @settings(max_examples=200, deadline=None)

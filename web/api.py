@@ -136,7 +136,7 @@ class TaskController(Controller):
     async def inbox(self, ctx: AppContext, request: Request) -> dict[str, Any]:
         """Open and claimed tasks of the user's unit, most urgent first."""
         user = await api_user(ctx, request)
-        rows = await queries.inbox(ctx.db, user.unit)
+        rows = await queries.inbox(ctx.db, user.unit, user.username)
         return {
             "unit": user.unit,
             "tasks": [

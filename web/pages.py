@@ -167,8 +167,8 @@ class StaffPages(Controller):
         user = await _page_user(ctx, request)
         if user is None:
             return Redirect("/login")
-        rows = await queries.inbox(ctx.db, user.unit)
-        done = await queries.inbox(ctx.db, user.unit, statuses=("done",), limit=20)
+        rows = await queries.inbox(ctx.db, user.unit, user.username)
+        done = await queries.inbox(ctx.db, user.unit, user.username, statuses=("done",), limit=20)
         org = await ctx.org()
         units = sorted(org.units.values(), key=lambda u: (u.kind, u.code)) if user.is_supervisor else []
         return Template("inbox.html", context={

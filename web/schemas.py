@@ -49,6 +49,8 @@ class EventIn(BaseModel):
     reporter: ReporterIn = Field(default_factory=ReporterIn)
     source: str = Field(default="api")
     external_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\w.:\-]+$")
+    severity: int = Field(default=1, ge=1, le=6, description="level on the category's severity scale")
+    needs_enforcement: bool = Field(default=False, description="law-enforcement power is needed")
 
     @field_validator("description")
     @classmethod
@@ -73,6 +75,8 @@ class EventIn(BaseModel):
             reporter=Reporter(**self.reporter.model_dump()),
             source=self.source,
             external_id=self.external_id,
+            severity=self.severity,
+            needs_enforcement=self.needs_enforcement,
         )
 
 

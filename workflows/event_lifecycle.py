@@ -157,6 +157,8 @@ class EventLifecycle:
         if task.status != "open":
             who = task.claimed_by or "?"
             raise _reject(CONFLICT, f"task {task.task_id} is already {task.status} (by {who})")
+        if task.assignee and task.assignee != cmd.actor.username:
+            raise _reject(FORBIDDEN, f"task {task.task_id} is assigned to {task.assignee}")
         self._require("claim")
 
     @workflow.update
@@ -180,6 +182,7 @@ class EventLifecycle:
                 # Failed verification: rework (返工) by the same unit.
                 self._move("verify_fail", cmd.actor, note=cmd.result)
                 rework = self._new_task("handle", self.snap.decision.unit if self.snap.decision else "")
+                rework.assignee = self.snap.decision.assignee if self.snap.decision else None
                 await self._set_due(rework, "handling")
         await self._project()
         return self._view(task)
@@ -216,6 +219,7 @@ class EventLifecycle:
             unit=cmd.unit,
             department=cmd.department,
             rule="manual-triage",
+            assignee=None,
             reason=cmd.note or "placed by a supervisor",
             actor=cmd.actor.username,
             facts={**old.facts, "category": cmd.category},
@@ -361,6 +365,7 @@ class EventLifecycle:
             self._move("route", rule_actor, note=decision.reason)
             task = self._new_task("handle", decision.unit)
             task.due_at = decision.handling_due
+            task.assignee = decision.assignee
             self._notify("dispatched", "您反映的问题已受理并交办处理。")
         else:
             self._move("route_to_triage", rule_actor, note=decision.reason)

@@ -70,6 +70,8 @@ class EventReport:
     reporter: Reporter = field(default_factory=Reporter)
     source: str = "api"
     external_id: str | None = None
+    severity: int = 1  # level on the category's severity scale (1 = the mildest)
+    needs_enforcement: bool = False  # the reporter (e.g. a grid worker) asks for law-enforcement power
 
 
 @dataclass
@@ -91,6 +93,7 @@ class RoutingRequest:
     report: EventReport
     returned_count: int = 0
     escalated_count: int = 0
+    list_version: str | None = None  # re-routing an event in flight keeps its version; None = active
 
 
 @dataclass
@@ -114,6 +117,7 @@ class Decision:
     handling_due: str | None = None  # ISO timestamp, computed in working time by the activity
     facts: dict[str, Any] = field(default_factory=dict)
     actor: str | None = None  # set when a supervisor placed the event by hand (triage)
+    assignee: str | None = None  # a person (e.g. a stationed "1+X" cadre) whose inbox gets the task
 
 
 @dataclass
@@ -132,6 +136,7 @@ class Task:
     kind: str  # handle | verify | triage
     unit: str
     status: str = "open"  # open | claimed | done | cancelled
+    assignee: str | None = None  # only this user may claim it (None: anyone of the unit)
     created_at: str = ""
     due_at: str | None = None
     claimed_by: str | None = None

@@ -126,9 +126,7 @@ class ChildDied(LaunchError):
 
     def __init__(self, child: Child) -> None:
         code = child.process.returncode if child.process else None
-        super().__init__(
-            f"{child.name} exited unexpectedly (exit status {code}); see its log: {child.log}"
-        )
+        super().__init__(f"{child.name} exited unexpectedly (exit status {code}); see its log: {child.log}")
 
 
 def temporal_binary() -> str:
@@ -177,26 +175,25 @@ async def prepare_store(settings: Settings) -> None:
             if await is_empty(db):
                 added = await load_organisation(db)
                 print(
-                    f"演示数据已载入 / demo organisation loaded: {added['units']} units, "
-                    f"{added['users']} users",
+                    f"演示数据已载入 / demo organisation loaded: {added['units']} units, {added['users']} users",
                     flush=True,
                 )
         else:
             demo_users = await users_with_password(db, DEMO_PASSWORDS)
             if demo_users:
+                names = sorted(demo_users)
+                shown = ", ".join(names[:10]) + (f" ... ({len(names)} in all)" if names[10:] else "")
                 raise LaunchError(
                     "生产模式拒绝启动：以下用户仍使用演示密码 / production mode refuses to start: "
-                    f"these users still have a demo password: {', '.join(sorted(demo_users))}. "
-                    "Change their passwords first.",
+                    f"these users still have a demo password: {shown}. "
+                    "Change their passwords (or deactivate them) first.",
                     code=2,
                 )
     finally:
         await db.dispose()
 
 
-async def wait_until(
-    what: str, ready: Callable[[], Awaitable[bool]], children: list[Child]
-) -> None:
+async def wait_until(what: str, ready: Callable[[], Awaitable[bool]], children: list[Child]) -> None:
     """Poll ``ready`` until true; fail after ``STARTUP_TIMEOUT`` or if a child dies meanwhile."""
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT):
@@ -235,9 +232,7 @@ async def start_temporal(settings: Settings, child: Child) -> None:
     async def connected() -> bool:
         nonlocal client
         try:
-            client = await Client.connect(
-                settings.temporal_address, namespace=settings.temporal_namespace
-            )
+            client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
         except (RuntimeError, RPCError):  # refused or unavailable while the server starts
             return False
         return True
