@@ -176,32 +176,51 @@ def _place(raw: Any, loc: tuple[Any, ...]) -> str:
 
 
 def check(raw: Any, departments: set[str] | None = None) -> tuple[ResponsibilityList | None, list[Problem]]:
-    """Validate a decoded list; returns the list (or None) and every problem found."""
+    """Validate a decoded list; returns the list (or None) and every problem found, each with its place.
+
+    Shape errors (pydantic) and cross-checks (duplicate codes, unknown groups and departments) are
+    all reported together, so an administrator can fix a file in one pass.
+    """
     problems: list[Problem] = []
+    parsed: ResponsibilityList | None = None
     try:
         parsed = ResponsibilityList.model_validate(raw)
     except ValidationError as exc:
         for err in exc.errors():
             problems.append(Problem(_place(raw, tuple(err["loc"])), err["msg"]))
-        return None, problems
-    groups = {g.code for g in parsed.groups}
-    seen: set[str] = set()
-    for cat in parsed.categories:
-        where = f"category {cat.code}"
-        if cat.code in seen:
-            problems.append(Problem(f"{where}, field code", "duplicate code"))
-        seen.add(cat.code)
-        if cat.group not in groups:
-            problems.append(Problem(f"{where}, field group", f"unknown group '{cat.group}'"))
-        if departments is not None:
-            for field, codes in (("department", [cat.department]), ("co_departments", cat.co_departments)):
-                for dept in codes:
-                    if dept and dept not in departments:
-                        problems.append(Problem(f"{where}, field {field}", f"unknown department '{dept}'"))
-    if departments is not None and parsed.policies.enforcement_department not in departments:
-        dept = parsed.policies.enforcement_department
-        problems.append(Problem("policies, field enforcement_department", f"unknown department '{dept}'"))
+    problems.extend(_cross_check(raw, departments))
     return (parsed if not problems else None), problems
+
+
+def _cross_check(raw: Any, departments: set[str] | None) -> list[Problem]:
+    """Checks across entries, on the raw data so they run even when some entries are malformed."""
+    if not isinstance(raw, dict):
+        return []
+    problems: list[Problem] = []
+    groups = {g.get("code") for g in raw.get("groups") or [] if isinstance(g, dict)}
+    seen: set[str] = set()
+    for index, cat in enumerate(raw.get("categories") or []):
+        if not isinstance(cat, dict):
+            continue
+        code = cat.get("code")
+        where = f"category {code}" if code else f"category #{index + 1}"
+        if code in seen:
+            problems.append(Problem(f"{where}, field code", "duplicate code"))
+        seen.add(code)
+        if cat.get("group") not in groups:
+            problems.append(Problem(f"{where}, field group", f"unknown group '{cat.get('group')}'"))
+        if departments is not None:
+            codes = [("department", cat.get("department"))]
+            codes += [("co_departments", d) for d in cat.get("co_departments") or []]
+            for field, dept in codes:
+                if dept and dept not in departments:
+                    problems.append(Problem(f"{where}, field {field}", f"unknown department '{dept}'"))
+    policies = raw.get("policies")
+    if departments is not None and isinstance(policies, dict):
+        dept = policies.get("enforcement_department")
+        if dept and dept not in departments:
+            problems.append(Problem("policies, field enforcement_department", f"unknown department '{dept}'"))
+    return problems
 
 
 def load(path: Path | str = DEFAULT_LIST_PATH, departments: set[str] | None = None) -> ResponsibilityList:

@@ -39,11 +39,99 @@ def rules_check(file: Path) -> None:
     typer.echo(f"{file}: version {lst.version}, {len(lst.categories)} categories, tiers {json.dumps(tiers)}: OK")
 
 
+def _store():  # type: ignore[no-untyped-def]
+    from store.db import Database
+    from wulian.settings import get_settings
+
+    return Database(get_settings().db_url)
+
+
+@rules_app.command("activate")
+def rules_activate(
+    file: Path,
+    actor: str = typer.Option("cli", help="who activates it (recorded in the audit)"),
+    last: int = typer.Option(200, help="dry-run over this many recent events first"),
+) -> None:
+    """Check a list file against the organisation, show what would route differently, activate it."""
+    from wulian.rule_admin import activate, check_content, dry_run
+    from wulian.rule_registry import ensure_active
+
+    async def _activate() -> int:
+        db = _store()
+        await db.create_all()
+        await ensure_active(db)  # the shipped list is version one of the history
+        try:
+            result = await check_content(db, file.read_bytes())
+            if result.parsed is None:
+                for problem in result.problems:
+                    typer.echo(f"{file}: {problem}", err=True)
+                typer.echo(f"{len(result.problems)} problem(s); nothing activated", err=True)
+                return 1
+            checked, changes = await dry_run(db, result.parsed, last)
+            typer.echo(f"dry run over {checked} recent event(s): {len(changes)} would route differently")
+            for change in changes[:20]:
+                typer.echo(f"  {change.event_id} {change.category}: {change.before} → {change.after}")
+            try:
+                row = await activate(db, result, actor)
+            except ValueError as exc:
+                typer.echo(str(exc), err=True)
+                return 1
+            typer.echo(f"version {row.version} ({row.categories} categories) is now active for new events")
+            return 0
+        finally:
+            await db.dispose()
+
+    code = asyncio.run(_activate())
+    if code:
+        raise typer.Exit(code)
+
+
+@rules_app.command("versions")
+def rules_versions() -> None:
+    """List the stored versions; the active one is marked with *."""
+    from store import rule_lists
+
+    async def _versions() -> None:
+        db = _store()
+        await db.create_all()
+        for row in await rule_lists.list_versions(db):
+            mark = "*" if row.active else " "
+            typer.echo(f"{mark} {row.version}  {row.categories} categories  by {row.uploaded_by}  {row.uploaded_at}")
+        await db.dispose()
+
+    asyncio.run(_versions())
+
+
+@rules_app.command("diff")
+def rules_diff(old: str, new: str) -> None:
+    """The changes between two stored versions."""
+    from rules.diff import diff_lists
+    from store import rule_lists
+    from wulian.rule_registry import parse_list
+
+    async def _diff() -> int:
+        db = _store()
+        await db.create_all()
+        rows = [await rule_lists.get_version(db, v) for v in (old, new)]
+        await db.dispose()
+        if rows[0] is None or rows[1] is None:
+            typer.echo("unknown version; see 'wulian rules versions'", err=True)
+            return 1
+        for line in diff_lists(parse_list(rows[0].content), parse_list(rows[1].content)).lines():
+            typer.echo(line)
+        return 0
+
+    code = asyncio.run(_diff())
+    if code:
+        raise typer.Exit(code)
+
+
 @app.command()
 def seed() -> None:
     """Load the demo organisation and users into the store if it is empty (demo mode only)."""
     from store.db import Database
     from store.seed import is_empty, load_organisation
+    from wulian.rule_registry import ensure_active
     from wulian.settings import get_settings
 
     settings = get_settings()
@@ -54,6 +142,7 @@ def seed() -> None:
     async def _seed() -> None:
         db = Database(settings.db_url)
         await db.create_all()
+        await ensure_active(db)
         if await is_empty(db):
             counts = await load_organisation(db)
             typer.echo(f"loaded {counts['units']} units and {counts['users']} users")
