@@ -120,7 +120,9 @@ class RoutingEngine:
 
     def _with_category(self, facts: Facts, then: Callable[[Category], Decision]) -> Decision:
         category = self._categories.get(str(facts.get("category") or ""))
-        return then(category) if category else self._unplaced(facts)
+        if category is None:  # a generic rule matched, but without a known category nothing places it
+            return {**self._unplaced(facts), "rule": "catch-all"}
+        return then(category)
 
     def _escalated(self, facts: Facts) -> Decision:
         steps = int(facts.get("escalated") or 0)
