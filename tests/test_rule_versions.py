@@ -63,7 +63,8 @@ async def test_activation_changes_routing_for_new_events_only(
 
         after = await report(time_env, tq)
         assert after.decision is not None
-        assert (after.decision.list_version, after.decision.tier, after.decision.unit) == ("2026.2", "community", "HS01")
+        decision = after.decision
+        assert (decision.list_version, decision.tier, decision.unit) == ("2026.2", "community", "HS01")
         # the event in flight keeps the version and the unit it started with
         handle = time_env.client.get_workflow_handle(before.event_id)
         still = await handle.query(EventLifecycle.snapshot)
