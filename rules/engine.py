@@ -16,9 +16,11 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
+import durable_rules_engine
 from durable import engine as dr_engine
 
 from rules.responsibility_list import Category, ResponsibilityList
@@ -29,6 +31,8 @@ Facts = dict[str, Any]
 #: One tier up, for escalations (street goes to the department if the category has one).
 TIER_UP = {"grid": "community", "community": "street", "street": "department", "department": "city", "city": "city"}
 LOCAL_TIERS = ("grid", "community", "street")
+#: The one durable-rules session every routing message is posted to.
+ROUTING_SID = "routing"
 
 
 class _QuietHost(dr_engine.Host):
@@ -61,6 +65,25 @@ class RoutingEngine:
         # Unique name per engine: durable-rules cannot unregister or re-register a name.
         self._ruleset = f"routing_{_safe(self.version)}_{next(self._names)}"
         self._host.set_rulesets({self._ruleset: copy.deepcopy(self._definition())})
+        # durable-rules never frees a ruleset's native memory (Ruleset has no __del__): free it when
+        # the engine is closed, or collected (it sits in a reference cycle, so at the next gc run).
+        self._closed = False
+        handle = self._host.get_ruleset(self._ruleset)._handle
+        self._release = weakref.finalize(self, _free_native_ruleset, handle, (ROUTING_SID,))
+        self._release.atexit = False  # the process is ending anyway
+
+    def close(self) -> None:
+        """Free the native ruleset now (e.g. when a new list version is activated); idempotent.
+
+        After ``close`` the engine refuses to decide: its native handle may be reused by a new ruleset.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._release()
+            self._host._ruleset_directory.clear()
+            self._host._ruleset_list.clear()
 
     # ------------------------------------------------------------ compile
     def _definition(self) -> dict[str, Any]:
@@ -236,8 +259,10 @@ class RoutingEngine:
         """Route one event. ``facts`` has ``category`` and what is known of location and history."""
         message = {k: v for k, v in facts.items() if v is not None and k not in ("id", "sid", "kind")}
         with self._lock:  # one session, one poster at a time: durable-rules sessions are not thread-safe
+            if self._closed:
+                raise RuntimeError(f"routing engine for list {self.version} is closed")
             message_id = f"m{next(self._ids)}"
-            message.update(id=message_id, sid="routing", kind="routing")
+            message.update(id=message_id, sid=ROUTING_SID, kind="routing")
             self._host.post(self._ruleset, message)
             decision = self._results.pop(message_id)
         decision["list_version"] = self.version
@@ -247,6 +272,16 @@ class RoutingEngine:
     def category(self, code: str) -> Category | None:
         """The category with ``code`` in this engine's list, if any."""
         return self._categories.get(code)
+
+
+def _free_native_ruleset(handle: int, sids: tuple[str, ...]) -> None:
+    """Free a native ruleset: first each session's state (``delete_ruleset`` alone leaks it), then the ruleset."""
+    for sid in sids:
+        try:
+            durable_rules_engine.delete_state(handle, sid)
+        except durable_rules_engine.error:
+            pass  # error 309: the session never received a message, so it has no state
+    durable_rules_engine.delete_ruleset(handle)
 
 
 def _safe(text: str) -> str:

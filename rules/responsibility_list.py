@@ -204,9 +204,10 @@ def _cross_check(raw: Any, departments: set[str] | None) -> list[Problem]:
             continue
         code = cat.get("code")
         where = f"category {code}" if code else f"category #{index + 1}"
-        if code in seen:
-            problems.append(Problem(f"{where}, field code", "duplicate code"))
-        seen.add(code)
+        if isinstance(code, str):
+            if code in seen:
+                problems.append(Problem(f"{where}, field code", "duplicate code"))
+            seen.add(code)
         if cat.get("group") not in groups:
             problems.append(Problem(f"{where}, field group", f"unknown group '{cat.get('group')}'"))
         if departments is not None:

@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
+from rules.suggest import MAX_TEXT_CHARS
 from store import queries
 from store.users import audit, authenticate
 from web import commands
@@ -15,6 +21,9 @@ from web.auth import CurrentUser, issue_token, require_admin, require_api_user
 from web.context import AppContext
 from web.schemas import CompleteIn, EventIn, LoginIn, RatingIn, TriageIn
 from web.views import event_detail, public_status, task_view
+
+#: Most suggestions one request may ask for.
+SUGGEST_MAX_LIMIT = 20
 
 
 async def api_user(ctx: AppContext, request: Request) -> CurrentUser:
@@ -75,6 +84,27 @@ class CatalogueController(Controller):
                 }
                 for c in lst.categories
             ],
+        }
+
+    @get("/categories/suggest")
+    async def suggest_categories(self, ctx: AppContext, text: str | None = None, limit: int = 5) -> dict[str, Any]:
+        """Categories that fit a free-text description (?text=...&limit=5), best first.
+
+        Keyword and character matching against the active list; no network model. 400 when the text
+        is missing, blank or longer than 2000 characters, or the limit is outside 1..20.
+        """
+        if text is None or not text.strip():
+            raise ValidationException("query parameter 'text' is required and must not be empty")
+        if len(text) > MAX_TEXT_CHARS:
+            raise ValidationException(f"query parameter 'text' is too long ({len(text)} > {MAX_TEXT_CHARS} characters)")
+        if not 1 <= limit <= SUGGEST_MAX_LIMIT:
+            raise ValidationException(f"query parameter 'limit' must be between 1 and {SUGGEST_MAX_LIMIT}")
+        return {
+            "suggestions": [
+                {"code": s.code, "name_zh": s.name_zh, "name_en": s.name_en, "score": s.score,
+                 "matched": list(s.matched)}
+                for s in ctx.suggester.suggest(text, limit)
+            ]
         }
 
     @get("/units")

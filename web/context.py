@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from rules.active import load_engine
 from rules.engine import RoutingEngine
+from rules.suggest import CategorySuggester
 from store.db import Database
 from store.org import OrgTree
 from wulian.settings import Settings
@@ -28,6 +29,18 @@ class AppContext:
     _client_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _org: OrgTree | None = None
     _org_at: float = 0.0
+    _suggester: CategorySuggester | None = None
+    _suggester_version: str | None = None
+
+    @property
+    def suggester(self) -> CategorySuggester:
+        """Category suggestions for the active list, built on first use and rebuilt when the list version changes."""
+        engine = self.engine
+        suggester = self._suggester
+        if suggester is None or self._suggester_version != engine.version:
+            suggester = CategorySuggester(engine.list)
+            self._suggester, self._suggester_version = suggester, engine.version
+        return suggester
 
     async def temporal(self) -> Client:
         """The Temporal client, connected on first use (the web starts even if Temporal is down)."""

@@ -56,12 +56,18 @@ def rules_activate(
     from wulian.rule_admin import activate, check_content, dry_run
     from wulian.rule_registry import ensure_active
 
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"{file}: cannot read: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
     async def _activate() -> int:
         db = _store()
         await db.create_all()
         await ensure_active(db)  # the shipped list is version one of the history
         try:
-            result = await check_content(db, file.read_bytes())
+            result = await check_content(db, content)
             if result.parsed is None:
                 for problem in result.problems:
                     typer.echo(f"{file}: {problem}", err=True)

@@ -4,6 +4,7 @@ recent events, store and activate it. Used by the CLI and the admin pages alike.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,11 +65,18 @@ class RouteChange:
 
 async def dry_run(db: Database, candidate: ResponsibilityList, last: int = 200) -> tuple[int, list[RouteChange]]:
     """Re-decide the last ``last`` events with the candidate; returns (events checked, changes)."""
-    engine = RoutingEngine(candidate)
     async with db.session() as session:
         events = (
             await session.exec(select(models.Event).order_by(col(models.Event.created_at).desc()).limit(last))
         ).all()
+    engine = RoutingEngine(candidate)
+    try:
+        return _compare(engine, events)
+    finally:
+        engine.close()  # free the native ruleset now: dry runs are repeated while editing a list
+
+
+def _compare(engine: RoutingEngine, events: Sequence[models.Event]) -> tuple[int, list[RouteChange]]:
     changes: list[RouteChange] = []
     checked = 0
     for event in events:

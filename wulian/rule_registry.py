@@ -4,6 +4,7 @@ events in flight that started under them. A bounded cache, so reloads never grow
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections import OrderedDict
@@ -77,7 +78,11 @@ class EngineRegistry:
                     raise LookupError(f"list version {version} is not stored")
                 engine = RoutingEngine(parse_list(row.content))
                 self._engines[version] = engine
-                while len(self._engines) > MAX_ENGINES:
-                    self._engines.popitem(last=False)
+                if len(self._engines) > MAX_ENGINES:
+                    while len(self._engines) > MAX_ENGINES:
+                        self._engines.popitem(last=False)
+                    # An engine sits in a reference cycle; its native ruleset is freed by its finalizer
+                    # once collected (see RoutingEngine), so collect now rather than at some later time.
+                    gc.collect()
             self._engines.move_to_end(version)
             return engine
