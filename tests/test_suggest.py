@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import timeit
 from collections.abc import AsyncIterator
@@ -12,12 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rules.engine import RoutingEngine
-from rules.responsibility_list import ResponsibilityList, load
+from rules.responsibility_list import DEFAULT_LIST_PATH, ResponsibilityList, load
 from rules.suggest import MAX_TEXT_CHARS, CategorySuggester, Suggestion
 from store.db import Database
 from web.app import create_app
 from web.context import AppContext
+from wulian.rule_admin import activate, check_content
 from wulian.settings import Settings
 
 
@@ -196,17 +197,22 @@ async def http(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, AppCont
     await db.dispose()
 
 
-def test_context_rebuilds_the_suggester_when_the_list_version_changes(tmp_path: Path) -> None:
-    ctx = AppContext(settings=Settings(data_dir=tmp_path, secret_key="x"),
-                     db=Database(f"sqlite+aiosqlite:///{tmp_path / 't.db'}"))
-    first = ctx.suggester
-    assert ctx.suggester is first
-    assert first.version == ctx.engine.version
-    ctx.engine = RoutingEngine(shipped().model_copy(update={"version": "2026.1-suggest-test"}))
-    second = ctx.suggester
+async def test_context_rebuilds_the_suggester_when_the_list_version_changes(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
+    await db.create_all()
+    ctx = AppContext(settings=Settings(data_dir=tmp_path, secret_key="x"), db=db)
+    first = await ctx.suggester()
+    assert await ctx.suggester() is first
+    assert first.version == (await ctx.engine()).version == "2026.1"
+    data = json.loads(DEFAULT_LIST_PATH.read_text(encoding="utf-8"))
+    data["version"] = "2026.1-suggest-test"
+    await activate(db, await check_content(db, json.dumps(data, ensure_ascii=False)), "admin")
+    ctx.engines.refresh()
+    second = await ctx.suggester()
     assert second is not first
     assert second.version == "2026.1-suggest-test"
-    assert ctx.suggester is second
+    assert await ctx.suggester() is second
+    await db.dispose()
 
 
 async def test_api_suggests_categories(http: tuple[httpx.AsyncClient, AppContext]) -> None:

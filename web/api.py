@@ -73,7 +73,7 @@ class CatalogueController(Controller):
     @get("/categories")
     async def categories(self, ctx: AppContext) -> dict[str, Any]:
         """The active responsibility list's categories."""
-        lst = ctx.engine.list
+        lst = (await ctx.engine()).list
         return {
             "version": lst.version,
             "groups": [g.model_dump() for g in lst.groups],
@@ -103,7 +103,7 @@ class CatalogueController(Controller):
             "suggestions": [
                 {"code": s.code, "name_zh": s.name_zh, "name_en": s.name_en, "score": s.score,
                  "matched": list(s.matched)}
-                for s in ctx.suggester.suggest(text, limit)
+                for s in (await ctx.suggester()).suggest(text, limit)
             ]
         }
 
@@ -122,7 +122,7 @@ class EventController(Controller):
     @post("/", status_code=HTTP_201_CREATED)
     async def create(self, ctx: AppContext, data: EventIn) -> Response[dict[str, Any]]:
         """Report an event (public, like the portal). The same external id twice gives one event."""
-        if data.category and ctx.engine.category(data.category) is None:
+        if data.category and (await ctx.engine()).category(data.category) is None:
             raise commands.CommandError(
                 400, f"unknown category '{data.category}' (see GET /api/categories)"
             )

@@ -139,7 +139,7 @@ async def triage(
     target = org.units.get(unit)
     if target is None or target.kind == "city":
         raise CommandError(400, f"unknown unit '{unit}'")
-    if ctx.engine.category(category) is None:
+    if (await ctx.engine()).category(category) is None:
         raise CommandError(400, f"unknown category '{category}'")
     department = unit[2:] if target.kind == "department" else None
     cmd = TriageCommand(task_id, user.actor(), category=category, unit=unit, tier=target.tier,

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
-from rules.active import load_engine
 from rules.engine import RoutingEngine
 from rules.suggest import CategorySuggester
 from store.db import Database
 from store.org import OrgTree
+from wulian.rule_registry import EngineRegistry
 from wulian.settings import Settings
 
 ORG_CACHE_SECONDS = 30.0
@@ -24,7 +24,7 @@ class AppContext:
 
     settings: Settings
     db: Database
-    engine: RoutingEngine = field(default_factory=load_engine)
+    engines: EngineRegistry = field(init=False)
     _client: Client | None = None
     _client_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _org: OrgTree | None = None
@@ -32,10 +32,16 @@ class AppContext:
     _suggester: CategorySuggester | None = None
     _suggester_version: str | None = None
 
-    @property
-    def suggester(self) -> CategorySuggester:
-        """Category suggestions for the active list, built on first use and rebuilt when the list version changes."""
-        engine = self.engine
+    def __post_init__(self) -> None:
+        self.engines = EngineRegistry(self.db)
+
+    async def engine(self) -> RoutingEngine:
+        """The engine of the active list version (categories, validation of reports and triage)."""
+        return await self.engines.active()
+
+    async def suggester(self) -> CategorySuggester:
+        """Category suggestions for the active list, rebuilt when the active version changes."""
+        engine = await self.engine()
         suggester = self._suggester
         if suggester is None or self._suggester_version != engine.version:
             suggester = CategorySuggester(engine.list)

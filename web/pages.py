@@ -112,7 +112,7 @@ class PublicPages(Controller):
             ctx_ = await _report_context(ctx)
             ctx_.update(errors=_problems(exc), form=data)
             return Template("report.html", context=ctx_, status_code=400)
-        if event_in.category and ctx.engine.category(event_in.category) is None:
+        if event_in.category and (await ctx.engine()).category(event_in.category) is None:
             ctx_ = await _report_context(ctx)
             ctx_.update(errors=[f"category: unknown '{event_in.category}'"], form=data)
             return Template("report.html", context=ctx_, status_code=400)
@@ -153,8 +153,8 @@ class PublicPages(Controller):
 async def _report_context(ctx: AppContext) -> dict[str, Any]:
     org = await ctx.org()
     grids = sorted((u for u in org.units.values() if u.kind == "grid"), key=lambda u: u.code)
-    return {"groups": ctx.engine.list.groups, "categories": ctx.engine.list.categories, "grids": grids,
-            "errors": [], "form": {}}
+    lst = (await ctx.engine()).list
+    return {"groups": lst.groups, "categories": lst.categories, "grids": grids, "errors": [], "form": {}}
 
 
 class StaffPages(Controller):
@@ -173,7 +173,7 @@ class StaffPages(Controller):
         units = sorted(org.units.values(), key=lambda u: (u.kind, u.code)) if user.is_supervisor else []
         return Template("inbox.html", context={
             "user": user, "rows": rows, "done": done, "msg": msg, "error": error,
-            "unit": org.units.get(user.unit), "categories": ctx.engine.list.categories,
+            "unit": org.units.get(user.unit), "categories": (await ctx.engine()).list.categories,
             "units": [u for u in units if u.kind != "city"],
         })
 
