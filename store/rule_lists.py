@@ -54,3 +54,19 @@ async def save_and_activate(
                                       target=version, detail=f"{categories} categories"))
         await session.commit()
         return row
+
+
+async def activate_stored(db: Database, version: str, actor: str) -> models.RuleListVersion:
+    """Make an already stored version the active one (an upload first, or a rollback)."""
+    async with db.session() as session:
+        row = await session.get(models.RuleListVersion, version)
+        if row is None:
+            raise LookupError(f"list version {version} is not stored")
+        now = utcnow()
+        await session.exec(update(models.RuleListVersion).values(active=False))  # type: ignore[call-overload]
+        row.active, row.activated_at, row.activated_by = True, now, actor
+        session.add(row)
+        session.add(models.AuditEntry(at=now, actor=actor, action="rules_activate", target=version,
+                                      detail=f"{row.categories} categories"))
+        await session.commit()
+        return row

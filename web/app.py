@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from store.db import Database
+from web.admin import ADMIN_CONTROLLERS
 from web.api import API_CONTROLLERS
 from web.commands import CommandError
 from web.context import AppContext
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         route_handlers=[
             *API_CONTROLLERS,
             *PAGE_CONTROLLERS,
+            *ADMIN_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         dependencies={"ctx": Provide(_provide_ctx, sync_to_thread=False)},

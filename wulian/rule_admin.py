@@ -95,10 +95,10 @@ def _compare(engine: RoutingEngine, events: Sequence[models.Event]) -> tuple[int
     return checked, changes
 
 
-async def activate(db: Database, result: CheckResult, actor: str) -> models.RuleListVersion:
-    """Store a valid list and make it active (new events route with it from the next decision)."""
+async def activate(db: Database, result: CheckResult, actor: str, *, now: bool = True) -> models.RuleListVersion:
+    """Store a valid list and (unless ``now`` is False) make it active for new events."""
     if result.parsed is None:
         raise ValueError("a list with problems is never activated")
     return await rule_lists.save_and_activate(
-        db, result.parsed.version, result.content, len(result.parsed.categories), actor
+        db, result.parsed.version, result.content, len(result.parsed.categories), actor, activate=now
     )

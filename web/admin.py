@@ -1,0 +1,104 @@
+"""Administration pages: the responsibility list (versions, upload with check and dry run,
+activation, diff). Administrators only; every change is audited with its actor."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from rules.diff import diff_lists
+from store import rule_lists
+from web.auth import CurrentUser, resolve_user
+from web.context import AppContext
+from wulian.rule_admin import MAX_LIST_BYTES, activate, check_content, dry_run
+from wulian.rule_registry import parse_list
+
+
+async def _admin(ctx: AppContext, request: Request) -> CurrentUser | None:
+    user = await resolve_user(ctx, request, api=False)
+    if user is not None and not user.is_admin:
+        raise PermissionDeniedException("administrators only")
+    return user
+
+
+class AdminRulesPages(Controller):
+    """The responsibility list, for administrators."""
+
+    path = "/admin/rules"
+
+    @get("/")
+    async def overview(self, ctx: AppContext, request: Request, msg: str | None = None,
+                       error: str | None = None) -> Response[Any]:
+        """Active version, all versions, upload form, diff form."""
+        user = await _admin(ctx, request)
+        if user is None:
+            return Redirect("/login")
+        engine = await ctx.engine()  # first: stores the shipped list as version one if none is stored
+        versions = await rule_lists.list_versions(ctx.db)
+        active = next((v for v in versions if v.active), None)
+        return Template("admin_rules.html", context={
+            "user": user, "versions": versions, "active": active, "lst": engine.list, "msg": msg, "error": error,
+        })
+
+    @post("/upload", status_code=200)
+    async def upload(
+        self, ctx: AppContext, request: Request,
+        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> Response[Any]:
+        """Check an uploaded list; when valid store it (inactive) and show what would route differently."""
+        user = await _admin(ctx, request)
+        if user is None:
+            return Redirect("/login", status_code=303)
+        upload = data.get("file")
+        if not isinstance(upload, UploadFile):
+            return Redirect("/admin/rules?error=choose%20a%20JSON%20file", status_code=303)
+        content = await upload.read(MAX_LIST_BYTES + 1)
+        result = await check_content(ctx.db, content)
+        context: dict[str, Any] = {"user": user, "filename": upload.filename, "problems": result.problems,
+                                   "changes": [], "checked": 0, "stored": None, "diff": None}
+        if result.parsed is not None:
+            try:
+                context["stored"] = await activate(ctx.db, result, user.username, now=False)
+            except ValueError as exc:
+                context["problems"] = [f"version: {exc}"]
+                return Template("admin_rules_check.html", context=context, status_code=400)
+            context["checked"], context["changes"] = await dry_run(ctx.db, result.parsed)
+            active = await rule_lists.active_version(ctx.db)
+            if active is not None:
+                context["diff"] = diff_lists(parse_list(active.content), result.parsed)
+        status = 200 if result.parsed is not None else 400
+        return Template("admin_rules_check.html", context=context, status_code=status)
+
+    @post("/{version:str}/activate", status_code=303)
+    async def activate_version(self, ctx: AppContext, request: Request, version: str) -> Redirect:
+        """Activate a stored version (new events route with it; events in flight keep theirs)."""
+        user = await _admin(ctx, request)
+        if user is None:
+            return Redirect("/login", status_code=303)
+        try:
+            await rule_lists.activate_stored(ctx.db, version, user.username)
+        except LookupError as exc:
+            return Redirect(f"/admin/rules?error={exc}", status_code=303)
+        ctx.engines.refresh()
+        return Redirect("/admin/rules?msg=msg.activated", status_code=303)
+
+    @get("/diff")
+    async def diff(self, ctx: AppContext, request: Request, old: str, new: str) -> Response[Any]:
+        """The changes between two stored versions."""
+        user = await _admin(ctx, request)
+        if user is None:
+            return Redirect("/login")
+        rows = [await rule_lists.get_version(ctx.db, v) for v in (old, new)]
+        if rows[0] is None or rows[1] is None:
+            return Redirect("/admin/rules?error=unknown%20version", status_code=303)
+        diff = diff_lists(parse_list(rows[0].content), parse_list(rows[1].content))
+        return Template("admin_rules_diff.html", context={"user": user, "diff": diff})
+
+
+ADMIN_CONTROLLERS = [AdminRulesPages]
