@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from rules.worktime import CITY_TZ
 from store.db import Database
 from web.admin import ADMIN_CONTROLLERS
 from web.api import API_CONTROLLERS
@@ -40,7 +42,18 @@ def _lang(context: Mapping[str, Any]) -> str:
     return language_of(request.cookies if request is not None else None)
 
 
+def _local_time(value: str | datetime | None) -> str:
+    """A timestamp in the city's time zone, to the minute (``—`` when absent)."""
+    if not value:
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
 def _configure_templates(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters["dt"] = _local_time
     engine.register_template_callable("t", _t)
     engine.register_template_callable("lang", _lang)
     engine.engine.globals["LANGUAGES"] = LANGUAGES

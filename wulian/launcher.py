@@ -212,7 +212,7 @@ async def start_temporal(settings: Settings, child: Child) -> None:
     Restarting with the same ``--search-attribute`` flags on an existing database works (the
     dev server skips attributes it already has), so the flags are always passed.
     """
-    host, port = split_address(settings.temporal_address)
+    _, port = split_address(settings.temporal_address)
     args = [
         temporal_binary(), "server", "start-dev",
         "--db-filename", str(settings.data_dir / "temporal.db"),
@@ -331,11 +331,12 @@ async def main() -> int:
 
     task = asyncio.current_task()
     assert task is not None
-    stopping: list[str] = []
+    received: list[str] = []  # the name of the signal that asked to stop
+    shutting_down = False  # once stopping the children, signals must not interrupt it
 
     def on_signal(sig: signal.Signals) -> None:
-        if not stopping:  # a second Ctrl-C must not interrupt the orderly stop
-            stopping.append(sig.name)
+        if not received and not shutting_down:
+            received.append(sig.name)
             task.cancel()
 
     loop = asyncio.get_running_loop()
@@ -346,14 +347,15 @@ async def main() -> int:
     try:
         await launch(settings, temporal, worker, web)
     except asyncio.CancelledError:
-        if not stopping:
+        if not received:
             raise
         task.uncancel()
-        print(f"\n收到 {stopping[0]}，正在停止 / {stopping[0]} received, stopping ...", flush=True)
+        print(f"\n收到 {received[0]}，正在停止 / {received[0]} received, stopping ...", flush=True)
     except LaunchError as exc:
         print(f"错误 / error: {exc}", file=sys.stderr, flush=True)
         code = exc.code
     finally:
+        shutting_down = True
         for child in (web, worker, temporal):  # web first: it is the one talking to the others
             await child.stop()
     print("已停止 / stopped", flush=True)
