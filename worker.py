@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.delivery import Adapter, adapter_for
 from activities.lifecycle import LifecycleActivities
 from store.db import Database
 from workflows.event_lifecycle import EventLifecycle
@@ -27,9 +28,9 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
-def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
+def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapter | None = None) -> Worker:
     """A worker for the lifecycle workflow and activities (used by tests too)."""
-    acts = LifecycleActivities(db)
+    acts = LifecycleActivities(db, delivery=delivery or adapter_for(get_settings().notify_webhook_url))
     return Worker(
         client,
         task_queue=task_queue,

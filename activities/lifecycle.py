@@ -7,19 +7,24 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
+from activities.delivery import Adapter, LoggingAdapter
 from rules.engine import cadre_fact
 from rules.worktime import add_working_hours
-from store import queries
+from store import notices, queries
 from store.db import Database
 from store.org import OrgTree
 from store.projection import apply_snapshot
 from workflows.types import (
+    ACTIVITY_DELIVER,
     ACTIVITY_DUE,
+    ACTIVITY_MARKS,
     ACTIVITY_PROJECT,
     ACTIVITY_ROUTE,
     Decision,
     DueRequest,
     EventSnapshot,
+    MarksRequest,
+    Notice,
     RoutingRequest,
 )
 from wulian.rule_registry import EngineRegistry
@@ -31,9 +36,10 @@ ORG_CACHE_SECONDS = 30.0
 class LifecycleActivities:
     """Activities bound to one store and one routing engine."""
 
-    def __init__(self, db: Database, engines: EngineRegistry | None = None) -> None:
+    def __init__(self, db: Database, engines: EngineRegistry | None = None, delivery: Adapter | None = None) -> None:
         self.db = db
         self.engines = engines or EngineRegistry(db)
+        self.delivery = delivery or LoggingAdapter()
         self._org: OrgTree | None = None
         self._org_loaded = 0.0
 
@@ -96,12 +102,37 @@ class LifecycleActivities:
             handling_due=add_working_hours(now, handling_hours).isoformat() if raw["placed"] else None,
             facts=raw["facts"],
             assignee=raw.get("assignee"),
+            ladder=[u for u in (placement.grid, placement.community, placement.street, engine.city_centre) if u],
         )
 
     @activity.defn(name=ACTIVITY_DUE)
     async def compute_due(self, request: DueRequest) -> str:
         """The moment ``hours`` working hours after ``start`` (kept by the workflow, never recomputed)."""
         return add_working_hours(datetime.fromisoformat(request.start), request.hours).isoformat()
+
+    @activity.defn(name=ACTIVITY_MARKS)
+    async def supervision_marks(self, request: MarksRequest) -> dict[str, str]:
+        """Reminders at 50% and 80% of the working time, the deadline, and the end of the grace period."""
+        start = datetime.fromisoformat(request.start)
+        hours = request.hours
+        return {
+            "remind_50": add_working_hours(start, hours * 0.5).isoformat(),
+            "remind_80": add_working_hours(start, hours * 0.8).isoformat(),
+            "due": add_working_hours(start, hours).isoformat(),
+            "escalate": add_working_hours(start, hours + request.grace_hours).isoformat(),
+        }
+
+    @activity.defn(name=ACTIVITY_DELIVER)
+    async def deliver_notice(self, notice: Notice) -> None:
+        """Deliver a notice to the reporter through the configured adapter; each attempt is recorded."""
+        info = activity.info()
+        await notices.record_attempt(self.db, notice.notice_id, info.attempt)
+        try:
+            await self.delivery.send(notice)
+        except Exception as exc:
+            await notices.record_failure(self.db, notice.notice_id, f"{type(exc).__name__}: {exc}")
+            raise
+        await notices.mark_delivered(self.db, notice.notice_id, self.delivery.channel)
 
     @activity.defn(name=ACTIVITY_PROJECT)
     async def project_event(self, snapshot: EventSnapshot) -> bool:
@@ -110,4 +141,4 @@ class LifecycleActivities:
 
     def all(self) -> list[object]:
         """The activity callables, for a Worker."""
-        return [self.route_event, self.compute_due, self.project_event]
+        return [self.route_event, self.compute_due, self.supervision_marks, self.deliver_notice, self.project_event]

@@ -62,6 +62,11 @@ class Event(SQLModel, table=True):
     department: str | None = Field(default=None, max_length=32)
     priority: int = 3
     decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    paused: bool = False
+    pending: str | None = Field(default=None, max_length=16, index=True)  # extension | return | review
+    rework_count: int = 0
+    returned_count: int = 0
+    escalated_count: int = 0
     rating: str | None = Field(default=None, max_length=32)
     rating_comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime
@@ -88,6 +93,11 @@ class Task(SQLModel, table=True):
     passed: bool | None = None
     due_at: datetime | None = None
     created_at: datetime
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    extension_hours: int = 0
+    photos: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    parent: str | None = Field(default=None, max_length=220)
+    overdue_level: str | None = Field(default=None, max_length=8)  # yellow | red (warnings fired)
 
 
 class TimelineEntry(SQLModel, table=True):
@@ -118,7 +128,9 @@ class Notice(SQLModel, table=True):
     channel: str = Field(default="sms", max_length=20)
     recipient: str = Field(max_length=100)
     body: str = Field(sa_column=Column(Text, nullable=False))
-    status: str = Field(default="pending", max_length=16, index=True)
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | delivered | skipped
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime
     delivered_at: datetime | None = None
 
@@ -145,3 +157,18 @@ class RuleListVersion(SQLModel, table=True):
     active: bool = Field(default=False, index=True)
     activated_at: datetime | None = None
     activated_by: str | None = Field(default=None, max_length=64)
+
+
+class SupervisionWarning(SQLModel, table=True):
+    """A reminder, yellow (urging) or red (escalation) warning, kept for assessment."""
+
+    __table_args__ = (UniqueConstraint("event_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=200, index=True)
+    seq: int
+    kind: str = Field(max_length=16, index=True)
+    task_id: str = Field(max_length=220)
+    unit: str = Field(max_length=32, index=True)
+    at: datetime
+    note: str = Field(default="", max_length=300)

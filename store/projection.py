@@ -52,6 +52,11 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
             department=decision.department if decision else None,
             priority=decision.priority if decision else 3,
             decision=dataclasses.asdict(decision) if decision else None,
+            paused=snap.paused,
+            pending=snap.pending,
+            rework_count=snap.rework_count,
+            returned_count=snap.returned_count,
+            escalated_count=snap.escalated_count,
             rating=snap.rating,
             rating_comment=snap.rating_comment,
             created_at=parse_utc(snap.created_at),
@@ -87,6 +92,11 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
                 passed=task.passed,
                 due_at=parse_utc(task.due_at),
                 created_at=parse_utc(task.created_at),
+                reason=task.reason,
+                extension_hours=task.extension_hours,
+                photos=list(task.photos),
+                parent=task.parent,
+                overdue_level="red" if "escalate" in task.fired else "yellow" if "due" in task.fired else None,
             )
             stored = existing_tasks.get(task.task_id)
             if stored is None:
@@ -130,6 +140,11 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
             ).all()
         )
         for notice in snap.notices:
+            if notice.notice_id in known and notice.status == "skipped":
+                stored_notice = await session.get(models.Notice, notice.notice_id)
+                if stored_notice is not None and stored_notice.status == "pending":
+                    stored_notice.status = "skipped"
+                    session.add(stored_notice)
             if notice.notice_id not in known:
                 session.add(
                     models.Notice(
@@ -141,5 +156,14 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
                         created_at=parse_required(notice.created_at),
                     )
                 )
+        known_warnings = len(
+            (await session.exec(select(models.SupervisionWarning.seq).where(
+                models.SupervisionWarning.event_id == snap.event_id))).all()
+        )
+        for seq, warning in enumerate(snap.warnings[known_warnings:], start=known_warnings + 1):
+            session.add(models.SupervisionWarning(
+                event_id=snap.event_id, seq=seq, kind=warning.kind, task_id=warning.task_id, unit=warning.unit,
+                at=parse_required(warning.at), note=warning.note[:300],
+            ))
         await session.commit()
         return True

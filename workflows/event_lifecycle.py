@@ -1,12 +1,17 @@
 """EventLifecycle: one durable workflow per event, from intake to close.
 
-Deterministic: no I/O, clocks or randomness here. Time comes from ``workflow.now()``, routing
-and store writes are activities called by name, and every human action is an update whose
-validator rejects illegal or conflicting actions before anything changes.
+Deterministic: no I/O, clocks or randomness here. Time comes from ``workflow.now()``, routing,
+deadlines, store writes and deliveries are activities called by name, and every human action is
+an update whose validator rejects illegal or conflicting actions before anything changes.
+
+Supervision is timers: each handling task carries its marks (reminders at 50% and 80% of its
+working time, the deadline, and the end of the grace period); the main loop sleeps until the
+next mark or until an update changes something.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime, timedelta
 
@@ -14,9 +19,11 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
-from workflows.lifecycle import TASK_KIND_OF_STATE, IllegalTransition, Lifecycle, State
+from workflows.lifecycle import ACTORS, TASK_KIND_OF_STATE, TERMINAL, IllegalTransition, Lifecycle, State
 from workflows.types import (
+    ACTIVITY_DELIVER,
     ACTIVITY_DUE,
+    ACTIVITY_MARKS,
     ACTIVITY_PROJECT,
     ACTIVITY_ROUTE,
     RATINGS,
@@ -27,13 +34,17 @@ from workflows.types import (
     DueRequest,
     EventReport,
     EventSnapshot,
+    MarksRequest,
     Notice,
     RateCommand,
     RoutingRequest,
+    SupervisorCommand,
     Task,
+    TaskRequest,
     TaskView,
     TimelineEntry,
     TriageCommand,
+    Warning,
     receipt_code_for,
 )
 
@@ -48,12 +59,26 @@ UNIT_KEY = SearchAttributeKey.for_keyword("WulianUnit")
 CATEGORY_KEY = SearchAttributeKey.for_keyword("WulianCategory")
 RECEIPT_KEY = SearchAttributeKey.for_keyword("WulianReceipt")
 
+SUPERVISOR_ROLES = ("street_supervisor", "city_supervisor", "admin")
+#: Reworks (返工) allowed after a dissatisfied rating before a supervisor reviews the case.
+MAX_REWORKS = 2
+#: Working hours after a deadline before an overdue task climbs the ladder (red warning).
+GRACE_HOURS = 8
+#: Working hours after dispatch within which a worker may return (退回) a task.
+RETURN_WINDOW_HOURS = 16
+#: Days a closed or voided event can still be reopened before its workflow completes.
+REOPEN_DAYS = 30
+
 # Store writes are short idempotent upserts: retried until the store is back, never given up.
 _PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 _ROUTE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=30))
+# Deliveries retry for as long as it takes; a supervisor can retry at once or skip (see repair).
+_DELIVER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 
 SYSTEM = Actor(username="system", display_name="系统", kind="system")
 TIMER = Actor(username="timer", display_name="计时器", kind="timer")
+MARK_ORDER = ("remind_50", "remind_80", "due", "escalate")
+RESUME_MEMO = "resume"
 
 
 def _reject(kind: str, message: str) -> ApplicationError:
@@ -67,63 +92,154 @@ class EventLifecycle:
     def __init__(self) -> None:
         self._machine = Lifecycle()
         self._snap: EventSnapshot | None = None
+        self._changes = 0  # bumped by every update, so the main loop re-plans its timers
         self._rated = False
+        self._reopened = False
+        self._deliveries: dict[str, asyncio.Task[None]] = {}  # notice id → its running delivery
+        self._delivery_runs: dict[str, int] = {}  # notice id → number of the delivery now in charge
 
     # ---------------------------------------------------------------- main line
     @workflow.run
     async def run(self, report: EventReport) -> EventSnapshot:
-        """Drive the event through its lifecycle; the result is the final snapshot."""
+        """Drive the event through its lifecycle; the result is the final snapshot.
+
+        After a continue-as-new (which keeps long-lived events' histories small) the state comes back
+        from the memo ``resume``; the input stays the report, so integrations start it as documented.
+        """
+        resume = workflow.memo_value(RESUME_MEMO, None, type_hint=EventSnapshot)
+        if resume is not None:
+            self._snap = resume
+            self._machine = Lifecycle(State(resume.state))
+            self._rated = resume.rating is not None
+            for notice in resume.notices:
+                if notice.status == "pending":
+                    self._start_delivery(notice)
+        else:
+            await self._intake(report)
+        while True:
+            state = self._machine.current
+            if state != State.FEEDBACK:
+                self.snap.rating_due = None
+            if state in (State.INTAKE, State.REROUTING):
+                await self._route()
+            elif state == State.FEEDBACK:
+                await self._await_rating()
+            elif state in TERMINAL:
+                if not await self._await_reopen():
+                    break
+            else:
+                await self._supervise()
+            if workflow.info().is_continue_as_new_suggested() and not self._deliveries:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(args=[self.snap.report], memo={RESUME_MEMO: self.snap})
+        # Let a running update (e.g. the rating that closed the event) finish its projection.
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._deliveries)
+        return self.snap
+
+    async def _intake(self, report: EventReport) -> None:
         info = workflow.info()
-        now = self._now()
         self._snap = EventSnapshot(
             event_id=info.workflow_id,
             receipt_code=receipt_code_for(info.workflow_id),
             report=report,
             state=self._machine.current.value,
             stage=self._machine.stage.value,
-            created_at=now,
+            created_at=self._now(),
         )
-        reporter = Actor(
-            username=report.reporter.name or report.source,
-            display_name=report.reporter.name,
-            kind="reporter",
-        )
+        reporter = Actor(username=report.reporter.name or report.source, display_name=report.reporter.name,
+                         kind="reporter")
         self._log("report", reporter, note=report.description[:200])
         await self._project()
 
+    async def _route(self) -> None:
+        """Ask the responsibility list (again, after a return or an escalation, with its version)."""
+        snap = self.snap
+        first = snap.decision
         decision = await workflow.execute_activity(
             ACTIVITY_ROUTE,
-            RoutingRequest(event_id=info.workflow_id, report=report),
+            RoutingRequest(
+                event_id=snap.event_id,
+                report=snap.report,
+                returned_count=snap.returned_count,
+                escalated_count=snap.escalated_count,
+                list_version=first.list_version if first else None,
+            ),
             result_type=Decision,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=_ROUTE_RETRY,
         )
-        self._apply_decision(decision)
+        await self._apply_decision(decision)
         await self._project()
 
-        # Everything else is driven by updates; the main line only keeps the feedback timer.
-        while self.snap.state != State.CLOSED:
-            await workflow.wait_condition(lambda: self.snap.state in (State.FEEDBACK, State.CLOSED))
-            if self.snap.state == State.FEEDBACK:
-                await self._await_rating()
-        # Let a running update (e.g. the rating that closed the event) finish its projection.
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.snap
+    async def _supervise(self) -> None:
+        """Sleep until the next supervision mark of the current task, or until something changes."""
+        seen = self._changes
+        task = self._current_handle_task()
+        mark = self._next_mark(task) if task and not self.snap.paused else None
+        timeout = None
+        if mark is not None:
+            timeout = max(timedelta(0), datetime.fromisoformat(mark[1]) - workflow.now())
+        try:
+            await workflow.wait_condition(lambda: self._changes != seen, timeout=timeout)
+        except TimeoutError:
+            if task is not None and mark is not None and self._changes == seen:
+                await self._fire_mark(task, mark[0])
+
+    def _next_mark(self, task: Task) -> tuple[str, str] | None:
+        for name in MARK_ORDER:
+            if name in task.marks and name not in task.fired:
+                return name, task.marks[name]
+        return None
+
+    async def _fire_mark(self, task: Task, name: str) -> None:
+        task.fired.append(name)
+        if name.startswith("remind"):
+            pct = name.split("_")[1]
+            self._warn("reminder", task, f"{pct}% of the time used")
+            self._move("remind", TIMER, note=f"{task.task_id}: {pct}%")
+        elif name == "due":
+            self._warn("yellow", task, "deadline passed: urging notice (督办)")
+            self._move("urge", TIMER, note=f"{task.task_id} overdue (yellow)")
+        else:
+            target = self._ladder_up(task.unit)
+            self._warn("red", task, f"escalated to {target} (red)")
+            await self._hand_over(task, "escalate_overdue", TIMER, target, None, f"overdue: {task.unit} → {target}")
+        await self._project()
 
     async def _await_rating(self) -> None:
-        """Wait for the reporter's rating; none within the window counts as accepted."""
-        decision = self.snap.decision
-        hours = (decision.deadline_hours.get("rating_window", 24) if decision else 24)
-        due = await self._due(hours)
-        timeout = max(timedelta(seconds=1), datetime.fromisoformat(due) - workflow.now())
+        """Tell the reporter, then wait for the rating; none within the window counts as accepted."""
+        snap = self.snap
+        if snap.rating_due is None:  # entering the feedback stage
+            notice = self._notify("rate_request", "您反映的问题已处理并核查,请凭回执码评价。")
+            if notice is not None:
+                await self._project()
+                # The rating window starts once the reporter has been told (a supervisor may skip it).
+                await workflow.wait_condition(
+                    lambda: notice.notice_id not in self._deliveries or self._machine.current != State.FEEDBACK
+                )
+            decision = snap.decision
+            snap.rating_due = await self._due(decision.deadline_hours.get("rating_window", 24) if decision else 24)
+        due = datetime.fromisoformat(snap.rating_due)
         try:
-            await workflow.wait_condition(lambda: self._rated, timeout=timeout)
+            await workflow.wait_condition(
+                lambda: self._rated or self._machine.current != State.FEEDBACK,
+                timeout=max(timedelta(0), due - workflow.now()),
+            )
         except TimeoutError:
             pass
-        if not self._rated and self.snap.state == State.FEEDBACK:
+        if self._machine.current == State.FEEDBACK and not self._rated and workflow.now() >= due:
             self._move("accept_by_default", TIMER, note="评价期满,默认满意")
             self._close()
             await self._project()
+
+    async def _await_reopen(self) -> bool:
+        """Stay reopenable for a while after close; returns True when a supervisor reopened it."""
+        self._reopened = False
+        try:
+            await workflow.wait_condition(lambda: self._reopened, timeout=timedelta(days=REOPEN_DAYS))
+        except TimeoutError:
+            return False
+        return True
 
     # ---------------------------------------------------------------- queries
     @workflow.query
@@ -131,7 +247,7 @@ class EventLifecycle:
         """The live state of the event."""
         return self.snap
 
-    # ---------------------------------------------------------------- updates
+    # ---------------------------------------------------------------- updates: workers
     @workflow.update
     async def wait_dispatched(self) -> EventSnapshot:
         """Return once the event has been routed and recorded (used by the API to answer 201)."""
@@ -143,11 +259,14 @@ class EventLifecycle:
     @workflow.update
     async def claim(self, cmd: ClaimCommand) -> TaskView:
         """签收: take an open task of the actor's unit."""
-        task = self._task(cmd.task_id)
+        task = self._find(cmd.task_id)
         task.status = "claimed"
         task.claimed_by = cmd.actor.username
         task.claimed_at = self._now()
-        self._move("claim", cmd.actor, note=task.task_id)
+        if task.kind == "cohandle":
+            self._move("cohandle", cmd.actor, note=f"{task.task_id} claimed")
+        else:
+            self._move("claim", cmd.actor, note=task.task_id)
         await self._project()
         return self._view(task)
 
@@ -159,73 +278,140 @@ class EventLifecycle:
             raise _reject(CONFLICT, f"task {task.task_id} is already {task.status} (by {who})")
         if task.assignee and task.assignee != cmd.actor.username:
             raise _reject(FORBIDDEN, f"task {task.task_id} is assigned to {task.assignee}")
-        self._require("claim")
+        self._require("cohandle" if task.kind == "cohandle" else "claim")
+
+    @workflow.update
+    async def release(self, cmd: ClaimCommand) -> TaskView:
+        """Give a claimed task back to the unit's inbox."""
+        task = self._find(cmd.task_id)
+        task.status, task.claimed_by, task.claimed_at = "open", None, None
+        self._move("release", cmd.actor, note=task.task_id)
+        await self._project()
+        return self._view(task)
+
+    @release.validator
+    def _validate_release(self, cmd: ClaimCommand) -> None:
+        task = self._claimed_by(cmd.task_id, cmd.actor)
+        if task.kind == "cohandle":
+            raise _reject(CONFLICT, "a co-handling task cannot be released; complete it")
+        self._require("release")
 
     @workflow.update
     async def complete(self, cmd: CompleteCommand) -> TaskView:
-        """办结 a handling task, or record the verification (核查) result of a verification task."""
-        task = self._task(cmd.task_id)
-        now = self._now()
+        """办结 a handling task, record a verification (核查), or finish a co-handling task."""
+        task = self._find(cmd.task_id)
         task.status = "done"
-        task.completed_at = now
+        task.completed_at = self._now()
         task.result = cmd.result
-        if task.kind == "handle":
+        task.photos = list(cmd.photos)
+        if task.kind == "cohandle":
+            self._move("cohandle", cmd.actor, note=f"{task.task_id} done: {cmd.result}")
+        elif task.kind == "handle":
             self._move("complete", cmd.actor, note=cmd.result)
-            verify = self._new_task("verify", self._verification_unit())
             self._notify("completed", "您反映的问题已处理完毕,正在核查。")
+            verify = self._new_task("verify", self._verification_unit())
             await self._set_due(verify, "verification")
         else:
             task.passed = bool(cmd.passed)
             if task.passed:
                 self._move("verify_pass", cmd.actor, note=cmd.result)
             else:
-                # Failed verification: rework (返工) by the same unit.
+                # Failed verification: rework (返工) by the unit that handled it.
+                self.snap.rework_count += 1
                 self._move("verify_fail", cmd.actor, note=cmd.result)
-                rework = self._new_task("handle", self.snap.decision.unit if self.snap.decision else "")
-                rework.assignee = self.snap.decision.assignee if self.snap.decision else None
-                await self._set_due(rework, "handling")
+                await self._rework_task()
         await self._project()
         return self._view(task)
 
     @complete.validator
     def _validate_complete(self, cmd: CompleteCommand) -> None:
-        task = self._open_task_for(cmd.task_id, cmd.actor)
-        if task.status != "claimed":
-            raise _reject(CONFLICT, f"task {task.task_id} is {task.status}; claim it first")
-        if task.claimed_by != cmd.actor.username:
-            raise _reject(CONFLICT, f"task {task.task_id} was claimed by {task.claimed_by}")
+        task = self._claimed_by(cmd.task_id, cmd.actor)
+        if len(cmd.photos) > 10:
+            raise _reject(INVALID, "at most 10 photos")
         if task.kind == "verify":
             if cmd.passed is None:
                 raise _reject(INVALID, "a verification needs 'passed' (true or false)")
             self._require("verify_pass" if cmd.passed else "verify_fail")
+            return
+        if not cmd.result.strip():
+            raise _reject(INVALID, "a result text is required to complete a task")
+        if task.kind == "cohandle":
+            self._require("cohandle")
+            return
+        self._require("complete")
+        waiting = [t.unit for t in self.snap.tasks if t.kind == "cohandle" and t.status in ("open", "claimed")]
+        if waiting:
+            raise _reject(CONFLICT, f"co-handling by {', '.join(waiting)} is not finished yet")
+
+    @workflow.update
+    async def request(self, cmd: TaskRequest) -> TaskView:
+        """A worker's request: return (退回), escalate (上报), extension (延期), co-handling (协办)."""
+        task = self._find(cmd.task_id)
+        task.reason = cmd.reason
+        if cmd.action == "request_return":
+            self.snap.pending = "return"
+            self._move("request_return", cmd.actor, note=cmd.reason)
+        elif cmd.action == "escalate":
+            self.snap.escalated_count += 1
+            task.status = "cancelled"
+            self._move("escalate", cmd.actor, note=cmd.reason)
+        elif cmd.action == "request_extension":
+            task.extension_hours = cmd.hours
+            self.snap.pending = "extension"
+            self._move("request_extension", cmd.actor, note=f"+{cmd.hours}h: {cmd.reason}")
         else:
-            if not cmd.result.strip():
-                raise _reject(INVALID, "a result text is required to complete a task")
-            self._require("complete")
+            self._move("request_cohandling", cmd.actor, note=f"{', '.join(cmd.units)}: {cmd.reason}")
+            for unit in cmd.units:
+                helper = self._new_task("cohandle", unit)
+                helper.parent, helper.reason = task.task_id, cmd.reason
+                await self._set_due(helper, "handling")
+        await self._project()
+        return self._view(task)
+
+    @request.validator
+    def _validate_request(self, cmd: TaskRequest) -> None:
+        task = self._claimed_by(cmd.task_id, cmd.actor)
+        if task.kind != "handle":
+            raise _reject(CONFLICT, f"'{cmd.action}' applies to a handling task, not a {task.kind} task")
+        if cmd.action not in ("request_return", "escalate", "request_extension", "request_cohandling"):
+            raise _reject(INVALID, f"unknown request '{cmd.action}'")
+        if not cmd.reason.strip():
+            raise _reject(INVALID, "a reason is required")
+        self._require(cmd.action)
+        if self.snap.pending:
+            raise _reject(CONFLICT, f"a {self.snap.pending} request already waits for a supervisor")
+        now = workflow.now()
+        if cmd.action == "request_return":
+            window = task.marks.get("return_by")
+            if window and now > datetime.fromisoformat(window):
+                raise _reject(CONFLICT, "the return window has passed; escalate or ask a supervisor instead")
+        if cmd.action == "request_extension":
+            if not 1 <= cmd.hours <= 240:
+                raise _reject(INVALID, "an extension is 1 to 240 working hours")
+            due = task.marks.get("due")
+            if due and now >= datetime.fromisoformat(due):
+                raise _reject(CONFLICT, "an extension must be asked before the deadline")
+        if cmd.action == "request_cohandling":
+            units = [u for u in cmd.units if u and u != task.unit]
+            if not units or len(units) != len(set(units)) or len(units) > 5:
+                raise _reject(INVALID, "co-handling needs 1 to 5 other, distinct units")
 
     @workflow.update
     async def triage(self, cmd: TriageCommand) -> TaskView:
         """A supervisor places an unplaced event: the choice is recorded like a rule decision."""
-        task = self._task(cmd.task_id)
+        task = self._find(cmd.task_id)
         task.status = "done"
         task.claimed_by = cmd.actor.username
         task.completed_at = self._now()
         task.result = cmd.note
         old = self.snap.decision
-        decision = dataclasses.replace(
-            old,
-            placed=True,
-            tier=cmd.tier,
-            unit=cmd.unit,
-            department=cmd.department,
-            rule="manual-triage",
-            assignee=None,
-            reason=cmd.note or "placed by a supervisor",
-            actor=cmd.actor.username,
-            facts={**old.facts, "category": cmd.category},
-        ) if old else None
+        if old is not None:
+            self.snap.decision = dataclasses.replace(
+                old, placed=True, tier=cmd.tier, unit=cmd.unit, department=cmd.department, rule="manual-triage",
+                reason=cmd.note or "placed by a supervisor", actor=cmd.actor.username, assignee=None,
+                facts={**old.facts, "category": cmd.category},
+            )
         self.snap.report.category = cmd.category
-        self.snap.decision = decision
         self._move("triage", cmd.actor, note=f"{cmd.category} → {cmd.unit}")
         handle = self._new_task("handle", cmd.unit)
         await self._set_due(handle, "handling")
@@ -239,19 +425,30 @@ class EventLifecycle:
             raise _reject(CONFLICT, f"task {task.task_id} is not an open triage task")
         if not cmd.unit or not cmd.category:
             raise _reject(INVALID, "triage needs a category and a unit")
+        self._require_supervisor(cmd.actor)
         self._require("triage")
 
+    # ---------------------------------------------------------------- updates: reporter
     @workflow.update
     async def rate(self, cmd: RateCommand) -> EventSnapshot:
-        """评价 by the reporter; closes the event."""
-        self.snap.rating = cmd.rating
-        self.snap.rating_comment = cmd.comment
-        self._rated = True
-        reporter = Actor(username="reporter", display_name=self.snap.report.reporter.name, kind="reporter")
-        self._move("rate", reporter, note=f"{cmd.rating} {cmd.comment}".strip())
-        self._close()
+        """评价 by the reporter: satisfied closes; dissatisfied sends it back for rework (返工)."""
+        snap = self.snap
+        snap.rating, snap.rating_comment = cmd.rating, cmd.comment
+        reporter = Actor(username="reporter", display_name=snap.report.reporter.name, kind="reporter")
+        note = f"{cmd.rating} {cmd.comment}".strip()
+        if cmd.rating != "dissatisfied":
+            self._rated = True
+            self._move("rate", reporter, note=note)
+            self._close()
+        elif snap.rework_count < MAX_REWORKS:
+            snap.rework_count += 1
+            self._move("rework", reporter, note=note)
+            await self._rework_task(comment=cmd.comment)
+        else:
+            snap.pending = "review"
+            self._move("to_review", reporter, note=note)
         await self._project()
-        return self.snap
+        return snap
 
     @rate.validator
     def _validate_rate(self, cmd: RateCommand) -> None:
@@ -263,6 +460,96 @@ class EventLifecycle:
             raise _reject(CONFLICT, "this event has already been rated")
         self._require("rate")
 
+    # ---------------------------------------------------------------- updates: supervisors
+    @workflow.update
+    async def supervise(self, cmd: SupervisorCommand) -> EventSnapshot:
+        """A supervisor's override; each is recorded with the supervisor as actor."""
+        snap, action, actor = self.snap, cmd.action, cmd.actor
+        task = self._current_handle_task()
+        if action in ("approve_extension", "deny_extension"):
+            assert task is not None
+            hours = task.extension_hours
+            task.extension_hours, snap.pending = 0, None
+            self._move(action, actor, note=f"+{hours}h {cmd.reason}".strip())
+            if action == "approve_extension":
+                await self._set_marks(task, task.hours + hours)
+        elif action == "approve_return":
+            assert task is not None
+            task.status, snap.pending = "cancelled", None
+            snap.returned_count += 1
+            self._move(action, actor, note=cmd.reason or task.reason)
+        elif action == "deny_return":
+            snap.pending = None
+            self._move(action, actor, note=cmd.reason)
+        elif action in ("force_escalate", "reassign"):
+            assert task is not None
+            target = cmd.unit if action == "reassign" and cmd.unit else self._ladder_up(task.unit)
+            assignee = cmd.assignee if action == "reassign" else None
+            if action == "force_escalate":
+                self._warn("red", task, f"escalated to {target} by {actor.username}")
+            await self._hand_over(task, action, actor, target, assignee, cmd.reason or f"{task.unit} → {target}")
+        elif action == "change_deadline":
+            assert task is not None and cmd.hours is not None
+            self._move(action, actor, note=f"{task.hours}h → {cmd.hours}h {cmd.reason}".strip())
+            await self._set_marks(task, cmd.hours)
+        elif action in ("pause", "resume"):
+            self._pause(action == "pause")
+            self._move(action, actor, note=cmd.reason)
+        elif action in ("void", "close"):
+            for open_task in snap.tasks:
+                if open_task.status in ("open", "claimed"):
+                    open_task.status = "cancelled"
+            snap.pending, snap.paused = None, False
+            self._move(action, actor, note=cmd.reason)
+            if action == "close":
+                self._close(actor)
+            else:
+                snap.closed_at = self._now()
+                self._notify("voided", f"您反映的问题已作废:{cmd.reason}")
+        elif action == "reopen":
+            snap.closed_at, self._rated, snap.rating = None, False, None
+            self._move(action, actor, note=cmd.reason)
+            await self._rework_task()
+            self._reopened = True
+        elif action == "review_rework":
+            snap.pending = None
+            snap.rework_count += 1
+            self._move(action, actor, note=cmd.reason)
+            await self._rework_task(comment=cmd.reason)
+        elif action in ("retry_notice", "skip_notice"):
+            self._repair_notice(cmd.notice_id or "", skip=action == "skip_notice", actor=actor)
+        await self._project()
+        return snap
+
+    @supervise.validator
+    def _validate_supervise(self, cmd: SupervisorCommand) -> None:
+        self._require_supervisor(cmd.actor)
+        action, snap = cmd.action, self.snap
+        if action in ("retry_notice", "skip_notice"):
+            if cmd.notice_id not in self._deliveries:
+                raise _reject(CONFLICT, f"notice {cmd.notice_id} is not being delivered")
+            return
+        if action == "review_rework":
+            if self._machine.current != State.REVIEW:
+                raise _reject(CONFLICT, "the event is not waiting for a review")
+            return
+        if ACTORS.get(action) != "supervisor":
+            raise _reject(INVALID, f"unknown supervisor action '{action}'")
+        self._require(action, allow_paused=action in ("resume", "void", "close"))
+        if action in ("approve_extension", "deny_extension"):
+            if snap.pending != "extension":
+                raise _reject(CONFLICT, "no extension request waits for a decision")
+        if action == "pause" and snap.paused:
+            raise _reject(CONFLICT, "the case is already paused")
+        if action == "resume" and not snap.paused:
+            raise _reject(CONFLICT, "the case is not paused")
+        if action in ("void", "close", "reopen") and not cmd.reason.strip():
+            raise _reject(INVALID, f"'{action}' needs a reason")
+        if action == "reassign" and not cmd.unit:
+            raise _reject(INVALID, "reassign needs a unit")
+        if action == "change_deadline" and not (cmd.hours and 1 <= cmd.hours <= 24 * 30):
+            raise _reject(INVALID, "a deadline is 1 to 720 working hours")
+
     # ---------------------------------------------------------------- helpers
     @property
     def snap(self) -> EventSnapshot:
@@ -272,19 +559,25 @@ class EventLifecycle:
     def _now(self) -> str:
         return workflow.now().isoformat()
 
-    def _require(self, trigger: str) -> None:
+    def _touch(self) -> None:
+        self._changes += 1
+
+    def _require(self, trigger: str, *, allow_paused: bool = False) -> None:
         if self._snap is None or not self._machine.may(trigger):
             state = self._machine.current.value
             raise _reject(CONFLICT, f"action '{trigger}' is not allowed while the event is '{state}'")
+        if self.snap.paused and not allow_paused and ACTORS.get(trigger) != "timer":
+            raise _reject(CONFLICT, "the case is paused by a supervisor")
+
+    def _require_supervisor(self, actor: Actor) -> None:
+        if actor.role not in SUPERVISOR_ROLES:
+            raise _reject(FORBIDDEN, "only supervisors can do this")
 
     def _find(self, task_id: str) -> Task:
         for task in self.snap.tasks if self._snap else []:
             if task.task_id == task_id:
                 return task
         raise _reject(NOT_FOUND, f"task {task_id} does not belong to this event")
-
-    def _task(self, task_id: str) -> Task:
-        return self._find(task_id)
 
     def _open_task_for(self, task_id: str, actor: Actor) -> Task:
         task = self._find(task_id)
@@ -293,39 +586,47 @@ class EventLifecycle:
         if actor.unit != task.unit:
             raise _reject(FORBIDDEN, f"task {task.task_id} belongs to unit {task.unit}, not {actor.unit}")
         expected = TASK_KIND_OF_STATE.get(self._machine.current)
-        if expected != task.kind:
+        if task.kind != expected and not (task.kind == "cohandle" and expected == "handle"):
             raise _reject(CONFLICT, f"task {task.task_id} is not the event's current task")
         return task
+
+    def _claimed_by(self, task_id: str, actor: Actor) -> Task:
+        task = self._open_task_for(task_id, actor)
+        if task.status != "claimed":
+            raise _reject(CONFLICT, f"task {task.task_id} is {task.status}; claim it first")
+        if task.claimed_by != actor.username:
+            raise _reject(CONFLICT, f"task {task.task_id} was claimed by {task.claimed_by}")
+        return task
+
+    def _current_handle_task(self) -> Task | None:
+        for task in reversed(self.snap.tasks):
+            if task.kind == "handle" and task.status in ("open", "claimed"):
+                return task
+        return None
+
+    def _last_handling_unit(self) -> tuple[str, str | None]:
+        for task in reversed(self.snap.tasks):
+            if task.kind == "handle":
+                return task.unit, task.assignee
+        decision = self.snap.decision
+        return (decision.unit, decision.assignee) if decision else ("", None)
 
     def _view(self, task: Task) -> TaskView:
         return TaskView(task=task, event_state=self.snap.state, event_stage=self.snap.stage)
 
-    def _log(
-        self,
-        action: str,
-        actor: Actor,
-        *,
-        before: State | None = None,
-        after: State | None = None,
-        note: str = "",
-    ) -> None:
+    def _log(self, action: str, actor: Actor, *, before: State | None = None, after: State | None = None,
+             note: str = "") -> None:
         snap = self.snap
         snap.state = self._machine.current.value
         snap.stage = self._machine.stage.value
         snap.timeline.append(
             TimelineEntry(
-                seq=len(snap.timeline) + 1,
-                stage=snap.stage,
-                action=action,
-                actor=actor.username,
-                actor_kind=actor.kind,
-                actor_name=actor.display_name,
-                at=self._now(),
-                from_state=before.value if before else None,
-                to_state=after.value if after else None,
-                note=note,
+                seq=len(snap.timeline) + 1, stage=snap.stage, action=action, actor=actor.username,
+                actor_kind=actor.kind, actor_name=actor.display_name, at=self._now(),
+                from_state=before.value if before else None, to_state=after.value if after else None, note=note,
             )
         )
+        self._touch()
 
     def _move(self, trigger: str, actor: Actor, note: str = "") -> None:
         try:
@@ -334,39 +635,105 @@ class EventLifecycle:
             raise ApplicationError(str(exc), type=CONFLICT, non_retryable=True) from exc
         self._log(trigger, actor, before=before, after=after, note=note)
 
-    def _new_task(self, kind: str, unit: str) -> Task:
-        task = Task(
-            task_id=f"{self.snap.event_id}.T{len(self.snap.tasks) + 1}",
-            kind=kind,
-            unit=unit,
-            created_at=self._now(),
-        )
+    def _warn(self, kind: str, task: Task, note: str) -> None:
+        self.snap.warnings.append(Warning(kind=kind, task_id=task.task_id, unit=task.unit, at=self._now(), note=note))
+
+    def _new_task(self, kind: str, unit: str, assignee: str | None = None) -> Task:
+        task = Task(task_id=f"{self.snap.event_id}.T{len(self.snap.tasks) + 1}", kind=kind, unit=unit,
+                    assignee=assignee, created_at=self._now())
         self.snap.tasks.append(task)
         return task
 
-    def _notify(self, kind: str, body: str) -> None:
+    def _pause(self, paused: bool) -> None:
+        snap = self.snap
+        if paused:
+            snap.paused, snap.paused_at = True, self._now()
+            return
+        # The clock stops while paused: unfired marks move by the paused time.
+        stopped = workflow.now() - datetime.fromisoformat(snap.paused_at or self._now())
+        for task in snap.tasks:
+            if task.status in ("open", "claimed"):
+                for name, when in task.marks.items():
+                    if name not in task.fired:
+                        task.marks[name] = (datetime.fromisoformat(when) + stopped).isoformat()
+        snap.paused, snap.paused_at = False, None
+
+    async def _hand_over(self, task: Task, trigger: str, actor: Actor, unit: str, assignee: str | None,
+                         note: str) -> None:
+        """Move the current handling task to another unit (escalation up the ladder or reassignment)."""
+        task.status = "cancelled"
+        self.snap.pending = None
+        if trigger != "reassign":
+            self.snap.escalated_count += 1
+        self._move(trigger, actor, note=note)
+        new = self._new_task("handle", unit, assignee)
+        await self._set_due(new, "handling")
+
+    async def _rework_task(self, comment: str = "") -> None:
+        unit, assignee = self._last_handling_unit()
+        task = self._new_task("handle", unit, assignee)
+        task.reason = comment
+        await self._set_due(task, "handling")
+
+    def _ladder_up(self, unit: str) -> str:
+        """The next unit up the supervision ladder (grid → community → street → city centre)."""
+        ladder = self.snap.decision.ladder if self.snap.decision else []
+        if unit in ladder:
+            index = ladder.index(unit)
+            return ladder[min(index + 1, len(ladder) - 1)]
+        return ladder[-1] if ladder else unit
+
+    def _notify(self, kind: str, body: str) -> Notice | None:
         phone = self.snap.report.reporter.phone
         if not phone:
-            return
-        self.snap.notices.append(
-            Notice(
-                notice_id=f"{self.snap.event_id}.N{len(self.snap.notices) + 1}",
-                kind=kind,
-                recipient=phone,
-                body=f"[{self.snap.receipt_code}] {body}",
-                created_at=self._now(),
-            )
-        )
+            return None
+        notice = Notice(notice_id=f"{self.snap.event_id}.N{len(self.snap.notices) + 1}", kind=kind, recipient=phone,
+                        body=f"[{self.snap.receipt_code}] {body}", created_at=self._now())
+        self.snap.notices.append(notice)
+        self._start_delivery(notice)
+        return notice
 
-    def _apply_decision(self, decision: Decision) -> None:
+    def _start_delivery(self, notice: Notice) -> None:
+        run = self._delivery_runs.get(notice.notice_id, 0) + 1
+        self._delivery_runs[notice.notice_id] = run
+        self._deliveries[notice.notice_id] = asyncio.create_task(self._deliver(notice, run))
+
+    async def _deliver(self, notice: Notice, run: int) -> None:
+        """Deliver in the background: a failing delivery retries without holding up the event."""
+        try:
+            await workflow.execute_activity(
+                ACTIVITY_DELIVER, notice, start_to_close_timeout=timedelta(seconds=30), retry_policy=_DELIVER_RETRY
+            )
+            notice.status = "delivered"
+        except asyncio.CancelledError:
+            if notice.status == "pending":  # cancelled for a retry: the new delivery takes over
+                return
+        if self._delivery_runs.get(notice.notice_id) == run:
+            self._deliveries.pop(notice.notice_id, None)
+            self._touch()
+        await self._project()
+
+    def _repair_notice(self, notice_id: str, *, skip: bool, actor: Actor) -> None:
+        notice = next(n for n in self.snap.notices if n.notice_id == notice_id)
+        running = self._deliveries.pop(notice_id)
+        if skip:
+            notice.status = "skipped"
+            running.cancel()
+            self._log("skip_notice", actor, note=notice_id)
+        else:
+            running.cancel()
+            self._log("retry_notice", actor, note=notice_id)
+            self._start_delivery(notice)
+
+    async def _apply_decision(self, decision: Decision) -> None:
         self.snap.decision = decision
         rule_actor = Actor(username=f"rule:{decision.rule}", display_name=decision.rule, kind="rule")
         if decision.placed:
             self._move("route", rule_actor, note=decision.reason)
-            task = self._new_task("handle", decision.unit)
-            task.due_at = decision.handling_due
-            task.assignee = decision.assignee
-            self._notify("dispatched", "您反映的问题已受理并交办处理。")
+            task = self._new_task("handle", decision.unit, decision.assignee)
+            await self._set_due(task, "handling")
+            if len(self.snap.tasks) == 1:
+                self._notify("dispatched", "您反映的问题已受理并交办处理。")
         else:
             self._move("route_to_triage", rule_actor, note=decision.reason)
             self._new_task("triage", decision.unit)
@@ -381,23 +748,39 @@ class EventLifecycle:
             return f"CC-{decision.street}"
         return decision.unit if decision else ""
 
-    async def _due(self, hours: int) -> str:
+    async def _due(self, hours: int, start: str | None = None) -> str:
         # Working time depends on holiday data: computed once in an activity, kept in history.
         return await workflow.execute_local_activity(
-            ACTIVITY_DUE,
-            DueRequest(start=self._now(), hours=hours),
-            result_type=str,
+            ACTIVITY_DUE, DueRequest(start=start or self._now(), hours=hours), result_type=str,
             start_to_close_timeout=timedelta(seconds=10),
         )
 
     async def _set_due(self, task: Task, stage: str) -> None:
         decision = self.snap.decision
         hours = decision.deadline_hours.get(stage, 8) if decision else 8
-        task.due_at = await self._due(hours)
+        await self._set_marks(task, hours)
 
-    def _close(self) -> None:
+    async def _set_marks(self, task: Task, hours: int) -> None:
+        """Deadline and supervision marks of ``task`` for ``hours`` working hours from its start."""
+        task.hours = hours
+        marks = await workflow.execute_local_activity(
+            ACTIVITY_MARKS, MarksRequest(start=task.created_at, hours=hours, grace_hours=GRACE_HOURS),
+            result_type=dict[str, str], start_to_close_timeout=timedelta(seconds=10),
+        )
+        if task.kind == "handle":
+            marks["return_by"] = await self._due(RETURN_WINDOW_HOURS, start=task.created_at)
+        else:  # only handling tasks are urged and escalated; others just show their deadline
+            marks = {"due": marks["due"]}
+        task.marks = marks
+        task.due_at = marks["due"]
+        now = workflow.now()
+        task.fired = [name for name in task.fired if name in marks and datetime.fromisoformat(marks[name]) <= now]
+        self._touch()
+
+    def _close(self, actor: Actor = SYSTEM) -> None:
         self.snap.closed_at = self._now()
-        self._log("close", SYSTEM, note="办结")
+        if actor is SYSTEM:
+            self._log("close", SYSTEM, note="办结")
         self._notify("closed", "您反映的问题已办结,感谢您的参与。")
         self._upsert_search_attributes()
 
@@ -416,8 +799,5 @@ class EventLifecycle:
         """Write the snapshot to the store (idempotent upsert keyed by ids, guarded by version)."""
         self.snap.version += 1
         await workflow.execute_local_activity(
-            ACTIVITY_PROJECT,
-            self.snap,
-            start_to_close_timeout=timedelta(seconds=15),
-            retry_policy=_PROJECT_RETRY,
+            ACTIVITY_PROJECT, self.snap, start_to_close_timeout=timedelta(seconds=15), retry_policy=_PROJECT_RETRY,
         )

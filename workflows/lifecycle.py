@@ -18,13 +18,17 @@ class State(StrEnum):
     """Where an event is in its lifecycle."""
 
     INTAKE = "intake"  # reported, not yet routed
-    TRIAGE = "triage"  # no rule could place it: waits in the street command centre's triage inbox
+    REROUTING = "rerouting"  # returned or escalated: the responsibility list decides again
+    TRIAGE = "triage"  # no rule could place it: waits in a command centre's triage inbox
     DISPATCHED = "dispatched"  # a handling task waits unclaimed in the unit's inbox
     HANDLING = "handling"  # a worker claimed the handling task
+    RETURN_REQUESTED = "return_requested"  # the worker says it is not theirs; a supervisor decides
     VERIFICATION = "verification"  # handled; a verification task waits for the grid worker
     VERIFYING = "verifying"  # the grid worker claimed the verification task
     FEEDBACK = "feedback"  # verified; waiting for the reporter's rating
+    REVIEW = "review"  # dissatisfied after the last allowed rework: a supervisor reviews it
     CLOSED = "closed"  # closed (办结)
+    VOIDED = "voided"  # voided (作废) by a supervisor
 
 
 class Stage(StrEnum):
@@ -40,34 +44,83 @@ class Stage(StrEnum):
 
 STAGE_OF_STATE: dict[State, Stage] = {
     State.INTAKE: Stage.INTAKE,
+    State.REROUTING: Stage.DISPATCH,
     State.TRIAGE: Stage.DISPATCH,
     State.DISPATCHED: Stage.DISPATCH,
     State.HANDLING: Stage.HANDLING,
+    State.RETURN_REQUESTED: Stage.HANDLING,
     State.VERIFICATION: Stage.VERIFICATION,
     State.VERIFYING: Stage.VERIFICATION,
     State.FEEDBACK: Stage.FEEDBACK,
+    State.REVIEW: Stage.FEEDBACK,
     State.CLOSED: Stage.CLOSE,
+    State.VOIDED: Stage.CLOSE,
 }
 
-#: Every legal move: trigger, from-state(s), to-state. Anything not listed here is illegal.
+TERMINAL = (State.CLOSED, State.VOIDED)
+_OPEN = [s for s in State if s not in TERMINAL]
+_ASSIGNED = [State.DISPATCHED, State.HANDLING]  # a handling task is in some inbox
+
+#: Every legal move: trigger, from-state(s), to-state (``None``: stays, but the move is recorded).
+#: Anything not listed here is illegal. Who may fire a trigger is in ``ACTORS``.
 TRANSITIONS: list[dict[str, Any]] = [
-    {"trigger": "route", "source": State.INTAKE, "dest": State.DISPATCHED},
-    {"trigger": "route_to_triage", "source": State.INTAKE, "dest": State.TRIAGE},
+    {"trigger": "route", "source": [State.INTAKE, State.REROUTING], "dest": State.DISPATCHED},
+    {"trigger": "route_to_triage", "source": [State.INTAKE, State.REROUTING], "dest": State.TRIAGE},
     {"trigger": "triage", "source": State.TRIAGE, "dest": State.DISPATCHED},
     {"trigger": "claim", "source": State.DISPATCHED, "dest": State.HANDLING},
     {"trigger": "claim", "source": State.VERIFICATION, "dest": State.VERIFYING},
+    {"trigger": "release", "source": State.HANDLING, "dest": State.DISPATCHED},
+    {"trigger": "release", "source": State.VERIFYING, "dest": State.VERIFICATION},
     {"trigger": "complete", "source": State.HANDLING, "dest": State.VERIFICATION},
+    {"trigger": "request_return", "source": State.HANDLING, "dest": State.RETURN_REQUESTED},
+    {"trigger": "approve_return", "source": State.RETURN_REQUESTED, "dest": State.REROUTING},
+    {"trigger": "deny_return", "source": State.RETURN_REQUESTED, "dest": State.HANDLING},
+    {"trigger": "escalate", "source": State.HANDLING, "dest": State.REROUTING},
+    {"trigger": "request_extension", "source": State.HANDLING, "dest": None},
+    {"trigger": "approve_extension", "source": [State.HANDLING, State.DISPATCHED], "dest": None},
+    {"trigger": "deny_extension", "source": [State.HANDLING, State.DISPATCHED], "dest": None},
+    {"trigger": "request_cohandling", "source": State.HANDLING, "dest": None},
+    {"trigger": "cohandle", "source": [State.HANDLING, State.RETURN_REQUESTED], "dest": None},
+    {"trigger": "remind", "source": _ASSIGNED, "dest": None},
+    {"trigger": "urge", "source": _ASSIGNED, "dest": None},
+    {"trigger": "escalate_overdue", "source": _ASSIGNED, "dest": State.DISPATCHED},
+    {"trigger": "force_escalate", "source": _ASSIGNED, "dest": State.DISPATCHED},
+    {"trigger": "reassign", "source": _ASSIGNED, "dest": State.DISPATCHED},
+    {"trigger": "change_deadline", "source": _ASSIGNED, "dest": None},
     {"trigger": "verify_pass", "source": State.VERIFYING, "dest": State.FEEDBACK},
     {"trigger": "verify_fail", "source": State.VERIFYING, "dest": State.DISPATCHED},
     {"trigger": "rate", "source": State.FEEDBACK, "dest": State.CLOSED},
+    {"trigger": "rework", "source": State.FEEDBACK, "dest": State.DISPATCHED},
+    {"trigger": "to_review", "source": State.FEEDBACK, "dest": State.REVIEW},
+    {"trigger": "review_rework", "source": State.REVIEW, "dest": State.DISPATCHED},
     {"trigger": "accept_by_default", "source": State.FEEDBACK, "dest": State.CLOSED},
+    {"trigger": "pause", "source": _OPEN, "dest": None},
+    {"trigger": "resume", "source": _OPEN, "dest": None},
+    {"trigger": "void", "source": _OPEN, "dest": State.VOIDED},
+    {"trigger": "close", "source": [s for s in _OPEN if s != State.INTAKE], "dest": State.CLOSED},
+    {"trigger": "reopen", "source": list(TERMINAL), "dest": State.DISPATCHED},
 ]
+
+#: Who fires each trigger (for the UI and the validators): worker, supervisor, reporter, rule, timer.
+ACTORS: dict[str, str] = {
+    "route": "rule", "route_to_triage": "rule", "triage": "supervisor",
+    "claim": "worker", "release": "worker", "complete": "worker", "request_return": "worker",
+    "approve_return": "supervisor", "deny_return": "supervisor", "escalate": "worker",
+    "request_extension": "worker", "approve_extension": "supervisor", "deny_extension": "supervisor",
+    "request_cohandling": "worker", "cohandle": "worker", "remind": "timer", "urge": "timer",
+    "escalate_overdue": "timer", "force_escalate": "supervisor", "reassign": "supervisor",
+    "change_deadline": "supervisor", "verify_pass": "worker", "verify_fail": "worker", "rate": "reporter",
+    "rework": "reporter", "to_review": "reporter", "review_rework": "supervisor", "accept_by_default": "timer",
+    "pause": "supervisor", "resume": "supervisor", "void": "supervisor", "close": "supervisor",
+    "reopen": "supervisor",
+}
 
 #: Which task kind a worker action applies to, by state: the task a claim or complete targets.
 TASK_KIND_OF_STATE: dict[State, str] = {
     State.TRIAGE: "triage",
     State.DISPATCHED: "handle",
     State.HANDLING: "handle",
+    State.RETURN_REQUESTED: "handle",
     State.VERIFICATION: "verify",
     State.VERIFYING: "verify",
 }
@@ -95,6 +148,7 @@ class Lifecycle:
             transitions=[_as_values(t) for t in TRANSITIONS],
             initial=initial.value,
             auto_transitions=False,
+            ignore_invalid_triggers=False,
         )
 
     @property
@@ -123,15 +177,34 @@ class Lifecycle:
         return before, self.current
 
 
+def _sources(transition: dict[str, Any]) -> list[State]:
+    source = transition["source"]
+    return [State(s) for s in source] if isinstance(source, list) else [State(source)]
+
+
 def _as_values(transition: dict[str, Any]) -> dict[str, Any]:
+    dest = transition["dest"]
     return {
         "trigger": transition["trigger"],
-        "source": State(transition["source"]).value,
-        "dest": State(transition["dest"]).value,
+        "source": [s.value for s in _sources(transition)],
+        "dest": State(dest).value if dest is not None else None,  # None: an internal transition
     }
 
 
 def triggers_from(state: State | str) -> list[str]:
-    """The triggers legal from ``state``, in declaration order (for the UI and the API)."""
+    """The triggers legal from ``state``, in declaration order, each once (for the UI and the API)."""
     value = State(state)
-    return [t["trigger"] for t in TRANSITIONS if t["source"] == value]
+    found: list[str] = []
+    for t in TRANSITIONS:
+        if value in _sources(t) and t["trigger"] not in found:
+            found.append(t["trigger"])
+    return found
+
+
+def legal_moves() -> list[tuple[State, str, State]]:
+    """Every (from-state, trigger, to-state) the machine allows; an internal move stays in its state."""
+    moves: list[tuple[State, str, State]] = []
+    for t in TRANSITIONS:
+        for source in _sources(t):
+            moves.append((source, t["trigger"], State(t["dest"]) if t["dest"] is not None else source))
+    return moves

@@ -14,6 +14,8 @@ from typing import Any
 ACTIVITY_ROUTE = "route_event"
 ACTIVITY_DUE = "compute_due"
 ACTIVITY_PROJECT = "project_event"
+ACTIVITY_MARKS = "supervision_marks"
+ACTIVITY_DELIVER = "deliver_notice"
 
 #: Custom search attributes the workflow keeps current (registered on the dev server at start).
 SEARCH_ATTRIBUTES = {
@@ -118,6 +120,8 @@ class Decision:
     facts: dict[str, Any] = field(default_factory=dict)
     actor: str | None = None  # set when a supervisor placed the event by hand (triage)
     assignee: str | None = None  # a person (e.g. a stationed "1+X" cadre) whose inbox gets the task
+    #: Units an overdue task climbs, lowest first (grid, community, street, city command centre).
+    ladder: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -129,14 +133,31 @@ class DueRequest:
 
 
 @dataclass
+class MarksRequest:
+    """Ask for the supervision marks of a task: ``hours`` of working time from ``start``."""
+
+    start: str
+    hours: int
+    grace_hours: int
+
+
+@dataclass
 class Task:
-    """A task in a unit's inbox: handle the event, verify it, or triage it."""
+    """A task in a unit's inbox: handle the event, verify it, triage it, or co-handle it."""
 
     task_id: str
-    kind: str  # handle | verify | triage
+    kind: str  # handle | verify | triage | cohandle
     unit: str
     status: str = "open"  # open | claimed | done | cancelled
     assignee: str | None = None  # only this user may claim it (None: anyone of the unit)
+    hours: int = 0  # working hours allowed (extensions add to it)
+    #: Supervision moments (ISO): remind_50, remind_80, due, escalate; and which have fired.
+    marks: dict[str, str] = field(default_factory=dict)
+    fired: list[str] = field(default_factory=list)
+    extension_hours: int = 0  # requested, awaiting a supervisor
+    reason: str = ""  # of a return, escalation, extension or co-handling request
+    photos: list[str] = field(default_factory=list)
+    parent: str | None = None  # the main task a co-handling task helps
     created_at: str = ""
     due_at: str | None = None
     claimed_by: str | None = None
@@ -164,13 +185,25 @@ class TimelineEntry:
 
 @dataclass
 class Notice:
-    """A notification for the reporter, written to the outbox (delivery is a separate concern)."""
+    """A notification for the reporter, written to the outbox and delivered by an activity."""
 
     notice_id: str
-    kind: str  # dispatched | completed | closed
+    kind: str  # dispatched | completed | rate_request | closed | voided
     recipient: str
     body: str
     created_at: str
+    status: str = "pending"  # pending | delivered | skipped
+
+
+@dataclass
+class Warning:
+    """A supervision warning, kept for assessment: reminder, yellow (urging) or red (escalation)."""
+
+    kind: str  # reminder | yellow | red
+    task_id: str
+    unit: str
+    at: str
+    note: str = ""
 
 
 @dataclass
@@ -191,6 +224,14 @@ class EventSnapshot:
     rating: str | None = None
     rating_comment: str = ""
     closed_at: str | None = None
+    warnings: list[Warning] = field(default_factory=list)
+    paused: bool = False
+    paused_at: str | None = None
+    rating_due: str | None = None  # end of the rating window, once the reporter has been asked
+    pending: str | None = None  # what waits for a supervisor: extension | return | review
+    rework_count: int = 0
+    returned_count: int = 0
+    escalated_count: int = 0
 
 
 @dataclass
@@ -209,6 +250,33 @@ class CompleteCommand:
     actor: Actor
     result: str = ""
     passed: bool | None = None
+    photos: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TaskRequest:
+    """A worker's request on a claimed task: return (退回), escalate (上报), extension (延期) or
+    co-handling (协办)."""
+
+    task_id: str
+    actor: Actor
+    action: str  # request_return | escalate | request_extension | request_cohandling
+    reason: str
+    hours: int = 0  # extension
+    units: list[str] = field(default_factory=list)  # co-handling units
+
+
+@dataclass
+class SupervisorCommand:
+    """A supervisor's override (approve/deny, reassign, escalate, deadline, void, close, reopen, ...)."""
+
+    actor: Actor
+    action: str
+    reason: str = ""
+    unit: str | None = None  # reassign
+    assignee: str | None = None  # reassign to a person
+    hours: int | None = None  # change_deadline: working hours allowed from the task's start
+    notice_id: str | None = None  # retry_notice | skip_notice
 
 
 @dataclass

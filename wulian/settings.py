@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     #: Secret for signing login tokens and CSRF cookies; generated into data_dir if empty.
     secret_key: str = ""
     token_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    #: Where reporter notices are POSTed as JSON; empty: the logging SMS/WeChat stand-in.
+    notify_webhook_url: str = ""
     #: Seconds the web waits for a new event's intake to be recorded before answering 202.
     intake_wait_seconds: float = 10.0
 
