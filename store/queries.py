@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col, func, or_, select
 
@@ -114,3 +115,50 @@ async def cadres_at(db: Database, street: str) -> dict[str, str]:
             )
         )
         return {u.unit.removeprefix("D-"): u.username for u in rows.all()}
+
+
+async def console(db: Database, scope: set[str], now: datetime, limit: int = 200) -> dict[str, list[Any]]:
+    """The supervisors' queues within ``scope``: overdue tasks, events awaiting approval, triage,
+    failing notices, and open and overdue task counts per unit."""
+    units = list(scope)
+    async with db.session() as session:
+        open_tasks = (
+            await session.exec(
+                select(models.Task, models.Event)
+                .join(models.Event, col(models.Event.event_id) == col(models.Task.event_id))
+                .where(col(models.Task.unit).in_(units), col(models.Task.status).in_(["open", "claimed"]))
+                .order_by(col(models.Task.due_at).asc().nulls_last())
+                .limit(5000)
+            )
+        ).all()
+        awaiting = (
+            await session.exec(
+                select(models.Event).where(col(models.Event.pending).is_not(None), col(models.Event.unit).in_(units))
+                .order_by(col(models.Event.updated_at)).limit(limit)
+            )
+        ).all()
+        failing = (
+            await session.exec(
+                select(models.Notice, models.Event)
+                .join(models.Event, col(models.Event.event_id) == col(models.Notice.event_id))
+                .where(models.Notice.status == "pending", col(models.Notice.attempts) >= 3,
+                       col(models.Event.unit).in_(units))
+                .limit(limit)
+            )
+        ).all()
+    overdue = [(t, e) for t, e in open_tasks if t.kind == "handle" and t.due_at is not None and t.due_at < now]
+    triage = [(t, e) for t, e in open_tasks if t.kind == "triage"]
+    counts: dict[str, dict[str, int]] = {}
+    for task, _ in open_tasks:
+        row = counts.setdefault(task.unit, {"open": 0, "overdue": 0})
+        row["open"] += 1
+        if task.due_at is not None and task.due_at < now and task.kind == "handle":
+            row["overdue"] += 1
+    return {
+        "overdue": overdue[:limit],
+        "stuck": [(t, e) for t, e in overdue if t.status == "open"][:limit],
+        "awaiting": list(awaiting),
+        "triage": triage[:limit],
+        "failing_notices": list(failing),
+        "counts": sorted(counts.items()),
+    }

@@ -189,7 +189,7 @@ class TaskController(Controller):
     async def complete(self, ctx: AppContext, request: Request, task_id: str, data: CompleteIn) -> dict[str, Any]:
         """办结 (with a result) or, for a verification task, 核查 (with passed)."""
         user = await api_user(ctx, request)
-        view = await commands.complete(ctx, user, task_id, data.result, data.passed)
+        view = await commands.complete(ctx, user, task_id, data.result, data.passed, data.photos)
         return {"task_id": view.task.task_id, "status": view.task.status,
                 "event_state": view.event_state, "event_stage": view.event_stage}
 

@@ -22,6 +22,7 @@ from store.db import Database
 from web.admin import ADMIN_CONTROLLERS
 from web.api import API_CONTROLLERS
 from web.commands import CommandError
+from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
 from web.i18n import LANGUAGES, language_of, translate
 from web.pages import PAGE_CONTROLLERS
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     return Litestar(
         route_handlers=[
             *API_CONTROLLERS,
+            *CONSOLE_CONTROLLERS,
             *PAGE_CONTROLLERS,
             *ADMIN_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),

@@ -23,6 +23,8 @@ from workflows.types import (
     EventReport,
     EventSnapshot,
     RateCommand,
+    SupervisorCommand,
+    TaskRequest,
     TaskView,
     TriageCommand,
     receipt_code_for,
@@ -116,13 +118,14 @@ async def claim(ctx: AppContext, user: CurrentUser, task_id: str) -> TaskView:
 
 
 async def complete(
-    ctx: AppContext, user: CurrentUser, task_id: str, result_text: str, passed: bool | None
+    ctx: AppContext, user: CurrentUser, task_id: str, result_text: str, passed: bool | None,
+    photos: list[str] | None = None,
 ) -> TaskView:
     """Complete a claimed task (handling result, or verification with ``passed``)."""
     task = await _task_for(ctx, user, task_id)
     if task.kind == "verify" and passed is None:
         raise CommandError(400, "a verification needs 'passed' (true or false)")
-    cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed)
+    cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed, photos=list(photos or []))
     result = await _update(ctx, task.event_id, "complete", cmd, TaskView)
     assert isinstance(result, TaskView)
     return result
@@ -152,5 +155,69 @@ async def triage(
 async def rate(ctx: AppContext, event_id: str, rating: str, comment: str) -> EventSnapshot:
     """The reporter's rating."""
     result = await _update(ctx, event_id, "rate", RateCommand(rating, comment), EventSnapshot)
+    assert isinstance(result, EventSnapshot)
+    return result
+
+
+async def release(ctx: AppContext, user: CurrentUser, task_id: str) -> TaskView:
+    """Give a claimed task back to the unit's inbox."""
+    task = await _task_for(ctx, user, task_id)
+    result = await _update(ctx, task.event_id, "release", ClaimCommand(task_id, user.actor()), TaskView)
+    assert isinstance(result, TaskView)
+    return result
+
+
+WORKER_REQUESTS = ("request_return", "escalate", "request_extension", "request_cohandling")
+
+
+async def request(
+    ctx: AppContext, user: CurrentUser, task_id: str, action: str, reason: str, hours: int = 0,
+    units: list[str] | None = None,
+) -> TaskView:
+    """A worker's request on a claimed task: return, escalate, extension or co-handling."""
+    if action not in WORKER_REQUESTS:
+        raise CommandError(400, f"unknown request '{action}'")
+    task = await _task_for(ctx, user, task_id)
+    if units:
+        org = await ctx.org()
+        unknown = [u for u in units if u not in org.units]
+        if unknown:
+            raise CommandError(400, f"unknown unit(s): {', '.join(unknown)}")
+    cmd = TaskRequest(task_id, user.actor(), action=action, reason=reason, hours=hours, units=list(units or []))
+    result = await _update(ctx, task.event_id, "request", cmd, TaskView)
+    assert isinstance(result, TaskView)
+    return result
+
+
+SUPERVISOR_ACTIONS = (
+    "approve_extension", "deny_extension", "approve_return", "deny_return", "force_escalate", "reassign",
+    "change_deadline", "pause", "resume", "void", "close", "reopen", "review_rework", "retry_notice", "skip_notice",
+)
+
+
+async def supervise(
+    ctx: AppContext, user: CurrentUser, event_id: str, action: str, *, reason: str = "", unit: str | None = None,
+    assignee: str | None = None, hours: int | None = None, notice_id: str | None = None,
+) -> EventSnapshot:
+    """A supervisor's override on an event within the supervisor's scope."""
+    if not user.is_supervisor:
+        raise CommandError(403, "only supervisors can do this")
+    if action not in SUPERVISOR_ACTIONS:
+        raise CommandError(400, f"unknown action '{action}'")
+    event = await queries.get_event(ctx.db, event_id)
+    if event is None:
+        raise CommandError(404, f"event {event_id} does not exist")
+    tasks = await queries.event_tasks(ctx.db, event_id)
+    if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
+        raise CommandError(403, "this event is outside your scope")
+    if unit is not None:
+        org = await ctx.org()
+        if unit not in org.units:
+            raise CommandError(400, f"unknown unit '{unit}'")
+        if not user.sees(unit):
+            raise CommandError(403, f"unit {unit} is outside your scope")
+    cmd = SupervisorCommand(user.actor(), action, reason=reason, unit=unit, assignee=assignee, hours=hours,
+                            notice_id=notice_id)
+    result = await _update(ctx, event_id, "supervise", cmd, EventSnapshot)
     assert isinstance(result, EventSnapshot)
     return result

@@ -96,6 +96,7 @@ class CompleteIn(BaseModel):
 
     result: str = Field(default="", max_length=2000)
     passed: bool | None = None
+    photos: list[str] = Field(default_factory=list, max_length=10, description="ids from POST /api/photos")
 
 
 class TriageIn(BaseModel):
@@ -115,3 +116,32 @@ class RatingIn(BaseModel):
 
     rating: Rating
     comment: str = Field(default="", max_length=1000)
+
+
+class TaskRequestIn(BaseModel):
+    """Body of ``POST /api/tasks/{id}/return|escalate|extension|cohandling``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+    hours: int = Field(default=0, ge=0, le=240, description="extension: working hours asked")
+    units: list[str] = Field(default_factory=list, max_length=5, description="co-handling: unit codes")
+
+
+class SuperviseIn(BaseModel):
+    """Body of ``POST /api/events/{id}/supervise`` (and of bulk actions, with ``event_ids``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(min_length=1, max_length=32)
+    reason: str = Field(default="", max_length=500)
+    unit: str | None = Field(default=None, max_length=32)
+    assignee: str | None = Field(default=None, max_length=64)
+    hours: int | None = Field(default=None, ge=1, le=720)
+    notice_id: str | None = Field(default=None, max_length=220)
+
+
+class BulkIn(SuperviseIn):
+    """Body of ``POST /api/console/bulk``: one action on many events."""
+
+    event_ids: list[str] = Field(min_length=1, max_length=200)

@@ -1,0 +1,178 @@
+"""Supervisor and worker actions beyond claim/complete, the command-centre console, exports, photos."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import Body
+from litestar.response import File
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from store import queries
+from store.timeutil import utcnow
+from web import commands
+from web.auth import CurrentUser, require_api_user, resolve_user
+from web.context import AppContext
+from web.schemas import BulkIn, SuperviseIn, TaskRequestIn
+from web.views import iso, task_view
+
+PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+MAX_PHOTO_BYTES = 5_000_000
+_REQUEST_ACTIONS = {"return": "request_return", "escalate": "escalate", "extension": "request_extension",
+                    "cohandling": "request_cohandling"}
+
+
+def console_view(data: dict[str, list[Any]]) -> dict[str, Any]:
+    """The console queues as JSON."""
+
+    def row(task: Any, event: Any) -> dict[str, Any]:
+        return {**task_view(task), "category": event.category, "category_name": event.category_name,
+                "description": event.description[:200], "event_state": event.state, "pending": event.pending}
+
+    return {
+        "overdue": [row(t, e) for t, e in data["overdue"]],
+        "stuck": [row(t, e) for t, e in data["stuck"]],
+        "triage": [row(t, e) for t, e in data["triage"]],
+        "awaiting_approval": [
+            {"event_id": e.event_id, "pending": e.pending, "unit": e.unit, "category": e.category,
+             "category_name": e.category_name, "state": e.state, "updated_at": iso(e.updated_at)}
+            for e in data["awaiting"]
+        ],
+        "failing_notices": [
+            {"notice_id": n.notice_id, "event_id": n.event_id, "kind": n.kind, "attempts": n.attempts,
+             "last_error": n.last_error}
+            for n, _ in data["failing_notices"]
+        ],
+        "counts": [{"unit": unit, **counts} for unit, counts in data["counts"]],
+    }
+
+
+async def _supervisor(ctx: AppContext, request: Request) -> CurrentUser:
+    user = await require_api_user(ctx, request)
+    if not user.is_supervisor:
+        raise PermissionDeniedException("supervisors only")
+    return user
+
+
+class WorkflowActionController(Controller):
+    """Worker requests and supervisor overrides (JSON API)."""
+
+    path = "/api"
+
+    @post("/tasks/{task_id:str}/release", status_code=HTTP_200_OK)
+    async def release(self, ctx: AppContext, request: Request, task_id: str) -> dict[str, Any]:
+        """Give a claimed task back to the unit's inbox."""
+        user = await require_api_user(ctx, request)
+        view = await commands.release(ctx, user, task_id)
+        return {"task_id": view.task.task_id, "status": view.task.status, "event_state": view.event_state}
+
+    @post("/tasks/{task_id:str}/{kind:str}", status_code=HTTP_200_OK)
+    async def task_request(self, ctx: AppContext, request: Request, task_id: str, kind: str,
+                           data: TaskRequestIn) -> dict[str, Any]:
+        """退回 (return), 上报 (escalate), 延期 (extension, with hours) or 协办 (co-handling, with units)."""
+        if kind not in _REQUEST_ACTIONS:
+            raise NotFoundException(f"unknown task action '{kind}'")
+        user = await require_api_user(ctx, request)
+        view = await commands.request(ctx, user, task_id, _REQUEST_ACTIONS[kind], data.reason, data.hours,
+                                      data.units)
+        return {"task_id": view.task.task_id, "status": view.task.status, "event_state": view.event_state}
+
+    @post("/events/{event_id:str}/supervise", status_code=HTTP_200_OK)
+    async def supervise(self, ctx: AppContext, request: Request, event_id: str, data: SuperviseIn) -> dict[str, Any]:
+        """A supervisor's override: approve/deny extension or return, reassign, force_escalate,
+        change_deadline, pause, resume, void, close, reopen, review_rework, retry_notice, skip_notice."""
+        user = await _supervisor(ctx, request)
+        snap = await commands.supervise(ctx, user, event_id, data.action, reason=data.reason, unit=data.unit,
+                                        assignee=data.assignee, hours=data.hours, notice_id=data.notice_id)
+        return {"event_id": snap.event_id, "state": snap.state, "pending": snap.pending, "paused": snap.paused}
+
+    @post("/console/bulk", status_code=HTTP_200_OK)
+    async def bulk(self, ctx: AppContext, request: Request, data: BulkIn) -> dict[str, Any]:
+        """One override on a selection of events; each result is reported, none hides another."""
+        user = await _supervisor(ctx, request)
+        results = []
+        for event_id in data.event_ids:
+            try:
+                snap = await commands.supervise(ctx, user, event_id, data.action, reason=data.reason, unit=data.unit,
+                                                assignee=data.assignee, hours=data.hours)
+                results.append({"event_id": event_id, "ok": True, "state": snap.state})
+            except commands.CommandError as exc:
+                results.append({"event_id": event_id, "ok": False, "status": exc.status, "detail": exc.reason})
+        return {"results": results, "succeeded": sum(r["ok"] for r in results)}
+
+    @get("/console")
+    async def console(self, ctx: AppContext, request: Request) -> dict[str, Any]:
+        """The command-centre queues within the supervisor's scope."""
+        user = await _supervisor(ctx, request)
+        return console_view(await queries.console(ctx.db, user.scope, utcnow()))
+
+    @get("/events/{event_id:str}/timeline.csv")
+    async def export(self, ctx: AppContext, request: Request, event_id: str) -> Response[str]:
+        """The audit trail of an event as CSV (actor, time, from-state, to-state, reason)."""
+        user = await require_api_user(ctx, request)
+        event = await queries.get_event(ctx.db, event_id)
+        if event is None:
+            raise NotFoundException(f"event {event_id} does not exist")
+        tasks = await queries.event_tasks(ctx.db, event_id)
+        if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
+            raise PermissionDeniedException("this event is outside your unit's scope")
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["seq", "at", "stage", "action", "actor", "actor_kind", "from_state", "to_state", "note"])
+        for entry in await queries.timeline(ctx.db, event_id):
+            writer.writerow([entry.seq, iso(entry.at), entry.stage, entry.action, entry.actor, entry.actor_kind,
+                             entry.from_state or "", entry.to_state or "", entry.note])
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{event_id}-timeline.csv"'})
+
+    @post("/photos", status_code=HTTP_201_CREATED)
+    async def upload_photo(
+        self, ctx: AppContext, request: Request,
+        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> dict[str, str]:
+        """Store a photo (JPEG, PNG or WebP, up to 5 MB); returns its id for ``complete``."""
+        await require_api_user(ctx, request)
+        return {"photo_id": await save_photo(ctx, data)}
+
+
+async def save_photo(ctx: AppContext, upload: UploadFile) -> str:
+    """Keep an uploaded photo under ``data_dir/photos`` by content hash; returns its id."""
+    extension = PHOTO_TYPES.get(upload.content_type)
+    if extension is None:
+        raise commands.CommandError(400, "a photo must be JPEG, PNG or WebP")
+    content = await upload.read(MAX_PHOTO_BYTES + 1)
+    if len(content) > MAX_PHOTO_BYTES:
+        raise commands.CommandError(400, "a photo may be at most 5 MB")
+    photo_id = f"{hashlib.sha256(content).hexdigest()[:32]}.{extension}"
+    folder = ctx.settings.data_dir / "photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / photo_id).write_bytes(content)
+    return photo_id
+
+
+class PhotoController(Controller):
+    """Serving stored photos to staff."""
+
+    @get("/photos/{photo_id:str}")
+    async def photo(self, ctx: AppContext, request: Request, photo_id: str) -> File:
+        """A stored photo (staff only)."""
+        user = await resolve_user(ctx, request, api=False) or await resolve_user(ctx, request, api=True)
+        if user is None:
+            raise PermissionDeniedException("log in to see photos")
+        name, _, extension = photo_id.partition(".")
+        if not (len(name) == 32 and all(c in "0123456789abcdef" for c in name) and extension in PHOTO_TYPES.values()):
+            raise NotFoundException("no such photo")
+        path = ctx.settings.data_dir / "photos" / photo_id
+        if not path.exists():
+            raise NotFoundException("no such photo")
+        return File(path=path)
+
+
+CONSOLE_CONTROLLERS = [WorkflowActionController, PhotoController]
