@@ -1,0 +1,110 @@
+"""Lifecycle scenarios driven straight through the workflow's updates (shared by the supervision
+tests and by the recorder of the histories that the replay test replays)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from rules.worktime import CITY_TZ, is_working_day
+from workflows.event_lifecycle import EventLifecycle
+from workflows.types import (
+    Actor,
+    ClaimCommand,
+    CompleteCommand,
+    EventReport,
+    EventSnapshot,
+    Location,
+    RateCommand,
+    Reporter,
+    SupervisorCommand,
+    TaskRequest,
+)
+
+GW = Actor("wg_hs01_g1", "毛建国", unit="HS01-G1", role="grid_worker")
+COMMUNITY = Actor("sq_hs01", "社区", unit="HS01", role="community_staff")
+ZX = Actor("zx_hs", "街道监督员", unit="CC-HS", role="street_supervisor")
+
+
+async def start(env: WorkflowEnvironment, task_queue: str, **report: object) -> WorkflowHandle:
+    """Start an event (SR-01 in grid HS01-G1 unless overridden) and wait until it is dispatched."""
+    base: dict[str, object] = dict(category="SR-01", description="垃圾", location=Location(grid="HS01-G1"),
+                                   reporter=Reporter("张三", "13800000000"), source="portal")
+    base.update(report)
+    handle = await env.client.start_workflow(
+        EventLifecycle.run, EventReport(**base), id=f"EV-T-{uuid.uuid4().hex[:10]}", task_queue=task_queue  # type: ignore[arg-type]
+    )
+    await handle.execute_update(EventLifecycle.wait_dispatched)
+    return handle
+
+
+async def snapshot(handle: WorkflowHandle) -> EventSnapshot:
+    """The live state."""
+    return await handle.query(EventLifecycle.snapshot)
+
+
+async def handle_task(handle: WorkflowHandle, actor: Actor = GW) -> None:
+    """Claim and complete the current handling task."""
+    task = (await snapshot(handle)).tasks[-1].task_id
+    await handle.execute_update(EventLifecycle.claim, ClaimCommand(task, actor))
+    await handle.execute_update(EventLifecycle.complete, CompleteCommand(task, actor, result="处理完毕"))
+
+
+async def verify(handle: WorkflowHandle, passed: bool = True) -> EventSnapshot:
+    """Claim and record the verification."""
+    task = (await snapshot(handle)).tasks[-1]
+    assert task.kind == "verify"
+    await handle.execute_update(EventLifecycle.claim, ClaimCommand(task.task_id, GW))
+    await handle.execute_update(EventLifecycle.complete,
+                                CompleteCommand(task.task_id, GW, result="核查", passed=passed))
+    return await snapshot(handle)
+
+
+async def happy_path(env: WorkflowEnvironment, tq: str) -> WorkflowHandle:
+    """Report, handle, verify, rate satisfied."""
+    handle = await start(env, tq)
+    await handle_task(handle)
+    await verify(handle)
+    await handle.execute_update(EventLifecycle.rate, RateCommand("satisfied", "好"))
+    return handle
+
+
+async def return_and_rework(env: WorkflowEnvironment, tq: str) -> WorkflowHandle:
+    """Return approved by the supervisor (routed again), handled, dissatisfied once, reworked, satisfied."""
+    handle = await start(env, tq)
+    task = (await snapshot(handle)).tasks[-1].task_id
+    await handle.execute_update(EventLifecycle.claim, ClaimCommand(task, GW))
+    await handle.execute_update(EventLifecycle.request,
+                                TaskRequest(task, GW, action="request_return", reason="不属于本网格"))
+    await handle.execute_update(EventLifecycle.supervise, SupervisorCommand(ZX, "approve_return", reason="同意"))
+    snap = await snapshot(handle)
+    assert snap.state == "dispatched"
+    await handle_task(handle)
+    await verify(handle)
+    await handle.execute_update(EventLifecycle.rate, RateCommand("dissatisfied", "没处理干净"))
+    await handle_task(handle)
+    await verify(handle)
+    await handle.execute_update(EventLifecycle.rate, RateCommand("satisfied"))
+    return handle
+
+
+def next_friday_morning(now: datetime) -> datetime:
+    """10:00 (city time) on the next Friday that is a working day followed by working Mon–Wed."""
+    day = now.astimezone(CITY_TZ).date() + timedelta(days=1)
+    while True:
+        if day.weekday() == 4 and is_working_day(day) and all(
+            is_working_day(day + timedelta(days=d)) for d in (3, 4, 5)
+        ) and not any(is_working_day(day + timedelta(days=d)) for d in (1, 2)):
+            return datetime(day.year, day.month, day.day, 10, 0, tzinfo=CITY_TZ)
+        day += timedelta(days=1)
+
+
+async def overdue_over_a_weekend(env: WorkflowEnvironment, tq: str) -> tuple[WorkflowHandle, datetime]:
+    """A community task of 2 working days dispatched on a Friday and never handled."""
+    start_at = next_friday_morning(await env.get_current_time())
+    await env.sleep(start_at - await env.get_current_time())
+    handle = await start(env, tq, category="SR-05", description="垃圾分类不规范")
+    return handle, start_at
