@@ -162,3 +162,14 @@ async def console(db: Database, scope: set[str], now: datetime, limit: int = 200
         "failing_notices": list(failing),
         "counts": sorted(counts.items()),
     }
+
+
+async def warnings_of(db: Database, event_id: str) -> list[models.SupervisionWarning]:
+    """The supervision warnings (reminder, yellow, red) of an event, oldest first."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.SupervisionWarning)
+            .where(models.SupervisionWarning.event_id == event_id)
+            .order_by(col(models.SupervisionWarning.seq))
+        )
+        return list(rows.all())

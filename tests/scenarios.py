@@ -3,6 +3,7 @@ tests and by the recorder of the histories that the replay test replays)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 
@@ -46,6 +47,16 @@ async def snapshot(handle: WorkflowHandle) -> EventSnapshot:
     return await handle.query(EventLifecycle.snapshot)
 
 
+async def wait_state(handle: WorkflowHandle, state: str, tries: int = 100) -> EventSnapshot:
+    """Poll the live state until it is ``state`` (the main loop routes asynchronously)."""
+    for _ in range(tries):
+        snap = await snapshot(handle)
+        if snap.state == state:
+            return snap
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"still {snap.state}, not {state}")
+
+
 async def handle_task(handle: WorkflowHandle, actor: Actor = GW) -> None:
     """Claim and complete the current handling task."""
     task = (await snapshot(handle)).tasks[-1].task_id
@@ -80,8 +91,8 @@ async def return_and_rework(env: WorkflowEnvironment, tq: str) -> WorkflowHandle
     await handle.execute_update(EventLifecycle.request,
                                 TaskRequest(task, GW, action="request_return", reason="不属于本网格"))
     await handle.execute_update(EventLifecycle.supervise, SupervisorCommand(ZX, "approve_return", reason="同意"))
-    snap = await snapshot(handle)
-    assert snap.state == "dispatched"
+    snap = await wait_state(handle, "dispatched")  # routed again by the list, with the return counted
+    assert snap.returned_count == 1
     await handle_task(handle)
     await verify(handle)
     await handle.execute_update(EventLifecycle.rate, RateCommand("dissatisfied", "没处理干净"))

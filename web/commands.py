@@ -210,14 +210,19 @@ async def supervise(
     tasks = await queries.event_tasks(ctx.db, event_id)
     if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
         raise CommandError(403, "this event is outside your scope")
+    ladder: list[str] = []
     if unit is not None:
         org = await ctx.org()
         if unit not in org.units:
             raise CommandError(400, f"unknown unit '{unit}'")
         if not user.sees(unit):
             raise CommandError(403, f"unit {unit} is outside your scope")
+        # Where an overdue task at the new unit climbs: its community and street, then the city centre.
+        ladder = [u for u in org.ancestors(unit) if org.units[u].kind in ("grid", "community", "street", "department")]
+        ladder.append(next((u for u, row in org.units.items() if row.kind == "command_centre" and row.tier == "city"),
+                           "CC-JS"))
     cmd = SupervisorCommand(user.actor(), action, reason=reason, unit=unit, assignee=assignee, hours=hours,
-                            notice_id=notice_id)
+                            notice_id=notice_id, ladder=ladder)
     result = await _update(ctx, event_id, "supervise", cmd, EventSnapshot)
     assert isinstance(result, EventSnapshot)
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -15,7 +16,7 @@ from litestar.params import Body
 from litestar.response import File
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from store import queries
+from store import models, queries
 from store.timeutil import utcnow
 from web import commands
 from web.auth import CurrentUser, require_api_user, resolve_user
@@ -123,14 +124,7 @@ class WorkflowActionController(Controller):
         tasks = await queries.event_tasks(ctx.db, event_id)
         if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
             raise PermissionDeniedException("this event is outside your unit's scope")
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["seq", "at", "stage", "action", "actor", "actor_kind", "from_state", "to_state", "note"])
-        for entry in await queries.timeline(ctx.db, event_id):
-            writer.writerow([entry.seq, iso(entry.at), entry.stage, entry.action, entry.actor, entry.actor_kind,
-                             entry.from_state or "", entry.to_state or "", entry.note])
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{event_id}-timeline.csv"'})
+        return timeline_csv_response(event_id, await queries.timeline(ctx.db, event_id))
 
     @post("/photos", status_code=HTTP_201_CREATED)
     async def upload_photo(
@@ -140,6 +134,23 @@ class WorkflowActionController(Controller):
         """Store a photo (JPEG, PNG or WebP, up to 5 MB); returns its id for ``complete``."""
         await require_api_user(ctx, request)
         return {"photo_id": await save_photo(ctx, data)}
+
+
+def timeline_csv(entries: Iterable[models.TimelineEntry]) -> str:
+    """The audit trail of an event as CSV text (actor, time, from-state, to-state, note)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["seq", "at", "stage", "action", "actor", "actor_kind", "from_state", "to_state", "note"])
+    for entry in entries:
+        writer.writerow([entry.seq, iso(entry.at), entry.stage, entry.action, entry.actor, entry.actor_kind,
+                         entry.from_state or "", entry.to_state or "", entry.note])
+    return out.getvalue()
+
+
+def timeline_csv_response(event_id: str, entries: Iterable[models.TimelineEntry]) -> Response[str]:
+    """The CSV download of an event's timeline (shared by the API and the pages)."""
+    return Response(timeline_csv(entries), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{event_id}-timeline.csv"'})
 
 
 async def save_photo(ctx: AppContext, upload: UploadFile) -> str:

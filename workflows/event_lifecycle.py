@@ -97,6 +97,8 @@ class EventLifecycle:
         self._reopened = False
         self._deliveries: dict[str, asyncio.Task[None]] = {}  # notice id → its running delivery
         self._delivery_runs: dict[str, int] = {}  # notice id → number of the delivery now in charge
+        self._alarms: set[str] = set()  # moments a timer already rings for
+        self._ringing: list[asyncio.Task[None]] = []
 
     # ---------------------------------------------------------------- main line
     @workflow.run
@@ -172,18 +174,35 @@ class EventLifecycle:
         await self._project()
 
     async def _supervise(self) -> None:
-        """Sleep until the next supervision mark of the current task, or until something changes."""
-        seen = self._changes
+        """Fire the current task's due supervision mark, or sleep until it or until something changes."""
         task = self._current_handle_task()
         mark = self._next_mark(task) if task and not self.snap.paused else None
-        timeout = None
-        if mark is not None:
-            timeout = max(timedelta(0), datetime.fromisoformat(mark[1]) - workflow.now())
-        try:
-            await workflow.wait_condition(lambda: self._changes != seen, timeout=timeout)
-        except TimeoutError:
-            if task is not None and mark is not None and self._changes == seen:
-                await self._fire_mark(task, mark[0])
+        when = datetime.fromisoformat(mark[1]) if mark else None
+        if task is not None and mark is not None and when is not None and workflow.now() >= when:
+            await self._fire_mark(task, mark[0])
+            return
+        await self._sleep_until(when)
+
+    async def _sleep_until(self, when: datetime | None) -> None:
+        """Wait until ``when`` or until an update changes something, whichever comes first.
+
+        The timer is never cancelled: an update that cancels a timer in the same workflow task
+        made recorded histories fail to replay ("Update machine does not handle TimerCanceled"),
+        so each moment gets one timer that rings once, and a stale ring only wakes the loop.
+        """
+        seen = self._changes
+        if when is not None:
+            key = when.isoformat()
+            if key not in self._alarms:
+                self._alarms.add(key)
+                self._ringing.append(asyncio.create_task(self._ring(when)))
+        await workflow.wait_condition(lambda: self._changes != seen)
+
+    async def _ring(self, when: datetime) -> None:
+        delay = when - workflow.now()
+        if delay > timedelta(0):
+            await workflow.sleep(delay)
+        self._touch()
 
     def _next_mark(self, task: Task) -> tuple[str, str] | None:
         for name in MARK_ORDER:
@@ -220,26 +239,21 @@ class EventLifecycle:
             decision = snap.decision
             snap.rating_due = await self._due(decision.deadline_hours.get("rating_window", 24) if decision else 24)
         due = datetime.fromisoformat(snap.rating_due)
-        try:
-            await workflow.wait_condition(
-                lambda: self._rated or self._machine.current != State.FEEDBACK,
-                timeout=max(timedelta(0), due - workflow.now()),
-            )
-        except TimeoutError:
-            pass
         if self._machine.current == State.FEEDBACK and not self._rated and workflow.now() >= due:
             self._move("accept_by_default", TIMER, note="评价期满,默认满意")
             self._close()
             await self._project()
+            return
+        await self._sleep_until(due)
 
     async def _await_reopen(self) -> bool:
         """Stay reopenable for a while after close; returns True when a supervisor reopened it."""
         self._reopened = False
-        try:
-            await workflow.wait_condition(lambda: self._reopened, timeout=timedelta(days=REOPEN_DAYS))
-        except TimeoutError:
-            return False
-        return True
+        closed = datetime.fromisoformat(self.snap.closed_at) if self.snap.closed_at else workflow.now()
+        until = closed + timedelta(days=REOPEN_DAYS)
+        while not self._reopened and workflow.now() < until:
+            await self._sleep_until(until)
+        return self._reopened
 
     # ---------------------------------------------------------------- queries
     @workflow.query
@@ -339,7 +353,8 @@ class EventLifecycle:
             self._require("cohandle")
             return
         self._require("complete")
-        waiting = [t.unit for t in self.snap.tasks if t.kind == "cohandle" and t.status in ("open", "claimed")]
+        waiting = [t.unit for t in self.snap.tasks
+                   if t.kind == "cohandle" and t.parent == task.task_id and t.status in ("open", "claimed")]
         if waiting:
             raise _reject(CONFLICT, f"co-handling by {', '.join(waiting)} is not finished yet")
 
@@ -353,7 +368,7 @@ class EventLifecycle:
             self._move("request_return", cmd.actor, note=cmd.reason)
         elif cmd.action == "escalate":
             self.snap.escalated_count += 1
-            task.status = "cancelled"
+            self._cancel_with_helpers(task)
             self._move("escalate", cmd.actor, note=cmd.reason)
         elif cmd.action == "request_extension":
             task.extension_hours = cmd.hours
@@ -361,7 +376,7 @@ class EventLifecycle:
             self._move("request_extension", cmd.actor, note=f"+{cmd.hours}h: {cmd.reason}")
         else:
             self._move("request_cohandling", cmd.actor, note=f"{', '.join(cmd.units)}: {cmd.reason}")
-            for unit in cmd.units:
+            for unit in [u for u in cmd.units if u and u != task.unit]:
                 helper = self._new_task("cohandle", unit)
                 helper.parent, helper.reason = task.task_id, cmd.reason
                 await self._set_due(helper, "handling")
@@ -475,7 +490,8 @@ class EventLifecycle:
                 await self._set_marks(task, task.hours + hours)
         elif action == "approve_return":
             assert task is not None
-            task.status, snap.pending = "cancelled", None
+            self._cancel_with_helpers(task)
+            snap.pending = None
             snap.returned_count += 1
             self._move(action, actor, note=cmd.reason or task.reason)
         elif action == "deny_return":
@@ -485,6 +501,8 @@ class EventLifecycle:
             assert task is not None
             target = cmd.unit if action == "reassign" and cmd.unit else self._ladder_up(task.unit)
             assignee = cmd.assignee if action == "reassign" else None
+            if action == "reassign" and cmd.ladder and snap.decision is not None:
+                snap.decision.ladder = list(cmd.ladder)  # the new unit climbs its own ladder when overdue
             if action == "force_escalate":
                 self._warn("red", task, f"escalated to {target} by {actor.username}")
             await self._hand_over(task, action, actor, target, assignee, cmd.reason or f"{task.unit} → {target}")
@@ -661,13 +679,20 @@ class EventLifecycle:
     async def _hand_over(self, task: Task, trigger: str, actor: Actor, unit: str, assignee: str | None,
                          note: str) -> None:
         """Move the current handling task to another unit (escalation up the ladder or reassignment)."""
-        task.status = "cancelled"
+        self._cancel_with_helpers(task)
         self.snap.pending = None
         if trigger != "reassign":
             self.snap.escalated_count += 1
         self._move(trigger, actor, note=note)
         new = self._new_task("handle", unit, assignee)
         await self._set_due(new, "handling")
+
+    def _cancel_with_helpers(self, task: Task) -> None:
+        """Cancel a handling task and the co-handling tasks that were helping it."""
+        task.status = "cancelled"
+        for helper in self.snap.tasks:
+            if helper.parent == task.task_id and helper.status in ("open", "claimed"):
+                helper.status = "cancelled"
 
     async def _rework_task(self, comment: str = "") -> None:
         unit, assignee = self._last_handling_unit()

@@ -277,6 +277,7 @@ class SupervisorCommand:
     assignee: str | None = None  # reassign to a person
     hours: int | None = None  # change_deadline: working hours allowed from the task's start
     notice_id: str | None = None  # retry_notice | skip_notice
+    ladder: list[str] = field(default_factory=list)  # reassign: the new unit and the units above it
 
 
 @dataclass

@@ -1,0 +1,75 @@
+"""Record the histories that tests/test_replay.py replays (run by hand when adding a scenario):
+
+    .venv/bin/python -m tests.record_histories
+
+Saved histories are the contract for events in flight: after a change of the workflow code, the
+replay test fails unless the change is safe for them (use ``workflow.patched`` for such changes).
+
+Scenarios driven by updates are recorded on the real dev server: histories written by the
+time-skipping test server for an update that cancels a timer do not replay (seen here with
+temporal-test-server 1.40: "Update machine does not handle this event: TimerCanceled"), while the
+same scenario recorded on the dev server replays cleanly. The weekend scenario needs time skipping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from store.db import Database
+from store.seed import load_organisation
+from tests.conftest import binary, make_db
+from tests.scenarios import happy_path, overdue_over_a_weekend, return_and_rework
+from worker import build_worker
+from wulian.temporal_setup import ensure_search_attributes
+
+OUT = Path(__file__).parent / "histories"
+
+
+async def save(name: str, handle: WorkflowHandle) -> None:
+    """Stop the workflow where it is and save its history."""
+    await handle.terminate("recorded")
+    history = await handle.fetch_history()
+    (OUT / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+    print(f"recorded {name}: {len(history.events)} events")
+
+
+async def record_on_dev_server(db: Database) -> None:
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=binary("temporal"), ui=False)
+    await ensure_search_attributes(env.client, "default")
+    tq = f"record-{uuid.uuid4().hex[:6]}"
+    async with build_worker(env.client, db, tq):
+        for name, scenario in (("happy_path", happy_path), ("return_and_rework", return_and_rework)):
+            handle = await scenario(env, tq)
+            await asyncio.sleep(1)  # let the closing notices be delivered
+            await save(name, handle)
+    await env.shutdown()
+
+
+async def record_with_time_skipping(db: Database) -> None:
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=binary("temporal-test-server"))
+    await ensure_search_attributes(env.client, "default")
+    tq = f"record-{uuid.uuid4().hex[:6]}"
+    async with build_worker(env.client, db, tq):
+        handle, _ = await overdue_over_a_weekend(env, tq)
+        await env.sleep(timedelta(days=6))
+        await save("overdue_over_a_weekend", handle)
+    await env.shutdown()
+
+
+async def main() -> None:
+    db = await make_db("sqlite", Path(tempfile.mkdtemp()))
+    await load_organisation(db)
+    await record_on_dev_server(db)
+    await record_with_time_skipping(db)
+    await db.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
