@@ -38,15 +38,16 @@ class WebhookAdapter:
 
     channel = "webhook"
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.url = url
         self.timeout = timeout
+        self.transport = transport  # tests pass a mock transport
 
     async def send(self, notice: Notice) -> None:
         """POST the notice; the receiver deduplicates by ``Idempotency-Key``."""
         body = {"notice_id": notice.notice_id, "kind": notice.kind, "recipient": notice.recipient,
                 "body": notice.body, "created_at": notice.created_at}
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
             response = await client.post(self.url, json=body, headers={"Idempotency-Key": notice.notice_id})
         response.raise_for_status()
 
