@@ -8,7 +8,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
-    PermissionDeniedException,
     ValidationException,
 )
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
@@ -17,7 +16,7 @@ from rules.suggest import MAX_TEXT_CHARS
 from store import queries
 from store.users import audit, authenticate
 from web import commands
-from web.auth import CurrentUser, issue_token, require_admin, require_api_user
+from web.auth import CurrentUser, issue_token, require_admin, require_api_user, visible_event
 from web.context import AppContext
 from web.schemas import CompleteIn, EventIn, LoginIn, RatingIn, TriageIn
 from web.views import event_detail, public_status, task_view
@@ -148,12 +147,7 @@ class EventController(Controller):
     async def read(self, ctx: AppContext, request: Request, event_id: str) -> dict[str, Any]:
         """One event with its decision, deadlines, tasks and timeline (within the user's scope)."""
         user = await api_user(ctx, request)
-        event = await queries.get_event(ctx.db, event_id)
-        if event is None:
-            raise NotFoundException(f"event {event_id} does not exist")
-        tasks = await queries.event_tasks(ctx.db, event_id)
-        if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
-            raise PermissionDeniedException("this event is outside your unit's scope")
+        event, _ = await visible_event(ctx, user, event_id)
         return await event_detail(ctx, event)
 
 

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from litestar import Request
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 
-from store import models
+from store import models, queries
 from store.org import OrgTree
 from store.users import SUPERVISOR_ROLES, get_user
 from web.context import AppContext
@@ -120,3 +120,16 @@ def require_admin(user: CurrentUser) -> None:
     """403 unless ``user`` is an administrator."""
     if not user.is_admin:
         raise PermissionDeniedException("administrators only")
+
+
+async def visible_event(
+    ctx: AppContext, user: CurrentUser, event_id: str
+) -> tuple[models.Event, list[models.Task]]:
+    """The event and its tasks when ``user`` may see it: 404 when unknown, 403 when out of scope."""
+    event = await queries.get_event(ctx.db, event_id)
+    if event is None:
+        raise NotFoundException(f"event {event_id} does not exist")
+    tasks = await queries.event_tasks(ctx.db, event_id)
+    if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
+        raise PermissionDeniedException("this event is outside your unit's scope")
+    return event, tasks

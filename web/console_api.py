@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from store import models, queries
 from store.timeutil import utcnow
 from web import commands
-from web.auth import CurrentUser, require_api_user, resolve_user
+from web.auth import CurrentUser, require_api_user, resolve_user, visible_event
 from web.context import AppContext
 from web.schemas import BulkIn, SuperviseIn, TaskRequestIn
 from web.views import iso, task_view
@@ -118,12 +118,7 @@ class WorkflowActionController(Controller):
     async def export(self, ctx: AppContext, request: Request, event_id: str) -> Response[str]:
         """The audit trail of an event as CSV (actor, time, from-state, to-state, reason)."""
         user = await require_api_user(ctx, request)
-        event = await queries.get_event(ctx.db, event_id)
-        if event is None:
-            raise NotFoundException(f"event {event_id} does not exist")
-        tasks = await queries.event_tasks(ctx.db, event_id)
-        if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
-            raise PermissionDeniedException("this event is outside your unit's scope")
+        event, _ = await visible_event(ctx, user, event_id)
         return timeline_csv_response(event_id, await queries.timeline(ctx.db, event_id))
 
     @post("/photos", status_code=HTTP_201_CREATED)

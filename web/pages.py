@@ -22,7 +22,7 @@ from store import queries
 from store.timeutil import utcnow
 from store.users import audit, authenticate
 from web import commands
-from web.auth import SESSION_COOKIE, CurrentUser, issue_token, resolve_user
+from web.auth import SESSION_COOKIE, CurrentUser, issue_token, resolve_user, visible_event
 from web.console_api import save_photo, timeline_csv_response
 from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES
@@ -321,14 +321,9 @@ class StaffPages(Controller):
         user = await _page_user(ctx, request)
         if user is None:
             return Redirect("/login")
-        event = await queries.get_event(ctx.db, event_id)
-        if event is None:
-            raise NotFoundException(f"event {event_id} does not exist")
+        event, tasks = await visible_event(ctx, user, event_id)
         detail = await event_detail(ctx, event)
-        if not user.sees(event.unit, event.grid, event.community, event.street,
-                         *(t["unit"] for t in detail["tasks"])):
-            raise PermissionDeniedException("this event is outside your unit's scope")
-        rows = {t.task_id: t for t in await queries.event_tasks(ctx.db, event_id)}
+        rows = {t.task_id: t for t in tasks}
         for view in detail["tasks"]:
             row = rows.get(view["task_id"])
             if row is not None:
@@ -356,12 +351,7 @@ class StaffPages(Controller):
         user = await _page_user(ctx, request)
         if user is None:
             return Redirect("/login")
-        event = await queries.get_event(ctx.db, event_id)
-        if event is None:
-            raise NotFoundException(f"event {event_id} does not exist")
-        tasks = await queries.event_tasks(ctx.db, event_id)
-        if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
-            raise PermissionDeniedException("this event is outside your unit's scope")
+        event, _ = await visible_event(ctx, user, event_id)
         return timeline_csv_response(event_id, await queries.timeline(ctx.db, event_id))
 
     @post("/events/{event_id:str}/supervise", status_code=303)
