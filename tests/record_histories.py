@@ -5,15 +5,15 @@
 Saved histories are the contract for events in flight: after a change of the workflow code, the
 replay test fails unless the change is safe for them (use ``workflow.patched`` for such changes).
 
-Scenarios driven by updates are recorded on the real dev server: histories written by the
-time-skipping test server for an update that cancels a timer do not replay (seen here with
-temporal-test-server 1.40: "Update machine does not handle this event: TimerCanceled"), while the
-same scenario recorded on the dev server replays cleanly. The weekend scenario needs time skipping.
+Scenarios driven by updates are recorded on the real dev server; the weekend scenario needs time
+skipping. Each file keeps the workflow id with the history: the workflow derives the event id,
+receipt code and task ids from it, so a replay under another id is (rightly) nondeterministic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import uuid
 from datetime import timedelta
@@ -36,7 +36,9 @@ async def save(name: str, handle: WorkflowHandle) -> None:
     """Stop the workflow where it is and save its history."""
     await handle.terminate("recorded")
     history = await handle.fetch_history()
-    (OUT / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+    # The workflow id is part of the workflow's input (event id, receipt code, task ids): keep it.
+    document = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
+    (OUT / f"{name}.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     print(f"recorded {name}: {len(history.events)} events")
 
 

@@ -3,6 +3,7 @@ update-driven scenarios is replayed from the server's history by a worker withou
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -18,29 +19,16 @@ from worker import workflow_runner
 from workflows.event_lifecycle import EventLifecycle
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-# Seen here (temporalio 1.35, histories recorded on the dev server 1.9.1): the offline Replayer
-# reports "Update machine does not handle this event" for histories where an update and the main
-# loop act in one workflow task, while a worker replaying the same workflows from the server on
-# every task (test below) runs them without any nondeterminism. Strict: a fix makes this fail.
-REPLAYER_UPDATE_QUIRK = {"happy_path", "return_and_rework"}
 
 
 def test_there_are_at_least_three_histories() -> None:
     assert len(HISTORIES) >= 3
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="offline Replayer and updates, see above"))
-        if p.stem in REPLAYER_UPDATE_QUIRK
-        else p
-        for p in HISTORIES
-    ],
-    ids=[p.stem for p in HISTORIES],
-)
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_bytes().decode("utf-8"))  # noqa: ASYNC240
+    document = json.loads(path.read_bytes())  # noqa: ASYNC240 - a small local file
+    history = WorkflowHistory.from_json(document["workflow_id"], document["history"])
     replayer = Replayer(workflows=[EventLifecycle], workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -186,9 +186,8 @@ class EventLifecycle:
     async def _sleep_until(self, when: datetime | None) -> None:
         """Wait until ``when`` or until an update changes something, whichever comes first.
 
-        The timer is never cancelled: an update that cancels a timer in the same workflow task
-        made recorded histories fail to replay ("Update machine does not handle TimerCanceled"),
-        so each moment gets one timer that rings once, and a stale ring only wakes the loop.
+        Each moment gets one timer that rings once and is never cancelled: when an update changes
+        the plan (an extension, a reassignment), a stale ring only wakes the loop, which re-plans.
         """
         seen = self._changes
         if when is not None:
