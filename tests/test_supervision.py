@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
 from rules.worktime import CITY_TZ, add_working_hours
@@ -259,3 +260,26 @@ async def test_pause_stops_the_clock_and_blocks_workers(time_env: WorkflowEnviro
             await handle.execute_update(EventLifecycle.supervise, SupervisorCommand(worker, "void", reason="x"))
         assert info.value.cause.type == "Forbidden"  # type: ignore[union-attr]
         await handle.terminate("test over")
+
+
+async def test_a_continued_run_resumes_from_the_snapshot(time_env: WorkflowEnvironment, org_db: Database) -> None:
+    """Continue-as-new hands the snapshot to the next run in the memo; that run carries on from it."""
+    queue = tq()
+    async with build_worker(time_env.client, org_db, queue):
+        first = await start(time_env, queue)
+        task = (await snapshot(first)).tasks[0].task_id
+        await first.execute_update(EventLifecycle.claim, ClaimCommand(task, GW))
+        before = await snapshot(first)
+        await first.terminate("replaced by the continued run below")
+        # What workflow.continue_as_new does: the same input, the snapshot in the memo.
+        resumed = await time_env.client.start_workflow(
+            EventLifecycle.run, before.report, id=before.event_id, task_queue=queue,
+            memo={"resume": before}, id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        snap = await snapshot(resumed)
+        assert (snap.state, snap.receipt_code, len(snap.timeline)) == ("handling", before.receipt_code,
+                                                                       len(before.timeline))
+        await resumed.execute_update(EventLifecycle.complete, CompleteCommand(task, GW, result="续跑后办结"))
+        snap = await snapshot(resumed)
+        assert snap.state == "verification" and snap.timeline[-1].action == "complete"
+        await resumed.terminate("test over")

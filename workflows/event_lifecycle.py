@@ -79,6 +79,8 @@ SYSTEM = Actor(username="system", display_name="系统", kind="system")
 TIMER = Actor(username="timer", display_name="计时器", kind="timer")
 MARK_ORDER = ("remind_50", "remind_80", "due", "escalate")
 RESUME_MEMO = "resume"
+#: Events in one run's history before it continues as new (Temporal's own suggestion comes later).
+HISTORY_LIMIT = 5_000
 
 
 def _reject(kind: str, message: str) -> ApplicationError:
@@ -131,7 +133,9 @@ class EventLifecycle:
                     break
             else:
                 await self._supervise()
-            if workflow.info().is_continue_as_new_suggested() and not self._deliveries:
+            info = workflow.info()
+            long = info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+            if long and not self._deliveries:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(args=[self.snap.report], memo={RESUME_MEMO: self.snap})
         # Let a running update (e.g. the rating that closed the event) finish its projection.
