@@ -15,8 +15,17 @@ _DIR = Path(__file__).parent / "i18n"
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    """The messages of ``lang`` (file ``web/i18n/<lang>.json``)."""
-    return json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    """The messages of ``lang``: ``web/i18n/<lang>.json`` plus any ``web/i18n/<lang>.<part>.json``
+    (one file per part of the UI, so parts can be edited independently). A key defined twice is
+    an error, not a silent override."""
+    messages: dict[str, str] = json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    for part in sorted(_DIR.glob(f"{lang}.*.json")):
+        extra = json.loads(part.read_text(encoding="utf-8"))
+        clash = set(extra) & set(messages)
+        if clash:
+            raise ValueError(f"{part.name} redefines {', '.join(sorted(clash))}")
+        messages.update(extra)
+    return messages
 
 
 def language_of(cookies: Any) -> str:
