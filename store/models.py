@@ -77,7 +77,13 @@ class Event(SQLModel, table=True):
 class Task(SQLModel, table=True):
     """Projection of a task in a unit's inbox."""
 
-    __table_args__ = (Index("ix_task_unit_status_due", "unit", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_task_unit_status_due", "unit", "status", "due_at", "task_id"),
+        Index("ix_task_unit_status_created", "unit", "status", "created_at", "task_id"),
+        Index("ix_task_unit_status_completed", "unit", "status", "completed_at", "task_id"),
+        Index("ix_task_claimed_by_status_due", "claimed_by", "status", "due_at"),
+        Index("ix_task_assignee_status_due", "assignee", "status", "due_at"),
+    )
 
     task_id: str = Field(primary_key=True, max_length=220)
     event_id: str = Field(max_length=200, index=True, foreign_key="event.event_id")
@@ -172,3 +178,23 @@ class SupervisionWarning(SQLModel, table=True):
     unit: str = Field(max_length=32, index=True)
     at: datetime
     note: str = Field(default="", max_length=300)
+
+
+class SavedFilter(SQLModel, table=True):
+    """A named inbox filter (the query string of the inbox page) kept per user."""
+
+    __table_args__ = (Index("ix_savedfilter_username_created", "username", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)
+    name: str = Field(max_length=60)
+    query: str = Field(max_length=1000)
+    created_at: datetime
+
+
+class ReportPhoto(SQLModel, table=True):
+    """A photo a resident attached to a report (the workflow input has no photos; the web keeps them)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=200, index=True)
+    photo_id: str = Field(max_length=64)

@@ -173,3 +173,42 @@ async def warnings_of(db: Database, event_id: str) -> list[models.SupervisionWar
             .order_by(col(models.SupervisionWarning.seq))
         )
         return list(rows.all())
+
+
+async def add_report_photos(db: Database, event_id: str, photo_ids: Iterable[str]) -> None:
+    """Keep the photos a resident attached to the report of ``event_id``."""
+    async with db.session() as session:
+        for photo_id in photo_ids:
+            session.add(models.ReportPhoto(event_id=event_id, photo_id=photo_id))
+        await session.commit()
+
+
+async def report_photos(db: Database, event_id: str) -> list[str]:
+    """The ids of the photos attached to the report of ``event_id``, in upload order."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.ReportPhoto)
+            .where(models.ReportPhoto.event_id == event_id)
+            .order_by(col(models.ReportPhoto.id))
+        )
+        return [r.photo_id for r in rows.all()]
+
+
+#: States in which a report is still being worked on (not closed, not voided).
+_DONE_STATES = ("closed", "voided")
+
+
+async def open_events_nearby(db: Database, *, category: str, grid: str, limit: int = 10) -> list[models.Event]:
+    """Open events of ``category`` in ``grid``, newest first (for residents to follow instead of re-reporting)."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.Event)
+            .where(
+                models.Event.category == category,
+                models.Event.grid == grid,
+                col(models.Event.state).not_in(_DONE_STATES),
+            )
+            .order_by(col(models.Event.created_at).desc())
+            .limit(limit)
+        )
+        return list(rows.all())

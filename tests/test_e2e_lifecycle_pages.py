@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -108,8 +107,9 @@ async def claim(http: httpx.AsyncClient, task_id: str) -> None:
 
 # ------------------------------------------------------------------ the catalogues
 def test_every_state_stage_and_action_has_labels_in_both_languages() -> None:
-    catalogues = {lang: json.loads((Path("web/i18n") / f"{lang}.json").read_text(encoding="utf-8"))
-                  for lang in ("zh-CN", "en")}
+    from web.i18n import catalogue as merged  # the base catalogue plus its <lang>.<part>.json files
+
+    catalogues = {lang: merged(lang) for lang in ("zh-CN", "en")}
     needed = {f"state.{s.value}" for s in State} | {f"track.explain.{s.value}" for s in State}
     needed |= {f"stage.{s.value}" for s in Stage} | {"action.report"}
     needed |= {f"action.{t['trigger']}" for t in TRANSITIONS} | {f"action.{a}" for a in SUPERVISOR_ACTIONS}

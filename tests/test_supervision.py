@@ -262,8 +262,9 @@ async def test_pause_stops_the_clock_and_blocks_workers(time_env: WorkflowEnviro
         await handle.terminate("test over")
 
 
-async def test_a_continued_run_resumes_from_the_snapshot(time_env: WorkflowEnvironment, org_db: Database) -> None:
+async def test_a_continued_run_resumes_from_the_snapshot(own_time_env: WorkflowEnvironment, org_db: Database) -> None:
     """Continue-as-new hands the snapshot to the next run in the memo; that run carries on from it."""
+    time_env = own_time_env
     queue = tq()
     async with build_worker(time_env.client, org_db, queue):
         first = await start(time_env, queue)

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from rules.diff import diff_lists
 from store import rule_lists
+from web.admin_org import ADMIN_ORG_CONTROLLERS
 from web.auth import CurrentUser, resolve_user
 from web.context import AppContext
 from wulian.rule_admin import MAX_LIST_BYTES, activate, check_content, dry_run
@@ -101,4 +102,4 @@ class AdminRulesPages(Controller):
         return Template("admin_rules_diff.html", context={"user": user, "diff": diff})
 
 
-ADMIN_CONTROLLERS = [AdminRulesPages]
+ADMIN_CONTROLLERS = [AdminRulesPages, *ADMIN_ORG_CONTROLLERS]

@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
+    TooManyRequestsException,
     ValidationException,
 )
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
@@ -18,8 +19,9 @@ from store.users import audit, authenticate
 from web import commands
 from web.auth import CurrentUser, issue_token, require_admin, require_api_user, visible_event
 from web.context import AppContext
+from web.ratelimit import client_ip, limiter_of
 from web.schemas import CompleteIn, EventIn, LoginIn, RatingIn, TriageIn
-from web.views import event_detail, public_status, task_view
+from web.views import event_detail, public_status
 
 #: Most suggestions one request may ask for.
 SUGGEST_MAX_LIMIT = 20
@@ -49,12 +51,21 @@ class AuthController(Controller):
     path = "/api/auth"
 
     @post("/login", status_code=HTTP_200_OK)
-    async def login(self, ctx: AppContext, data: LoginIn) -> dict[str, Any]:
-        """Exchange username and password for a bearer token."""
+    async def login(self, ctx: AppContext, request: Request, data: LoginIn) -> dict[str, Any]:
+        """Exchange username and password for a bearer token (429 after too many failures)."""
+        limiter, ip = limiter_of(request.app), client_ip(request)
+        wait = limiter.retry_after(data.username, ip)
+        if wait:
+            await audit(ctx.db, data.username, "login_locked", target=ip, detail="api")
+            raise TooManyRequestsException(
+                f"too many failed logins; try again in {wait} seconds", headers={"Retry-After": str(wait)})
         user = await authenticate(ctx.db, data.username, data.password)
         if user is None:
             await audit(ctx.db, data.username, "login_failed", detail="api")
+            if limiter.failed(data.username, ip):
+                await audit(ctx.db, data.username, "login_lockout", target=ip, detail="api")
             raise NotAuthorizedException("wrong username or password")
+        limiter.succeeded(user.username)
         await audit(ctx.db, user.username, "login", detail="api")
         return {
             "token": issue_token(ctx, user.username),
@@ -155,21 +166,6 @@ class TaskController(Controller):
     """The inbox and task actions."""
 
     path = "/api"
-
-    @get("/inbox")
-    async def inbox(self, ctx: AppContext, request: Request) -> dict[str, Any]:
-        """Open and claimed tasks of the user's unit, most urgent first."""
-        user = await api_user(ctx, request)
-        rows = await queries.inbox(ctx.db, user.unit, user.username)
-        return {
-            "unit": user.unit,
-            "tasks": [
-                {**task_view(task), "category": ev.category, "category_name": ev.category_name,
-                 "description": ev.description, "receipt_code": ev.receipt_code,
-                 "event_state": ev.state}
-                for task, ev in rows
-            ],
-        }
 
     @post("/tasks/{task_id:str}/claim", status_code=HTTP_200_OK)
     async def claim(self, ctx: AppContext, request: Request, task_id: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
 from web.i18n import LANGUAGES, language_of, translate
+from web.inbox import INBOX_CONTROLLERS
 from web.pages import PAGE_CONTROLLERS
 from wulian.settings import Settings, get_settings
 
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *API_CONTROLLERS,
             *CONSOLE_CONTROLLERS,
             *PAGE_CONTROLLERS,
+            *INBOX_CONTROLLERS,
             *ADMIN_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

@@ -25,7 +25,8 @@ from web import commands
 from web.auth import SESSION_COOKIE, CurrentUser, issue_token, resolve_user, visible_event
 from web.console_api import save_photo, timeline_csv_response
 from web.context import AppContext
-from web.i18n import LANG_COOKIE, LANGUAGES
+from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
+from web.ratelimit import client_ip, limiter_of
 from web.schemas import EventIn, RatingIn
 from web.views import event_detail, public_status
 from workflows.lifecycle import ACTORS, triggers_from
@@ -77,11 +78,20 @@ class PublicPages(Controller):
     async def login(self, ctx: AppContext, request: Request, data: Form) -> Response[Any]:
         """Check the password and set the session cookie."""
         username = (data.get("username") or "").strip()[:64]
+        limiter, ip = limiter_of(request.app), client_ip(request)
+        wait = limiter.retry_after(username, ip)
+        if wait:
+            await audit(ctx.db, username or "-", "login_locked", target=ip, detail="web")
+            return Template("login.html", context={"error": "login.locked", "username": username},
+                            status_code=429, headers={"Retry-After": str(wait)})
         user = await authenticate(ctx.db, username, data.get("password") or "")
         if user is None:
             await audit(ctx.db, username or "-", "login_failed", detail="web")
+            if limiter.failed(username, ip):
+                await audit(ctx.db, username or "-", "login_lockout", target=ip, detail="web")
             return Template("login.html", context={"error": "login.failed", "username": username},
                             status_code=401)
+        limiter.succeeded(user.username)
         await audit(ctx.db, user.username, "login", detail="web")
         response = Redirect("/inbox", status_code=303)
         response.set_cookie(
@@ -103,13 +113,16 @@ class PublicPages(Controller):
         return Template("report.html", context=await _report_context(ctx))
 
     @post("/report", status_code=200)
-    async def report(self, ctx: AppContext, data: Form) -> Template:
-        """Submit a report; shows the receipt code."""
+    async def report(self, ctx: AppContext, request: Request) -> Template:
+        """Submit a report (url-encoded, or multipart with photos); shows the receipt code."""
+        form = await request.form()
+        data = {k: _text(form, k, 2000 if k == "description" else 300)
+                for k in ("category", "description", "grid", "address", "name", "phone")}
         payload = {
-            "category": data.get("category", ""),
-            "description": data.get("description", ""),
-            "location": {"grid": data.get("grid") or None, "address": data.get("address") or None},
-            "reporter": {"name": data.get("name", ""), "phone": data.get("phone", "")},
+            "category": data["category"],
+            "description": data["description"],
+            "location": {"grid": data["grid"] or None, "address": data["address"] or None},
+            "reporter": {"name": data["name"], "phone": data["phone"]},
             "source": "portal",
         }
         try:
@@ -122,8 +135,22 @@ class PublicPages(Controller):
             ctx_ = await _report_context(ctx)
             ctx_.update(errors=[f"category: unknown '{event_in.category}'"], form=data)
             return Template("report.html", context=ctx_, status_code=400)
+        uploads = [v for v in form.getall("photos", []) if isinstance(v, UploadFile) and v.filename]
+        try:
+            if len(uploads) > MAX_REPORT_PHOTOS:
+                raise commands.CommandError(400, f"at most {MAX_REPORT_PHOTOS} photos")
+            photos = [await save_photo(ctx, upload) for upload in uploads]
+        except commands.CommandError as exc:
+            ctx_ = await _report_context(ctx)
+            ctx_.update(errors=[f"photos: {exc.reason}"], form=data)
+            return Template("report.html", context=ctx_, status_code=400)
+        finally:
+            for upload in uploads:
+                await upload.close()
         started = await commands.start_event(ctx, event_in.to_report())
-        return Template("report_done.html", context={"receipt_code": started.receipt_code})
+        if photos:
+            await queries.add_report_photos(ctx.db, started.event_id, photos)
+        return Template("report_done.html", context={"receipt_code": started.receipt_code, "photos": len(photos)})
 
     @get("/track")
     async def track_form(self, code: str | None = None) -> Response[Any]:
@@ -160,6 +187,34 @@ class PublicPages(Controller):
         return Redirect(f"/track/{event.receipt_code}?msg={msg}", status_code=303)
 
 
+class NearbyController(Controller):
+    """Open reports near a resident's, so they can follow one instead of reporting it again."""
+
+    path = "/api/events/nearby"
+
+    @get("/")
+    async def nearby(self, ctx: AppContext, request: Request, category: str | None = None,
+                     grid: str | None = None, address: str | None = None) -> dict[str, Any]:
+        """Open events of ``category`` in ``grid`` (or the grid an ``address`` lies in), newest first.
+
+        Public: receipt code, status, a shortened description and the day of the report only
+        (never names or phones). Empty when the category or the place is unknown.
+        """
+        category = (category or "").strip()[:32]
+        placed = (await ctx.org()).locate((grid or "").strip()[:32] or None, None, None,
+                                          (address or "").strip()[:300] or None)
+        if not category or placed.grid is None:
+            return {"grid": placed.grid, "events": []}
+        rows = await queries.open_events_nearby(ctx.db, category=category, grid=placed.grid)
+        lang = language_of(request.cookies)
+        return {"grid": placed.grid, "events": [
+            {"receipt_code": e.receipt_code, "state": e.state, "state_label": translate(lang, f"state.{e.state}"),
+             "description": e.description if len(e.description) <= NEARBY_TEXT else e.description[:NEARBY_TEXT] + "…",
+             "created": e.created_at.date().isoformat()}
+            for e in rows
+        ]}
+
+
 async def _report_context(ctx: AppContext) -> dict[str, Any]:
     org = await ctx.org()
     grids = sorted((u for u in org.units.values() if u.kind == "grid"), key=lambda u: u.code)
@@ -175,6 +230,10 @@ BULK_ACTIONS = ("reassign", "force_escalate", "pause", "resume", "void", "close"
 #: Overrides still allowed while a case is paused (everything else waits for ``resume``).
 _WHILE_PAUSED = ("resume", "void", "close")
 MAX_PHOTOS = 10
+#: Photos a resident may attach to a report.
+MAX_REPORT_PHOTOS = 3
+#: Characters of a description shown in the public list of nearby reports.
+NEARBY_TEXT = 40
 MAX_BULK = 200
 
 
@@ -253,23 +312,6 @@ async def _units_for_forms(ctx: AppContext, user: CurrentUser) -> dict[str, Any]
 class StaffPages(Controller):
     """Pages for logged-in staff."""
 
-    @get("/inbox")
-    async def inbox(self, ctx: AppContext, request: Request, msg: str | None = None,
-                    error: str | None = None) -> Response[Any]:
-        """The inbox of the user's unit."""
-        user = await _page_user(ctx, request)
-        if user is None:
-            return Redirect("/login")
-        rows = await queries.inbox(ctx.db, user.unit, user.username)
-        done = await queries.inbox(ctx.db, user.unit, user.username, statuses=("done",), limit=20)
-        org = await ctx.org()
-        forms = await _units_for_forms(ctx, user)
-        return Template("inbox.html", context={
-            "user": user, "rows": rows, "done": done, "msg": msg, "error": error,
-            "unit": org.units.get(user.unit), "categories": (await ctx.engine()).list.categories,
-            "units": forms["org_units"] if user.is_supervisor else [], "triggers_from": triggers_from, **forms,
-        })
-
     @post("/tasks/{task_id:str}/{action:str}", status_code=303)
     async def task_action(self, ctx: AppContext, request: Request, task_id: str, action: str) -> Redirect:
         """Claim, complete (with photos), release, triage, or ask for return, escalation, extension or
@@ -340,6 +382,7 @@ class StaffPages(Controller):
         return Template("event.html", context={
             "user": user, "e": detail, "msg": msg, "error": error, "temporal_link": temporal_link,
             "warnings": await queries.warnings_of(ctx.db, event_id),
+            "report_photos": await queries.report_photos(ctx.db, event_id),
             "sup_actions": supervisor_actions(event.state, event.pending, event.paused) if user.is_supervisor else [],
             "triggers_from": triggers_from, "categories": (await ctx.engine()).list.categories,
             "units": forms["org_units"] if user.is_supervisor else [], **forms,
@@ -430,4 +473,4 @@ class StaffPages(Controller):
         return Redirect(_with_query("/console", **params), status_code=303)
 
 
-PAGE_CONTROLLERS = [PublicPages, StaffPages]
+PAGE_CONTROLLERS = [PublicPages, StaffPages, NearbyController]

@@ -47,3 +47,52 @@
     }, 300);
   });
 })();
+
+// Open reports of the same category near the resident's place (/api/events/nearby), so they can
+// follow one instead of reporting it again. The form works the same without this.
+(function () {
+  var box = document.getElementById('nearby');
+  var category = document.getElementById('category');
+  var grid = document.getElementById('grid');
+  var address = document.getElementById('address');
+  if (!box || !category || !grid) return;
+  var timer = null;
+  function look() {
+    var params = 'category=' + encodeURIComponent(category.value) + '&grid=' + encodeURIComponent(grid.value) +
+      '&address=' + encodeURIComponent(address ? address.value.trim() : '');
+    if (!category.value || (!grid.value && !(address && address.value.trim()))) { box.hidden = true; box.textContent = ''; return; }
+    fetch('/api/events/nearby?' + params)
+      .then(function (r) { return r.ok ? r.json() : { events: [] }; })
+      .then(function (data) {
+        box.textContent = '';
+        if (!data.events || !data.events.length) { box.hidden = true; return; }
+        var h = document.createElement('strong');
+        h.textContent = box.getAttribute('data-title');
+        box.appendChild(h);
+        var p = document.createElement('p');
+        p.className = 'hint';
+        p.textContent = box.getAttribute('data-help');
+        box.appendChild(p);
+        var ul = document.createElement('ul');
+        data.events.forEach(function (e) {
+          var li = document.createElement('li');
+          var a = document.createElement('a');
+          a.href = '/track/' + encodeURIComponent(e.receipt_code);
+          a.textContent = box.getAttribute('data-follow') + ' ' + e.receipt_code;
+          var meta = document.createElement('span');
+          meta.className = 'badge';
+          meta.textContent = e.state_label;
+          var text = document.createElement('span');
+          text.textContent = ' ' + e.created + ' · ' + e.description + ' ';
+          li.appendChild(meta); li.appendChild(text); li.appendChild(a);
+          ul.appendChild(li);
+        });
+        box.appendChild(ul);
+        box.hidden = false;
+      });
+  }
+  function later() { clearTimeout(timer); timer = setTimeout(look, 300); }
+  category.addEventListener('change', look);
+  grid.addEventListener('change', look);
+  if (address) address.addEventListener('input', later);
+})();

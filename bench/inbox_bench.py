@@ -1,0 +1,105 @@
+"""Inbox latency with a million tasks, through the query functions the web uses.
+
+    .venv/bin/python -m bench.seed_tasks                      # once: 1,000,000 tasks into SQLite
+    .venv/bin/python -m bench.inbox_bench [--url URL] [--schema NAME] [-n 200]
+
+Measures, for the busiest unit: the first page of the default view, a filtered page (category +
+search ``q``), the overdue view, and the second page (keyset cursor); plus a baseline (``SELECT 1``
+and a primary-key lookup) in the same run. Prints p50/p95 in ms and PASS/FAIL against 200 ms p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.seed_tasks import DEFAULT_URL, open_db
+from store import inbox_queries, models
+from store.inbox_queries import parse_query
+
+BUDGET_MS = 200.0
+
+
+async def _measure(n: int, call: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
+    await call()  # warm
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
+
+
+async def run(url: str, schema: str | None, n: int) -> bool:
+    """Run the bench; True when every inbox query is within budget."""
+    db = open_db(url, schema)
+    async with db.engine.connect() as conn:
+        tasks = (await conn.execute(text("SELECT count(*) FROM task"))).scalar_one()
+        events = (await conn.execute(text("SELECT count(*) FROM event"))).scalar_one()
+        unit, busy = (await conn.execute(text(
+            "SELECT unit, count(*) AS c FROM task GROUP BY unit ORDER BY c DESC LIMIT 1"))).one()
+        user = (await conn.execute(text("SELECT username FROM \"user\" WHERE unit = :u LIMIT 1"),
+                                   {"u": unit})).scalar() or "bench-user"
+        category = (await conn.execute(text(
+            "SELECT e.category FROM task t JOIN event e ON e.event_id = t.event_id "
+            "WHERE t.unit = :u AND t.status = 'open' LIMIT 1"), {"u": unit})).scalar_one()
+    print(f"{url.split('://')[0]}: {tasks:,} tasks, {events:,} events; busiest unit {unit} "
+          f"({busy:,} tasks), user {user}")
+    first = await inbox_queries.inbox_page(db, unit, user, parse_query({}))
+    cursor = first.next_cursor or ""
+    some_id = first.rows[0][0].task_id if first.rows else "none"
+
+    async def select_one() -> None:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def pk_lookup() -> None:
+        async with db.session() as session:
+            await session.get(models.Task, some_id)
+
+    def page(params: dict[str, str]) -> Callable[[], Awaitable[Any]]:
+        query = parse_query(params)
+        return lambda: inbox_queries.inbox_page(db, unit, user, query)
+
+    cases: list[tuple[str, Callable[[], Awaitable[Any]], bool]] = [
+        ("baseline SELECT 1", select_one, False),
+        ("baseline task by primary key", pk_lookup, False),
+        ("inbox first page (open+claimed, by due)", page({}), True),
+        ("inbox page 2 (keyset cursor)", page({"cursor": cursor}), True),
+        (f"inbox filtered (category={category} + q=垃圾)", page({"category": category, "q": "垃圾"}), True),
+        ("inbox search by receipt code", page({"q": "b000000042"}), True),
+        ("inbox overdue view, by priority", page({"view": "overdue", "sort": "priority"}), True),
+        ("inbox done view (most recent first)", page({"view": "done"}), True),
+    ]
+    ok = True
+    for name, call, judged in cases:
+        p50, p95 = await _measure(n, call)
+        verdict = ("PASS" if p95 <= BUDGET_MS else "FAIL") if judged else "    "
+        ok &= p95 <= BUDGET_MS or not judged
+        print(f"  {verdict} {name:<50} p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  (n={n})")
+    await db.dispose()
+    return ok
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--schema", default=None, help="PostgreSQL schema seeded by bench.seed_tasks")
+    parser.add_argument("-n", "--requests", type=int, default=200)
+    args = parser.parse_args()
+    ok = asyncio.run(run(args.url, args.schema, args.requests))
+    print("PASS" if ok else "FAIL", f"(p95 budget {BUDGET_MS:.0f} ms)")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

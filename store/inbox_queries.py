@@ -1,0 +1,338 @@
+"""The inbox: views (tabs), filters, search, sorts and keyset pagination, plus saved filters.
+
+Every query is scoped to one unit (and the tasks assigned to the user) and pages by keyset — the
+sort key values of the last row of a page, never OFFSET — so the first and the hundredth page cost
+the same with a million tasks (see the composite indexes on ``Task``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import ColumnElement, and_, false, or_
+from sqlmodel import col, func, select
+
+from rules.worktime import CITY_TZ
+from store import models
+from store.db import Database
+
+VIEWS = ("all", "mine", "unit", "due_soon", "overdue", "done")
+SORTS = ("due", "priority")
+TASK_STATUSES = ("open", "claimed", "done", "cancelled")
+ACTIVE = ("open", "claimed")
+DUE_SOON_HOURS = 8
+PAGE_SIZE = 25
+MAX_Q = 100
+FILTER_KEYS = ("view", "category", "tier", "status", "source", "created_from", "created_to", "q", "sort")
+
+
+class InboxQueryError(ValueError):
+    """A bad inbox parameter; the message names it (shown on the page, 400 in the API)."""
+
+
+@dataclass
+class InboxQuery:
+    """Validated inbox parameters."""
+
+    view: str = "all"
+    category: str | None = None
+    tier: str | None = None
+    status: str | None = None
+    source: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    q: str | None = None
+    sort: str = "due"
+    cursor: str | None = None
+
+    def params(self) -> dict[str, str]:
+        """The non-default parameters, as query-string values (no cursor)."""
+        out: dict[str, str] = {}
+        for key in FILTER_KEYS:
+            value = getattr(self, key)
+            if value is None or (key == "view" and value == "all") or (key == "sort" and value == "due"):
+                continue
+            out[key] = value.isoformat() if isinstance(value, date) else str(value)
+        return out
+
+    def query_string(self, **overrides: str | None) -> str:
+        """The query string of these filters, with ``overrides`` (``None`` removes a key)."""
+        params: dict[str, str] = self.params()
+        for key, value in overrides.items():
+            if value is None:
+                params.pop(key, None)
+            else:
+                params[key] = value
+        return urlencode(params)
+
+
+@dataclass
+class InboxPage:
+    """One page of the inbox."""
+
+    rows: list[tuple[models.Task, models.Event]] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def _one(params: Any, key: str, limit: int = 64) -> str | None:
+    value = params.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InboxQueryError(f"{key}: expected one value")
+    value = value.strip()
+    if len(value) > limit:
+        raise InboxQueryError(f"{key}: at most {limit} characters")
+    return value or None
+
+
+def _date(params: Any, key: str) -> date | None:
+    value = _one(params, key, 10)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InboxQueryError(f"{key}: expected a date YYYY-MM-DD, got '{value}'") from None
+
+
+def _code(params: Any, key: str) -> str | None:
+    value = _one(params, key, 32)
+    if value is not None and not all(c.isalnum() or c in "-_" for c in value):
+        raise InboxQueryError(f"{key}: '{value}' is not a valid code")
+    return value
+
+
+def parse_query(params: Any) -> InboxQuery:
+    """Validate the GET parameters (a mapping; multi-dicts give their first value)."""
+    get = params.get if hasattr(params, "get") else dict(params).get
+    flat = {k: get(k) for k in (*FILTER_KEYS, "cursor")}
+    view = _one(flat, "view") or "all"
+    if view not in VIEWS:
+        raise InboxQueryError(f"view: must be one of {', '.join(VIEWS)}")
+    sort = _one(flat, "sort") or "due"
+    if sort not in SORTS:
+        raise InboxQueryError(f"sort: must be one of {', '.join(SORTS)}")
+    status = _one(flat, "status")
+    if status is not None and status not in TASK_STATUSES:
+        raise InboxQueryError(f"status: must be one of {', '.join(TASK_STATUSES)}")
+    query = InboxQuery(
+        view=view, sort=sort, status=status, category=_code(flat, "category"), tier=_code(flat, "tier"),
+        source=_code(flat, "source"), created_from=_date(flat, "created_from"),
+        created_to=_date(flat, "created_to"), q=_one(flat, "q", MAX_Q), cursor=_one(flat, "cursor", 500),
+    )
+    if query.created_from and query.created_to and query.created_from > query.created_to:
+        raise InboxQueryError("created_from: must not be after created_to")
+    if query.cursor is not None:
+        _keys(query)  # validates the sort
+        decode_cursor(query.cursor, len(_keys(query)))
+    return query
+
+
+# --- keyset -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Key:
+    column: Any
+    kind: str  # dt | int | str
+    desc: bool = False
+
+
+def _keys(query: InboxQuery) -> list[_Key]:
+    """The sort keys (all NULLS LAST), ending with the task id so the order is total."""
+    task_id = _Key(models.Task.task_id, "str", query.view == "done")
+    if query.view == "done":
+        return [_Key(models.Task.completed_at, "dt", True), task_id]
+    due = _Key(models.Task.due_at, "dt")
+    if query.sort == "priority":
+        return [_Key(models.Event.priority, "int"), due, task_id]
+    return [due, task_id]
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque cursor from the sort key values of the last row."""
+    raw = [v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for v in values]
+    return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, length: int) -> list[Any]:
+    """The values of a cursor (raises :class:`InboxQueryError` when it is not one of ours)."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        raise InboxQueryError("cursor: not a valid cursor") from None
+    if not isinstance(raw, list) or len(raw) != length:
+        raise InboxQueryError("cursor: does not match the sort")
+    return raw
+
+
+def _typed(key: _Key, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        if key.kind == "dt":
+            parsed = datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if key.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError
+            return value
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    except (TypeError, ValueError):
+        raise InboxQueryError("cursor: not a valid cursor") from None
+
+
+def _after(keys: list[_Key], values: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order of ``keys`` (NULLS LAST), as portable SQL."""
+    alternatives: list[ColumnElement[bool]] = []
+    equal: list[ColumnElement[bool]] = []
+    for key, value in zip(keys, values, strict=True):
+        column = col(key.column)
+        if value is not None:
+            beyond = column < value if key.desc else column > value
+            alternatives.append(and_(*equal, or_(beyond, column.is_(None))))
+            equal.append(column == value)
+        else:
+            equal.append(column.is_(None))
+    return or_(*alternatives) if alternatives else false()
+
+
+def _values(keys: list[_Key], task: models.Task, event: models.Event) -> list[Any]:
+    out = []
+    for key in keys:
+        owner = event if key.column.class_ is models.Event else task
+        out.append(getattr(owner, key.column.key))
+    return out
+
+
+# --- the query ----------------------------------------------------------------------------------
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=CITY_TZ).astimezone(UTC)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _conditions(query: InboxQuery, unit: str, username: str, now: datetime) -> list[Any]:
+    task, event = models.Task, models.Event
+    for_me = or_(col(task.assignee).is_(None), col(task.assignee) == username)
+    if query.view == "mine":
+        where: list[Any] = [
+            or_(and_(col(task.claimed_by) == username, col(task.status) == "claimed"),
+                and_(col(task.assignee) == username, col(task.status).in_(ACTIVE))),
+        ]
+    elif query.view == "unit":
+        where = [task.unit == unit, task.status == "open", col(task.claimed_by).is_(None), for_me]
+    elif query.view == "due_soon":
+        where = [task.unit == unit, col(task.status).in_(ACTIVE), for_me,
+                 col(task.due_at) >= now, col(task.due_at) <= now + timedelta(hours=DUE_SOON_HOURS)]
+    elif query.view == "overdue":
+        where = [task.unit == unit, col(task.status).in_(ACTIVE), for_me, col(task.due_at) < now]
+    elif query.view == "done":
+        where = [task.unit == unit, task.status == "done"]
+    else:
+        where = [task.unit == unit, col(task.status).in_(ACTIVE), for_me]
+    if query.status:
+        where.append(task.status == query.status)
+    if query.category:
+        where.append(event.category == query.category)
+    if query.tier:
+        where.append(event.tier == query.tier)
+    if query.source:
+        where.append(event.source == query.source)
+    if query.created_from:
+        where.append(col(task.created_at) >= _day_start(query.created_from))
+    if query.created_to:
+        where.append(col(task.created_at) < _day_start(query.created_to + timedelta(days=1)))
+    if query.q:
+        code = query.q.replace("-", "").replace(" ", "").upper()
+        pattern = f"%{_like_escape(query.q.lower())}%"
+        where.append(or_(col(event.receipt_code) == code,
+                         func.lower(col(event.description)).like(pattern, escape="\\")))
+    return where
+
+
+async def inbox_page(
+    db: Database, unit: str, username: str, query: InboxQuery, *, now: datetime | None = None,
+    page_size: int = PAGE_SIZE,
+) -> InboxPage:
+    """One page of the inbox of ``username`` in ``unit`` for ``query``."""
+    now = now or datetime.now(UTC)
+    keys = _keys(query)
+    where = _conditions(query, unit, username, now)
+    if query.cursor:
+        values = [_typed(k, v) for k, v in zip(keys, decode_cursor(query.cursor, len(keys)), strict=True)]
+        where.append(_after(keys, values))
+    order = [(col(k.column).desc() if k.desc else col(k.column).asc()).nulls_last() for k in keys]
+    statement = (
+        select(models.Task, models.Event)
+        .join(models.Event, col(models.Event.event_id) == col(models.Task.event_id))
+        .where(*where)
+        .order_by(*order)
+        .limit(page_size + 1)
+    )
+    async with db.session() as session:
+        rows = [(t, e) for t, e in (await session.exec(statement)).all()]
+    page = InboxPage(rows=rows[:page_size])
+    if len(rows) > page_size:
+        last_task, last_event = page.rows[-1]
+        page.next_cursor = encode_cursor(_values(keys, last_task, last_event))
+    return page
+
+
+# --- saved filters ------------------------------------------------------------------------------
+
+MAX_SAVED = 50
+
+
+async def saved_filters(db: Database, username: str) -> list[models.SavedFilter]:
+    """The saved filters of ``username``, oldest first."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.SavedFilter).where(models.SavedFilter.username == username)
+            .order_by(col(models.SavedFilter.created_at), col(models.SavedFilter.id))
+        )
+        return list(rows.all())
+
+
+async def save_filter(db: Database, username: str, name: str, query: InboxQuery) -> models.SavedFilter:
+    """Keep ``query`` under ``name`` for ``username``."""
+    name = name.strip()
+    if not name or len(name) > 60:
+        raise InboxQueryError("name: 1 to 60 characters")
+    async with db.session() as session:
+        count = (await session.exec(
+            select(func.count()).select_from(models.SavedFilter).where(models.SavedFilter.username == username)
+        )).one()
+        if count >= MAX_SAVED:
+            raise InboxQueryError(f"name: at most {MAX_SAVED} saved filters")
+        row = models.SavedFilter(username=username, name=name, query=query.query_string(),
+                                 created_at=datetime.now(UTC))
+        session.add(row)
+        await session.commit()
+        await session.refresh(row)
+        return row
+
+
+async def get_filter(db: Database, filter_id: int) -> models.SavedFilter | None:
+    """One saved filter by id."""
+    async with db.session() as session:
+        return await session.get(models.SavedFilter, filter_id)
+
+
+async def delete_filter(db: Database, filter_id: int) -> None:
+    """Remove a saved filter."""
+    async with db.session() as session:
+        row = await session.get(models.SavedFilter, filter_id)
+        if row is not None:
+            await session.delete(row)
+            await session.commit()

@@ -1,0 +1,115 @@
+"""The inbox, as a page and in the API: views (tabs), filters, search, sorts, keyset pages, and the
+user's saved filters (kept on the server)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from store import inbox_queries
+from store.inbox_queries import SORTS, TASK_STATUSES, VIEWS, InboxQuery, InboxQueryError, parse_query
+from web.auth import require_api_user
+from web.context import AppContext
+from web.pages import _page_user, _units_for_forms
+from web.views import task_view
+from workflows.lifecycle import triggers_from
+from workflows.types import SOURCES
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+TIERS = ("grid", "community", "street", "department", "city")
+
+
+class InboxPages(Controller):
+    """The inbox page and the saved filters."""
+
+    @get("/inbox")
+    async def inbox(self, ctx: AppContext, request: Request, msg: str | None = None,
+                    error: str | None = None) -> Response[Any]:
+        """The inbox of the user's unit: one view, filtered, one page of 25."""
+        user = await _page_user(ctx, request)
+        if user is None:
+            return Redirect("/login")
+        status = 200
+        try:
+            query = parse_query(request.query_params)
+            page = await inbox_queries.inbox_page(ctx.db, user.unit, user.username, query)
+        except InboxQueryError as exc:
+            query, page, status = InboxQuery(), inbox_queries.InboxPage(), 400
+            error = str(exc)
+        org = await ctx.org()
+        forms = await _units_for_forms(ctx, user)
+        here = "/inbox" + (f"?{qs}" if (qs := query.query_string()) else "")
+        return Template("inbox.html", status_code=status, context={
+            "user": user, "rows": page.rows, "next_cursor": page.next_cursor, "query": query, "msg": msg,
+            "error": error, "here": here, "views": VIEWS, "sorts": SORTS, "task_statuses": TASK_STATUSES,
+            "sources": SOURCES, "tiers": TIERS, "saved": await inbox_queries.saved_filters(ctx.db, user.username),
+            "unit": org.units.get(user.unit), "categories": (await ctx.engine()).list.categories,
+            "units": forms["org_units"] if user.is_supervisor else [], "triggers_from": triggers_from, **forms,
+        })
+
+    @post("/inbox/filters", status_code=303)
+    async def save_filter(self, ctx: AppContext, request: Request, data: Form) -> Redirect:
+        """Save the current filters (the hidden ``query`` field) under ``name``."""
+        user = await _page_user(ctx, request)
+        if user is None:
+            return Redirect("/login", status_code=303)
+        raw = (data.get("query") or "")[:1000]
+        try:
+            query = parse_query(dict(parse_qsl(raw)))
+            query.cursor = None
+            await inbox_queries.save_filter(ctx.db, user.username, data.get("name") or "", query)
+        except InboxQueryError as exc:
+            return Redirect(f"/inbox?{InboxQuery().query_string(error=str(exc))}", status_code=303)
+        qs = query.query_string(msg="inbox.filter.saved")
+        return Redirect(f"/inbox?{qs}", status_code=303)
+
+    @post("/inbox/filters/{filter_id:int}/delete", status_code=303)
+    async def delete_filter(self, ctx: AppContext, request: Request, filter_id: int) -> Redirect:
+        """Delete one of the user's saved filters (404 unknown, 403 someone else's)."""
+        user = await _page_user(ctx, request)
+        if user is None:
+            return Redirect("/login", status_code=303)
+        row = await inbox_queries.get_filter(ctx.db, filter_id)
+        if row is None:
+            raise NotFoundException("no such saved filter")
+        if row.username != user.username:
+            raise PermissionDeniedException("this saved filter belongs to someone else")
+        await inbox_queries.delete_filter(ctx.db, filter_id)
+        return Redirect("/inbox?msg=inbox.filter.deleted", status_code=303)
+
+
+class InboxApi(Controller):
+    """GET /api/inbox with the same parameters as the page."""
+
+    path = "/api"
+
+    @get("/inbox")
+    async def inbox(self, ctx: AppContext, request: Request) -> dict[str, Any]:
+        """One page of the user's inbox (default: open and claimed tasks of the unit, most urgent
+        first); ``next_cursor`` fetches the next page."""
+        user = await require_api_user(ctx, request)
+        try:
+            query = parse_query(request.query_params)
+        except InboxQueryError as exc:
+            raise ValidationException(str(exc)) from None
+        page = await inbox_queries.inbox_page(ctx.db, user.unit, user.username, query)
+        return {
+            "unit": user.unit,
+            "view": query.view,
+            "tasks": [
+                {**task_view(task), "category": ev.category, "category_name": ev.category_name,
+                 "description": ev.description, "receipt_code": ev.receipt_code,
+                 "event_state": ev.state, "tier": ev.tier, "source": ev.source, "priority": ev.priority}
+                for task, ev in page.rows
+            ],
+            "next_cursor": page.next_cursor,
+        }
+
+
+INBOX_CONTROLLERS = [InboxPages, InboxApi]
