@@ -102,3 +102,12 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await ensure_search_attributes(env.client, "default")
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+async def platform(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[object]:
+    """A whole platform (store, worker, web app) against the session's dev server."""
+    from tests.platform import running_platform
+
+    async with running_platform(dev_env.client, tmp_path) as p:
+        yield p

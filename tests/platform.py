@@ -3,6 +3,7 @@ task queue against the dev server, and the web app with a test client."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,3 +85,10 @@ async def running_platform(client: Client, tmp_path: Path, *, with_worker: bool 
         else:
             yield platform
     await db.dispose()
+
+
+def csrf(html: str) -> str:
+    """The CSRF token of the first form in ``html`` (what a browser would post back)."""
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)

@@ -12,19 +12,13 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from rules.responsibility_list import DEFAULT_LIST_PATH
-from tests.platform import Platform, running_platform
+from tests.platform import Platform, csrf, running_platform
 
 
 @pytest.fixture
 async def platform(dev_env: WorkflowEnvironment, tmp_path: Path):  # type: ignore[no-untyped-def]
     async with running_platform(dev_env.client, tmp_path, with_worker=False) as p:
         yield p
-
-
-def csrf(html: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert match
-    return match.group(1)
 
 
 async def login(http: httpx.AsyncClient, username: str, password: str) -> None:

@@ -7,19 +7,12 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import binary
 from tests.platform import Platform, running_platform
 
 SIX_STAGES = ["intake", "dispatch", "handling", "verification", "feedback", "close"]
-
-
-@pytest.fixture
-async def platform(dev_env: WorkflowEnvironment, tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with running_platform(dev_env.client, tmp_path) as p:
-        yield p
 
 
 async def _task_of(p: Platform, headers: dict[str, str], event_id: str, kind: str) -> dict:

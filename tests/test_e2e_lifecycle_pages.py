@@ -16,12 +16,11 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import httpx
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from store import models, queries
 from store.timeutil import utcnow
-from tests.platform import Platform, running_platform
+from tests.platform import Platform, csrf, running_platform
 from web.commands import SUPERVISOR_ACTIONS
 from worker import build_worker
 from workflows.lifecycle import TRANSITIONS, Stage, State
@@ -33,19 +32,7 @@ PNG = base64.b64decode(
 )
 
 
-@pytest.fixture
-async def platform(dev_env: WorkflowEnvironment, tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with running_platform(dev_env.client, tmp_path) as p:
-        yield p
-
-
 # ------------------------------------------------------------------ helpers: a browser, roughly
-def csrf(html: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
 @asynccontextmanager
 async def browser(p: Platform, username: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
     """A separate client (own cookies), logged in through the login form when ``username`` is given."""

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 
 import httpx
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from tests.platform import Platform, running_platform
-
-
-@pytest.fixture
-async def platform(dev_env: WorkflowEnvironment, tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with running_platform(dev_env.client, tmp_path) as p:
-        yield p
-
-
-def csrf(html: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token in the form"
-    return match.group(1)
+from tests.platform import Platform, csrf
 
 
 async def post_form(http: httpx.AsyncClient, page: str, action: str, fields: dict[str, str]) -> httpx.Response:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from store import queries
-from tests.platform import Platform, running_platform
+from tests.platform import Platform
 from tests.test_security import _event_row, client, csrf, page_login
 
 #: The smallest PNG (1×1 pixel).
@@ -17,12 +13,6 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
 )
-
-
-@pytest.fixture
-async def platform(dev_env: WorkflowEnvironment, tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with running_platform(dev_env.client, tmp_path) as p:
-        yield p
 
 
 async def test_report_with_a_photo_shows_it_on_the_event_page(platform: Platform) -> None:

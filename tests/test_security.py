@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from pathlib import Path
 
 import httpx
-import pytest
 from sqlmodel import select
-from temporalio.testing import WorkflowEnvironment
 
 from store import models
-from tests.platform import Platform, running_platform
+from tests.platform import Platform, csrf
 from web.ratelimit import MAX_FAILURES, WINDOW_SECONDS, LoginLimiter
 
 SCRIPT = "<script>alert('x')</script>"
-
-
-@pytest.fixture
-async def platform(dev_env: WorkflowEnvironment, tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with running_platform(dev_env.client, tmp_path) as p:
-        yield p
-
-
-def csrf(html: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token in the form"
-    return match.group(1)
 
 
 def client(platform: Platform, ip: str = "127.0.0.1") -> httpx.AsyncClient:
