@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, func, or_, select
+from sqlmodel import col, func, select
 
 from store import models
 from store.db import Database
@@ -53,30 +53,6 @@ async def timeline(db: Database, event_id: str) -> list[models.TimelineEntry]:
             .order_by(col(models.TimelineEntry.seq))
         )
         return list(rows.all())
-
-
-async def inbox(
-    db: Database,
-    unit: str,
-    username: str | None = None,
-    *,
-    statuses: Iterable[str] = ("open", "claimed"),
-    limit: int = 100,
-) -> list[tuple[models.Task, models.Event]]:
-    """Tasks of ``unit`` (those assigned to a person only for that person), most urgent first."""
-    async with db.session() as session:
-        rows = await session.exec(
-            select(models.Task, models.Event)
-            .join(models.Event, col(models.Event.event_id) == col(models.Task.event_id))
-            .where(
-                models.Task.unit == unit,
-                col(models.Task.status).in_(list(statuses)),
-                or_(col(models.Task.assignee).is_(None), models.Task.assignee == username),
-            )
-            .order_by(col(models.Task.due_at).asc().nulls_last(), col(models.Task.created_at))
-            .limit(limit)
-        )
-        return [(task, event) for task, event in rows.all()]
 
 
 async def users(db: Database, unit: str | None = None) -> list[models.User]:

@@ -12,49 +12,23 @@ from temporalio.testing import WorkflowEnvironment
 
 from store import queries
 from store.db import Database
+from tests.scenarios import GW, handle_task, snapshot, start, verify
 from worker import build_worker
 from workflows.event_lifecycle import EventLifecycle
 from workflows.types import (
     Actor,
     ClaimCommand,
     CompleteCommand,
-    EventReport,
     EventSnapshot,
     Location,
     RateCommand,
-    Reporter,
 )
-
-GW = Actor("wg_hs01_g1", "毛建国", unit="HS01-G1", role="grid_worker")
-
-
-async def start(env: WorkflowEnvironment, task_queue: str, **report: object) -> WorkflowHandle:
-    base = dict(category="SR-01", description="垃圾", location=Location(grid="HS01-G1"),
-                reporter=Reporter("张三", "13800000000"), source="portal")
-    base.update(report)
-    handle = await env.client.start_workflow(
-        EventLifecycle.run, EventReport(**base), id=f"EV-T-{uuid.uuid4().hex[:10]}", task_queue=task_queue
-    )
-    await handle.execute_update(EventLifecycle.wait_dispatched)
-    return handle
-
-
-async def snapshot(handle: WorkflowHandle) -> EventSnapshot:
-    return await handle.query(EventLifecycle.snapshot)
 
 
 async def handle_and_verify(handle: WorkflowHandle, passed: bool) -> EventSnapshot:
-    snap = await snapshot(handle)
-    task = snap.tasks[-1].task_id
-    await handle.execute_update(EventLifecycle.claim, ClaimCommand(task, GW))
-    await handle.execute_update(EventLifecycle.complete, CompleteCommand(task, GW, result="处理完毕"))
-    verify = (await snapshot(handle)).tasks[-1]
-    assert verify.kind == "verify" and verify.unit == "HS01-G1"
-    await handle.execute_update(EventLifecycle.claim, ClaimCommand(verify.task_id, GW))
-    await handle.execute_update(
-        EventLifecycle.complete, CompleteCommand(verify.task_id, GW, result="核查", passed=passed)
-    )
-    return await snapshot(handle)
+    await handle_task(handle)
+    assert (await snapshot(handle)).tasks[-1].unit == "HS01-G1"  # verified by the event's grid worker
+    return await verify(handle, passed)
 
 
 async def rejection(handle: WorkflowHandle, update: str, arg: object) -> ApplicationError:
