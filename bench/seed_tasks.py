@@ -16,6 +16,7 @@ import random
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, text
@@ -64,7 +65,7 @@ async def seed(url: str, count: int, schema: str | None = None, seed_value: int 
     await load_organisation(db)
     org = json.loads(DEMO_ORGANISATION.read_text(encoding="utf-8"))
     units = [u["code"] for u in org["units"]]
-    users = {}
+    users: dict[str, list[str]] = {}
     for u in org["users"]:
         users.setdefault(u["unit"], []).append(u["username"])
     rng = random.Random(seed_value)
@@ -92,13 +93,15 @@ async def seed(url: str, count: int, schema: str | None = None, seed_value: int 
                 due = now + timedelta(minutes=rng.randint(-3 * 24 * 60, 5 * 24 * 60))
             event_id = f"bench-{n:09d}"
             claimer = rng.choice(users[unit]) if status in ("claimed", "done") and unit in users else None
-            events.append({**ev_tpl, "event_id": event_id, "receipt_code": f"B{n:09d}",
-                           "source": rng.choice(SOURCES), "category": rng.choice(CATEGORIES),
-                           "description": f"{rng.choice(WORDS)} {rng.choice(WORDS)} #{n}",
-                           "state": "closed" if status == "done" else "dispatched",
-                           "tier": rng.choice(TIERS), "unit": unit, "priority": rng.randint(1, 5),
-                           "created_at": created, "updated_at": created})
-            tasks.append({**task_tpl, "task_id": f"{event_id}.T1", "event_id": event_id, "unit": unit,
+            event = {**ev_tpl, "event_id": event_id, "receipt_code": f"B{n:09d}",
+                     "source": rng.choice(SOURCES), "category": rng.choice(CATEGORIES),
+                     "description": f"{rng.choice(WORDS)} {rng.choice(WORDS)} #{n}",
+                     "state": "closed" if status == "done" else "dispatched",
+                     "tier": rng.choice(TIERS), "unit": unit, "priority": rng.randint(1, 5),
+                     "created_at": created, "updated_at": created}
+            events.append(event)
+            tasks.append({**task_tpl, **models.inbox_fields(status, due, SimpleNamespace(**event)),
+                          "task_id": f"{event_id}.T1", "event_id": event_id, "unit": unit,
                           "status": status, "claimed_by": claimer, "due_at": due, "created_at": created,
                           "claimed_at": created if claimer else None,
                           "completed_at": created + timedelta(hours=rng.randint(1, 100)) if status == "done" else None})

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, literal, or_, true, tuple_
 from sqlmodel import col, func, select
 
 from rules.worktime import CITY_TZ
@@ -24,7 +24,6 @@ from store.db import Database
 VIEWS = ("all", "mine", "unit", "due_soon", "overdue", "done")
 SORTS = ("due", "priority")
 TASK_STATUSES = ("open", "claimed", "done", "cancelled")
-ACTIVE = ("open", "claimed")
 DUE_SOON_HOURS = 8
 PAGE_SIZE = 25
 MAX_Q = 100
@@ -140,18 +139,24 @@ def parse_query(params: Any) -> InboxQuery:
 class _Key:
     column: Any
     kind: str  # dt | int | str
-    desc: bool = False
 
 
 def _keys(query: InboxQuery) -> list[_Key]:
-    """The sort keys (all NULLS LAST), ending with the task id so the order is total."""
-    task_id = _Key(models.Task.task_id, "str", query.view == "done")
+    """The sort keys, ending with the task id so the order is total. No key is ever NULL (``due_key``
+    stands for a missing deadline; the done view keeps only rows with ``completed_at``), so the ORDER
+    BY matches the indexes' order on SQLite and PostgreSQL alike, and every key runs the same way
+    (all ascending, or all descending for "done") so one row-value comparison is the keyset."""
+    task_id = _Key(models.Task.task_id, "str")
     if query.view == "done":
-        return [_Key(models.Task.completed_at, "dt", True), task_id]
-    due = _Key(models.Task.due_at, "dt")
+        return [_Key(models.Task.completed_at, "dt"), task_id]
+    due = _Key(models.Task.due_key, "dt")
     if query.sort == "priority":
-        return [_Key(models.Event.priority, "int"), due, task_id]
+        return [_Key(models.Task.priority, "int"), due, task_id]
     return [due, task_id]
+
+
+def _descending(query: InboxQuery) -> bool:
+    return query.view == "done"  # most recently completed first
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -172,10 +177,10 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
 
 
 def _typed(key: _Key, value: Any) -> Any:
-    if value is None:
-        return None
     try:
         if key.kind == "dt":
+            if not isinstance(value, str):
+                raise TypeError
             parsed = datetime.fromisoformat(value)
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         if key.kind == "int":
@@ -189,27 +194,16 @@ def _typed(key: _Key, value: Any) -> Any:
         raise InboxQueryError("cursor: not a valid cursor") from None
 
 
-def _after(keys: list[_Key], values: list[Any]) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in the order of ``keys`` (NULLS LAST), as portable SQL."""
-    alternatives: list[ColumnElement[bool]] = []
-    equal: list[ColumnElement[bool]] = []
-    for key, value in zip(keys, values, strict=True):
-        column = col(key.column)
-        if value is not None:
-            beyond = column < value if key.desc else column > value
-            alternatives.append(and_(*equal, or_(beyond, column.is_(None))))
-            equal.append(column == value)
-        else:
-            equal.append(column.is_(None))
-    return or_(*alternatives) if alternatives else false()
+def _after(keys: list[_Key], values: list[Any], descending: bool) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order of ``keys``: one row-value comparison, which both
+    databases turn into the start of an index range."""
+    columns = tuple_(*(col(k.column) for k in keys))
+    bound = tuple_(*(literal(v, k.column.property.columns[0].type) for k, v in zip(keys, values, strict=True)))
+    return columns < bound if descending else columns > bound
 
 
-def _values(keys: list[_Key], task: models.Task, event: models.Event) -> list[Any]:
-    out = []
-    for key in keys:
-        owner = event if key.column.class_ is models.Event else task
-        out.append(getattr(owner, key.column.key))
-    return out
+def _values(keys: list[_Key], task: models.Task) -> list[Any]:
+    return [getattr(task, key.column.key) for key in keys]
 
 
 # --- the query ----------------------------------------------------------------------------------
@@ -222,43 +216,69 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _conditions(query: InboxQuery, unit: str, username: str, now: datetime) -> list[Any]:
-    task, event = models.Task, models.Event
+def _branches(query: InboxQuery, unit: str, username: str, now: datetime) -> list[list[Any]]:
+    """The view as one or more conjunctions whose union it is; each is one index range, read in
+    order (an OR across two indexes would make the database read both whole and sort)."""
+    task = models.Task
+    active = col(task.active) == true()
     for_me = or_(col(task.assignee).is_(None), col(task.assignee) == username)
     if query.view == "mine":
-        where: list[Any] = [
-            or_(and_(col(task.claimed_by) == username, col(task.status) == "claimed"),
-                and_(col(task.assignee) == username, col(task.status).in_(ACTIVE))),
+        return [
+            [col(task.claimed_by) == username, active, task.status == "claimed"],
+            [col(task.assignee) == username, active],
         ]
-    elif query.view == "unit":
-        where = [task.unit == unit, task.status == "open", col(task.claimed_by).is_(None), for_me]
-    elif query.view == "due_soon":
-        where = [task.unit == unit, col(task.status).in_(ACTIVE), for_me,
-                 col(task.due_at) >= now, col(task.due_at) <= now + timedelta(hours=DUE_SOON_HOURS)]
-    elif query.view == "overdue":
-        where = [task.unit == unit, col(task.status).in_(ACTIVE), for_me, col(task.due_at) < now]
-    elif query.view == "done":
-        where = [task.unit == unit, task.status == "done"]
-    else:
-        where = [task.unit == unit, col(task.status).in_(ACTIVE), for_me]
+    if query.view == "unit":
+        return [[task.unit == unit, active, task.status == "open", col(task.claimed_by).is_(None), for_me]]
+    if query.view == "due_soon":
+        return [[task.unit == unit, active, for_me, col(task.due_key) >= now,
+                 col(task.due_key) <= now + timedelta(hours=DUE_SOON_HOURS)]]
+    if query.view == "overdue":
+        return [[task.unit == unit, active, for_me, col(task.due_key) < now]]
+    if query.view == "done":
+        return [[task.unit == unit, task.status == "done", col(task.completed_at).is_not(None)]]
+    return [[task.unit == unit, active, for_me]]
+
+
+def _filters(query: InboxQuery, receipt_event: str | None) -> list[Any]:
+    """The filters, all on the task row (its denormalised event fields) except the description search."""
+    task, event = models.Task, models.Event
+    where: list[Any] = []
     if query.status:
         where.append(task.status == query.status)
     if query.category:
-        where.append(event.category == query.category)
+        where.append(task.category == query.category)
     if query.tier:
-        where.append(event.tier == query.tier)
+        where.append(task.tier == query.tier)
     if query.source:
-        where.append(event.source == query.source)
+        where.append(task.source == query.source)
     if query.created_from:
         where.append(col(task.created_at) >= _day_start(query.created_from))
     if query.created_to:
         where.append(col(task.created_at) < _day_start(query.created_to + timedelta(days=1)))
     if query.q:
-        code = query.q.replace("-", "").replace(" ", "").upper()
-        pattern = f"%{_like_escape(query.q.lower())}%"
-        where.append(or_(col(event.receipt_code) == code,
-                         func.lower(col(event.description)).like(pattern, escape="\\")))
+        if receipt_event is not None:
+            where.append(task.event_id == receipt_event)
+        else:
+            pattern = f"%{_like_escape(query.q.lower())}%"
+            where.append(func.lower(col(event.description)).like(pattern, escape="\\"))
     return where
+
+
+def receipt_code_of(text: str) -> str | None:
+    """``text`` as a receipt code (spaces and dashes dropped, upper case), if it could be one."""
+    code = text.replace("-", "").replace(" ", "").upper()
+    return code if 6 <= len(code) <= 16 and code.isascii() and code.isalnum() else None
+
+
+async def _receipt_event(db: Database, q: str | None) -> str | None:
+    """The event whose receipt code ``q`` is, if any: a search for a code is one unique-index lookup."""
+    code = receipt_code_of(q) if q else None
+    if code is None:
+        return None
+    async with db.session() as session:
+        return (await session.exec(
+            select(models.Event.event_id).where(models.Event.receipt_code == code)
+        )).first()
 
 
 async def inbox_page(
@@ -268,24 +288,29 @@ async def inbox_page(
     """One page of the inbox of ``username`` in ``unit`` for ``query``."""
     now = now or datetime.now(UTC)
     keys = _keys(query)
-    where = _conditions(query, unit, username, now)
+    descending = _descending(query)
+    filters = _filters(query, await _receipt_event(db, query.q))
     if query.cursor:
         values = [_typed(k, v) for k, v in zip(keys, decode_cursor(query.cursor, len(keys)), strict=True)]
-        where.append(_after(keys, values))
-    order = [(col(k.column).desc() if k.desc else col(k.column).asc()).nulls_last() for k in keys]
-    statement = (
-        select(models.Task, models.Event)
-        .join(models.Event, col(models.Event.event_id) == col(models.Task.event_id))
-        .where(*where)
-        .order_by(*order)
-        .limit(page_size + 1)
-    )
+        filters.append(_after(keys, values, descending))
+    order = [col(k.column).desc() if descending else col(k.column).asc() for k in keys]
+    rows: dict[str, tuple[models.Task, models.Event]] = {}
     async with db.session() as session:
-        rows = [(t, e) for t, e in (await session.exec(statement)).all()]
-    page = InboxPage(rows=rows[:page_size])
-    if len(rows) > page_size:
-        last_task, last_event = page.rows[-1]
-        page.next_cursor = encode_cursor(_values(keys, last_task, last_event))
+        for branch in _branches(query, unit, username, now):
+            statement = (
+                select(models.Task, models.Event)
+                .join(models.Event, col(models.Event.event_id) == col(models.Task.event_id))
+                .where(*branch, *filters)
+                .order_by(*order)
+                .limit(page_size + 1)
+            )
+            for task, event in (await session.exec(statement)).all():
+                rows[task.task_id] = (task, event)
+    # The union of the branches, in the page's order (each branch is sorted and limited already).
+    merged = sorted(rows.values(), key=lambda r: _values(keys, r[0]), reverse=descending)
+    page = InboxPage(rows=merged[:page_size])
+    if len(merged) > page_size:
+        page.next_cursor = encode_cursor(_values(keys, page.rows[-1][0]))
     return page
 
 

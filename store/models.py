@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -74,15 +74,40 @@ class Event(SQLModel, table=True):
     closed_at: datetime | None = None
 
 
+#: Task statuses that put a task in an inbox.
+ACTIVE_TASK_STATUSES = ("open", "claimed")
+#: The sort key of a task without a deadline: after every real deadline, on every database.
+NO_DUE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class EventFields(Protocol):
+    """What a task copies from its event (an ``Event`` row, or anything with these attributes)."""
+
+    priority: int
+    category: str
+    tier: str | None
+    source: str
+
+
+def inbox_fields(status: str, due_at: datetime | None, event: EventFields) -> dict[str, Any]:
+    """The denormalised inbox columns of a task with ``status`` and ``due_at`` of ``event``."""
+    return {
+        "active": status in ACTIVE_TASK_STATUSES, "due_key": due_at or NO_DUE, "priority": event.priority,
+        "category": event.category, "tier": event.tier, "source": event.source,
+    }
+
+
 class Task(SQLModel, table=True):
     """Projection of a task in a unit's inbox."""
 
+    # Each inbox view is one range of one of these indexes, read in order up to the page's LIMIT,
+    # so the first and the hundredth page cost the same with a million tasks (bench/inbox_bench.py).
     __table_args__ = (
-        Index("ix_task_unit_status_due", "unit", "status", "due_at", "task_id"),
-        Index("ix_task_unit_status_created", "unit", "status", "created_at", "task_id"),
+        Index("ix_task_inbox_due", "unit", "active", "due_key", "task_id"),
+        Index("ix_task_inbox_priority", "unit", "active", "priority", "due_key", "task_id"),
         Index("ix_task_unit_status_completed", "unit", "status", "completed_at", "task_id"),
-        Index("ix_task_claimed_by_status_due", "claimed_by", "status", "due_at"),
-        Index("ix_task_assignee_status_due", "assignee", "status", "due_at"),
+        Index("ix_task_claimed_by_active_due", "claimed_by", "active", "due_key", "task_id"),
+        Index("ix_task_assignee_active_due", "assignee", "active", "due_key", "task_id"),
     )
 
     task_id: str = Field(primary_key=True, max_length=220)
@@ -104,6 +129,14 @@ class Task(SQLModel, table=True):
     photos: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     parent: str | None = Field(default=None, max_length=220)
     overdue_level: str | None = Field(default=None, max_length=8)  # yellow | red (warnings fired)
+    # Denormalised for the inbox (set through ``inbox_fields`` by the projection): filters and sorts
+    # on the task row alone, with no NULLs in sort keys, so no join or sort runs before the LIMIT.
+    active: bool = False  # status is open or claimed
+    due_key: datetime = NO_DUE  # due_at, or NO_DUE for a task without a deadline (sorts last)
+    priority: int = 3  # the event's
+    category: str = Field(default="", max_length=32)  # the event's
+    tier: str | None = Field(default=None, max_length=20)  # the event's
+    source: str = Field(default="", max_length=32)  # the event's
 
 
 class TimelineEntry(SQLModel, table=True):

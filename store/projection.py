@@ -97,6 +97,7 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
                 photos=list(task.photos),
                 parent=task.parent,
                 overdue_level="red" if "escalate" in task.fired else "yellow" if "due" in task.fired else None,
+                **models.inbox_fields(task.status, parse_utc(task.due_at), row),
             )
             stored = existing_tasks.get(task.task_id)
             if stored is None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, and_, case
 from sqlmodel import col, func, select
 
 from store import models
@@ -94,17 +95,34 @@ async def cadres_at(db: Database, street: str) -> dict[str, str]:
 
 
 async def console(db: Database, scope: set[str], now: datetime, limit: int = 200) -> dict[str, list[Any]]:
-    """The supervisors' queues within ``scope``: overdue tasks, events awaiting approval, triage,
-    failing notices, and open and overdue task counts per unit."""
+    """The supervisors' queues within ``scope``: overdue tasks, stuck ones (overdue and unclaimed),
+    events awaiting approval, triage, failing notices, and open and overdue task counts per unit.
+
+    Each queue is its own limited query and the counts are a GROUP BY, so they stay right (and
+    quick) however many tasks are open in the scope."""
     units = list(scope)
+    task = models.Task
+    in_scope = [col(task.unit).in_(units), col(task.active) == True]  # noqa: E712
+    late: list[ColumnElement[bool]] = [col(task.kind) == "handle", col(task.due_key) < now]
+
+    def tasks(*where: Any) -> Any:
+        return (
+            select(models.Task, models.Event)
+            .join(models.Event, col(models.Event.event_id) == col(models.Task.event_id))
+            .where(*in_scope, *where)
+            .order_by(col(task.due_key), col(task.task_id))
+            .limit(limit)
+        )
+
+    overdue_flag = case((and_(*late), 1), else_=0)
     async with db.session() as session:
-        open_tasks = (
+        overdue = (await session.exec(tasks(*late))).all()
+        stuck = (await session.exec(tasks(*late, task.status == "open"))).all()
+        triage = (await session.exec(tasks(task.kind == "triage"))).all()
+        counts = (
             await session.exec(
-                select(models.Task, models.Event)
-                .join(models.Event, col(models.Event.event_id) == col(models.Task.event_id))
-                .where(col(models.Task.unit).in_(units), col(models.Task.status).in_(["open", "claimed"]))
-                .order_by(col(models.Task.due_at).asc().nulls_last())
-                .limit(5000)
+                select(task.unit, func.count(), func.sum(overdue_flag))
+                .where(*in_scope).group_by(col(task.unit)).order_by(col(task.unit))
             )
         ).all()
         awaiting = (
@@ -122,21 +140,13 @@ async def console(db: Database, scope: set[str], now: datetime, limit: int = 200
                 .limit(limit)
             )
         ).all()
-    overdue = [(t, e) for t, e in open_tasks if t.kind == "handle" and t.due_at is not None and t.due_at < now]
-    triage = [(t, e) for t, e in open_tasks if t.kind == "triage"]
-    counts: dict[str, dict[str, int]] = {}
-    for task, _ in open_tasks:
-        row = counts.setdefault(task.unit, {"open": 0, "overdue": 0})
-        row["open"] += 1
-        if task.due_at is not None and task.due_at < now and task.kind == "handle":
-            row["overdue"] += 1
     return {
-        "overdue": overdue[:limit],
-        "stuck": [(t, e) for t, e in overdue if t.status == "open"][:limit],
+        "overdue": list(overdue),
+        "stuck": list(stuck),
         "awaiting": list(awaiting),
-        "triage": triage[:limit],
+        "triage": list(triage),
         "failing_notices": list(failing),
-        "counts": sorted(counts.items()),
+        "counts": [(unit, {"open": int(n), "overdue": int(late_n or 0)}) for unit, n, late_n in counts],
     }
 
 

@@ -45,24 +45,28 @@ async def _seed(db: Database) -> None:
             spec = _task_spec(i)
             unit = UNIT if i % 20 != 19 else "HS01-G2"  # a few tasks of another unit
             event_id = f"ev-{i:03d}"
-            session.add(models.Event(
+            event = models.Event(
                 event_id=event_id, receipt_code=f"R{i:09d}", source=SOURCES[i % 3], category=CATS[i % 3],
                 description=f"描述 {'垃圾' if i % 4 == 0 else '路灯'} 50%_off #{i:03d}", state="dispatched",
                 stage="handling", tier=TIERS[i % 3], unit=unit, priority=1 + i % 5,
                 created_at=spec["created_at"], updated_at=spec["created_at"],
-            ))
+            )
+            session.add(event)
             await session.flush()
-            session.add(models.Task(task_id=f"{event_id}.T1", event_id=event_id, kind="handle", unit=unit, **spec))
+            session.add(models.Task(task_id=f"{event_id}.T1", event_id=event_id, kind="handle", unit=unit, **spec,
+                                    **models.inbox_fields(spec["status"], spec["due_at"], event)))
         # Assigned to another person of the unit: never shown to me; assigned to me: shown.
         for n, assignee in ((90, "someone_else"), (91, ME)):
             event_id = f"ev-{n}"
-            session.add(models.Event(event_id=event_id, receipt_code=f"R{n:09d}", source="api", category="SR-01",
-                                     description="指派", state="dispatched", stage="handling", unit=UNIT,
-                                     created_at=NOW, updated_at=NOW))
+            event = models.Event(event_id=event_id, receipt_code=f"R{n:09d}", source="api", category="SR-01",
+                                 description="指派", state="dispatched", stage="handling", unit=UNIT,
+                                 created_at=NOW, updated_at=NOW)
+            session.add(event)
             await session.flush()
+            due = NOW + timedelta(hours=1)
             session.add(models.Task(task_id=f"{event_id}.T1", event_id=event_id, kind="handle", unit=UNIT,
-                                    status="open", assignee=assignee, due_at=NOW + timedelta(hours=1),
-                                    created_at=NOW))
+                                    status="open", assignee=assignee, due_at=due, created_at=NOW,
+                                    **models.inbox_fields("open", due, event)))
         await session.commit()
 
 
@@ -162,6 +166,24 @@ async def test_keyset_pages_have_no_duplicates_or_gaps(db: Database, params: dic
     assert len(expected) > 7
     paged = await _all(db, params)
     assert paged == expected  # same order, nothing twice, nothing missing
+
+
+async def test_mine_is_the_union_of_claimed_and_assigned_in_order(db: Database) -> None:
+    rows = await _rows(db, {"view": "mine"})
+    ids = [t.task_id for t, _ in rows]
+    assert "ev-91.T1" in ids and any(t.claimed_by == ME for t, _ in rows)  # both branches
+    keys = [t.due_key for t, _ in rows]
+    assert keys == sorted(keys)
+    assert await _all(db, {"view": "mine"}, page_size=2) == ids  # pages across the two branches
+
+
+async def test_receipt_code_search_takes_the_code_or_falls_back_to_text(db: Database) -> None:
+    assert inbox_queries.receipt_code_of("r-000 000-003") == "R000000003"
+    assert inbox_queries.receipt_code_of("垃圾") is None and inbox_queries.receipt_code_of("ab") is None
+    assert [ev.receipt_code for _, ev in await _rows(db, {"q": "R-000-000-003"})] == ["R000000003"]
+    assert await _rows(db, {"q": "R999999999"}) == []  # a code that is no event's: a text search, no hit
+    other_unit = await _rows(db, {"q": "R000000019"})  # an event of another unit: not in my inbox
+    assert other_unit == []
 
 
 async def test_sorts(db: Database) -> None:

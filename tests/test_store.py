@@ -234,6 +234,9 @@ async def test_apply_snapshot_creates_event_tasks_timeline_and_notices(any_db: D
     )
     assert as_utc(handle.due_at) == datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
     assert as_utc(handle.created_at) == datetime(2026, 3, 3, 18, 0, tzinfo=UTC)
+    # The inbox's denormalised columns: the deadline as sort key and the event's filter fields.
+    assert handle.active is True and as_utc(handle.due_key) == as_utc(handle.due_at)
+    assert (handle.priority, handle.category, handle.tier, handle.source) == (2, "SR-01", "grid", "portal")
 
     timeline = await timeline_rows(any_db)
     assert [(t.seq, t.action, t.from_state, t.to_state) for t in timeline] == [
@@ -293,8 +296,10 @@ async def test_a_newer_snapshot_adds_only_new_entries_and_updates_tasks(any_db: 
     tasks = await task_rows(any_db)
     assert sorted(tasks) == [f"{EVENT_ID}/handle/1", f"{EVENT_ID}/verify/1"]
     assert tasks[f"{EVENT_ID}/handle/1"].status == "done"
+    assert tasks[f"{EVENT_ID}/handle/1"].active is False  # out of the inbox once done
     assert tasks[f"{EVENT_ID}/handle/1"].result == "已清运"
     assert tasks[f"{EVENT_ID}/verify/1"].status == "open"
+    assert as_utc(tasks[f"{EVENT_ID}/verify/1"].due_key) == models.NO_DUE  # no deadline: sorts last
     assert [t.seq for t in await timeline_rows(any_db)] == [1, 2, 3, 4]
     assert sorted(n.kind for n in await rows(any_db, models.Notice)) == ["completed", "dispatched"]
 
