@@ -31,6 +31,8 @@ from wulian.rule_registry import EngineRegistry
 
 #: Seconds the organisation tree is cached by a worker before it is read again.
 ORG_CACHE_SECONDS = 30.0
+#: A grid code the cached tree does not know makes it read again, at most this often.
+ORG_MISS_RELOAD_SECONDS = 2.0
 
 
 class LifecycleActivities:
@@ -43,20 +45,31 @@ class LifecycleActivities:
         self._org: OrgTree | None = None
         self._org_loaded = 0.0
 
-    async def org(self) -> OrgTree:
-        """The organisation tree, cached briefly (units change rarely; routing runs often)."""
-        if self._org is None or time.monotonic() - self._org_loaded > ORG_CACHE_SECONDS:
-            self._org = await OrgTree.load(self.db)
+    async def org(self, grid: str | None = None) -> OrgTree:
+        """The organisation tree, cached briefly (units change rarely; routing runs often).
+
+        Administrators add units in the web process (``/admin/org``), which cannot tell the workers.
+        A report naming a grid this copy does not know is most likely for a grid just added, and
+        placing it by coordinates or keywords instead would route it wrongly; so such a miss reads
+        the tree again at once, at most every ``ORG_MISS_RELOAD_SECONDS`` so that reports with
+        made-up grid codes do not cost a query each. Other edits (names, coordinates, keywords, a
+        grid found by coordinates) are seen within ``ORG_CACHE_SECONDS``.
+        """
+        now = time.monotonic()
+        org, age = self._org, now - self._org_loaded
+        missing = bool(grid and org is not None and grid.strip().upper() not in org.units)
+        if org is None or age > ORG_CACHE_SECONDS or (missing and age > ORG_MISS_RELOAD_SECONDS):
+            org = self._org = await OrgTree.load(self.db)
             self._org_loaded = time.monotonic()
-        return self._org
+        return org
 
     @activity.defn(name=ACTIVITY_ROUTE)
     async def route_event(self, request: RoutingRequest) -> Decision:
         """Gather the event's facts and let the responsibility list decide who handles it."""
         report = request.report
         engine = await (self.engines.version(request.list_version) if request.list_version else self.engines.active())
-        org = await self.org()
         loc = report.location
+        org = await self.org(loc.grid)
         placement = org.locate(loc.grid, loc.lat, loc.lon, loc.address)
         category = (report.category or "").strip()
         now = datetime.now(UTC)

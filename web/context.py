@@ -68,6 +68,12 @@ class AppContext:
             self._org_at = time.monotonic()
         return self._org
 
+    def invalidate_org(self) -> None:
+        """Forget the cached tree, so the next :meth:`org` reads the units again (after an
+        administrator adds or edits a unit: this process sees it at once, other web processes
+        within ``ORG_CACHE_SECONDS``)."""
+        self._org = None
+
     async def temporal_ok(self) -> bool:
         """Whether Temporal answers."""
         try:
