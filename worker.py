@@ -43,7 +43,7 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
 async def run(settings: Settings) -> None:
     """Connect, serve until SIGINT/SIGTERM, then shut down gracefully."""
     db = Database(settings.db_url)
-    await db.create_all()
+    await db.upgrade()  # normally a no-op: the launcher or `wulian db upgrade` ran first
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     worker = build_worker(client, db, settings.temporal_task_queue)
     stop = asyncio.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -12,6 +13,9 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import models  # noqa: F401  (registers the tables)
+
+if TYPE_CHECKING:
+    from store.schema import SchemaChange
 
 
 class Database:
@@ -38,9 +42,15 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     async def create_all(self) -> None:
-        """Create missing tables (idempotent)."""
+        """Create missing tables, never changing existing ones (tests; programs use :meth:`upgrade`)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(SQLModel.metadata.create_all)
+
+    async def upgrade(self, target: str = "head") -> SchemaChange:
+        """Bring the schema to ``target`` with the migrations (``store.schema.upgrade``)."""
+        from store.schema import upgrade
+
+        return await upgrade(self, target)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

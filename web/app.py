@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     context = ctx or AppContext(settings=settings, db=Database(settings.db_url))
 
     async def _startup() -> None:
-        await context.db.create_all()
+        await context.db.upgrade()
 
     async def _shutdown() -> None:
         await context.db.dispose()

@@ -2,7 +2,8 @@
 
 Order of events:
 
-1. prepare the store (tables; demo organisation in demo mode; refuse demo passwords in production);
+1. prepare the store (migrate the schema to the newest revision; demo organisation in demo mode;
+   refuse demo passwords in production);
 2. start ``temporal server start-dev`` (binary from the venv, never downloaded) on a SQLite file in
    the data directory, so a second start resumes with all workflows intact;
 3. register the search attributes, start ``worker.py`` and the web app (uvicorn);
@@ -167,10 +168,12 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 async def prepare_store(settings: Settings) -> None:
-    """Create tables; load the demo organisation (demo) or refuse demo passwords (production)."""
+    """Migrate the schema; load the demo organisation (demo) or refuse demo passwords (production)."""
     db = Database(settings.db_url)
     try:
-        await db.create_all()
+        change = await db.upgrade()
+        if change.before != change.after:
+            print(f"数据库结构已升级 / store schema upgraded: {change.describe()}", flush=True)
         if settings.mode == "demo":
             if await is_empty(db):
                 added = await load_organisation(db)

@@ -1,0 +1,1 @@
+"""Revisions, one file each, named ``NNNN_slug.py`` with revision id ``NNNN``."""
