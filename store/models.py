@@ -87,6 +87,8 @@ class EventFields(Protocol):
     category: str
     tier: str | None
     source: str
+    description: str
+    address: str | None
 
 
 def inbox_fields(status: str, due_at: datetime | None, event: EventFields) -> dict[str, Any]:
@@ -94,7 +96,14 @@ def inbox_fields(status: str, due_at: datetime | None, event: EventFields) -> di
     return {
         "active": status in ACTIVE_TASK_STATUSES, "due_key": due_at or NO_DUE, "priority": event.priority,
         "category": event.category, "tier": event.tier, "source": event.source,
+        "search_text": search_text(event.description, event.address),
     }
+
+
+def search_text(description: str, address: str | None) -> str:
+    """What the inbox's text search looks in: description and address, lower-cased once here so
+    the query needs no function on the column."""
+    return f"{description}\n{address or ''}".lower()
 
 
 class Task(SQLModel, table=True):
@@ -105,6 +114,7 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         Index("ix_task_inbox_due", "unit", "active", "due_key", "task_id"),
         Index("ix_task_inbox_priority", "unit", "active", "priority", "due_key", "task_id"),
+        Index("ix_task_inbox_category", "unit", "active", "category", "due_key", "task_id"),
         Index("ix_task_unit_status_completed", "unit", "status", "completed_at", "task_id"),
         Index("ix_task_claimed_by_active_due", "claimed_by", "active", "due_key", "task_id"),
         Index("ix_task_assignee_active_due", "assignee", "active", "due_key", "task_id"),
@@ -137,6 +147,10 @@ class Task(SQLModel, table=True):
     category: str = Field(default="", max_length=32)  # the event's
     tier: str | None = Field(default=None, max_length=20)  # the event's
     source: str = Field(default="", max_length=32)  # the event's
+    # The event's description and address (``search_text``): searched on the task row, within the
+    # unit's index range, instead of joining every candidate event (a substring search has no index
+    # that helps with two-character Chinese words).
+    search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class TimelineEntry(SQLModel, table=True):

@@ -49,6 +49,7 @@ async def _seed(db: Database) -> None:
                 event_id=event_id, receipt_code=f"R{i:09d}", source=SOURCES[i % 3], category=CATS[i % 3],
                 description=f"描述 {'垃圾' if i % 4 == 0 else '路灯'} 50%_off #{i:03d}", state="dispatched",
                 stage="handling", tier=TIERS[i % 3], unit=unit, priority=1 + i % 5,
+                address="北苑小区 3 号楼" if i % 6 == 0 else None,
                 created_at=spec["created_at"], updated_at=spec["created_at"],
             )
             session.add(event)
@@ -155,6 +156,8 @@ async def test_filters_and_search(db: Database) -> None:
     wild = await _rows(db, {"q": "50%_OFF"})  # LIKE wildcards are escaped, case-insensitive
     assert len(wild) == len([1 for _, ev in await _rows(db, {}) if "50%_off" in ev.description]) > 0
     assert await _rows(db, {"q": "垃%圾"}) == [] and await _rows(db, {"q": "路_"}) == []
+    by_address = await _rows(db, {"q": "北苑"})  # the address is searched too
+    assert by_address and all(ev.address and "北苑" in ev.address for _, ev in by_address)
     combined = await _rows(db, {"category": "SR-01", "q": "路灯"})
     assert combined and all(ev.category == "SR-01" and "路灯" in ev.description for _, ev in combined)
 
