@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.seed_tasks [-n 1000000] [--url sqlite+aiosqlite:////tmp/wulian-bench.db]
                                          [--schema NAME]   # PostgreSQL: a schema of its own
 
-Creates the tables, loads the demo organisation (``store.seed.load_organisation``), then inserts rows
-through SQLAlchemy core in batches of 10,000 (progress on stderr). Receipt codes are ``B`` + 9 digits.
+Brings the schema to the newest revision, loads the demo organisation
+(``store.seed.load_organisation``), then inserts rows through SQLAlchemy core in batches of 10,000
+(progress on stderr). Receipt codes are ``B`` + 9 digits.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ async def seed(url: str, count: int, schema: str | None = None, seed_value: int 
     """Insert ``count`` events and tasks; returns the number of tasks in the store afterwards."""
     await ensure_schema(url, schema)
     db = open_db(url, schema)
-    await db.create_all()
+    await db.upgrade()
     await load_organisation(db)
     org = json.loads(DEMO_ORGANISATION.read_text(encoding="utf-8"))
     units = [u["code"] for u in org["units"]]

@@ -39,6 +39,9 @@ class User(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """Projection of one event (the workflow is the source of truth)."""
 
+    # Repeats (routing) and related reports (the event page): same grid and category, by time.
+    __table_args__ = (Index("ix_event_grid_category_created", "grid", "category", "created_at"),)
+
     event_id: str = Field(primary_key=True, max_length=200)
     receipt_code: str = Field(max_length=16, unique=True)
     version: int = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case
@@ -178,6 +178,32 @@ async def report_photos(db: Database, event_id: str) -> list[str]:
             .order_by(col(models.ReportPhoto.id))
         )
         return [r.photo_id for r in rows.all()]
+
+
+#: How far back the event page looks for related reports (same grid and category).
+RELATED_DAYS = 90
+
+
+async def related_events(db: Database, event: models.Event, limit: int = 30) -> list[models.Event]:
+    """Other events of the same category in the same grid in the last ``RELATED_DAYS`` days before
+    and after ``event``, newest first: repeats and duplicates a handler should know about."""
+    if not event.grid:
+        return []
+    window = timedelta(days=RELATED_DAYS)
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.Event)
+            .where(
+                models.Event.grid == event.grid,
+                models.Event.category == event.category,
+                col(models.Event.created_at) >= event.created_at - window,
+                col(models.Event.created_at) <= event.created_at + window,
+                models.Event.event_id != event.event_id,
+            )
+            .order_by(col(models.Event.created_at).desc())
+            .limit(limit)
+        )
+        return list(rows.all())
 
 
 #: States in which a report is still being worked on (not closed, not voided).

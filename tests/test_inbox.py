@@ -274,3 +274,32 @@ async def test_saved_filters_crud_and_ownership(http: httpx.AsyncClient, app_ctx
     r = await http.post(f"/inbox/filters/{saved[0].id}/delete", data={"_csrf_token": token})
     assert r.status_code == 303
     assert await inbox_queries.saved_filters(app_ctx.db, ME) == []
+
+
+async def test_event_page_lists_related_events_of_the_same_grid_and_category(
+    http: httpx.AsyncClient, app_ctx: AppContext, db: Database
+) -> None:
+    specs = [  # (event id, grid, category, days before now)
+        ("rel-main", "HS01-G1", "SR-01", 0), ("rel-same", "HS01-G1", "SR-01", 5),
+        ("rel-older", "HS01-G1", "SR-01", 200), ("rel-other-cat", "HS01-G1", "SR-02", 1),
+        ("rel-other-grid", "HS01-G2", "SR-01", 1),
+    ]
+    async with db.session() as session:
+        for n, (event_id, grid, category, days) in enumerate(specs):
+            at = NOW - timedelta(days=days)
+            event = models.Event(event_id=event_id, receipt_code=f"Q{n:09d}", source="portal", category=category,
+                                 description=f"<b>{event_id}</b>", state="dispatched", stage="handling",
+                                 grid=grid, community="HS01", street="HS", unit=grid, created_at=at, updated_at=at)
+            session.add(event)
+            await session.flush()
+            session.add(models.Task(task_id=f"{event_id}.T1", event_id=event_id, kind="handle", unit=grid,
+                                    status="open", created_at=at, **models.inbox_fields("open", None, event)))
+        await session.commit()
+    _as(http, app_ctx, ME)
+    r = await http.get("/events/rel-main")
+    assert r.status_code == 200
+    related = r.text.split('id="related"', 1)[1].split("</section>", 1)[0]
+    assert "Q000000001" in related  # same grid and category, 5 days before
+    for absent in ("Q000000000", "Q000000002", "Q000000003", "Q000000004"):  # itself, too old, other category/grid
+        assert absent not in related
+    assert "&lt;b&gt;rel-same&lt;/b&gt;" in related  # descriptions are escaped

@@ -383,6 +383,8 @@ class StaffPages(Controller):
             "user": user, "e": detail, "msg": msg, "error": error, "temporal_link": temporal_link,
             "warnings": await queries.warnings_of(ctx.db, event_id),
             "report_photos": await queries.report_photos(ctx.db, event_id),
+            "related": [r for r in await queries.related_events(ctx.db, event)
+                        if user.sees(r.unit, r.grid, r.community, r.street)][:10],
             "sup_actions": supervisor_actions(event.state, event.pending, event.paused) if user.is_supervisor else [],
             "triggers_from": triggers_from, "categories": (await ctx.engine()).list.categories,
             "units": forms["org_units"] if user.is_supervisor else [], **forms,
