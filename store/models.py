@@ -202,6 +202,16 @@ class AuditEntry(SQLModel, table=True):
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
+class LoginFailure(SQLModel, table=True):
+    """A failed login, counted per username and per client address by the login rate limiter."""
+
+    __table_args__ = (Index("ix_loginfailure_key_at", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=80)  # user:<name> | ip:<address>
+    at: datetime
+
+
 class RuleListVersion(SQLModel, table=True):
     """A version of the responsibility list as uploaded; exactly one is active."""
 

@@ -26,3 +26,8 @@ def parse_required(value: str) -> datetime:
     if parsed is None:
         raise ValueError("a timestamp is required")
     return parsed
+
+
+def as_utc(value: datetime) -> datetime:
+    """A datetime read from the store as aware UTC (SQLite hands back naive values, meaning UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

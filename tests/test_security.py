@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlmodel import select
 
 from store import models
+from store.db import Database
 from tests.platform import Platform, csrf
 from web.ratelimit import MAX_FAILURES, WINDOW_SECONDS, LoginLimiter
 
@@ -31,18 +33,40 @@ async def audit_actions(platform: Platform) -> list[tuple[str, str]]:
     return [(r.actor, r.action) for r in rows]
 
 
-def test_limiter_window_and_reset() -> None:
-    limiter = LoginLimiter()
+async def test_limiter_window_and_reset(any_db: Database) -> None:
+    limiter = LoginLimiter(any_db)
+    t0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+
+    def at(seconds: float) -> datetime:
+        return t0 + timedelta(seconds=seconds)
+
     for i in range(MAX_FAILURES):
-        assert limiter.retry_after("a", "1.1.1.1", now=i) == 0
-        assert limiter.failed("a", "1.1.1.1", now=i) == (i == MAX_FAILURES - 1)
-    assert limiter.retry_after("a", "2.2.2.2", now=10) > 0  # the username is locked from anywhere
-    assert limiter.retry_after("b", "1.1.1.1", now=10) > 0  # and the address for any username
-    assert limiter.retry_after("b", "3.3.3.3", now=10) == 0
-    assert limiter.retry_after("a", "2.2.2.2", now=WINDOW_SECONDS + 1) == 0  # the window passed
-    limiter.succeeded("a")
-    assert limiter.retry_after("a", "2.2.2.2", now=10) == 0  # success resets the username
-    assert limiter.retry_after("b", "1.1.1.1", now=10) > 0  # but not the address
+        assert await limiter.retry_after("a", "1.1.1.1", now=at(i)) == 0
+        assert await limiter.failed("a", "1.1.1.1", now=at(i)) == (i == MAX_FAILURES - 1)
+    wait = await limiter.retry_after("a", "2.2.2.2", now=at(10))  # the username is locked from anywhere
+    assert wait == WINDOW_SECONDS - 10 + 1
+    assert await limiter.retry_after("b", "1.1.1.1", now=at(10)) > 0  # and the address for any username
+    assert await limiter.retry_after("b", "3.3.3.3", now=at(10)) == 0
+    assert await limiter.retry_after("a", "2.2.2.2", now=at(WINDOW_SECONDS + 1)) == 0  # the window passed
+    await limiter.succeeded("A")  # usernames are counted without case
+    assert await limiter.retry_after("a", "2.2.2.2", now=at(10)) == 0  # success resets the username
+    assert await limiter.retry_after("b", "1.1.1.1", now=at(10)) > 0  # but not the address
+
+
+async def test_limiter_counts_across_processes_and_forgets_old_failures(any_db: Database) -> None:
+    """Two web processes (two limiters on one store) share the count; old rows are cleaned up."""
+    first, second = LoginLimiter(any_db), LoginLimiter(any_db)
+    now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    for i in range(MAX_FAILURES):
+        await (first if i % 2 else second).failed("c", f"10.1.0.{i}", now=now + timedelta(seconds=i))
+    assert await first.retry_after("c", "10.9.9.9", now=now + timedelta(seconds=30)) > 0
+    assert await second.retry_after("c", "10.9.9.9", now=now + timedelta(seconds=30)) > 0
+    later = now + timedelta(seconds=WINDOW_SECONDS * 3)
+    await first.failed("c", "10.1.0.0", now=later)  # deletes this key's rows that left the window
+    async with any_db.session() as session:
+        keys = (await session.exec(select(models.LoginFailure.key).where(
+            models.LoginFailure.key == "user:c"))).all()
+    assert len(keys) == 1
 
 
 async def test_page_login_is_rate_limited_per_username(platform: Platform) -> None:

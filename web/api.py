@@ -19,7 +19,7 @@ from store.users import audit, authenticate
 from web import commands
 from web.auth import CurrentUser, issue_token, require_admin, require_api_user, visible_event
 from web.context import AppContext
-from web.ratelimit import client_ip, limiter_of
+from web.ratelimit import LoginLimiter, client_ip
 from web.schemas import CompleteIn, EventIn, LoginIn, RatingIn, TriageIn
 from web.views import event_detail, public_status
 
@@ -53,8 +53,8 @@ class AuthController(Controller):
     @post("/login", status_code=HTTP_200_OK)
     async def login(self, ctx: AppContext, request: Request, data: LoginIn) -> dict[str, Any]:
         """Exchange username and password for a bearer token (429 after too many failures)."""
-        limiter, ip = limiter_of(request.app), client_ip(request)
-        wait = limiter.retry_after(data.username, ip)
+        limiter, ip = LoginLimiter(ctx.db), client_ip(request)
+        wait = await limiter.retry_after(data.username, ip)
         if wait:
             await audit(ctx.db, data.username, "login_locked", target=ip, detail="api")
             raise TooManyRequestsException(
@@ -62,10 +62,10 @@ class AuthController(Controller):
         user = await authenticate(ctx.db, data.username, data.password)
         if user is None:
             await audit(ctx.db, data.username, "login_failed", detail="api")
-            if limiter.failed(data.username, ip):
+            if await limiter.failed(data.username, ip):
                 await audit(ctx.db, data.username, "login_lockout", target=ip, detail="api")
             raise NotAuthorizedException("wrong username or password")
-        limiter.succeeded(user.username)
+        await limiter.succeeded(user.username)
         await audit(ctx.db, user.username, "login", detail="api")
         return {
             "token": issue_token(ctx, user.username),

@@ -26,7 +26,7 @@ from web.auth import SESSION_COOKIE, CurrentUser, issue_token, resolve_user, vis
 from web.console_api import save_photo, timeline_csv_response
 from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
-from web.ratelimit import client_ip, limiter_of
+from web.ratelimit import LoginLimiter, client_ip
 from web.schemas import EventIn, RatingIn
 from web.views import event_detail, public_status
 from workflows.lifecycle import ACTORS, triggers_from
@@ -78,8 +78,8 @@ class PublicPages(Controller):
     async def login(self, ctx: AppContext, request: Request, data: Form) -> Response[Any]:
         """Check the password and set the session cookie."""
         username = (data.get("username") or "").strip()[:64]
-        limiter, ip = limiter_of(request.app), client_ip(request)
-        wait = limiter.retry_after(username, ip)
+        limiter, ip = LoginLimiter(ctx.db), client_ip(request)
+        wait = await limiter.retry_after(username, ip)
         if wait:
             await audit(ctx.db, username or "-", "login_locked", target=ip, detail="web")
             return Template("login.html", context={"error": "login.locked", "username": username},
@@ -87,11 +87,11 @@ class PublicPages(Controller):
         user = await authenticate(ctx.db, username, data.get("password") or "")
         if user is None:
             await audit(ctx.db, username or "-", "login_failed", detail="web")
-            if limiter.failed(username, ip):
+            if await limiter.failed(username, ip):
                 await audit(ctx.db, username or "-", "login_lockout", target=ip, detail="web")
             return Template("login.html", context={"error": "login.failed", "username": username},
                             status_code=401)
-        limiter.succeeded(user.username)
+        await limiter.succeeded(user.username)
         await audit(ctx.db, user.username, "login", detail="web")
         response = Redirect("/inbox", status_code=303)
         response.set_cookie(

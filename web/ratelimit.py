@@ -1,16 +1,21 @@
 """Login rate limiting: after too many failed logins for a username or from a client address within a
 window, further attempts are refused (429) until the window has passed.
 
-The counters live in memory, one limiter per app (``app.state``), so they are per process: several web
-processes each count on their own, and a restart forgets them. That is enough to slow down password
-guessing on one process; a shared store (Redis, the database) would be needed to count across processes.
+The failures are rows in the store (``LoginFailure``), so every web process counts the same
+attempts and a restart forgets nothing: several processes behind a load balancer cannot be used to
+multiply the guesses. Rows older than the window are deleted as new failures come in.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlmodel import col, delete, select
+
+from store import models
+from store.db import Database
+from store.timeutil import as_utc
 
 #: Failed attempts allowed per username and per client address within :data:`WINDOW_SECONDS`.
 MAX_FAILURES = 5
@@ -18,57 +23,60 @@ MAX_FAILURES = 5
 WINDOW_SECONDS = 10 * 60
 
 
+def _keys(username: str, ip: str) -> tuple[str, str]:
+    return f"user:{username.lower()[:64]}", f"ip:{ip[:64]}"
+
+
 class LoginLimiter:
-    """Failed-login counters per username and per client address (sliding window)."""
+    """Failed-login counters per username and per client address (sliding window), in the store."""
 
-    def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW_SECONDS) -> None:
+    def __init__(self, db: Database, max_failures: int = MAX_FAILURES, window: float = WINDOW_SECONDS) -> None:
+        self.db = db
         self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
+        self.window = timedelta(seconds=window)
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        stamps = self._failures.get(key)
-        if stamps is None:
-            return deque()
-        while stamps and stamps[0] <= now - self.window:
-            stamps.popleft()
-        if not stamps:
-            del self._failures[key]
-        return stamps
+    async def _recent(self, key: str, now: datetime) -> list[datetime]:
+        """The failures of ``key`` within the window, newest first (at most the limit's worth)."""
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(models.LoginFailure.at)
+                .where(models.LoginFailure.key == key, col(models.LoginFailure.at) > now - self.window)
+                .order_by(col(models.LoginFailure.at).desc())
+                .limit(self.max_failures)
+            )
+            return [as_utc(at) for at in rows.all()]
 
-    def retry_after(self, username: str, ip: str, now: float | None = None) -> int:
+    async def retry_after(self, username: str, ip: str, now: datetime | None = None) -> int:
         """Seconds until an attempt may be made again; 0 when not locked."""
-        now = time.monotonic() if now is None else now
+        now = now or datetime.now(UTC)
         wait = 0.0
-        for key in (f"user:{username.lower()}", f"ip:{ip}"):
-            stamps = self._recent(key, now)
+        for key in _keys(username, ip):
+            stamps = await self._recent(key, now)
             if len(stamps) >= self.max_failures:
-                wait = max(wait, stamps[-self.max_failures] + self.window - now)
+                wait = max(wait, (stamps[self.max_failures - 1] + self.window - now).total_seconds())
         return max(1, int(wait) + 1) if wait > 0 else 0
 
-    def failed(self, username: str, ip: str, now: float | None = None) -> bool:
+    async def failed(self, username: str, ip: str, now: datetime | None = None) -> bool:
         """Count a failed attempt; True when it starts a lockout (the limit is reached now)."""
-        now = time.monotonic() if now is None else now
+        now = now or datetime.now(UTC)
+        keys = _keys(username, ip)
+        async with self.db.session() as session:
+            await session.exec(delete(models.LoginFailure).where(  # type: ignore[call-overload]
+                col(models.LoginFailure.key).in_(keys), col(models.LoginFailure.at) <= now - self.window))
+            for key in keys:
+                session.add(models.LoginFailure(key=key, at=now))
+            await session.commit()
         started = False
-        for key in (f"user:{username.lower()}", f"ip:{ip}"):
-            stamps = self._recent(key, now)
-            stamps.append(now)
-            self._failures[key] = stamps
-            started = started or len(stamps) == self.max_failures
+        for key in keys:
+            started = started or len(await self._recent(key, now)) == self.max_failures
         return started
 
-    def succeeded(self, username: str) -> None:
+    async def succeeded(self, username: str) -> None:
         """A successful login resets the username's counter (not the address's)."""
-        self._failures.pop(f"user:{username.lower()}", None)
-
-
-def limiter_of(app: Any) -> LoginLimiter:
-    """The limiter of a Litestar app (created on first use)."""
-    limiter = getattr(app.state, "login_limiter", None)
-    if limiter is None:
-        limiter = LoginLimiter()
-        app.state.login_limiter = limiter
-    return limiter
+        async with self.db.session() as session:
+            await session.exec(delete(models.LoginFailure).where(  # type: ignore[call-overload]
+                col(models.LoginFailure.key) == _keys(username, "")[0]))
+            await session.commit()
 
 
 def client_ip(request: Any) -> str:
