@@ -103,7 +103,13 @@ def upgrade_sync(conn: Connection, target: str = "head") -> SchemaChange:
         stamped = head_revision() if not schema_diff_sync(conn) else BASELINE
         command.stamp(cfg, stamped)
     command.upgrade(cfg, target)
-    return SchemaChange(before=before, stamped=stamped, after=current_revision_sync(conn))
+    after = current_revision_sync(conn)
+    if before is not None and after != before:
+        # Revisions may rebuild tables (SQLite batch mode) or rewrite columns, leaving the planner's
+        # statistics stale or gone; without them SQLite picked a whole-unit range over a unique
+        # lookup and the inbox's receipt search went from 3 to 70 ms over a million tasks.
+        conn.exec_driver_sql("ANALYZE")
+    return SchemaChange(before=before, stamped=stamped, after=after)
 
 
 async def upgrade(db: Database, target: str = "head") -> SchemaChange:
