@@ -1,7 +1,10 @@
 """The whole closed loop in a real browser (Debian's Chromium, headless, driven by Playwright):
-a resident reports with a photo, the grid worker claims it and asks for more time, the street
+a resident reports with a photo, the grid worker (logged in with the keyboard alone) finds it
+through a saved filter, claims it and asks for more time, the street
 command centre approves the extension and bulk-reassigns two other cases, the worker completes and
-verifies, the resident rates it; pages in Chinese and English. Screenshots go to var/screenshots/.
+verifies, the resident rates it; pages in Chinese and English. Every page photographed also passes
+a small accessibility audit (labels, alt texts, names, WCAG AA contrast). Screenshots go to
+var/screenshots/.
 
 The web app runs under uvicorn in the test's event loop, next to the Temporal worker, so the app, the
 worker and Playwright's async API share one loop (and one Temporal client)."""
@@ -93,7 +96,56 @@ async def test_closed_loop_in_chromium(live: tuple[Platform, str]) -> None:
             await browser.close()
 
 
+#: A small accessibility audit of the page as rendered: every visible form control has a label (or
+#: an aria-label), every image an alt text, every link and button a name, and every piece of text a
+#: contrast ratio of at least 4.5:1 against its background (3:1 for large text), as WCAG 2 AA asks.
+AUDIT_JS = """() => {
+  const problems = [];
+  // Forms folded away in <details> are audited too (opened for the audit, closed again after).
+  const folded = [...document.querySelectorAll('details:not([open])')];
+  folded.forEach(d => { d.open = true; });
+  // checkVisibility() also knows the content of a closed <details> is not shown.
+  const visible = el => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true});
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.type === 'hidden' || !visible(el)) continue;
+    if (!((el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')))
+      problems.push(`unlabelled ${el.tagName.toLowerCase()} name=${el.name} id=${el.id}`);
+  }
+  for (const el of document.querySelectorAll('img'))
+    if (!el.hasAttribute('alt')) problems.push(`image without alt: ${el.getAttribute('src')}`);
+  for (const el of document.querySelectorAll('a[href], button'))
+    if (visible(el) && !(el.innerText.trim() || el.getAttribute('aria-label') || el.querySelector('img[alt]')))
+      problems.push(`nameless ${el.outerHTML.slice(0, 80)}`);
+  const rgb = s => (s.match(/rgba?\\(([^)]+)\\)/) || [null, '0,0,0,0'])[1].split(',').map(parseFloat);
+  const lum = c => c.slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+                    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0.5) return c;
+    }
+    return [255, 255, 255];
+  };
+  for (const el of document.querySelectorAll('body *')) {
+    if (!visible(el) || ![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const style = getComputedStyle(el);
+    const [hi, lo] = [lum(rgb(style.color)), lum(background(el))].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    const what = `<${el.tagName.toLowerCase()} class="${el.className}"> "${el.textContent.trim().slice(0, 30)}"`;
+    if (ratio < need) problems.push(`contrast ${ratio.toFixed(2)} < ${need}: ${what}`);
+  }
+  if (!document.documentElement.lang) problems.push('no lang on <html>');
+  folded.forEach(d => { d.open = false; });
+  return problems;
+}"""
+
+
 async def _shot(page: object, name: str) -> None:
+    """Save a screenshot of the whole page, after checking the page passes the accessibility audit."""
+    problems = await page.evaluate(AUDIT_JS)  # type: ignore[attr-defined]
+    assert not problems, (name, problems)
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
@@ -103,6 +155,25 @@ async def _login(context: object, base: str, username: str) -> object:
     await page.fill("#username", username)
     await page.fill("#password", "demo12345")
     await page.click("form[action='/login'] button[type=submit]")
+    await page.wait_for_url(f"{base}/inbox**")
+    return page
+
+
+async def _login_by_keyboard(context: object, base: str, username: str) -> object:
+    """Log in with the keyboard alone: Tab to each field (the focus must show), type, Enter."""
+    page = await context.new_page()  # type: ignore[attr-defined]
+    await page.goto(f"{base}/login")
+    for field, text in (("username", username), ("password", "demo12345")):
+        for _ in range(30):
+            await page.keyboard.press("Tab")
+            if await page.evaluate("document.activeElement.id") == field:
+                break
+        else:
+            raise AssertionError(f"Tab never reaches #{field}")
+        outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("none", ""), f"#{field} shows no focus outline"
+        await page.keyboard.type(text)
+    await page.keyboard.press("Enter")
     await page.wait_for_url(f"{base}/inbox**")
     return page
 
@@ -145,10 +216,25 @@ async def _scenario(platform: Platform, base: str, browser: object) -> None:
     others = [await _event_id(platform, await _resident_report(resident, base, f"垃圾桶满溢 {i}", photo=False))
               for i in (1, 2)]
 
-    # The grid worker finds the task in the inbox, claims it and asks for more time.
+    # The grid worker logs in (keyboard only), filters the inbox, saves the filter, and finds the task
+    # through it later; then claims it and asks for more time.
     office = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")  # type: ignore[attr-defined]
-    worker = await _login(office, base, "wg_hs01_g1")
+    worker = await _login_by_keyboard(office, base, "wg_hs01_g1")
+    await worker.select_option("#f-category", "SR-01")
+    await worker.fill("#f-q", "垃圾堆积")
+    await worker.click("form.filters button[type=submit]")
+    await worker.wait_for_url("**q=**")
+    await worker.fill("#f-name", "门口垃圾")
+    await worker.click("form[action='/inbox/filters'] button[type=submit]")
+    await worker.wait_for_load_state()
+    await worker.goto(f"{base}/inbox")
+    await worker.click("ul.saved a:has-text('门口垃圾')")
+    await worker.wait_for_url("**category=SR-01**")
     await worker.wait_for_selector(f"form[action='/tasks/{event_id}.T1/claim']")
+    for eid in others:  # the same category, but the search leaves them out
+        assert await worker.query_selector(f"form[action='/tasks/{eid}.T1/claim']") is None
+    countdown = await worker.text_content(f"li[data-task='{event_id}.T1'] .due .left")  # the live countdown
+    assert countdown and re.fullmatch(r"\((剩余|已超期) (\d+天 )?(\d+小时 ?)?(\d+分)?\)", countdown), countdown
     await _shot(worker, "04-inbox-worker")
     await worker.click(f"form[action='/tasks/{event_id}.T1/claim'] button")
     await worker.wait_for_url("**msg=msg.claimed**")
@@ -240,3 +326,23 @@ async def _scenario(platform: Platform, base: str, browser: object) -> None:
     await _shot(resident, "12-report-form-en")
     await worker.goto(f"{base}/lang/en?next=/inbox")
     await _shot(worker, "13-inbox-en")
+    await centre.goto(f"{base}/lang/en?next=/events/{others[0]}")  # a reassigned case, still open
+    countdown = await centre.text_content(".due .left")
+    assert countdown and re.search(r"\d+(d|h|min).* (left|overdue)\)$", countdown), countdown
+    await _shot(centre, "14-event-en")
+
+    # The administrator's pages, on a phone: the organisation, a unit, the users, one user.
+    admin_ctx = await browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")  # type: ignore[attr-defined]
+    admin = await admin_ctx.new_page()
+    await admin.goto(f"{base}/login")
+    await admin.fill("#username", "admin")
+    await admin.fill("#password", "admin12345")
+    await admin.click("form[action='/login'] button[type=submit]")
+    await admin.wait_for_url(f"{base}/inbox**")
+    for path, name in (("/admin/org", "15-admin-org"), ("/admin/org/units/HS01-G1", "16-admin-unit"),
+                       ("/admin/users", "17-admin-users"), ("/admin/users/wg_hs01_g1", "18-admin-user"),
+                       ("/admin/rules", "19-admin-rules")):
+        response = await admin.goto(f"{base}{path}")
+        assert response is not None and response.status == 200, path
+        assert await admin.evaluate("document.documentElement.scrollWidth") <= 360, path  # no sideways scrolling
+        await _shot(admin, name)

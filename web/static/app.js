@@ -1,5 +1,15 @@
-// Live deadline countdown: colours a due time by urgency (no external scripts).
+// Live deadline countdown: colours a due time by urgency and writes the time left (or overdue) into
+// its .left span, in the page's language (the words come from the catalogue via <body data-due-*>).
 (function () {
+  var body = document.body;
+  var units = (body.getAttribute('data-due-units') || 'd,h,min').split(',');
+  function span(ms) {
+    var minutes = Math.floor(Math.abs(ms) / 60000);
+    var d = Math.floor(minutes / 1440), h = Math.floor(minutes % 1440 / 60), m = minutes % 60;
+    if (d) return d + units[0] + (h ? ' ' + h + units[1] : '');
+    if (h) return h + units[1] + (m ? ' ' + m + units[2] : '');
+    return m + units[2];
+  }
   function tick() {
     var now = Date.now();
     document.querySelectorAll('[data-due]').forEach(function (el) {
@@ -8,6 +18,11 @@
       var left = due - now;
       el.classList.toggle('overdue', left < 0);
       el.classList.toggle('soon', left >= 0 && left < 4 * 3600 * 1000);
+      var out = el.querySelector('.left');
+      if (out) {
+        var pattern = body.getAttribute(left < 0 ? 'data-due-late' : 'data-due-left') || '{}';
+        out.textContent = '(' + pattern.replace('{}', span(left)) + ')';
+      }
     });
   }
   tick();
