@@ -303,6 +303,7 @@ async def _scenario(platform: Platform, base: str, browser: object) -> None:
     await worker.click(f"form[action='/tasks/{verify}/complete'] button[type=submit] >> nth=0")
     await worker.wait_for_url("**msg=msg.completed**")
     await _until(platform, event_id, lambda e: e.state == "feedback", "verification")
+    assert await worker.query_selector("[data-due]") is None  # no countdown on finished tasks
     await _shot(worker, "08-event-verified")
 
     # The resident rates on the tracking page, then reads it in English.

@@ -303,3 +303,7 @@ async def test_event_page_lists_related_events_of_the_same_grid_and_category(
     for absent in ("Q000000000", "Q000000002", "Q000000003", "Q000000004"):  # itself, too old, other category/grid
         assert absent not in related
     assert "&lt;b&gt;rel-same&lt;/b&gt;" in related  # descriptions are escaped
+    # The location sketch: the street's grid centres, this event's grid highlighted.
+    sketch = r.text.split('id="location-map"', 1)[1].split("</svg>", 1)[0]
+    assert sketch.count('class="grid here"') == 1 and ">HS01-G1</text>" in sketch
+    assert "<title>HS01-G2</title>" in sketch  # the other grids of the street, named on hover

@@ -26,6 +26,7 @@ from web.auth import SESSION_COOKIE, CurrentUser, issue_token, resolve_user, vis
 from web.console_api import save_photo, timeline_csv_response
 from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
+from web.location_map import location_map
 from web.ratelimit import LoginLimiter, client_ip
 from web.schemas import EventIn, RatingIn
 from web.views import event_detail, public_status
@@ -383,6 +384,7 @@ class StaffPages(Controller):
             "user": user, "e": detail, "msg": msg, "error": error, "temporal_link": temporal_link,
             "warnings": await queries.warnings_of(ctx.db, event_id),
             "report_photos": await queries.report_photos(ctx.db, event_id),
+            "location_map": location_map(await ctx.org(), event),
             "related": [r for r in await queries.related_events(ctx.db, event)
                         if user.sees(r.unit, r.grid, r.community, r.street)][:10],
             "sup_actions": supervisor_actions(event.state, event.pending, event.paused) if user.is_supervisor else [],
