@@ -7,8 +7,9 @@ web app itself.
 Measures, for the busiest unit: the first page of the default view, the second page (keyset
 cursor), filtered pages (category, category + search, receipt code, a search with no hit, which
 reads all the unit's open tasks), the overdue view by priority and the done view (with and without
-a search); then the inbox page and API as whole HTTP answers of the web app (in process: auth,
-query, template). A baseline (``SELECT 1`` and a primary-key lookup) is measured in the same run.
+a search); the supervisors' console for a street and for the whole city; then the inbox page and
+API as whole HTTP answers of the web app (in process: auth, query, template). A baseline
+(``SELECT 1`` and a primary-key lookup) is measured in the same run.
 Prints p50/p95 in ms and PASS/FAIL against 200 ms p95.
 """
 
@@ -87,6 +88,7 @@ async def run(url: str, schema: str | None, n: int) -> bool:
         ("inbox done view (most recent first)", page({"view": "done"}), True),
         ("inbox done view + search", page({"view": "done", "q": "路灯"}), True),
     ]
+    cases += await _console_cases(db)
     cases += await _page_cases(db, unit, user, category)
     ok = True
     for name, call, judged in cases:
@@ -96,6 +98,26 @@ async def run(url: str, schema: str | None, n: int) -> bool:
         print(f"  {verdict} {name:<50} p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  (n={n})")
     await db.dispose()
     return ok
+
+
+async def _console_cases(db: Any) -> list[tuple[str, Any, bool]]:
+    """The supervisors' console (queues and counts per unit) for a street and for the whole city."""
+    from datetime import UTC, datetime
+
+    from store import queries
+    from store.org import OrgTree
+
+    org = await OrgTree.load(db)
+    street = org.descendants("HS") | {"CC-HS"}  # what a street supervisor sees (web.auth.scope_of)
+    city = set(org.units)
+
+    def console(scope: set[str]) -> Callable[[], Awaitable[Any]]:
+        return lambda: queries.console(db, scope, datetime.now(UTC))
+
+    return [
+        (f"console, street HS ({len(street)} units)", console(street), True),
+        (f"console, whole city ({len(city)} units)", console(city), True),
+    ]
 
 
 async def _page_cases(db: Any, unit: str, user: str, category: str) -> list[tuple[str, Any, bool]]:

@@ -121,6 +121,9 @@ class Task(SQLModel, table=True):
         Index("ix_task_unit_status_completed", "unit", "status", "completed_at", "task_id"),
         Index("ix_task_claimed_by_active_due", "claimed_by", "active", "due_key", "task_id"),
         Index("ix_task_assignee_active_due", "assignee", "active", "due_key", "task_id"),
+        # The console: open tasks of a kind by deadline across many units, and the counts per unit
+        # (read from this index alone).
+        Index("ix_task_console", "active", "kind", "due_key", "unit"),
     )
 
     task_id: str = Field(primary_key=True, max_length=220)
