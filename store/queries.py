@@ -106,7 +106,7 @@ async def console(db: Database, scope: set[str], now: datetime, limit: int = 200
     active = col(task.active) == True  # noqa: E712
     in_scope = [col(task.unit).in_(units), active]
     # The queues read ix_task_console (active, kind, due_key, unit) in deadline order and stop at
-    # the limit, checking the unit in the index entry. Written as ``unit || ''`` the unit test
+    # the limit, checking the unit in the index entry. Written as ``unit || ''`` the test on the unit
     # cannot pick an index by itself: with a plain ``unit IN (...)`` SQLite chose the per-unit
     # inbox index, joined every overdue task of a street to its event and sorted them (1.6 s over a
     # million tasks instead of milliseconds).
