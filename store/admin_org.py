@@ -360,12 +360,13 @@ def _user_fields(user: models.User) -> dict[str, Any]:
 
 async def reset_password(db: Database, actor: str, username: str, password: str) -> None:
     """Give a user a new password (at least ``PASSWORD_MIN`` characters); audited as
-    ``password_reset`` without the password. Sessions already open stay valid until they expire
-    (deactivate the user to end them at once)."""
+    ``password_reset`` without the password. Every session the user has open ends (their tokens
+    were issued before the reset)."""
     _check_password(password)
     async with db.session() as session:
         user = await _user(session, username)
         user.password_hash = hash_password(password)
+        user.sessions_valid_after = utcnow().replace(microsecond=0)
         session.add(user)
         _audit(session, actor, "password_reset", username, "password changed")
         await session.commit()

@@ -34,6 +34,9 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     stationed_street: str | None = Field(default=None, max_length=32)
     active: bool = True
+    # Tokens issued before this moment (whole seconds, as tokens carry them) are refused: a password
+    # reset ends every session of the user.
+    sessions_valid_after: datetime | None = None
 
 
 class Event(SQLModel, table=True):

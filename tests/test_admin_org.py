@@ -258,6 +258,25 @@ async def test_deactivation_stops_login_and_open_sessions_and_reactivation_resto
     assert ("admin", "user_reactivate", "wg_hs01_g3") in actions
 
 
+async def test_a_password_reset_ends_the_users_open_sessions(pages: Platform) -> None:
+    async with client(pages, "10.3.0.3") as worker, admin_client(pages) as admin:
+        assert (await page_login(worker, "wg_hs01_g2")).status_code == 303
+        token = (await worker.post("/api/auth/login", json={"username": "wg_hs01_g2", "password": "demo12345"})
+                 ).json()["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await worker.get("/inbox")).status_code == 200
+        await asyncio.sleep(1.1)  # tokens carry whole seconds: the reset must come in a later one
+        r = await post_form(admin, "/admin/users/wg_hs01_g2", "/admin/users/wg_hs01_g2/password",
+                            {"password": NEW_PASSWORD})
+        assert r.status_code == 303
+        r = await worker.get("/inbox")  # the page session from before the reset is refused
+        assert r.status_code in (302, 303) and r.headers["location"] == "/login"
+        assert (await worker.get("/api/inbox", headers=bearer)).status_code == 401  # and the API token
+        assert (await page_login(worker, "wg_hs01_g2", NEW_PASSWORD)).status_code == 303  # a new login works
+        assert (await worker.get("/inbox")).status_code == 200
+        assert (await admin.get("/admin/users")).status_code == 200  # other users' sessions go on
+
+
 async def test_role_unit_and_password_changes(pages: Platform) -> None:
     async with admin_client(pages) as admin:
         r = await post_form(admin, "/admin/users/wg_hs01_g4", "/admin/users/wg_hs01_g4",

@@ -15,6 +15,7 @@ from litestar.exceptions import NotAuthorizedException, NotFoundException, Permi
 
 from store import models, queries
 from store.org import OrgTree
+from store.timeutil import as_utc
 from store.users import SUPERVISOR_ROLES, get_user
 from web.context import AppContext
 from workflows.types import Actor
@@ -60,14 +61,16 @@ def issue_token(ctx: AppContext, username: str) -> str:
     return jwt.encode(claims, ctx.settings.secret(), algorithm="HS256")
 
 
-def read_token(ctx: AppContext, token: str) -> str | None:
-    """The username in a valid token, else None."""
+def read_token(ctx: AppContext, token: str) -> tuple[str, datetime] | None:
+    """The username in a valid token and when the token was issued, else None."""
     try:
-        claims = jwt.decode(token, ctx.settings.secret(), algorithms=["HS256"])
+        claims = jwt.decode(token, ctx.settings.secret(), algorithms=["HS256"], options={"require": ["iat"]})
     except jwt.PyJWTError:
         return None
-    sub = claims.get("sub")
-    return sub if isinstance(sub, str) else None
+    sub, iat = claims.get("sub"), claims.get("iat")
+    if not isinstance(sub, str) or not isinstance(iat, int | float):
+        return None
+    return sub, datetime.fromtimestamp(iat, UTC)
 
 
 def scope_of(user: models.User, org: OrgTree) -> set[str]:
@@ -91,12 +94,15 @@ async def resolve_user(ctx: AppContext, request: Request, *, api: bool) -> Curre
         token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    username = read_token(ctx, token)
-    if username is None:
+    read = read_token(ctx, token)
+    if read is None:
         return None
+    username, issued = read
     user = await get_user(ctx.db, username)
     if user is None or not user.active:
         return None
+    if user.sessions_valid_after is not None and issued < as_utc(user.sessions_valid_after):
+        return None  # issued before a password reset
     org = await ctx.org()
     return CurrentUser(
         username=user.username,
