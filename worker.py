@@ -28,9 +28,12 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
-def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapter | None = None) -> Worker:
-    """A worker for the lifecycle workflow and activities (used by tests too)."""
-    acts = LifecycleActivities(db, delivery=delivery or adapter_for(get_settings().notify_webhook_url))
+def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapter | None = None,
+                 settings: Settings | None = None) -> Worker:
+    """A worker for the lifecycle workflow and activities (used by tests too, with their settings)."""
+    settings = settings or get_settings()
+    acts = LifecycleActivities(db, delivery=delivery or adapter_for(settings.notify_webhook_url),
+                               secret=settings.secret(), public_url=settings.public_base_url)
     return Worker(
         client,
         task_queue=task_queue,
@@ -45,7 +48,7 @@ async def run(settings: Settings) -> None:
     db = Database(settings.db_url)
     await db.upgrade()  # normally a no-op: the launcher or `wulian db upgrade` ran first
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    worker = build_worker(client, db, settings.temporal_task_queue)
+    worker = build_worker(client, db, settings.temporal_task_queue, settings=settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ from temporalio import activity
 from activities.delivery import Adapter, LoggingAdapter
 from rules.engine import cadre_fact
 from rules.worktime import add_working_hours
-from store import notices, queries
+from store import notices, queries, receipts
 from store.db import Database
 from store.org import OrgTree
 from store.projection import apply_snapshot
@@ -19,15 +20,18 @@ from workflows.types import (
     ACTIVITY_DUE,
     ACTIVITY_MARKS,
     ACTIVITY_PROJECT,
+    ACTIVITY_RECEIPT,
     ACTIVITY_ROUTE,
     Decision,
     DueRequest,
     EventSnapshot,
     MarksRequest,
     Notice,
+    ReceiptGrant,
     RoutingRequest,
 )
 from wulian.rule_registry import EngineRegistry
+from wulian.settings import get_settings
 
 #: Seconds the organisation tree is cached by a worker before it is read again.
 ORG_CACHE_SECONDS = 30.0
@@ -38,12 +42,30 @@ ORG_MISS_RELOAD_SECONDS = 2.0
 class LifecycleActivities:
     """Activities bound to one store and one routing engine."""
 
-    def __init__(self, db: Database, engines: EngineRegistry | None = None, delivery: Adapter | None = None) -> None:
+    def __init__(self, db: Database, engines: EngineRegistry | None = None, delivery: Adapter | None = None,
+                 *, secret: str | None = None, public_url: str | None = None) -> None:
         self.db = db
         self.engines = engines or EngineRegistry(db)
         self.delivery = delivery or LoggingAdapter()
+        # The server secret derives reporters' tracking keys (store.receipts); the web must use the same.
+        self._secret = secret
+        self._public_url = public_url
         self._org: OrgTree | None = None
         self._org_loaded = 0.0
+
+    @property
+    def secret(self) -> str:
+        """The server secret (the configured one unless given)."""
+        if self._secret is None:
+            self._secret = get_settings().secret()
+        return self._secret
+
+    @property
+    def public_url(self) -> str:
+        """Where residents open the web (links in notices)."""
+        if self._public_url is None:
+            self._public_url = get_settings().public_base_url
+        return self._public_url
 
     async def org(self, grid: str | None = None) -> OrgTree:
         """The organisation tree, cached briefly (units change rarely; routing runs often).
@@ -135,13 +157,28 @@ class LifecycleActivities:
             "escalate": add_working_hours(start, hours + request.grace_hours).isoformat(),
         }
 
+    @activity.defn(name=ACTIVITY_RECEIPT)
+    async def issue_receipt(self, event_id: str) -> ReceiptGrant:
+        """A random receipt code (unique in the store) and a tracking key, for a report started without
+        them (through the Temporal client): the reporter gets the key in the notices' tracking link."""
+        return (await receipts.new_grant(self.db, self.secret)).for_workflow()
+
+    def outgoing(self, notice: Notice) -> Notice:
+        """The notice as sent: a reporter's notice gets the tracking link with the key, which is
+        derived here from its nonce and never stored (the outbox row keeps the body without it)."""
+        if not notice.tracking_nonce or not notice.receipt_code:
+            return notice
+        key = receipts.tracking_key(self.secret, notice.tracking_nonce)
+        link = f"{self.public_url.rstrip('/')}/track/{notice.receipt_code}?key={key}"
+        return dataclasses.replace(notice, body=f"{notice.body} 查看与评价 / track and rate: {link}")
+
     @activity.defn(name=ACTIVITY_DELIVER)
     async def deliver_notice(self, notice: Notice) -> None:
         """Deliver a notice to the reporter through the configured adapter; each attempt is recorded."""
         info = activity.info()
         await notices.record_attempt(self.db, notice.notice_id, info.attempt)
         try:
-            await self.delivery.send(notice)
+            await self.delivery.send(self.outgoing(notice))
         except Exception as exc:
             await notices.record_failure(self.db, notice.notice_id, f"{type(exc).__name__}: {exc}")
             raise
@@ -154,4 +191,5 @@ class LifecycleActivities:
 
     def all(self) -> list[object]:
         """The activity callables, for a Worker."""
-        return [self.route_event, self.compute_due, self.supervision_marks, self.deliver_notice, self.project_event]
+        return [self.route_event, self.compute_due, self.supervision_marks, self.deliver_notice, self.project_event,
+                self.issue_receipt]

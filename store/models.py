@@ -78,6 +78,10 @@ class Event(SQLModel, table=True):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None = None
+    # sha256 of the reporter's tracking key (only the reporter may rate); empty for events reported
+    # before tracking keys existed, which then nobody can rate (the window accepts by default).
+    tracking_key_hash: str = Field(default="", max_length=64)
+    follower_count: int = 0  # people who follow it ("me too") from the nearby list
 
 
 #: Task statuses that put a task in an inbox.
@@ -264,3 +268,12 @@ class ReportPhoto(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(max_length=200, index=True)
     photo_id: str = Field(max_length=64)
+
+
+class RateWindow(SQLModel, table=True):
+    """Requests counted per key (e.g. ``track:<address>``) and fixed window, by the public rate limits
+    (``web/request_limits.py``): one upsert per request, shared by every web process."""
+
+    key: str = Field(primary_key=True, max_length=120)
+    window_start: datetime = Field(primary_key=True)
+    count: int = 0

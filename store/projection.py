@@ -62,6 +62,8 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
             created_at=parse_utc(snap.created_at),
             updated_at=utcnow(),
             closed_at=parse_utc(snap.closed_at),
+            tracking_key_hash=report.tracking_key_hash,
+            follower_count=len(snap.followers),
         )
         if row is None:
             row = models.Event(event_id=snap.event_id, **fields)

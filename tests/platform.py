@@ -15,6 +15,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.delivery import Adapter
 from store.db import Database
 from store.seed import load_organisation
 from web.app import create_app
@@ -54,9 +55,10 @@ class Platform:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def start_worker(self) -> Worker:
-        """A worker for this platform's task queue (not yet running)."""
-        self.worker = build_worker(self.client, self.db, self.task_queue)
+    def start_worker(self, delivery: Adapter | None = None) -> Worker:
+        """A worker for this platform's task queue (not yet running), delivering notices through
+        ``delivery`` (default: the logging stand-in)."""
+        self.worker = build_worker(self.client, self.db, self.task_queue, delivery, settings=self.settings)
         return self.worker
 
 

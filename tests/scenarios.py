@@ -11,6 +11,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from rules.worktime import CITY_TZ, is_working_day
+from store.receipts import key_hash, random_code
 from workflows.event_lifecycle import EventLifecycle
 from workflows.types import (
     Actor,
@@ -28,12 +29,20 @@ from workflows.types import (
 GW = Actor("wg_hs01_g1", "毛建国", unit="HS01-G1", role="grid_worker")
 COMMUNITY = Actor("sq_hs01", "社区", unit="HS01", role="community_staff")
 ZX = Actor("zx_hs", "街道监督员", unit="CC-HS", role="street_supervisor")
+#: The reporter's tracking key in these scenarios (the web draws one per report and shows it once).
+KEY = "TESTKEY0TESTKEY0"
+
+
+def rating(value: str, comment: str = "") -> RateCommand:
+    """The reporter's rating, with the scenario's tracking key."""
+    return RateCommand(value, comment, tracking_key_hash=key_hash(KEY))
 
 
 async def start(env: WorkflowEnvironment, task_queue: str, **report: object) -> WorkflowHandle:
     """Start an event (SR-01 in grid HS01-G1 unless overridden) and wait until it is dispatched."""
     base: dict[str, object] = dict(category="SR-01", description="垃圾", location=Location(grid="HS01-G1"),
-                                   reporter=Reporter("张三", "13800000000"), source="portal")
+                                   reporter=Reporter("张三", "13800000000"), source="portal",
+                                   receipt_code=random_code(), tracking_key_hash=key_hash(KEY))
     base.update(report)
     handle = await env.client.start_workflow(
         EventLifecycle.run, EventReport(**base), id=f"EV-T-{uuid.uuid4().hex[:10]}", task_queue=task_queue  # type: ignore[arg-type]
@@ -79,7 +88,7 @@ async def happy_path(env: WorkflowEnvironment, tq: str) -> WorkflowHandle:
     handle = await start(env, tq)
     await handle_task(handle)
     await verify(handle)
-    await handle.execute_update(EventLifecycle.rate, RateCommand("satisfied", "好"))
+    await handle.execute_update(EventLifecycle.rate, rating("satisfied", "好"))
     return handle
 
 
@@ -95,10 +104,10 @@ async def return_and_rework(env: WorkflowEnvironment, tq: str) -> WorkflowHandle
     assert snap.returned_count == 1
     await handle_task(handle)
     await verify(handle)
-    await handle.execute_update(EventLifecycle.rate, RateCommand("dissatisfied", "没处理干净"))
+    await handle.execute_update(EventLifecycle.rate, rating("dissatisfied", "没处理干净"))
     await handle_task(handle)
     await verify(handle)
-    await handle.execute_update(EventLifecycle.rate, RateCommand("satisfied"))
+    await handle.execute_update(EventLifecycle.rate, rating("satisfied"))
     return handle
 
 

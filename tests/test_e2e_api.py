@@ -50,6 +50,10 @@ async def test_closed_loop_through_the_api(platform: Platform) -> None:
     track = (await platform.http.get(f"/api/track/{receipt}")).json()
     assert track["can_rate"] is True and "actor" not in track["timeline"][0]
     r = await platform.http.post(f"/api/track/{receipt}/rating", json={"rating": "satisfied", "comment": "很快"})
+    assert r.status_code == 403 and "tracking key" in r.json()["detail"]  # the receipt code alone rates nothing
+    key = created["tracking_key"]
+    r = await platform.http.post(f"/api/track/{receipt}/rating",
+                                 json={"rating": "satisfied", "comment": "很快", "tracking_key": key})
     assert r.status_code == 200 and r.json()["state"] == "closed"
 
     detail = (await platform.http.get(f"/api/events/{event_id}", headers=gw)).json()
@@ -60,7 +64,8 @@ async def test_closed_loop_through_the_api(platform: Platform) -> None:
     actors = {e["action"]: e["actor"] for e in detail["timeline"]}
     assert actors["claim"] == "wg_hs01_g1" and actors["route"] == "rule:category:SR-01"
     # A second rating is a conflict, not a silent overwrite.
-    again = await platform.http.post(f"/api/track/{receipt}/rating", json={"rating": "dissatisfied"})
+    again = await platform.http.post(f"/api/track/{receipt}/rating",
+                                     json={"rating": "dissatisfied", "tracking_key": created["tracking_key"]})
     assert again.status_code == 409
 
 
@@ -94,6 +99,8 @@ async def test_same_external_id_gives_one_event(platform: Platform) -> None:
     a = await platform.report(external_id="12345-2026-0001", source="hotline")
     b = await platform.report(external_id="12345-2026-0001", source="hotline")
     assert a["event_id"] == b["event_id"] and a["receipt_code"] == b["receipt_code"]
+    # The key is shown once, to the first reporter only: a repeat of the same external id gets none.
+    assert a["tracking_key"] and b["tracking_key"] is None and b["duplicate"] is True
 
 
 async def test_bad_input_is_a_clear_4xx(platform: Platform) -> None:

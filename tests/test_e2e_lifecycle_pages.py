@@ -281,8 +281,12 @@ async def test_dissatisfied_rating_sends_the_case_back_for_rework(platform: Plat
         assert flash(r)["msg"] == ["msg.completed"]
 
         async with browser(platform) as resident:
-            r = await submit(resident, f"/track/{receipt}", f"/track/{receipt}/rating",
-                             {"rating": "dissatisfied", "comment": "垃圾还在"})
+            # The link of the reporter's notice carries the key; the page then asks for nothing more.
+            link = f"/track/{receipt}?key={created['tracking_key'].replace('-', '')}"
+            page = (await resident.get(link)).text
+            assert 'type="hidden" name="tracking_key"' in page and 'id="tracking_key"' not in page
+            r = await submit(resident, link, f"/track/{receipt}/rating",
+                             {"rating": "dissatisfied", "comment": "垃圾还在", "tracking_key": created["tracking_key"]})
             assert flash(r)["msg"] == ["msg.rated.rework"]
             track = (await resident.get(r.headers["location"])).text
             assert "返工" in track and "已交办,待签收" in track and "毛建国" not in track
@@ -542,7 +546,8 @@ async def test_third_dissatisfied_rating_goes_to_a_supervisor_review(platform: P
             r = await submit(worker, "/inbox", f"/tasks/{verify}/complete",
                              {"result": "已核实", "passed": "true", "next": "/inbox"})
             assert flash(r)["msg"] == ["msg.completed"]
-            r = await submit(resident, f"/track/{receipt}", f"/track/{receipt}/rating", {"rating": "dissatisfied"})
+            r = await submit(resident, f"/track/{receipt}", f"/track/{receipt}/rating",
+                             {"rating": "dissatisfied", "tracking_key": created["tracking_key"]})
             assert flash(r)["msg"] == [expected]
         track = (await resident.get(r.headers["location"])).text
         assert "待复核" in track and "指挥中心正在复核" in track and "转指挥中心复核" in track

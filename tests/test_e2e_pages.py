@@ -35,6 +35,8 @@ async def test_resident_and_grid_worker_close_the_loop_in_the_pages(platform: Pl
     })
     assert r.status_code == 200, r.text
     receipt = re.search(r'id="receipt">([0-9A-Z]{10})<', r.text).group(1)  # type: ignore[union-attr]
+    key = re.search(r'id="tracking-key">([0-9A-Z\-]{19})<', r.text).group(1)  # type: ignore[union-attr]
+    assert f'href="/track/{receipt}?key={key.replace("-", "")}"' in r.text  # the link carries the key
 
     async with httpx.AsyncClient(transport=resident._transport, base_url="http://testserver") as worker:
         await login(worker, "wg_hs01_g1")
@@ -58,9 +60,12 @@ async def test_resident_and_grid_worker_close_the_loop_in_the_pages(platform: Pl
         assert "msg=msg.completed" in r.headers["location"]
 
         track = (await resident.get(f"/track/{receipt}")).text
-        assert "请对处理结果进行评价" in track
+        assert "请对处理结果进行评价" in track and 'name="tracking_key"' in track  # asked for the key
         r = await resident.post(f"/track/{receipt}/rating",
                                 data={"_csrf_token": csrf(track), "rating": "satisfied", "comment": "谢谢"})
+        assert r.status_code == 403 and "评价码不正确" in r.text  # the receipt code alone rates nothing
+        r = await resident.post(f"/track/{receipt}/rating", data={
+            "_csrf_token": csrf(track), "rating": "satisfied", "comment": "谢谢", "tracking_key": key.lower()})
         assert r.status_code == 303
         track = (await resident.get(r.headers["location"])).text
         assert "已办结" in track and "满意" in track and "王五" not in track and "wg_hs01_g1" not in track

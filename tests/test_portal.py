@@ -59,8 +59,10 @@ async def test_nearby_open_reports_are_public_and_minimal(platform: Platform) ->
     assert r.status_code == 200
     body = r.json()
     assert body["grid"] == "HS01-G1"
-    found = [e for e in body["events"] if e["receipt_code"] == created["receipt_code"]]
-    assert found and set(found[0]) == {"receipt_code", "state", "state_label", "description", "created"}
+    found = [e for e in body["events"] if e["event_id"] == created["event_id"]]
+    # Nothing that reads the report's timeline or acts on it: no receipt code, only "follow / me too".
+    assert found and set(found[0]) == {"event_id", "state", "state_label", "description", "created", "followers"}
+    assert created["receipt_code"] not in r.text and created["tracking_key"] not in r.text
     assert found[0]["description"].endswith("…") and "张三" not in r.text and "13800000000" not in r.text
     r = await platform.http.get("/api/events/nearby", params={"category": "SR-01", "grid": "HS01-G2"})
     assert r.json()["events"] == []

@@ -22,6 +22,7 @@ from tests.scenarios import (
     ZX,
     handle_task,
     overdue_over_a_weekend,
+    rating,
     snapshot,
     start,
     verify,
@@ -33,7 +34,6 @@ from workflows.types import (
     ClaimCommand,
     CompleteCommand,
     Notice,
-    RateCommand,
     SupervisorCommand,
     TaskRequest,
 )
@@ -186,7 +186,7 @@ async def test_supervisor_repairs_a_failing_notification_and_the_event_goes_on(
                 break
             await asyncio.sleep(0.1)
         assert snap.rating_due is not None  # the rating window runs now
-        await handle.execute_update(EventLifecycle.rate, RateCommand("satisfied"))
+        await handle.execute_update(EventLifecycle.rate, rating("satisfied"))
         snap = await snapshot(handle)
         assert snap.state == "closed"
         status = next(n.status for n in snap.notices if n.notice_id == notice.notice_id)
@@ -224,11 +224,11 @@ async def test_extension_cohandling_and_review_paths(time_env: WorkflowEnvironme
         await handle.execute_update(EventLifecycle.complete, CompleteCommand(task.task_id, GW, result="完成"))
         await verify(handle)
         for _ in range(2):  # two reworks are allowed after dissatisfied ratings
-            await handle.execute_update(EventLifecycle.rate, RateCommand("dissatisfied", "不满意"))
+            await handle.execute_update(EventLifecycle.rate, rating("dissatisfied", "不满意"))
             assert (await snapshot(handle)).state == "dispatched"
             await handle_task(handle)
             await verify(handle)
-        await handle.execute_update(EventLifecycle.rate, RateCommand("dissatisfied", "还是不满意"))
+        await handle.execute_update(EventLifecycle.rate, rating("dissatisfied", "还是不满意"))
         snap = await snapshot(handle)
         assert (snap.state, snap.pending, snap.rework_count) == ("review", "review", 2)
         await handle.execute_update(EventLifecycle.supervise, SupervisorCommand(ZX, "close", reason="已尽责"))

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from store import queries
 from store.db import Database
-from tests.scenarios import GW, handle_task, snapshot, start, verify
+from tests.scenarios import GW, handle_task, rating, snapshot, start, verify
 from worker import build_worker
 from workflows.event_lifecycle import EventLifecycle
 from workflows.types import (
@@ -65,7 +65,7 @@ async def test_failed_verification_sends_the_event_back_for_rework(
         assert rework.kind == "handle" and rework.unit == "HS01-G1" and rework.status == "open" and rework.due_at
         snap = await handle_and_verify(handle, passed=True)
         assert snap.state == "feedback"
-        await handle.execute_update(EventLifecycle.rate, RateCommand("basically_satisfied"))
+        await handle.execute_update(EventLifecycle.rate, rating("basically_satisfied"))
         final: EventSnapshot = await handle.result()
     assert final.rating == "basically_satisfied"
     assert [e.action for e in final.timeline].count("verify_fail") == 1

@@ -15,12 +15,14 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from rules.suggest import MAX_TEXT_CHARS
 from store import queries
+from store.receipts import shown_key
 from store.users import audit, authenticate
 from web import commands
 from web.auth import CurrentUser, issue_token, require_admin, require_api_user, visible_event
 from web.context import AppContext
 from web.ratelimit import LoginLimiter, client_ip
-from web.schemas import CompleteIn, EventIn, LoginIn, RatingIn, TriageIn
+from web.request_limits import Limited, follow_limit, hit, track_limit
+from web.schemas import CompleteIn, EventIn, FollowIn, LoginIn, RatingIn, TriageIn
 from web.views import event_detail, public_status
 
 #: Most suggestions one request may ask for.
@@ -138,6 +140,12 @@ class EventController(Controller):
             )
         started = await commands.start_event(ctx, data.to_report())
         body: dict[str, Any] = {"event_id": started.event_id, "receipt_code": started.receipt_code}
+        if started.tracking_key:
+            # Shown once: only its hash is kept. Rating the result needs it.
+            body.update(tracking_key=shown_key(started.tracking_key),
+                        tracking_url=f"/track/{started.receipt_code}?key={started.tracking_key}")
+        else:
+            body.update(tracking_key=None, duplicate=started.duplicate)
         snap = started.snapshot
         if snap is None:
             body["state"] = "intake"
@@ -191,27 +199,55 @@ class TaskController(Controller):
         return {"task_id": view.task.task_id, "event_state": view.event_state}
 
 
+async def _limited(ctx: AppContext, request: Request, limit_of: Any) -> None:
+    """Count this request against a public limit of its client address; 429 with Retry-After over it."""
+    try:
+        await hit(ctx.db, limit_of(ctx.settings), client_ip(request))
+    except Limited as exc:
+        raise TooManyRequestsException(str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+
+
 class TrackController(Controller):
-    """Public tracking by receipt code."""
+    """Public tracking by receipt code (rate-limited per client address)."""
 
     path = "/api/track"
 
     @get("/{receipt_code:str}")
-    async def track(self, ctx: AppContext, receipt_code: str) -> dict[str, Any]:
+    async def track(self, ctx: AppContext, request: Request, receipt_code: str) -> dict[str, Any]:
         """Status of a report, without anybody's names or phone numbers."""
+        await _limited(ctx, request, track_limit)
         event = await queries.event_by_receipt(ctx.db, receipt_code)
         if event is None:
             raise NotFoundException("no report with this receipt code")
         return public_status(event, await queries.timeline(ctx.db, event.event_id))
 
     @post("/{receipt_code:str}/rating", status_code=HTTP_200_OK)
-    async def rating(self, ctx: AppContext, receipt_code: str, data: RatingIn) -> dict[str, Any]:
-        """The reporter's rating; closes the event."""
+    async def rating(self, ctx: AppContext, request: Request, receipt_code: str, data: RatingIn) -> dict[str, Any]:
+        """The reporter's rating, with the tracking key given when reporting (403 without it); closes
+        the event or sends it back for rework."""
+        await _limited(ctx, request, track_limit)
         event = await queries.event_by_receipt(ctx.db, receipt_code)
         if event is None:
             raise NotFoundException("no report with this receipt code")
-        snap = await commands.rate(ctx, event.event_id, data.rating, data.comment)
+        snap = await commands.rate(ctx, event.event_id, data.rating, data.comment, data.tracking_key)
         return {"receipt_code": snap.receipt_code, "state": snap.state, "rating": snap.rating}
+
+
+class FollowController(Controller):
+    """"Follow / me too" on an open event from the nearby list (public, rate-limited)."""
+
+    path = "/api/events"
+
+    @post("/{event_id:str}/follow", status_code=HTTP_200_OK)
+    async def follow(self, ctx: AppContext, request: Request, event_id: str, data: FollowIn) -> dict[str, Any]:
+        """Count the caller as one more person with this problem, and send its notices to ``phone``
+        (when given). Gives no receipt code and no right to act on the event."""
+        await _limited(ctx, request, follow_limit)
+        event = await queries.get_event(ctx.db, event_id)
+        if event is None or event.state in ("closed", "voided"):
+            raise NotFoundException("no open report with this id")
+        snap = await commands.follow(ctx, event_id, data.phone.strip(), client_ip(request))
+        return {"event_id": event_id, "followers": len(snap.followers), "notified": bool(data.phone.strip())}
 
 
 class AdminController(Controller):
@@ -241,5 +277,6 @@ API_CONTROLLERS = [
     EventController,
     TaskController,
     TrackController,
+    FollowController,
     AdminController,
 ]

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from store import queries
+from store import queries, receipts
 from web.auth import CurrentUser
 from web.context import AppContext
 from workflows.event_lifecycle import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, EventLifecycle
@@ -22,12 +22,12 @@ from workflows.types import (
     CompleteCommand,
     EventReport,
     EventSnapshot,
+    FollowCommand,
     RateCommand,
     SupervisorCommand,
     TaskRequest,
     TaskView,
     TriageCommand,
-    receipt_code_for,
 )
 
 _STATUS = {CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404, INVALID: 400}
@@ -57,21 +57,34 @@ class Started:
     """A started (or already existing) event."""
 
     event_id: str
-    receipt_code: str
+    receipt_code: str | None  # None only for an existing event not yet recorded anywhere we can read
     snapshot: EventSnapshot | None  # None when the intake was not recorded in time
+    #: The reporter's tracking key, for a new event only: shown once, never stored (only its hash).
+    tracking_key: str | None = None
+    duplicate: bool = False  # the same source and external id were reported before
 
 
 async def start_event(ctx: AppContext, report: EventReport) -> Started:
-    """Start the event's workflow (idempotent per external id) and wait briefly for its dispatch."""
+    """Start the event's workflow (idempotent per source and external id) with a random receipt code
+    and a fresh tracking key, and wait briefly for its dispatch to be recorded."""
     event_id = event_id_for(report)
+    grant = await receipts.new_grant(ctx.db, ctx.settings.secret())
+    report.receipt_code = grant.receipt_code
+    report.tracking_key_hash, report.tracking_nonce = grant.tracking_key_hash, grant.tracking_nonce
     client = await ctx.temporal()
-    handle = await client.start_workflow(
-        EventLifecycle.run,
-        report,
-        id=event_id,
-        task_queue=ctx.settings.temporal_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
+    duplicate = False
+    try:
+        handle = await client.start_workflow(
+            EventLifecycle.run,
+            report,
+            id=event_id,
+            task_queue=ctx.settings.temporal_task_queue,
+            # The same external id is the same event, even after its workflow has completed.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        duplicate = True
+        handle = client.get_workflow_handle(event_id)
     snapshot: EventSnapshot | None = None
     try:
         snapshot = await asyncio.wait_for(
@@ -79,7 +92,14 @@ async def start_event(ctx: AppContext, report: EventReport) -> Started:
         )
     except (TimeoutError, RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
         snapshot = None  # recorded durably anyway; the answer says 202 (accepted, not yet routed)
-    return Started(event_id=event_id, receipt_code=receipt_code_for(event_id), snapshot=snapshot)
+    if not duplicate:
+        return Started(event_id, grant.receipt_code, snapshot, tracking_key=grant.tracking_key)
+    # An existing event: its own receipt code, and no key (only its first reporter holds one).
+    code = snapshot.receipt_code if snapshot else None
+    if code is None:
+        row = await queries.get_event(ctx.db, event_id)
+        code = row.receipt_code if row else None
+    return Started(event_id, code, snapshot, duplicate=True)
 
 
 async def _update(ctx: AppContext, event_id: str, update: str, arg: object, result_type: type) -> object:
@@ -152,9 +172,30 @@ async def triage(
     return result
 
 
-async def rate(ctx: AppContext, event_id: str, rating: str, comment: str) -> EventSnapshot:
-    """The reporter's rating."""
-    result = await _update(ctx, event_id, "rate", RateCommand(rating, comment), EventSnapshot)
+async def rate(ctx: AppContext, event_id: str, rating: str, comment: str, tracking_key: str) -> EventSnapshot:
+    """The reporter's rating: only with the event's tracking key (403 without it or with a wrong one)."""
+    event = await queries.get_event(ctx.db, event_id)
+    if event is None:
+        raise CommandError(404, "no report with this receipt code")
+    if not receipts.key_matches(tracking_key, event.tracking_key_hash):
+        raise CommandError(403, "only the reporter may rate: the tracking key (评价码) given when reporting "
+                                "is missing or wrong")
+    cmd = RateCommand(rating, comment, tracking_key_hash=receipts.key_hash(tracking_key))
+    result = await _update(ctx, event_id, "rate", cmd, EventSnapshot)
+    assert isinstance(result, EventSnapshot)
+    return result
+
+
+def follower_key(phone: str, client_address: str) -> str:
+    """Who follows, counted once: the phone when given, else the client address (hashed either way)."""
+    basis = f"phone:{phone}" if phone else f"addr:{client_address}"
+    return hashlib.sha256(basis.encode()).hexdigest()
+
+
+async def follow(ctx: AppContext, event_id: str, phone: str, client_address: str) -> EventSnapshot:
+    """Follow an open event ("me too"); its notices go to ``phone`` too when given."""
+    result = await _update(ctx, event_id, "follow", FollowCommand(follower_key(phone, client_address), phone),
+                           EventSnapshot)
     assert isinstance(result, EventSnapshot)
     return result
 

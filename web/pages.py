@@ -19,6 +19,7 @@ from litestar.response import Redirect, Template
 from pydantic import ValidationError
 
 from store import queries
+from store.receipts import key_matches, normalise_key, shown_key
 from store.timeutil import utcnow
 from store.users import audit, authenticate
 from web import commands
@@ -28,15 +29,14 @@ from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
 from web.location_map import location_map
 from web.ratelimit import LoginLimiter, client_ip
-from web.schemas import EventIn, RatingIn
+from web.request_limits import Limited, hit, track_limit
+from web.schemas import RatingIn
 from web.views import event_detail, public_status
+from workflows import inputs
 from workflows.lifecycle import ACTORS, triggers_from
+from workflows.types import EventReport, Location, Reporter
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
 
 
 def _safe_next(target: str | None, default: str = "/") -> str:
@@ -117,24 +117,20 @@ class PublicPages(Controller):
     async def report(self, ctx: AppContext, request: Request) -> Template:
         """Submit a report (url-encoded, or multipart with photos); shows the receipt code."""
         form = await request.form()
-        data = {k: _text(form, k, 2000 if k == "description" else 300)
-                for k in ("category", "description", "grid", "address", "name", "phone")}
-        payload = {
-            "category": data["category"],
-            "description": data["description"],
-            "location": {"grid": data["grid"] or None, "address": data["address"] or None},
-            "reporter": {"name": data["name"], "phone": data["phone"]},
-            "source": "portal",
-        }
-        try:
-            event_in = EventIn.model_validate(payload)
-        except ValidationError as exc:
+        # One character over each limit, so that a too long text is refused with the reason, not cut.
+        data = {k: _text(form, k, limit + 1) for k, limit in _REPORT_FIELDS.items()}
+        report = inputs.normalised(EventReport(
+            category=data["category"], description=data["description"],
+            location=Location(grid=data["grid"] or None, address=data["address"] or None),
+            reporter=Reporter(name=data["name"], phone=data["phone"]), source="portal",
+        ))
+        lang = language_of(request.cookies)
+        errors = [problem_text(lang, p) for p in inputs.report_problems(report)]
+        if not errors and report.category and (await ctx.engine()).category(report.category) is None:
+            errors.append(translate(lang, "input.unknown_category", code=report.category))
+        if errors:
             ctx_ = await _report_context(ctx)
-            ctx_.update(errors=_problems(exc), form=data)
-            return Template("report.html", context=ctx_, status_code=400)
-        if event_in.category and (await ctx.engine()).category(event_in.category) is None:
-            ctx_ = await _report_context(ctx)
-            ctx_.update(errors=[f"category: unknown '{event_in.category}'"], form=data)
+            ctx_.update(errors=errors, form=data)
             return Template("report.html", context=ctx_, status_code=400)
         uploads = [v for v in form.getall("photos", []) if isinstance(v, UploadFile) and v.filename]
         try:
@@ -148,10 +144,14 @@ class PublicPages(Controller):
         finally:
             for upload in uploads:
                 await upload.close()
-        started = await commands.start_event(ctx, event_in.to_report())
+        started = await commands.start_event(ctx, report)
         if photos:
             await queries.add_report_photos(ctx.db, started.event_id, photos)
-        return Template("report_done.html", context={"receipt_code": started.receipt_code, "photos": len(photos)})
+        key = started.tracking_key or ""
+        return Template("report_done.html", context={
+            "receipt_code": started.receipt_code, "photos": len(photos), "tracking_key": shown_key(key),
+            "tracking_link": f"/track/{started.receipt_code}?key={key}" if key else None,
+        })
 
     @get("/track")
     async def track_form(self, code: str | None = None) -> Response[Any]:
@@ -161,31 +161,65 @@ class PublicPages(Controller):
         return Template("track.html", context={"status": None})
 
     @get("/track/{code:str}")
-    async def track(self, ctx: AppContext, code: str, msg: str | None = None) -> Template:
-        """A report's plain-language status, with the rating form when it is time to rate."""
-        event = await queries.event_by_receipt(ctx.db, code)
-        if event is None:
-            return Template("track.html", context={"status": None, "notfound": True, "code": code},
-                            status_code=404)
-        status = public_status(event, await queries.timeline(ctx.db, event.event_id))
-        return Template("track.html", context={"status": status, "msg": msg})
+    async def track(self, ctx: AppContext, request: Request, code: str, msg: str | None = None,
+                    key: str | None = None) -> Response[Any]:
+        """A report's plain-language status (the receipt code is enough to read it), with the rating
+        form when it is time to rate: the reporter's tracking key comes from the link in their notice
+        (``?key=``) or is typed in."""
+        limited = await _track_limited(ctx, request)
+        if limited is not None:
+            return limited
+        return await _track_page(ctx, code, msg=msg, key=key)
 
     @post("/track/{code:str}/rating", status_code=303)
-    async def rate(self, ctx: AppContext, code: str, data: Form) -> Response[Any]:
-        """Submit the rating."""
+    async def rate(self, ctx: AppContext, request: Request, code: str, data: Form) -> Response[Any]:
+        """Submit the rating, with the tracking key (403 and the page again without the right one)."""
+        limited = await _track_limited(ctx, request)
+        if limited is not None:
+            return limited
         event = await queries.event_by_receipt(ctx.db, code)
         if event is None:
             raise NotFoundException("no report with this receipt code")
+        lang = language_of(request.cookies)
+        key = (data.get("tracking_key") or "").strip()[:64]
         try:
-            rating = RatingIn.model_validate({"rating": data.get("rating"), "comment": data.get("comment", "")})
-        except ValidationError as exc:
-            raise commands.CommandError(400, "; ".join(_problems(exc))) from exc
-        snap = await commands.rate(ctx, event.event_id, rating.rating, rating.comment)
+            rating = RatingIn.model_validate({"rating": data.get("rating"), "comment": data.get("comment", ""),
+                                              "tracking_key": key})
+        except ValidationError:
+            return await _track_page(ctx, code, key=key, error=translate(lang, "track.rate.invalid"), status=400)
+        if not key_matches(key, event.tracking_key_hash):
+            return await _track_page(ctx, code, key=key, error=translate(lang, "track.key.wrong"), status=403)
+        snap = await commands.rate(ctx, event.event_id, rating.rating, rating.comment, key)
         msg = "msg.rated"
         if rating.rating == "dissatisfied":
             # Dissatisfied: back for rework (返工), or to a supervisor's review after the last allowed rework.
             msg = "msg.rated.review" if snap.state == "review" else "msg.rated.rework"
         return Redirect(f"/track/{event.receipt_code}?msg={msg}", status_code=303)
+
+
+async def _track_limited(ctx: AppContext, request: Request) -> Response[Any] | None:
+    """The 429 page when this client address asked too often (counted in the store), else None."""
+    try:
+        await hit(ctx.db, track_limit(ctx.settings), client_ip(request))
+    except Limited as exc:
+        text = translate(language_of(request.cookies), "track.limited", seconds=exc.retry_after)
+        return Template("track.html", context={"status": None, "error": text}, status_code=429,
+                        headers={"Retry-After": str(exc.retry_after)})
+    return None
+
+
+async def _track_page(ctx: AppContext, code: str, *, msg: str | None = None, key: str | None = None,
+                      error: str | None = None, status: int = 200) -> Template:
+    event = await queries.event_by_receipt(ctx.db, code)
+    if event is None:
+        return Template("track.html", context={"status": None, "notfound": True, "code": code}, status_code=404)
+    view = public_status(event, await queries.timeline(ctx.db, event.event_id))
+    # A key from the link is used only when it is the right one (a wrong one is asked for again).
+    known = normalise_key(key) if key and key_matches(key, event.tracking_key_hash) else ""
+    return Template("track.html", status_code=status, context={
+        "status": view, "msg": msg, "error": error, "key": known, "key_wrong": bool(key) and not known,
+        "rateable": bool(event.tracking_key_hash),
+    })
 
 
 class NearbyController(Controller):
@@ -198,8 +232,10 @@ class NearbyController(Controller):
                      grid: str | None = None, address: str | None = None) -> dict[str, Any]:
         """Open events of ``category`` in ``grid`` (or the grid an ``address`` lies in), newest first.
 
-        Public: receipt code, status, a shortened description and the day of the report only
-        (never names or phones). Empty when the category or the place is unknown.
+        Public: status, a shortened description, the day of the report and how many follow it — never a
+        receipt code (which would let anyone read the report's timeline) or names and phones. Each can
+        be followed ("me too": ``POST /api/events/{event_id}/follow``), which acts on nothing else.
+        Empty when the category or the place is unknown.
         """
         category = (category or "").strip()[:32]
         placed = (await ctx.org()).locate((grid or "").strip()[:32] or None, None, None,
@@ -209,9 +245,9 @@ class NearbyController(Controller):
         rows = await queries.open_events_nearby(ctx.db, category=category, grid=placed.grid)
         lang = language_of(request.cookies)
         return {"grid": placed.grid, "events": [
-            {"receipt_code": e.receipt_code, "state": e.state, "state_label": translate(lang, f"state.{e.state}"),
+            {"event_id": e.event_id, "state": e.state, "state_label": translate(lang, f"state.{e.state}"),
              "description": e.description if len(e.description) <= NEARBY_TEXT else e.description[:NEARBY_TEXT] + "…",
-             "created": e.created_at.date().isoformat()}
+             "created": e.created_at.date().isoformat(), "followers": e.follower_count}
             for e in rows
         ]}
 
@@ -235,6 +271,20 @@ MAX_PHOTOS = 10
 MAX_REPORT_PHOTOS = 3
 #: Characters of a description shown in the public list of nearby reports.
 NEARBY_TEXT = 40
+#: The report form's fields and their limits (``workflows.inputs``, the one definition of a report).
+_REPORT_FIELDS = {"category": inputs.MAX_CATEGORY, "description": inputs.MAX_DESCRIPTION, "grid": inputs.MAX_GRID,
+                  "address": inputs.MAX_ADDRESS, "name": inputs.MAX_REPORTER_NAME, "phone": inputs.MAX_PHONE}
+#: Field names of the shared problems, as the report form labels them.
+_FIELD_LABELS = {"category": "report.category", "description": "report.description", "location.grid": "report.grid",
+                 "location.address": "report.address", "reporter.name": "report.name",
+                 "reporter.phone": "report.phone"}
+
+
+def problem_text(lang: str, problem: inputs.Problem) -> str:
+    """A problem of an input in the visitor's language: ``问题描述：不能为空``."""
+    label = _FIELD_LABELS.get(problem.field)
+    field = translate(lang, label) if label else problem.field
+    return translate(lang, f"input.{problem.code}", field=field, limit=problem.limit)
 MAX_BULK = 200
 
 

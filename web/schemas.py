@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.types import RATINGS, SOURCES, EventReport, Location, Reporter
+from workflows import inputs
+from workflows.types import RATINGS, EventReport, Location, Reporter
 
 Rating = Literal["satisfied", "basically_satisfied", "dissatisfied"]
 assert set(RATINGS) == {"satisfied", "basically_satisfied", "dissatisfied"}
@@ -17,16 +18,10 @@ class LocationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    grid: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9\-]+$")
+    grid: str | None = Field(default=None, max_length=inputs.MAX_GRID, pattern=inputs.CODE_PATTERN)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-    address: str | None = Field(default=None, max_length=300)
-
-    @model_validator(mode="after")
-    def _pairs(self) -> LocationIn:
-        if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat and lon must be given together")
-        return self
+    address: str | None = Field(default=None, max_length=inputs.MAX_ADDRESS)
 
 
 class ReporterIn(BaseModel):
@@ -34,42 +29,41 @@ class ReporterIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(default="", max_length=50)
-    phone: str = Field(default="", max_length=20, pattern=r"^[0-9+\- ]*$")
+    name: str = Field(default="", max_length=inputs.MAX_REPORTER_NAME)
+    phone: str = Field(default="", max_length=inputs.MAX_PHONE, pattern=inputs.PHONE_PATTERN)
 
 
 class EventIn(BaseModel):
-    """Body of ``POST /api/events`` and the workflow input (same fields)."""
+    """Body of ``POST /api/events`` (the workflow input's fields that a reporter sets).
+
+    The field limits are documented here for the OpenAPI; the rules themselves are
+    ``workflows.inputs.report_problems``, the one definition every entrance applies."""
 
     model_config = ConfigDict(extra="forbid")
 
-    category: str = Field(default="", max_length=32, description="category code; empty = let triage decide")
-    description: str = Field(min_length=1, max_length=2000)
+    category: str = Field(default="", max_length=inputs.MAX_CATEGORY,
+                          description="category code; empty = let triage decide")
+    description: str = Field(min_length=1, max_length=inputs.MAX_DESCRIPTION)
     location: LocationIn = Field(default_factory=LocationIn)
     reporter: ReporterIn = Field(default_factory=ReporterIn)
-    source: str = Field(default="api")
-    external_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\w.:\-]+$")
-    severity: int = Field(default=1, ge=1, le=6, description="level on the category's severity scale")
+    source: str = Field(default="api", description="one of " + ", ".join(inputs.SOURCES))
+    external_id: str | None = Field(default=None, min_length=1, max_length=inputs.MAX_EXTERNAL_ID,
+                                    pattern=inputs.EXTERNAL_ID_PATTERN)
+    severity: int = Field(default=1, ge=inputs.MIN_SEVERITY, le=inputs.MAX_SEVERITY,
+                          description="level on the category's severity scale")
     needs_enforcement: bool = Field(default=False, description="law-enforcement power is needed")
 
-    @field_validator("description")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("description must not be blank")
-        return value.strip()
-
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, value: str) -> str:
-        if value not in SOURCES:
-            raise ValueError(f"source must be one of {', '.join(SOURCES)}")
-        return value
+    @model_validator(mode="after")
+    def _valid_report(self) -> EventIn:
+        problems = inputs.report_problems(self.to_report())
+        if problems:
+            raise ValueError("; ".join(p.message for p in problems))
+        return self
 
     def to_report(self) -> EventReport:
-        """The workflow input."""
-        return EventReport(
-            category=self.category.strip(),
+        """The workflow input (texts trimmed)."""
+        return inputs.normalised(EventReport(
+            category=self.category,
             description=self.description,
             location=Location(**self.location.model_dump()),
             reporter=Reporter(**self.reporter.model_dump()),
@@ -77,7 +71,7 @@ class EventIn(BaseModel):
             external_id=self.external_id,
             severity=self.severity,
             needs_enforcement=self.needs_enforcement,
-        )
+        ))
 
 
 class LoginIn(BaseModel):
@@ -110,12 +104,30 @@ class TriageIn(BaseModel):
 
 
 class RatingIn(BaseModel):
-    """Body of ``POST /api/track/{code}/rating``."""
+    """Body of ``POST /api/track/{code}/rating``: only the reporter, who holds the tracking key, rates."""
 
     model_config = ConfigDict(extra="forbid")
 
     rating: Rating
     comment: str = Field(default="", max_length=1000)
+    tracking_key: str = Field(default="", max_length=64,
+                              description="the key given once when reporting (required; 403 without it)")
+
+    @field_validator("comment")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        problem = inputs.text_problem("comment", value, max_len=1000)
+        if problem is not None:
+            raise ValueError(problem.message)
+        return value
+
+
+class FollowIn(BaseModel):
+    """Body of ``POST /api/events/{id}/follow``: "me too", with a phone to be told of its progress."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(default="", max_length=inputs.MAX_PHONE, pattern=inputs.PHONE_PATTERN)
 
 
 class TaskRequestIn(BaseModel):

@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
+from workflows.inputs import MAX_COMMENT, InvalidInput, checked_report, text_problem
 from workflows.lifecycle import ACTORS, TASK_KIND_OF_STATE, TERMINAL, IllegalTransition, Lifecycle, State
 from workflows.types import (
     ACTIVITY_DELIVER,
     ACTIVITY_DUE,
     ACTIVITY_MARKS,
     ACTIVITY_PROJECT,
+    ACTIVITY_RECEIPT,
     ACTIVITY_ROUTE,
     RATINGS,
     Actor,
@@ -34,9 +38,12 @@ from workflows.types import (
     DueRequest,
     EventReport,
     EventSnapshot,
+    FollowCommand,
+    Follower,
     MarksRequest,
     Notice,
     RateCommand,
+    ReceiptGrant,
     RoutingRequest,
     SupervisorCommand,
     Task,
@@ -81,10 +88,39 @@ MARK_ORDER = ("remind_50", "remind_80", "due", "escalate")
 RESUME_MEMO = "resume"
 #: Events in one run's history before it continues as new (Temporal's own suggestion comes later).
 HISTORY_LIMIT = 5_000
+#: Followers ("me too") an event counts and notifies at most.
+MAX_FOLLOWERS = 500
+FOLLOWER = Actor(username="follower", display_name="", kind="reporter")
+#: Notices a follower gets (never the rating request: only the reporter rates).
+FOLLOWER_NOTICES = {
+    "completed": "您关注的问题已处理完毕,正在核查。",
+    "closed": "您关注的问题已办结,感谢您的关注。",
+    "voided": "您关注的问题已作废。",
+}
+#: Reporter notices that carry the tracking link with the key (added at delivery, never stored).
+KEYED_NOTICES = ("dispatched", "rate_request")
+
+# Patches (``workflow.patched``) for events started before a change; see tests/test_replay.py.
+#: The workflow checks its own input with the rules of every other entrance (workflows/inputs.py).
+PATCH_CHECKED_INPUT = "checked-input"
+#: A report without a receipt code gets a random one from the ``issue_receipt`` activity (before:
+#: derived from the event id).
+PATCH_RANDOM_RECEIPT = "random-receipt"
 
 
 def _reject(kind: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
+
+
+#: Characters of a reason or note of a request or override.
+MAX_REASON = 500
+
+
+def _check_text(field: str, value: str, max_len: int) -> None:
+    """Refuse a command's free text that no store could keep (NUL, lone surrogates) or too long."""
+    problem = text_problem(field, value, max_len=max_len)
+    if problem is not None:
+        raise _reject(INVALID, problem.message)
 
 
 @workflow.defn(name="EventLifecycle")
@@ -104,8 +140,13 @@ class EventLifecycle:
 
     # ---------------------------------------------------------------- main line
     @workflow.run
-    async def run(self, report: EventReport) -> EventSnapshot:
+    async def run(self, report: EventReport | dict[str, Any]) -> EventSnapshot:
         """Drive the event through its lifecycle; the result is the final snapshot.
+
+        The input is checked first with the rules of every entrance (``workflows.inputs``): a bad
+        report fails the workflow at once with a non-retryable ``Invalid`` error naming each problem,
+        before anything is stored. (A JSON object whose types do not fit :class:`EventReport` arrives
+        as a plain mapping, so that it too fails readably instead of failing the task for ever.)
 
         After a continue-as-new (which keeps long-lived events' histories small) the state comes back
         from the memo ``resume``; the input stays the report, so integrations start it as documented.
@@ -119,6 +160,12 @@ class EventLifecycle:
                 if notice.status == "pending":
                     self._start_delivery(notice)
         else:
+            if workflow.patched(PATCH_CHECKED_INPUT) or not isinstance(report, EventReport):
+                try:
+                    report = checked_report(report)
+                except InvalidInput as exc:
+                    raise ApplicationError(str(exc), [p.message for p in exc.problems], type=INVALID,
+                                           non_retryable=True) from None
             await self._intake(report)
         while True:
             state = self._machine.current
@@ -144,9 +191,16 @@ class EventLifecycle:
 
     async def _intake(self, report: EventReport) -> None:
         info = workflow.info()
+        if not report.receipt_code and workflow.patched(PATCH_RANDOM_RECEIPT):
+            grant = await workflow.execute_local_activity(
+                ACTIVITY_RECEIPT, info.workflow_id, result_type=ReceiptGrant,
+                start_to_close_timeout=timedelta(seconds=10), retry_policy=_PROJECT_RETRY,
+            )
+            report.receipt_code = grant.receipt_code
+            report.tracking_key_hash, report.tracking_nonce = grant.tracking_key_hash, grant.tracking_nonce
         self._snap = EventSnapshot(
             event_id=info.workflow_id,
-            receipt_code=receipt_code_for(info.workflow_id),
+            receipt_code=report.receipt_code or receipt_code_for(info.workflow_id),
             report=report,
             state=self._machine.current.value,
             stage=self._machine.stage.value,
@@ -343,6 +397,7 @@ class EventLifecycle:
     @complete.validator
     def _validate_complete(self, cmd: CompleteCommand) -> None:
         task = self._claimed_by(cmd.task_id, cmd.actor)
+        _check_text("result", cmd.result, MAX_COMMENT)
         if len(cmd.photos) > 10:
             raise _reject(INVALID, "at most 10 photos")
         if task.kind == "verify":
@@ -393,6 +448,7 @@ class EventLifecycle:
             raise _reject(CONFLICT, f"'{cmd.action}' applies to a handling task, not a {task.kind} task")
         if cmd.action not in ("request_return", "escalate", "request_extension", "request_cohandling"):
             raise _reject(INVALID, f"unknown request '{cmd.action}'")
+        _check_text("reason", cmd.reason, MAX_REASON)
         if not cmd.reason.strip():
             raise _reject(INVALID, "a reason is required")
         self._require(cmd.action)
@@ -443,6 +499,7 @@ class EventLifecycle:
             raise _reject(CONFLICT, f"task {task.task_id} is not an open triage task")
         if not cmd.unit or not cmd.category:
             raise _reject(INVALID, "triage needs a category and a unit")
+        _check_text("note", cmd.note, MAX_REASON)
         self._require_supervisor(cmd.actor)
         self._require("triage")
 
@@ -472,11 +529,42 @@ class EventLifecycle:
     def _validate_rate(self, cmd: RateCommand) -> None:
         if cmd.rating not in RATINGS:
             raise _reject(INVALID, f"rating must be one of {', '.join(RATINGS)}")
-        if len(cmd.comment) > 1000:
-            raise _reject(INVALID, "comment is longer than 1000 characters")
+        problem = text_problem("comment", cmd.comment, max_len=1000)
+        if problem is not None:
+            raise _reject(INVALID, problem.message)
         if self._rated:
             raise _reject(CONFLICT, "this event has already been rated")
         self._require("rate")
+        expected = self.snap.report.tracking_key_hash
+        if expected and not hmac.compare_digest(cmd.tracking_key_hash.encode(), expected.encode()):
+            raise _reject(FORBIDDEN, "only the reporter may rate: the tracking key is missing or wrong")
+
+    @workflow.update
+    async def follow(self, cmd: FollowCommand) -> EventSnapshot:
+        """Follow an open event ("me too"): counted once per person, told of its progress.
+
+        Following twice changes nothing (the same key); it never gives a right to act on the event."""
+        snap = self.snap
+        if any(f.key == cmd.key for f in snap.followers):
+            return snap
+        phone = "" if cmd.phone == snap.report.reporter.phone else cmd.phone
+        snap.followers.append(Follower(key=cmd.key, phone=phone, at=self._now()))
+        self._log("follow", FOLLOWER, note=f"{len(snap.followers)}")
+        await self._project()
+        return snap
+
+    @follow.validator
+    def _validate_follow(self, cmd: FollowCommand) -> None:
+        if self._snap is None:
+            raise _reject(CONFLICT, "the event is not recorded yet")
+        if len(cmd.key) != 64 or any(c not in "0123456789abcdef" for c in cmd.key):
+            raise _reject(INVALID, "a follower key is a sha256 in hex")
+        if len(cmd.phone) > 20 or any(c not in "0123456789+- " for c in cmd.phone):
+            raise _reject(INVALID, "phone: only digits, +, - and spaces")
+        if self._machine.current in TERMINAL:
+            raise _reject(CONFLICT, "this event is already closed")
+        if len(self.snap.followers) >= MAX_FOLLOWERS and all(f.key != cmd.key for f in self.snap.followers):
+            raise _reject(CONFLICT, "this event has as many followers as it can notify")
 
     # ---------------------------------------------------------------- updates: supervisors
     @workflow.update
@@ -545,6 +633,7 @@ class EventLifecycle:
     @supervise.validator
     def _validate_supervise(self, cmd: SupervisorCommand) -> None:
         self._require_supervisor(cmd.actor)
+        _check_text("reason", cmd.reason, MAX_REASON)
         action, snap = cmd.action, self.snap
         if action in ("retry_notice", "skip_notice"):
             if cmd.notice_id not in self._deliveries:
@@ -712,11 +801,26 @@ class EventLifecycle:
         return ladder[-1] if ladder else unit
 
     def _notify(self, kind: str, body: str) -> Notice | None:
-        phone = self.snap.report.reporter.phone
-        if not phone:
-            return None
-        notice = Notice(notice_id=f"{self.snap.event_id}.N{len(self.snap.notices) + 1}", kind=kind, recipient=phone,
-                        body=f"[{self.snap.receipt_code}] {body}", created_at=self._now())
+        """Tell the reporter (returned: the notice, or None without a phone) and the followers."""
+        snap = self.snap
+        phone = snap.report.reporter.phone
+        notice = None
+        if phone:
+            nonce = snap.report.tracking_nonce if kind in KEYED_NOTICES else ""
+            notice = self._add_notice(kind, phone, f"[{snap.receipt_code}] {body}", nonce)
+        follower_body = FOLLOWER_NOTICES.get(kind)
+        if follower_body:
+            # No receipt code: a follower reads and acts on nothing of the reporter's.
+            name = snap.decision.category_name if snap.decision else ""
+            for follower in snap.followers:
+                if follower.phone:
+                    self._add_notice(kind, follower.phone, f"[{name}] {follower_body}" if name else follower_body)
+        return notice
+
+    def _add_notice(self, kind: str, recipient: str, body: str, nonce: str = "") -> Notice:
+        notice = Notice(notice_id=f"{self.snap.event_id}.N{len(self.snap.notices) + 1}", kind=kind,
+                        recipient=recipient, body=body, created_at=self._now(), tracking_nonce=nonce,
+                        receipt_code=self.snap.receipt_code if nonce else "")
         self.snap.notices.append(notice)
         self._start_delivery(notice)
         return notice

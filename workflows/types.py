@@ -16,6 +16,7 @@ ACTIVITY_DUE = "compute_due"
 ACTIVITY_PROJECT = "project_event"
 ACTIVITY_MARKS = "supervision_marks"
 ACTIVITY_DELIVER = "deliver_notice"
+ACTIVITY_RECEIPT = "issue_receipt"
 
 #: Custom search attributes the workflow keeps current (registered on the dev server at start).
 SEARCH_ATTRIBUTES = {
@@ -32,9 +33,9 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def receipt_code_for(event_id: str) -> str:
-    """The receipt code (回执码) of an event: 10 Crockford base-32 digits derived from its id.
-
-    Deterministic so that the web, the CLI and the workflow (on replay too) agree without I/O.
+    """The receipt code (回执码) that events started before random receipt codes had: 10 Crockford
+    base-32 digits derived from the event id. Kept only so that those events replay unchanged;
+    new events get a random code (``store.receipts``), never one derived from anything public.
     """
     number = int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:7], "big")
     chars = []
@@ -74,6 +75,14 @@ class EventReport:
     external_id: str | None = None
     severity: int = 1  # level on the category's severity scale (1 = the mildest)
     needs_enforcement: bool = False  # the reporter (e.g. a grid worker) asks for law-enforcement power
+    # Set by the entrance that takes the report (the web); a start through the Temporal client leaves
+    # them empty and the workflow draws them (activity ``issue_receipt``). Never derived from the
+    # event id or the external id: the receipt code is random, the tracking key is shown once to the
+    # reporter and only its hash travels (the nonce lets the delivery activity, which holds the
+    # server secret, put the key into the reporter's notices without it being stored anywhere).
+    receipt_code: str = ""
+    tracking_key_hash: str = ""
+    tracking_nonce: str = ""
 
 
 @dataclass
@@ -185,7 +194,7 @@ class TimelineEntry:
 
 @dataclass
 class Notice:
-    """A notification for the reporter, written to the outbox and delivered by an activity."""
+    """A notification for the reporter (or a follower), written to the outbox and delivered by an activity."""
 
     notice_id: str
     kind: str  # dispatched | completed | rate_request | closed | voided
@@ -193,6 +202,29 @@ class Notice:
     body: str
     created_at: str
     status: str = "pending"  # pending | delivered | skipped
+    #: On the reporter's notices that carry the tracking link: the delivery adds the link with the key,
+    #: derived from the nonce (never stored), to the event's tracking page.
+    tracking_nonce: str = ""
+    receipt_code: str = ""
+
+
+@dataclass
+class Follower:
+    """Someone who follows an open event ("me too"): counted once, told of its progress by phone."""
+
+    key: str  # sha256 of the phone (or of the client address when no phone was left): the dedupe key
+    phone: str = ""
+    at: str = ""
+
+
+@dataclass
+class ReceiptGrant:
+    """What the intake needs when the entrance did not set it: a random receipt code, unique in the
+    store, and a tracking key (its hash and the nonce it is derived from)."""
+
+    receipt_code: str
+    tracking_key_hash: str = ""
+    tracking_nonce: str = ""
 
 
 @dataclass
@@ -232,6 +264,7 @@ class EventSnapshot:
     rework_count: int = 0
     returned_count: int = 0
     escalated_count: int = 0
+    followers: list[Follower] = field(default_factory=list)
 
 
 @dataclass
@@ -282,10 +315,19 @@ class SupervisorCommand:
 
 @dataclass
 class RateCommand:
-    """The reporter's rating (评价) of the result."""
+    """The reporter's rating (评价) of the result; only the reporter holds the tracking key."""
 
     rating: str
     comment: str = ""
+    tracking_key_hash: str = ""  # sha256 of the key the rater gave (the web checked it against the store)
+
+
+@dataclass
+class FollowCommand:
+    """Follow an open event ("me too"): counted on the event, its notices go to ``phone`` too."""
+
+    key: str
+    phone: str = ""
 
 
 @dataclass

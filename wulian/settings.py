@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     notify_webhook_url: str = ""
     #: Seconds the web waits for a new event's intake to be recorded before answering 202.
     intake_wait_seconds: float = 10.0
+    #: The address residents open the web at (links in notices); empty: http://web_host:web_port.
+    public_url: str = ""
+    #: Public tracking (``/track``, ``/api/track``): requests per client address and window.
+    track_requests_per_window: int = Field(default=120, ge=1)
+    track_window_seconds: int = Field(default=600, ge=1)
+    #: "Follow / me too" on the nearby list: per client address and hour.
+    follows_per_hour: int = Field(default=20, ge=1)
 
     @field_validator("data_dir")
     @classmethod
@@ -52,6 +59,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'wulian.db'}"
+
+    @property
+    def public_base_url(self) -> str:
+        """Where residents reach the web (``public_url``, else the local web address)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(self.web_host, self.web_host)  # noqa: S104
+        return f"http://{host}:{self.web_port}"
 
     def secret(self) -> str:
         """The signing secret: the configured one, or one kept in ``data_dir/secret.key``."""

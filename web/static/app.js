@@ -64,14 +64,36 @@
 })();
 
 // Open reports of the same category near the resident's place (/api/events/nearby), so they can
-// follow one instead of reporting it again. The form works the same without this.
+// follow one ("me too": POST /api/events/<id>/follow, with the phone typed in the form, if any)
+// instead of reporting it again. The list shows no receipt codes. The form works the same without this.
 (function () {
   var box = document.getElementById('nearby');
   var category = document.getElementById('category');
   var grid = document.getElementById('grid');
   var address = document.getElementById('address');
+  var phone = document.getElementById('phone');
   if (!box || !category || !grid) return;
   var timer = null;
+  function say(pattern, n) { return (pattern || '').replace('{n}', n); }
+  function follow(e, button, meta) {
+    button.disabled = true;
+    fetch('/api/events/' + encodeURIComponent(e.event_id) + '/follow', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ phone: phone && phone.checkValidity() ? phone.value.trim() : '' })
+    }).then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+      .then(function (data) {
+        var done = document.createElement('span');
+        done.className = 'hint';
+        done.setAttribute('role', 'status');
+        done.textContent = ' ' + say(box.getAttribute('data-followed'), data.followers);
+        button.replaceWith(done);
+        meta.textContent = say(box.getAttribute('data-followers'), data.followers);
+      })
+      .catch(function () {
+        button.disabled = false;
+        button.textContent = box.getAttribute('data-failed');
+      });
+  }
   function look() {
     var params = 'category=' + encodeURIComponent(category.value) + '&grid=' + encodeURIComponent(grid.value) +
       '&address=' + encodeURIComponent(address ? address.value.trim() : '');
@@ -91,15 +113,21 @@
         var ul = document.createElement('ul');
         data.events.forEach(function (e) {
           var li = document.createElement('li');
-          var a = document.createElement('a');
-          a.href = '/track/' + encodeURIComponent(e.receipt_code);
-          a.textContent = box.getAttribute('data-follow') + ' ' + e.receipt_code;
-          var meta = document.createElement('span');
-          meta.className = 'badge';
-          meta.textContent = e.state_label;
+          var state = document.createElement('span');
+          state.className = 'badge';
+          state.textContent = e.state_label;
           var text = document.createElement('span');
           text.textContent = ' ' + e.created + ' · ' + e.description + ' ';
-          li.appendChild(meta); li.appendChild(text); li.appendChild(a);
+          var meta = document.createElement('span');
+          meta.className = 'hint';
+          meta.textContent = e.followers ? say(box.getAttribute('data-followers'), e.followers) : '';
+          var button = document.createElement('button');
+          button.type = 'button';
+          button.className = 'secondary metoo';
+          button.textContent = box.getAttribute('data-metoo');
+          button.addEventListener('click', function () { follow(e, button, meta); });
+          li.appendChild(state); li.appendChild(text); li.appendChild(meta); li.appendChild(document.createTextNode(' '));
+          li.appendChild(button);
           ul.appendChild(li);
         });
         box.appendChild(ul);
