@@ -178,7 +178,8 @@ async def _login_by_keyboard(context: object, base: str, username: str) -> objec
     return page
 
 
-async def _resident_report(page: object, base: str, text: str, *, photo: bool) -> str:
+async def _resident_report(page: object, base: str, text: str, *, photo: bool) -> tuple[str, str]:
+    """Report through the form; the receipt code and the tracking key shown once."""
     p = page
     await p.goto(f"{base}/report")  # type: ignore[attr-defined]
     await p.select_option("#category", "SR-01")  # type: ignore[attr-defined]
@@ -191,7 +192,9 @@ async def _resident_report(page: object, base: str, text: str, *, photo: bool) -
     await p.click("#report-form button[type=submit]")  # type: ignore[attr-defined]
     receipt = await p.text_content("#receipt")  # type: ignore[attr-defined]
     assert receipt and re.fullmatch(r"[0-9A-Z]{10}", receipt.strip()), receipt
-    return receipt.strip()
+    key = await p.text_content("#tracking-key")  # type: ignore[attr-defined]
+    assert key and re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}", key.strip()), key
+    return receipt.strip(), key.strip()
 
 
 async def _scenario(platform: Platform, base: str, browser: object) -> None:
@@ -202,18 +205,24 @@ async def _scenario(platform: Platform, base: str, browser: object) -> None:
     assert await resident.get_attribute("html", "lang") == "zh-CN"
     assert await resident.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scrolling
     await _shot(resident, "01-report-form-zh")
-    receipt = await _resident_report(resident, base, "小区门口垃圾堆积，无人清运", photo=True)
+    receipt, key = await _resident_report(resident, base, "小区门口垃圾堆积，无人清运", photo=True)
     assert await resident.is_visible("#photos-count")
     await _shot(resident, "02-report-done")
     event_id = await _event_id(platform, receipt)
 
-    # Two more reports of the same kind: the form shows the open ones nearby, to follow instead.
+    # Two more reports of the same kind: the form shows the open ones nearby (without their receipt
+    # codes), to follow ("me too") instead of reporting again.
     await resident.goto(f"{base}/report")
     await resident.select_option("#category", "SR-01")
     await resident.select_option("#grid", "HS01-G1")
-    await resident.wait_for_selector(f"#nearby a[href='/track/{receipt}']")
+    await resident.wait_for_selector("#nearby button.metoo")
+    assert receipt not in await resident.inner_text("#nearby")
     await _shot(resident, "03-report-nearby")
-    others = [await _event_id(platform, await _resident_report(resident, base, f"垃圾桶满溢 {i}", photo=False))
+    await resident.fill("#phone", "13700000001")
+    await resident.click("#nearby button.metoo >> nth=0")
+    await resident.wait_for_selector("#nearby [role=status]")
+    assert "共 1 人关注" in await resident.inner_text("#nearby")
+    others = [await _event_id(platform, (await _resident_report(resident, base, f"垃圾桶满溢 {i}", photo=False))[0])
               for i in (1, 2)]
 
     # The grid worker logs in (keyboard only), filters the inbox, saves the filter, and finds the task
@@ -306,8 +315,9 @@ async def _scenario(platform: Platform, base: str, browser: object) -> None:
     assert await worker.query_selector("[data-due]") is None  # no countdown on finished tasks
     await _shot(worker, "08-event-verified")
 
-    # The resident rates on the tracking page, then reads it in English.
+    # The resident rates on the tracking page with the tracking key, then reads it in English.
     await resident.goto(f"{base}/track/{receipt}")
+    await resident.fill("#tracking_key", key)
     await _shot(resident, "09-track-rate")
     await resident.check("input[name=rating][value=satisfied]")
     await resident.fill("#comment", "谢谢")
