@@ -1,0 +1,196 @@
+"""The authorization matrix, as data: who gets which status on every route that reads or acts on an
+event, photo, task, saved filter, user, console (and the other administration routes).
+
+The world it runs in (tests/test_authz_matrix.py builds it once): events in grid HS01-G1 of community
+HS01 of street HS — ``{event}`` (reported through the page with a photo ``{photo}``, its handling task
+``{task}`` claimed by the grid worker), ``{open_event}`` with the open task ``{open_task}``, and
+``{triage_event}``, which no rule placed (task ``{triage_task}`` in the street centre CC-HS's triage);
+``{receipt}`` is the receipt code of ``{event}``; ``{filter}`` a saved filter of the grid worker made
+afresh for each cell. Actions by those allowed are sent in a form that passes the check of who may
+act and is then refused for what it asks (e.g. approving an extension nobody requested: 409), so that
+no cell changes what the next one sees.
+
+Columns (one user each):
+
+====== ============ =======================================================
+grid   wg_hs01_g1   the grid's worker (the task's unit)
+grid2  wg_hs01_g2   another grid's worker, same community
+comm   sq_hs01      the community
+comm2  sq_hs02      another community, same street
+dept   bm_zf        a department (综合执法)
+cadre  pz_zf_hs     a "1+X" cadre stationed at the street
+street zx_hs        the street's supervisor (command centre CC-HS)
+street2 zx_st       another street's supervisor
+city   zx_city      the city supervisor
+admin  admin        the administrator
+anon   (none)       no token, no session
+====== ============ =======================================================
+
+Statuses: the HTTP status of the answer, redirects not followed (pages send an anonymous visitor to
+``/login`` with 302 on GET and 303 on POST; a page form refused for what it asks answers 303 back to
+the page with the reason, 400 when the form comes back filled in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("grid", "grid2", "comm", "comm2", "dept", "cadre", "street", "street2", "city", "admin", "anon")
+USERS = {
+    "grid": "wg_hs01_g1", "grid2": "wg_hs01_g2", "comm": "sq_hs01", "comm2": "sq_hs02", "dept": "bm_zf",
+    "cadre": "pz_zf_hs", "street": "zx_hs", "street2": "zx_st", "city": "zx_city", "admin": "admin",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One route, how to call it, and the status each role gets."""
+
+    method: str
+    route: str  # the route's path as the app declares it (checked against app.routes)
+    url: str  # the URL, with {event}, {task}, ... filled in from the world
+    statuses: tuple[int, ...]  # one per role, in ROLES order
+    page: bool = False  # a page: session cookie and CSRF token (else the JSON API with a bearer token)
+    json: dict[str, Any] | None = None
+    form: dict[str, str] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None
+    prepare: str | None = None  # a world method that makes what the cell consumes (see the test)
+    note: str = field(default="", compare=False)
+
+    def expected(self, role: str) -> int:
+        """The status ``role`` must get."""
+        return self.statuses[ROLES.index(role)]
+
+
+def _row(method: str, route: str, url: str, statuses: str, **kw: Any) -> Row:
+    codes = tuple(int(c) for c in statuses.split())
+    assert len(codes) == len(ROLES), (route, statuses)
+    return Row(method, route, url, codes, **kw)
+
+
+EXT = {"action": "approve_extension"}  # a supervisor action that has nothing to approve: 409 for those allowed
+
+#        method route                                                     url                              grid grid2 comm comm2 dept cadre street street2 city admin anon
+MATRIX: list[Row] = [
+    # --- the JSON API -------------------------------------------------------------------------------------------------
+    _row("GET", "/api/events/{event_id:str}", "/api/events/{event}",
+         "200 403 200 403 403 403 200 403 200 200 401"),
+    _row("GET", "/api/events/{event_id:str}/timeline.csv", "/api/events/{event}/timeline.csv",
+         "200 403 200 403 403 403 200 403 200 200 401"),
+    _row("POST", "/api/events/{event_id:str}/supervise", "/api/events/{event}/supervise",
+         "403 403 403 403 403 403 409 403 409 409 401", json=EXT),
+    _row("POST", "/api/events/{event_id:str}/follow", "/api/events/{event}/follow",
+         "200 200 200 200 200 200 200 200 200 200 200", json={}, note="public: me too"),
+    _row("GET", "/api/events/nearby", "/api/events/nearby?category=SR-01&grid=HS01-G1",
+         "200 200 200 200 200 200 200 200 200 200 200", note="public, no receipt codes"),
+    _row("POST", "/api/events", "/api/events",
+         "201 201 201 201 201 201 201 201 201 201 201",
+         json={"category": "SR-01", "description": "矩阵测试", "location": {"grid": "HS02-G1"}},
+         note="public: anyone may report"),
+    _row("POST", "/api/console/bulk", "/api/console/bulk",
+         "403 403 403 403 403 403 200 200 200 200 401", json={"event_ids": ["{event}"], **EXT},
+         note="a supervisor gets a result per event: 403 inside it for another street's"),
+    _row("GET", "/api/console", "/api/console",
+         "403 403 403 403 403 403 200 200 200 200 401"),
+    _row("GET", "/api/inbox", "/api/inbox",
+         "200 200 200 200 200 200 200 200 200 200 401", note="each sees only their unit's tasks"),
+    _row("POST", "/api/tasks/{task_id:str}/claim", "/api/tasks/{task}/claim",
+         "409 403 403 403 403 403 403 403 403 403 401", note="already claimed by the grid worker"),
+    _row("POST", "/api/tasks/{task_id:str}/complete", "/api/tasks/{open_task}/complete",
+         "409 403 403 403 403 403 403 403 403 403 401", json={"result": "x"}, note="not claimed yet"),
+    _row("POST", "/api/tasks/{task_id:str}/release", "/api/tasks/{open_task}/release",
+         "409 403 403 403 403 403 403 403 403 403 401"),
+    _row("POST", "/api/tasks/{task_id:str}/triage", "/api/tasks/{triage_task}/triage",
+         "403 403 403 403 403 403 400 403 403 403 401", json={"category": "NOPE-1", "unit": "HS01-G1"},
+         note="the street centre's triage task; an unknown category"),
+    _row("POST", "/api/tasks/{task_id:str}/{kind:str}", "/api/tasks/{task}/extension",
+         "400 403 403 403 403 403 403 403 403 403 401", json={"reason": "r", "hours": 0}),
+    _row("POST", "/api/photos", "/api/photos",
+         "201 201 201 201 201 201 201 201 201 201 401", files={"data": ("p.png", b"PNG", "image/png")}),
+    _row("GET", "/photos/{photo_id:str}", "/photos/{photo}",
+         "200 403 200 403 403 403 200 403 200 200 403", note="the event's scope"),
+    _row("GET", "/api/track/{receipt_code:str}", "/api/track/{receipt}",
+         "200 200 200 200 200 200 200 200 200 200 200", note="public: the receipt code reads"),
+    _row("POST", "/api/track/{receipt_code:str}/rating", "/api/track/{receipt}/rating",
+         "403 403 403 403 403 403 403 403 403 403 403", json={"rating": "satisfied"},
+         note="nobody without the tracking key"),
+    _row("GET", "/api/users", "/api/users",
+         "403 403 403 403 403 403 403 403 403 200 401"),
+    # --- pages --------------------------------------------------------------------------------------------------------
+    _row("GET", "/events/{event_id:str}", "/events/{event}",
+         "200 403 200 403 403 403 200 403 200 200 302", page=True),
+    _row("GET", "/events/{event_id:str}/timeline.csv", "/events/{event}/timeline.csv",
+         "200 403 200 403 403 403 200 403 200 200 302", page=True),
+    _row("POST", "/events/{event_id:str}/supervise", "/events/{event}/supervise",
+         "403 403 403 403 403 403 303 403 303 303 303", page=True, form=EXT),
+    _row("POST", "/tasks/{task_id:str}/{action:str}", "/tasks/{task}/claim",
+         "303 403 403 403 403 403 403 403 403 403 303", page=True, form={}),
+    _row("GET", "/console", "/console",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True),
+    _row("POST", "/console/bulk", "/console/bulk",
+         "403 403 403 403 403 403 303 303 303 303 303", page=True, form={"event_ids": "{event}", "action": "resume"}),
+    _row("GET", "/inbox", "/inbox",
+         "200 200 200 200 200 200 200 200 200 200 302", page=True),
+    _row("POST", "/inbox/filters", "/inbox/filters",
+         "303 303 303 303 303 303 303 303 303 303 303", page=True, form={"name": "f", "query": "view=mine"}),
+    _row("POST", "/inbox/filters/{filter_id:int}/delete", "/inbox/filters/{filter}/delete",
+         "303 403 403 403 403 403 403 403 403 403 303", page=True, form={}, prepare="new_filter",
+         note="the grid worker's own filter"),
+    _row("GET", "/track/{code:str}", "/track/{receipt}",
+         "200 200 200 200 200 200 200 200 200 200 200", page=True),
+    _row("POST", "/track/{code:str}/rating", "/track/{receipt}/rating",
+         "403 403 403 403 403 403 403 403 403 403 403", page=True, form={"rating": "satisfied"}),
+    # --- administration pages (users, units, the responsibility list) --------------------------------------------------
+    _row("GET", "/admin/users", "/admin/users",
+         "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    _row("POST", "/admin/users", "/admin/users",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True, form={"username": ""}),
+    _row("GET", "/admin/users/{username:str}", "/admin/users/wg_hs01_g2",
+         "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    _row("POST", "/admin/users/{username:str}", "/admin/users/wg_hs01_g2",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True, form={"role": "nope", "unit": "HS01-G2"}),
+    _row("POST", "/admin/users/{username:str}/password", "/admin/users/wg_hs01_g2/password",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True, form={"password": "x"}),
+    _row("POST", "/admin/users/{username:str}/active", "/admin/users/admin/active",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True, form={"active": ""},
+         note="an administrator cannot deactivate themselves"),
+    _row("POST", "/admin/users/{username:str}/station", "/admin/users/wg_hs01_g2/station",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True, form={"street": "NOPE"}),
+    _row("GET", "/admin/org", "/admin/org",
+         "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    _row("POST", "/admin/org/units", "/admin/org/units",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True, form={"code": "", "kind": "grid"}),
+    _row("GET", "/admin/org/units/{code:str}", "/admin/org/units/HS01-G1",
+         "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    _row("POST", "/admin/org/units/{code:str}", "/admin/org/units/HS01-G1",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True, form={"name_zh": "", "name_en": ""}),
+    _row("GET", "/admin/rules", "/admin/rules",
+         "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    _row("POST", "/admin/rules/upload", "/admin/rules/upload",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True,
+         files={"file": ("list.json", b"{}", "application/json")}),
+    _row("POST", "/admin/rules/{version:str}/activate", "/admin/rules/NOPE/activate",
+         "403 403 403 403 403 403 403 403 403 303 303", page=True, form={}, note="unknown version: back with the reason"),
+    _row("GET", "/admin/rules/diff", "/admin/rules/diff?old=2026.1&new=2026.1",
+         "403 403 403 403 403 403 403 403 403 200 302", page=True),
+]
+
+#: Routes that read or act on none of the above, and why they need no row.
+EXEMPT: dict[tuple[str, str], str] = {
+    ("GET", "/"): "redirect to the inbox or the report form",
+    ("GET", "/healthz"): "liveness",
+    ("GET", "/login"): "the login form",
+    ("POST", "/login"): "login (rate-limited; tests/test_security.py)",
+    ("POST", "/api/auth/login"): "login (rate-limited; tests/test_security.py)",
+    ("GET", "/lang/{lang:str}"): "language cookie",
+    ("GET", "/report"): "the public report form",
+    ("POST", "/report"): "the public report (like POST /api/events)",
+    ("GET", "/track"): "the tracking form (a redirect)",
+    ("GET", "/api/categories"): "public reference data",
+    ("GET", "/api/categories/suggest"): "public reference data",
+    ("GET", "/api/units"): "public reference data",
+    ("GET", "/static/{file_path:path}"): "static files",
+}
+#: The OpenAPI description and its viewers.
+EXEMPT_PREFIXES = ("/schema",)
