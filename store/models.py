@@ -277,3 +277,28 @@ class RateWindow(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=120)
     window_start: datetime = Field(primary_key=True)
     count: int = 0
+
+
+class Photo(SQLModel, table=True):
+    """A stored photo (``data_dir/photos/<photo_id>``, re-encoded without metadata): who uploaded it,
+    from where, when, its size, and the event (and task) it is attached to once attached.
+
+    Unattached photos expire (web/photos.py); who may fetch a photo follows from this row.
+    """
+
+    __table_args__ = (
+        # Anonymous uploads per client address within the last hour.
+        Index("ix_photo_client_ip_uploaded_at", "client_ip", "uploaded_at"),
+        # Unattached photos (event_id IS NULL) by age, for expiry and the cap on their total size.
+        Index("ix_photo_event_id_uploaded_at", "event_id", "uploaded_at"),
+    )
+
+    photo_id: str = Field(primary_key=True, max_length=64)
+    uploaded_by: str | None = Field(default=None, max_length=64)  # staff username; None: anonymous (resident)
+    client_ip: str = Field(default="", max_length=64)
+    uploaded_at: datetime
+    size: int = 0  # bytes of the stored (re-encoded) file
+    media_type: str = Field(default="", max_length=20)
+    event_id: str | None = Field(default=None, max_length=200)
+    task_id: str | None = Field(default=None, max_length=220)
+    attached_at: datetime | None = None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlmodel import col, func, select
 
-from store import models
+from store import models, photos
 from store.db import Database
 
 
@@ -177,10 +177,13 @@ async def warnings_of(db: Database, event_id: str) -> list[models.SupervisionWar
 
 
 async def add_report_photos(db: Database, event_id: str, photo_ids: Iterable[str]) -> None:
-    """Keep the photos a resident attached to the report of ``event_id``."""
+    """Keep the photos a resident attached to the report of ``event_id``, and attach their records
+    (``Photo``) to the event, in one transaction."""
+    ids = list(photo_ids)
     async with db.session() as session:
-        for photo_id in photo_ids:
+        for photo_id in ids:
             session.add(models.ReportPhoto(event_id=event_id, photo_id=photo_id))
+        await photos.attach_in(session, ids, event_id)
         await session.commit()
 
 

@@ -37,6 +37,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROLES = ("grid", "grid2", "comm", "comm2", "dept", "cadre", "street", "street2", "city", "admin", "anon")
+#: A valid 1×1 PNG (photos are decoded and re-encoded).
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63fccfc0500f000485018084a98c210000000049454e44ae426082"
+)
 USERS = {
     "grid": "wg_hs01_g1", "grid2": "wg_hs01_g2", "comm": "sq_hs01", "comm2": "sq_hs02", "dept": "bm_zf",
     "cadre": "pz_zf_hs", "street": "zx_hs", "street2": "zx_st", "city": "zx_city", "admin": "admin",
@@ -55,7 +60,7 @@ class Row:
     json: dict[str, Any] | None = None
     form: dict[str, str] | None = None
     files: dict[str, tuple[str, bytes, str]] | None = None
-    prepare: str | None = None  # a world method that makes what the cell consumes (see the test)
+    prepare: str | None = None  # a world method, given the role, that makes what the cell consumes
     note: str = field(default="", compare=False)
 
     def expected(self, role: str) -> int:
@@ -71,7 +76,8 @@ def _row(method: str, route: str, url: str, statuses: str, **kw: Any) -> Row:
 
 EXT = {"action": "approve_extension"}  # a supervisor action that has nothing to approve: 409 for those allowed
 
-#        method route                                                     url                              grid grid2 comm comm2 dept cadre street street2 city admin anon
+# Each row: method, route, URL, then the statuses in ROLES order:
+#   grid grid2 comm comm2 dept cadre street street2 city admin anon
 MATRIX: list[Row] = [
     # --- the JSON API -------------------------------------------------------------------------------------------------
     _row("GET", "/api/events/{event_id:str}", "/api/events/{event}",
@@ -107,7 +113,7 @@ MATRIX: list[Row] = [
     _row("POST", "/api/tasks/{task_id:str}/{kind:str}", "/api/tasks/{task}/extension",
          "400 403 403 403 403 403 403 403 403 403 401", json={"reason": "r", "hours": 0}),
     _row("POST", "/api/photos", "/api/photos",
-         "201 201 201 201 201 201 201 201 201 201 401", files={"data": ("p.png", b"PNG", "image/png")}),
+         "201 201 201 201 201 201 201 201 201 201 401", files={"data": ("p.png", PNG, "image/png")}),
     _row("GET", "/photos/{photo_id:str}", "/photos/{photo}",
          "200 403 200 403 403 403 200 403 200 200 403", note="the event's scope"),
     _row("GET", "/api/track/{receipt_code:str}", "/api/track/{receipt}",
@@ -137,11 +143,14 @@ MATRIX: list[Row] = [
     _row("POST", "/inbox/filters/{filter_id:int}/delete", "/inbox/filters/{filter}/delete",
          "303 403 403 403 403 403 403 403 403 403 303", page=True, form={}, prepare="new_filter",
          note="the grid worker's own filter"),
+    _row("POST", "/logout", "/logout",
+         "303 303 303 303 303 303 303 303 303 303 303", page=True, form={}, prepare="fresh_login",
+         note="ends the visitor's own session (a fresh one, so the other cells keep theirs)"),
     _row("GET", "/track/{code:str}", "/track/{receipt}",
          "200 200 200 200 200 200 200 200 200 200 200", page=True),
     _row("POST", "/track/{code:str}/rating", "/track/{receipt}/rating",
          "403 403 403 403 403 403 403 403 403 403 403", page=True, form={"rating": "satisfied"}),
-    # --- administration pages (users, units, the responsibility list) --------------------------------------------------
+    # --- administration pages (users, units, the responsibility list) -------------------------------------
     _row("GET", "/admin/users", "/admin/users",
          "403 403 403 403 403 403 403 403 403 200 302", page=True),
     _row("POST", "/admin/users", "/admin/users",
@@ -171,7 +180,8 @@ MATRIX: list[Row] = [
          "403 403 403 403 403 403 403 403 403 400 303", page=True,
          files={"file": ("list.json", b"{}", "application/json")}),
     _row("POST", "/admin/rules/{version:str}/activate", "/admin/rules/NOPE/activate",
-         "403 403 403 403 403 403 403 403 403 303 303", page=True, form={}, note="unknown version: back with the reason"),
+         "403 403 403 403 403 403 403 403 403 303 303", page=True, form={},
+         note="unknown version: back with the reason"),
     _row("GET", "/admin/rules/diff", "/admin/rules/diff?old=2026.1&new=2026.1",
          "403 403 403 403 403 403 403 403 403 200 302", page=True),
 ]

@@ -15,14 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from store import inbox_queries, queries
 from store.inbox_queries import InboxQuery
-from tests.authz_matrix import EXEMPT, EXEMPT_PREFIXES, MATRIX, ROLES, USERS, Row
+from tests.authz_matrix import EXEMPT, EXEMPT_PREFIXES, MATRIX, PNG, ROLES, USERS, Row
 from tests.platform import Platform, csrf, running_platform
-
-#: The smallest PNG (1×1 pixel).
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
 
 
 @dataclass
@@ -34,8 +28,29 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)  # the API's bearer token of each role
     csrf: dict[str, str] = field(default_factory=dict)  # the page forms' CSRF token of each role
     ids: dict[str, str] = field(default_factory=dict)
+    saved: tuple[Any, Any, Any] | None = None  # the shared session of a role while a cell uses a fresh one
 
-    async def new_filter(self) -> None:
+    async def login(self, role: str) -> None:
+        """Log ``role`` in: a session for the pages (and its CSRF token) and a token for the API."""
+        http = _client(self.platform)
+        self.clients[role] = http
+        self.csrf[role] = csrf((await http.get("/login")).text)
+        if role == "anon":
+            return
+        password = "admin12345" if role == "admin" else "demo12345"  # noqa: S105
+        r = await http.post("/login", data={"username": USERS[role], "password": password,
+                                            "_csrf_token": self.csrf[role]})
+        assert r.status_code == 303, (role, r.text)
+        r = await http.post("/api/auth/login", json={"username": USERS[role], "password": password})
+        self.tokens[role] = r.json()["token"]
+
+    async def fresh_login(self, role: str) -> None:
+        """A new session and token for ``role`` for this cell only (a logging-out cell ends them, not
+        the shared ones): the shared ones come back after the cell."""
+        self.saved = (self.clients.get(role), self.tokens.get(role), self.csrf.get(role))
+        await self.login(role)
+
+    async def new_filter(self, role: str) -> None:
         """A fresh saved filter of the grid worker (a deleting cell consumes it)."""
         row = await inbox_queries.save_filter(self.platform.db, USERS["grid"], "matrix", InboxQuery(view="mine"))
         self.ids["filter"] = str(row.id)
@@ -67,18 +82,7 @@ async def world(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
         p.settings.track_requests_per_window = 10_000  # the matrix calls /track often from one address
         w = World(p)
         for role in ROLES:
-            http = _client(p)
-            w.clients[role] = http
-            html = (await http.get("/login")).text
-            w.csrf[role] = csrf(html)
-            if role == "anon":
-                continue
-            password = "admin12345" if role == "admin" else "demo12345"  # noqa: S105
-            r = await http.post("/login", data={"username": USERS[role], "password": password,
-                                                "_csrf_token": w.csrf[role]})
-            assert r.status_code == 303, (role, r.text)
-            r = await http.post("/api/auth/login", json={"username": USERS[role], "password": password})
-            w.tokens[role] = r.json()["token"]
+            await w.login(role)
         # The event, reported through the page with a photo; its handling task claimed by the grid worker.
         resident = _client(p)
         html = (await resident.get("/report")).text
@@ -105,8 +109,6 @@ async def world(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
                      triage_task=(await _tasks(p, triage_event["event_id"]))[0].task_id)
         assert (await _tasks(p, triage_event["event_id"]))[0].unit == "CC-HS"
         yield w
-        for http in w.clients.values():
-            await http.aclose()
         await resident.aclose()
 
 
@@ -127,7 +129,17 @@ def _filled(value: Any, ids: dict[str, str]) -> Any:
 async def call(world: World, row: Row, role: str) -> httpx.Response:
     """Send ``row``'s request as ``role`` (the API with its bearer token, a page with its session)."""
     if row.prepare:
-        await getattr(world, row.prepare)()
+        await getattr(world, row.prepare)(role)
+    try:
+        return await _send(world, row, role)
+    finally:
+        if world.saved is not None:
+            client, token, token_csrf = world.saved
+            world.clients[role], world.tokens[role], world.csrf[role] = client, token, token_csrf
+            world.saved = None
+
+
+async def _send(world: World, row: Row, role: str) -> httpx.Response:
     http = world.clients[role]
     url = _fill(row.url, world.ids)
     headers = {}

@@ -28,10 +28,10 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium
 playwright_api = pytest.importorskip("playwright.async_api")
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
-#: The smallest PNG (1×1 pixel).
+#: A 1×1 PNG (a valid one: photos are decoded, and the former fixture's image data was broken).
 PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63fccfc0500f000485018084a98c210000000049454e44ae426082"
 )
 
 

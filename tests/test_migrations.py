@@ -226,3 +226,36 @@ def test_cli_db_upgrade_prints_the_revisions(tmp_path: Path, monkeypatch: pytest
         assert f"before: {head_revision()}; after: {head_revision()}" in second.output
     finally:
         get_settings.cache_clear()
+
+
+OLD_REPORTPHOTO = sa.Table("reportphoto", _old, sa.Column("id", sa.Integer(), primary_key=True),
+                           sa.Column("event_id", sa.String()), sa.Column("photo_id", sa.String()))
+
+
+async def test_photos_stored_before_0010_are_recorded_with_their_event(bare_db: Database) -> None:
+    """Revision 0010 records the photos that report photos and completions refer to, attached to
+    their event (and task), so they are still served within the event's scope."""
+    db = bare_db
+    report_photo, task_photo, shared = f"{'a' * 32}.jpg", f"{'b' * 32}.png", f"{'c' * 32}.webp"
+    await db.upgrade(BASELINE)
+    async with db.engine.begin() as conn:
+        await conn.execute(OLD_EVENT.insert(), [old_event("EV-OLD-000001"), old_event("EV-OLD-000002")])
+        done = old_task("EV-OLD-000001/handle/1", "EV-OLD-000001", "done", DUE)
+        await conn.execute(OLD_TASK.insert(), [
+            done | {"photos": [task_photo, shared, "../../../etc/passwd"]},
+            old_task("EV-OLD-000002/handle/1", "EV-OLD-000002", "open", DUE),
+        ])
+        await conn.execute(OLD_REPORTPHOTO.insert(), [
+            {"event_id": "EV-OLD-000002", "photo_id": report_photo},
+            {"event_id": "EV-OLD-000002", "photo_id": shared},
+        ])
+    await db.upgrade()
+    assert await schema_diff(db) == []
+    async with db.session() as session:
+        rows = {p.photo_id: p for p in (await session.exec(select(models.Photo))).all()}
+    assert set(rows) == {report_photo, task_photo, shared}  # never the path
+    assert (rows[report_photo].event_id, rows[report_photo].task_id) == ("EV-OLD-000002", None)
+    assert (rows[task_photo].event_id, rows[task_photo].task_id) == ("EV-OLD-000001", "EV-OLD-000001/handle/1")
+    assert rows[shared].event_id == "EV-OLD-000002"  # the first reference (report photos come first)
+    assert rows[task_photo].media_type == "image/png" and rows[task_photo].uploaded_by is None
+    assert rows[task_photo].attached_at is not None

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import re
+
+from PIL import Image
 
 from store import queries
 from tests.platform import Platform
 from tests.test_security import _event_row, client, csrf, page_login
 
-#: The smallest PNG (1×1 pixel).
+#: A 1×1 PNG (a valid one: photos are decoded, and the former fixture's image data was broken).
 PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63fccfc0500f000485018084a98c210000000049454e44ae426082"
 )
 
 
@@ -28,7 +31,7 @@ async def test_report_with_a_photo_shows_it_on_the_event_page(platform: Platform
         r = await resident.post("/report", data={
             "category": "SR-01", "description": "坏照片", "grid": "HS01-G1", "_csrf_token": csrf(html),
         }, files={"photos": ("x.gif", b"GIF89a", "image/gif")})
-        assert r.status_code == 400 and "JPEG, PNG or WebP" in r.text
+        assert r.status_code == 400 and "照片须为 JPEG、PNG 或 WebP 格式" in r.text  # in the page's language
     event = await queries.event_by_receipt(platform.db, receipt)
     for _ in range(50):
         if event is not None:
@@ -41,7 +44,10 @@ async def test_report_with_a_photo_shows_it_on_the_event_page(platform: Platform
         await page_login(worker, "wg_hs01_g1")
         page = (await worker.get(f"/events/{event.event_id}")).text
         assert f'src="/photos/{photos[0]}"' in page
-        assert (await worker.get(f"/photos/{photos[0]}")).content == PNG
+        shown = await worker.get(f"/photos/{photos[0]}")
+        # Re-encoded (no metadata), the same pixel.
+        assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(shown.content)).getpixel((0, 0)) == Image.open(io.BytesIO(PNG)).getpixel((0, 0))
 
 
 async def test_report_without_photos_still_works_url_encoded(platform: Platform) -> None:

@@ -27,6 +27,7 @@ from web.context import AppContext
 from web.i18n import LANGUAGES, language_of, translate
 from web.inbox import INBOX_CONTROLLERS
 from web.pages import PAGE_CONTROLLERS
+from web.photos import PHOTO_CONTROLLERS
 from wulian.settings import Settings, get_settings
 
 HERE = Path(__file__).parent
@@ -65,15 +66,18 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api") or request.url.path == "/healthz"
 
 
-def _error_response(request: Request, status: int, reason: str) -> Response[Any]:
+def _error_response(request: Request, status: int, reason: str,
+                    headers: dict[str, str] | None = None) -> Response[Any]:
     if _wants_json(request):
         return Response({"status_code": status, "detail": reason}, status_code=status,
-                        media_type=MediaType.JSON)
-    return Template("error.html", context={"status": status, "reason": reason}, status_code=status)
+                        media_type=MediaType.JSON, headers=headers)
+    return Template("error.html", context={"status": status, "reason": reason}, status_code=status,
+                    headers=headers)
 
 
 def _command_error(request: Request, exc: CommandError) -> Response[Any]:
-    return _error_response(request, exc.status, exc.reason)
+    # A refusal may carry headers (a photo upload's Retry-After).
+    return _error_response(request, exc.status, exc.reason, getattr(exc, "headers", None) or None)
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response[Any]:
@@ -110,6 +114,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         route_handlers=[
             *API_CONTROLLERS,
             *CONSOLE_CONTROLLERS,
+            *PHOTO_CONTROLLERS,
             *PAGE_CONTROLLERS,
             *INBOX_CONTROLLERS,
             *ADMIN_CONTROLLERS,

@@ -13,6 +13,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from store import photos as photo_store
 from store import queries, receipts
 from web.auth import CurrentUser
 from web.context import AppContext
@@ -145,10 +146,40 @@ async def complete(
     task = await _task_for(ctx, user, task_id)
     if task.kind == "verify" and passed is None:
         raise CommandError(400, "a verification needs 'passed' (true or false)")
-    cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed, photos=list(photos or []))
-    result = await _update(ctx, task.event_id, "complete", cmd, TaskView)
+    photo_ids = await _usable_photos(ctx, user, task.event_id, photos or [])
+    cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed, photos=photo_ids)
+    try:
+        result = await _update(ctx, task.event_id, "complete", cmd, TaskView)
+    except CommandError as exc:
+        if exc.status == 503:  # the outcome is unknown: the photos may be the task's now, so they must not expire
+            await photo_store.attach(ctx.db, photo_ids, task.event_id, task_id)
+        raise
+    await photo_store.attach(ctx.db, photo_ids, task.event_id, task_id)
     assert isinstance(result, TaskView)
     return result
+
+
+#: Photos one completion may carry (the workflow's limit too).
+MAX_COMPLETE_PHOTOS = 10
+
+
+async def _usable_photos(ctx: AppContext, user: CurrentUser, event_id: str, photos: list[str]) -> list[str]:
+    """The photo ids of a completion, each once, when every one is the user's own upload not yet
+    attached elsewhere, or already a photo of ``event_id``; else 400 with the reason."""
+    ids = list(dict.fromkeys(photos))
+    if len(ids) > MAX_COMPLETE_PHOTOS:
+        raise CommandError(400, f"at most {MAX_COMPLETE_PHOTOS} photos")
+    for photo_id in ids:
+        if not photo_store.is_photo_id(photo_id):
+            raise CommandError(400, f"{photo_id[:80]!r} is not a photo id (ids come from POST /api/photos)")
+    records = await photo_store.get_many(ctx.db, ids)
+    for photo_id in ids:
+        row = records.get(photo_id)
+        own = row is not None and row.event_id is None and row.uploaded_by == user.username
+        if not (own or (row is not None and row.event_id == event_id)):
+            # One reason for unknown, someone else's and another event's: no hint which ids exist.
+            raise CommandError(400, f"photo {photo_id} is neither one of your uploads nor a photo of this event")
+    return ids
 
 
 async def triage(

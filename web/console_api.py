@@ -1,31 +1,24 @@
-"""Supervisor and worker actions beyond claim/complete, the command-centre console, exports, photos."""
+"""Supervisor and worker actions beyond claim/complete, the command-centre console, exports (photos: web/photos.py)."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import Body
-from litestar.response import File
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK
 
 from store import models, queries
 from store.timeutil import utcnow
 from web import commands
-from web.auth import CurrentUser, require_api_user, resolve_user, visible_event
+from web.auth import CurrentUser, require_api_user, visible_event
 from web.context import AppContext
 from web.schemas import BulkIn, SuperviseIn, TaskRequestIn
 from web.views import iso, task_view
 
-PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
-MAX_PHOTO_BYTES = 5_000_000
 _REQUEST_ACTIONS = {"return": "request_return", "escalate": "escalate", "extension": "request_extension",
                     "cohandling": "request_cohandling"}
 
@@ -121,15 +114,6 @@ class WorkflowActionController(Controller):
         event, _ = await visible_event(ctx, user, event_id)
         return timeline_csv_response(event_id, await queries.timeline(ctx.db, event_id))
 
-    @post("/photos", status_code=HTTP_201_CREATED)
-    async def upload_photo(
-        self, ctx: AppContext, request: Request,
-        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
-    ) -> dict[str, str]:
-        """Store a photo (JPEG, PNG or WebP, up to 5 MB); returns its id for ``complete``."""
-        await require_api_user(ctx, request)
-        return {"photo_id": await save_photo(ctx, data)}
-
 
 def timeline_csv(entries: Iterable[models.TimelineEntry]) -> str:
     """The audit trail of an event as CSV text (actor, time, from-state, to-state, note)."""
@@ -148,37 +132,4 @@ def timeline_csv_response(event_id: str, entries: Iterable[models.TimelineEntry]
                     headers={"Content-Disposition": f'attachment; filename="{event_id}-timeline.csv"'})
 
 
-async def save_photo(ctx: AppContext, upload: UploadFile) -> str:
-    """Keep an uploaded photo under ``data_dir/photos`` by content hash; returns its id."""
-    extension = PHOTO_TYPES.get(upload.content_type)
-    if extension is None:
-        raise commands.CommandError(400, "a photo must be JPEG, PNG or WebP")
-    content = await upload.read(MAX_PHOTO_BYTES + 1)
-    if len(content) > MAX_PHOTO_BYTES:
-        raise commands.CommandError(400, "a photo may be at most 5 MB")
-    photo_id = f"{hashlib.sha256(content).hexdigest()[:32]}.{extension}"
-    folder = ctx.settings.data_dir / "photos"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / photo_id).write_bytes(content)
-    return photo_id
-
-
-class PhotoController(Controller):
-    """Serving stored photos to staff."""
-
-    @get("/photos/{photo_id:str}")
-    async def photo(self, ctx: AppContext, request: Request, photo_id: str) -> File:
-        """A stored photo (staff only)."""
-        user = await resolve_user(ctx, request, api=False) or await resolve_user(ctx, request, api=True)
-        if user is None:
-            raise PermissionDeniedException("log in to see photos")
-        name, _, extension = photo_id.partition(".")
-        if not (len(name) == 32 and all(c in "0123456789abcdef" for c in name) and extension in PHOTO_TYPES.values()):
-            raise NotFoundException("no such photo")
-        path = ctx.settings.data_dir / "photos" / photo_id
-        if not path.exists():
-            raise NotFoundException("no such photo")
-        return File(path=path)
-
-
-CONSOLE_CONTROLLERS = [WorkflowActionController, PhotoController]
+CONSOLE_CONTROLLERS = [WorkflowActionController]

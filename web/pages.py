@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlparse
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import FormMultiDict, UploadFile
+from litestar.datastructures import FormMultiDict
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import Body
@@ -24,10 +24,18 @@ from store.timeutil import utcnow
 from store.users import audit, authenticate
 from web import commands
 from web.auth import SESSION_COOKIE, CurrentUser, issue_token, resolve_user, visible_event
-from web.console_api import save_photo, timeline_csv_response
+from web.console_api import timeline_csv_response
 from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
 from web.location_map import location_map
+from web.photos import (
+    MAX_REPORT_PHOTOS,
+    MAX_TASK_PHOTOS,
+    PhotoError,
+    form_uploads,
+    save_anonymous_photos,
+    save_staff_photos,
+)
 from web.ratelimit import LoginLimiter, client_ip
 from web.request_limits import Limited, hit, track_limit
 from web.schemas import RatingIn
@@ -132,18 +140,12 @@ class PublicPages(Controller):
             ctx_ = await _report_context(ctx)
             ctx_.update(errors=errors, form=data)
             return Template("report.html", context=ctx_, status_code=400)
-        uploads = [v for v in form.getall("photos", []) if isinstance(v, UploadFile) and v.filename]
         try:
-            if len(uploads) > MAX_REPORT_PHOTOS:
-                raise commands.CommandError(400, f"at most {MAX_REPORT_PHOTOS} photos")
-            photos = [await save_photo(ctx, upload) for upload in uploads]
-        except commands.CommandError as exc:
+            photos = await save_anonymous_photos(ctx, request, form_uploads(form), MAX_REPORT_PHOTOS)
+        except PhotoError as exc:
             ctx_ = await _report_context(ctx)
-            ctx_.update(errors=[f"photos: {exc.reason}"], form=data)
-            return Template("report.html", context=ctx_, status_code=400)
-        finally:
-            for upload in uploads:
-                await upload.close()
+            ctx_.update(errors=[exc.message(language_of(request.cookies))], form=data)
+            return Template("report.html", context=ctx_, status_code=exc.status, headers=exc.headers)
         started = await commands.start_event(ctx, report)
         if photos:
             await queries.add_report_photos(ctx.db, started.event_id, photos)
@@ -266,9 +268,6 @@ REQUEST_ACTIONS = {"return": "request_return", "escalate": "escalate", "extensio
 BULK_ACTIONS = ("reassign", "force_escalate", "pause", "resume", "void", "close")
 #: Overrides still allowed while a case is paused (everything else waits for ``resume``).
 _WHILE_PAUSED = ("resume", "void", "close")
-MAX_PHOTOS = 10
-#: Photos a resident may attach to a report.
-MAX_REPORT_PHOTOS = 3
 #: Characters of a description shown in the public list of nearby reports.
 NEARBY_TEXT = 40
 #: The report form's fields and their limits (``workflows.inputs``, the one definition of a report).
@@ -315,20 +314,6 @@ def _hours(form: FormMultiDict) -> int | None:
 
 def _with_query(target: str, **params: str) -> str:
     return f"{target}{'&' if '?' in target else '?'}{urlencode(params)}"
-
-
-async def _photos(ctx: AppContext, form: FormMultiDict) -> list[str]:
-    """Store the photos of a multipart completion form; returns their ids."""
-    uploads = [v for v in form.getall("photos", []) if isinstance(v, UploadFile)]
-    if len(uploads) > MAX_PHOTOS:
-        raise commands.CommandError(400, f"at most {MAX_PHOTOS} photos")
-    ids: list[str] = []
-    for upload in uploads:
-        try:
-            ids.append(await save_photo(ctx, upload))
-        finally:
-            await upload.close()
-    return ids
 
 
 def supervisor_actions(state: str, pending: str | None, paused: bool) -> list[str]:
@@ -379,7 +364,7 @@ class StaffPages(Controller):
             elif action == "complete":
                 passed_raw = form.get("passed")
                 passed = None if not isinstance(passed_raw, str) else passed_raw == "true"
-                photos = await _photos(ctx, form)
+                photos = await save_staff_photos(ctx, request, user, form_uploads(form), MAX_TASK_PHOTOS)
                 await commands.complete(ctx, user, task_id, _text(form, "result", 2000), passed, photos)
                 msg = "msg.completed"
             elif action == "release":

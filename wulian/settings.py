@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     track_window_seconds: int = Field(default=600, ge=1)
     #: "Follow / me too" on the nearby list: per client address and hour.
     follows_per_hour: int = Field(default=20, ge=1)
+    #: Photos one client address may upload without logging in (the report page) per hour.
+    photo_anonymous_per_hour: int = Field(default=12, ge=0)
+    #: Total bytes of anonymous photos not (yet) attached to an event; further anonymous uploads wait.
+    photo_unattached_max_bytes: int = Field(default=200_000_000, ge=0)
+    #: Hours after which a photo never attached to an event is deleted (row and file).
+    photo_unattached_hours: float = Field(default=24.0, gt=0)
 
     @field_validator("data_dir")
     @classmethod
