@@ -116,6 +116,8 @@ MATRIX: list[Row] = [
          "201 201 201 201 201 201 201 201 201 201 401", files={"data": ("p.png", PNG, "image/png")}),
     _row("GET", "/photos/{photo_id:str}", "/photos/{photo}",
          "200 403 200 403 403 403 200 403 200 200 403", note="the event's scope"),
+    _row("GET", "/track/{code:str}/photos/{photo_id:str}", "/track/{receipt}/photos/{photo}",
+         "403 403 403 403 403 403 403 403 403 403 403", note="a reporter's photo: only with the tracking key"),
     _row("GET", "/api/track/{receipt_code:str}", "/api/track/{receipt}",
          "200 200 200 200 200 200 200 200 200 200 200", note="public: the receipt code reads"),
     _row("POST", "/api/track/{receipt_code:str}/rating", "/api/track/{receipt}/rating",

@@ -209,3 +209,30 @@ async def test_tracking_is_rate_limited_per_client_address(platform: Platform) -
         assert (await b.get(f"/api/track/{receipt}")).status_code == 200  # another address is not affected
     row = await queries.get_event(platform.db, created["event_id"])
     assert row is not None and row.tracking_key_hash == key_hash(created["tracking_key"])
+
+
+async def test_a_resident_sees_their_report_photos_only_with_the_tracking_key(platform: Platform) -> None:
+    from tests.authz_matrix import PNG
+
+    async with client(platform) as resident:
+        html = (await resident.get("/report")).text
+        r = await resident.post("/report", data={"category": "SR-01", "description": "门口垃圾", "grid": "HS01-G1",
+                                                 "_csrf_token": csrf(html)},
+                                files={"photos": ("bin.png", PNG, "image/png")})
+        assert r.status_code == 200
+        receipt = r.text.split('id="receipt">')[1][:10]
+        key = r.text.split('id="tracking-key">')[1][:19]
+
+        async def photos() -> list[str]:
+            event = await queries.event_by_receipt(platform.db, receipt)
+            return await queries.report_photos(platform.db, event.event_id) if event else []
+        photo = (await _until(photos, "the report's photo"))[0]
+        url = f"/track/{receipt}/photos/{photo}"
+        assert (await resident.get(url)).status_code == 403  # the receipt code alone shows no photo
+        assert (await resident.get(url, params={"key": "ABCD-ABCD-ABCD-ABCD"})).status_code == 403
+        shown = await resident.get(url, params={"key": key})
+        assert shown.status_code == 200 and shown.headers["content-type"].startswith("image/")
+        assert (await resident.get(f"/photos/{photo}")).status_code == 403  # the staff path needs a login
+        page = (await resident.get(f"/track/{receipt}", params={"key": normalise_key(key)})).text
+        assert f'src="/track/{receipt}/photos/{photo}?key={normalise_key(key)}"' in page
+        assert "/photos/" not in (await resident.get(f"/track/{receipt}")).text  # no key: no photos listed

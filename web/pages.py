@@ -218,9 +218,11 @@ async def _track_page(ctx: AppContext, code: str, *, msg: str | None = None, key
     view = public_status(event, await queries.timeline(ctx.db, event.event_id))
     # A key from the link is used only when it is the right one (a wrong one is asked for again).
     known = normalise_key(key) if key and key_matches(key, event.tracking_key_hash) else ""
+    # The reporter (who holds the key) sees the photos they sent; the receipt code alone shows none.
+    photos = await queries.report_photos(ctx.db, event.event_id) if known else []
     return Template("track.html", status_code=status, context={
         "status": view, "msg": msg, "error": error, "key": known, "key_wrong": bool(key) and not known,
-        "rateable": bool(event.tracking_key_hash),
+        "rateable": bool(event.tracking_key_hash), "photos": photos,
     })
 
 

@@ -28,20 +28,22 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.datastructures import FormMultiDict, UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException, PermissionDeniedException, TooManyRequestsException
 from litestar.params import Body
 from litestar.response import File
 from litestar.status_codes import HTTP_201_CREATED
 from PIL import Image, ImageCms, ImageOps
 
-from store import models
+from store import models, queries
 from store import photos as photo_store
+from store.receipts import key_matches
 from store.timeutil import as_utc, utcnow
 from web.auth import CurrentUser, require_api_user, resolve_user, visible_event
 from web.commands import CommandError
 from web.context import AppContext
 from web.i18n import translate
 from web.ratelimit import client_ip
+from web.request_limits import Limited, hit, track_limit
 
 #: Bytes an uploaded file may have.
 MAX_PHOTO_BYTES = 5_000_000
@@ -249,8 +251,8 @@ async def viewable_photo(ctx: AppContext, photo_id: str, user: CurrentUser | Non
 
     A staff user sees a photo attached to an event they may see (``visible_event``: 403 outside their
     scope), and an unattached photo they uploaded themselves; nobody else sees an unattached one (403).
-    Unknown ids: 404. Without a login: 403 (a resident's own photos, through the tracking key, are to
-    be decided here too).
+    Unknown ids: 404. Without a login: 403 (a resident sees their own report's photos through the
+    tracking key, at ``/track/<code>/photos/<id>?key=``: :meth:`PhotoController.reporter_photo`).
     """
     if user is None:
         raise PermissionDeniedException("log in to see photos")
@@ -287,12 +289,12 @@ class PhotoController(Controller):
     ) -> dict[str, str]:
         """Store a photo (JPEG, PNG or WebP, up to 5 MB, checked and re-encoded without metadata);
         returns its id for ``complete``. Unattached photos expire."""
-        user = await require_api_user(ctx, request)
         upload = data.data
         if upload is None:  # the file under another name, as this endpoint has always taken
             upload = next((v for v in (await request.form()).values() if isinstance(v, UploadFile)), None)
-        if upload is None:
+        if upload is None:  # a malformed request is a 400 whoever sends it (the body is parsed anyway)
             raise PhotoError(400, "photo.error.no_file")
+        user = await require_api_user(ctx, request)
         return {"photo_id": (await save_staff_photos(ctx, request, user, [upload], 1))[0]}
 
     @get("/photos/{photo_id:str}")
@@ -300,8 +302,31 @@ class PhotoController(Controller):
         """A stored photo, to a logged-in user who may see it (:func:`viewable_photo`)."""
         user = await resolve_user(ctx, request, api=False) or await resolve_user(ctx, request, api=True)
         photo, path = await viewable_photo(ctx, photo_id, user)
-        return File(path=path, media_type=photo.media_type or None, filename=photo_id,
-                    content_disposition_type="inline")
+        return _file(photo, path)
+
+    @get("/track/{code:str}/photos/{photo_id:str}")
+    async def reporter_photo(self, ctx: AppContext, request: Request, code: str, photo_id: str,
+                             key: str = "") -> File:
+        """A photo the resident attached to their report, to the holder of its tracking key only
+        (403 without it or with a wrong one; rate-limited like tracking)."""
+        try:
+            await hit(ctx.db, track_limit(ctx.settings), client_ip(request))
+        except Limited as exc:
+            raise TooManyRequestsException(str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+        event = await queries.event_by_receipt(ctx.db, code)
+        if event is None or not key_matches(key, event.tracking_key_hash):
+            raise PermissionDeniedException("a reporter's photos are shown only with the tracking key of the report")
+        photo = await photo_store.get(ctx.db, photo_id) if photo_store.is_photo_id(photo_id) else None
+        path = photo_dir(ctx) / photo_id
+        # Only what the reporter sent (anonymous uploads of this event), never the staff's photos.
+        if photo is None or photo.event_id != event.event_id or photo.uploaded_by is not None or not path.is_file():
+            raise NotFoundException("no such photo of this report")
+        return _file(photo, path)
+
+
+def _file(photo: models.Photo, path: Path) -> File:
+    return File(path=path, media_type=photo.media_type or None, filename=photo.photo_id,
+                content_disposition_type="inline")
 
 
 PHOTO_CONTROLLERS = [PhotoController]
