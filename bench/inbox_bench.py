@@ -140,8 +140,8 @@ async def _page_cases(db: Any, unit: str, user: str, category: str) -> list[tupl
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, ctx)),
                                base_url="http://bench")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request in the figures
-    client.cookies.set(SESSION_COOKIE, issue_token(ctx, user))
-    headers = {"Authorization": f"Bearer {issue_token(ctx, user)}"}
+    client.cookies.set(SESSION_COOKIE, await issue_token(ctx, user))
+    headers = {"Authorization": f"Bearer {await issue_token(ctx, user, via='api')}"}
 
     def get(path: str, params: dict[str, str], **kw: Any) -> Callable[[], Awaitable[Any]]:
         async def call() -> None:

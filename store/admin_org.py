@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import models
 from store.db import Database
+from store.sessions import end_user_sessions
 from store.timeutil import utcnow
 from store.users import ROLES, hash_password
 
@@ -360,21 +361,23 @@ def _user_fields(user: models.User) -> dict[str, Any]:
 
 async def reset_password(db: Database, actor: str, username: str, password: str) -> None:
     """Give a user a new password (at least ``PASSWORD_MIN`` characters); audited as
-    ``password_reset`` without the password. Every session the user has open ends (their tokens
-    were issued before the reset)."""
+    ``password_reset`` without the password. Every session the user has open ends (their session
+    rows are deleted, and tokens issued before the reset are refused)."""
     _check_password(password)
     async with db.session() as session:
         user = await _user(session, username)
         user.password_hash = hash_password(password)
         user.sessions_valid_after = utcnow().replace(microsecond=0)
         session.add(user)
+        await end_user_sessions(session, username)
         _audit(session, actor, "password_reset", username, "password changed")
         await session.commit()
 
 
 async def set_active(db: Database, actor: str, username: str, active: bool) -> models.User:
-    """Deactivate (no login, open sessions refused) or reactivate a user; an administrator cannot
-    deactivate themselves. Audited as ``user_deactivate`` / ``user_reactivate``."""
+    """Deactivate (no login; every open session ends for good, so a later reactivation brings none
+    back) or reactivate a user; an administrator cannot deactivate themselves. Audited as
+    ``user_deactivate`` / ``user_reactivate``."""
     async with db.session() as session:
         user = await _user(session, username)
         if not active and username == actor:
@@ -384,6 +387,9 @@ async def set_active(db: Database, actor: str, username: str, active: bool) -> m
         if active and user.role == "dispatched_cadre" and user.stationed_street:
             await _check_station_free(session, user, user.stationed_street)
         user.active = active
+        if not active:
+            user.sessions_valid_after = utcnow().replace(microsecond=0)
+            await end_user_sessions(session, username)
         session.add(user)
         _audit(session, actor, "user_reactivate" if active else "user_deactivate", username,
                f"active: {not active} → {active}")

@@ -30,8 +30,24 @@ MAX_Q = 100
 FILTER_KEYS = ("view", "category", "tier", "status", "source", "created_from", "created_to", "q", "sort")
 
 
+#: The dates a filter may name: every day in this range has a start and an end the databases can
+#: compare (0001-01-01 or 9999-12-31 would overflow a datetime once shifted to UTC or to the next day).
+DATE_MIN = date(1970, 1, 1)
+DATE_MAX = date(2999, 12, 31)
+#: A priority in a cursor must fit the column (INTEGER: 32 bits on PostgreSQL).
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+#: Longest task id a cursor may carry (``models.Task.task_id``).
+CURSOR_TEXT_MAX = 220
+
+
 class InboxQueryError(ValueError):
-    """A bad inbox parameter; the message names it (shown on the page, 400 in the API)."""
+    """A bad inbox parameter; the message names it (shown on the page, 400 in the API). ``key`` and
+    ``values``, when set, are a message-catalogue key the web shows in the visitor's language."""
+
+    def __init__(self, message: str, key: str | None = None, **values: Any) -> None:
+        super().__init__(message)
+        self.key = key
+        self.values = values
 
 
 @dataclass
@@ -95,9 +111,13 @@ def _date(params: Any, key: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InboxQueryError(f"{key}: expected a date YYYY-MM-DD, got '{value}'") from None
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise InboxQueryError(f"{key}: the date must lie between {DATE_MIN} and {DATE_MAX}",
+                              "inbox.err.date_range", name=key, low=DATE_MIN.isoformat(), high=DATE_MAX.isoformat())
+    return day
 
 
 def _code(params: Any, key: str) -> str | None:
@@ -128,8 +148,7 @@ def parse_query(params: Any) -> InboxQuery:
     if query.created_from and query.created_to and query.created_from > query.created_to:
         raise InboxQueryError("created_from: must not be after created_to")
     if query.cursor is not None:
-        _keys(query)  # validates the sort
-        decode_cursor(query.cursor, len(_keys(query)))
+        cursor_values(query)  # every value of the cursor binds, or the query is refused here
     return query
 
 
@@ -169,29 +188,45 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     """The values of a cursor (raises :class:`InboxQueryError` when it is not one of ours)."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError):
-        raise InboxQueryError("cursor: not a valid cursor") from None
+    except (ValueError, TypeError, RecursionError):
+        raise _bad_cursor() from None
     if not isinstance(raw, list) or len(raw) != length:
         raise InboxQueryError("cursor: does not match the sort")
     return raw
 
 
+def _bad_cursor() -> InboxQueryError:
+    return InboxQueryError("cursor: not a valid cursor", "inbox.err.cursor")
+
+
+def cursor_values(query: InboxQuery) -> list[Any]:
+    """The sort key values of ``query``'s cursor, typed as their columns (``InboxQueryError`` when
+    the cursor is not one of ours or holds a value the databases could not bind)."""
+    keys = _keys(query)
+    return [_typed(k, v) for k, v in zip(keys, decode_cursor(query.cursor or "", len(keys)), strict=True)]
+
+
 def _typed(key: _Key, value: Any) -> Any:
+    """A cursor value as the column's type, or :class:`InboxQueryError` when the databases could not
+    bind it: a datetime that overflows once moved to UTC (``0001-01-01T00:00:00+14:00``), an integer
+    beyond 32 bits (``2**63``), a text with NUL or a lone surrogate (``json`` lets both through)."""
     try:
         if key.kind == "dt":
             if not isinstance(value, str):
                 raise TypeError
             parsed = datetime.fromisoformat(value)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            # Stored and compared in UTC (SQLite keeps no offset: a +14:00 bound would compare wrongly).
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         if key.kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, bool) or not isinstance(value, int) or not INT_MIN <= value <= INT_MAX:
                 raise TypeError
             return value
-        if not isinstance(value, str):
+        if not isinstance(value, str) or len(value) > CURSOR_TEXT_MAX or "\x00" in value:
             raise TypeError
+        value.encode("utf-8")  # a lone surrogate cannot be sent to either database
         return value
-    except (TypeError, ValueError):
-        raise InboxQueryError("cursor: not a valid cursor") from None
+    except (TypeError, ValueError, OverflowError):  # UnicodeEncodeError is a ValueError
+        raise _bad_cursor() from None
 
 
 def _after(keys: list[_Key], values: list[Any], descending: bool) -> ColumnElement[bool]:
@@ -291,8 +326,7 @@ async def inbox_page(
     descending = _descending(query)
     filters = _filters(query, await _receipt_event(db, query.q))
     if query.cursor:
-        values = [_typed(k, v) for k, v in zip(keys, decode_cursor(query.cursor, len(keys)), strict=True)]
-        filters.append(_after(keys, values, descending))
+        filters.append(_after(keys, cursor_values(query), descending))
     order = [col(k.column).desc() if descending else col(k.column).asc() for k in keys]
     rows: dict[str, tuple[models.Task, models.Event]] = {}
     async with db.session() as session:
@@ -349,13 +383,18 @@ async def save_filter(db: Database, username: str, name: str, query: InboxQuery)
 
 
 async def get_filter(db: Database, filter_id: int) -> models.SavedFilter | None:
-    """One saved filter by id."""
+    """One saved filter by id (None for an id no row can have: the id column has 32 bits on PostgreSQL,
+    64 on SQLite, and a larger number would fail the query)."""
+    if not 1 <= filter_id <= INT_MAX:
+        return None
     async with db.session() as session:
         return await session.get(models.SavedFilter, filter_id)
 
 
 async def delete_filter(db: Database, filter_id: int) -> None:
     """Remove a saved filter."""
+    if not 1 <= filter_id <= INT_MAX:
+        return
     async with db.session() as session:
         row = await session.get(models.SavedFilter, filter_id)
         if row is not None:

@@ -35,8 +35,20 @@ class User(SQLModel, table=True):
     stationed_street: str | None = Field(default=None, max_length=32)
     active: bool = True
     # Tokens issued before this moment (whole seconds, as tokens carry them) are refused: a password
-    # reset ends every session of the user.
+    # reset or a deactivation ends every session of the user (their ``LoginSession`` rows go too).
     sessions_valid_after: datetime | None = None
+
+
+class LoginSession(SQLModel, table=True):
+    """An issued login token, by its id (the token's ``jti``). A token is honoured only while its row
+    exists: logout deletes it, a password reset or a deactivation deletes all of the user's, and rows
+    past their expiry are pruned when new tokens are issued (``store/sessions.py``)."""
+
+    jti: str = Field(primary_key=True, max_length=64)
+    username: str = Field(max_length=64, index=True, foreign_key="user.username")
+    issued_at: datetime
+    expires_at: datetime = Field(index=True)
+    via: str = Field(default="web", max_length=8)  # web (cookie) | api (bearer)
 
 
 class Event(SQLModel, table=True):

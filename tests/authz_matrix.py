@@ -123,6 +123,9 @@ MATRIX: list[Row] = [
     _row("POST", "/api/track/{receipt_code:str}/rating", "/api/track/{receipt}/rating",
          "403 403 403 403 403 403 403 403 403 403 403", json={"rating": "satisfied"},
          note="nobody without the tracking key"),
+    _row("POST", "/api/auth/logout", "/api/auth/logout",
+         "204 204 204 204 204 204 204 204 204 204 401", prepare="fresh_login",
+         note="revokes the caller's own token (a fresh one)"),
     _row("GET", "/api/users", "/api/users",
          "403 403 403 403 403 403 403 403 403 200 401"),
     # --- pages --------------------------------------------------------------------------------------------------------

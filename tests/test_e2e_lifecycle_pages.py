@@ -377,7 +377,8 @@ async def test_scopes_are_enforced_on_pages_and_forms(platform: Platform) -> Non
         assert r.status_code == 403
         csv_export = await worker.get(f"/events/{event_id}/timeline.csv")
         assert csv_export.status_code == 200 and csv_export.headers["content-type"].startswith("text/csv")
-        assert csv_export.text.startswith("seq,at,stage,action") and ",route," in csv_export.text
+        assert csv_export.content.startswith("\ufeffseq,at (Asia/Shanghai),stage,action".encode())
+        assert ",route," in csv_export.text
         api = await platform.http.get(f"/api/events/{event_id}/timeline.csv",
                                       headers=await platform.login("wg_hs01_g1"))
         assert api.status_code == 200 and api.text == csv_export.text  # one CSV writer for both

@@ -93,8 +93,8 @@ async def http(app_ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _as(http: httpx.AsyncClient, ctx: AppContext, username: str) -> dict[str, str]:
-    token = issue_token(ctx, username)
+async def _as(http: httpx.AsyncClient, ctx: AppContext, username: str) -> dict[str, str]:
+    token = await issue_token(ctx, username)
     http.cookies.set(SESSION_COOKIE, token)
     return {"Authorization": f"Bearer {token}"}
 
@@ -206,7 +206,7 @@ def test_bad_parameters_are_refused(params: dict[str, str]) -> None:
 
 
 async def test_page_tabs_filters_and_next_page(http: httpx.AsyncClient, app_ctx: AppContext) -> None:
-    _as(http, app_ctx, ME)
+    await _as(http, app_ctx, ME)
     html = (await http.get("/inbox")).text
     assert 'aria-current="page"' in html and "/inbox?view=overdue" in html
     first = re.findall(r'data-task="([^"]+)"', html)
@@ -224,7 +224,7 @@ async def test_page_tabs_filters_and_next_page(http: httpx.AsyncClient, app_ctx:
 
 
 async def test_api_inbox_cursor_and_errors(http: httpx.AsyncClient, app_ctx: AppContext) -> None:
-    headers = _as(http, app_ctx, ME)
+    headers = await _as(http, app_ctx, ME)
     body = (await http.get("/api/inbox", headers=headers)).json()
     assert body["unit"] == UNIT and len(body["tasks"]) == 25 and body["next_cursor"]
     assert {"task_id", "event_id", "kind", "status", "description", "receipt_code"} <= set(body["tasks"][0])
@@ -244,7 +244,7 @@ async def test_api_inbox_cursor_and_errors(http: httpx.AsyncClient, app_ctx: App
 
 
 async def test_saved_filters_crud_and_ownership(http: httpx.AsyncClient, app_ctx: AppContext) -> None:
-    _as(http, app_ctx, ME)
+    await _as(http, app_ctx, ME)
     html = (await http.get("/inbox", params={"view": "overdue", "category": "SR-01"})).text
     token = re.search(r'name="_csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
     query = re.search(r'name="query" value="([^"]*)"', html).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
@@ -260,7 +260,7 @@ async def test_saved_filters_crud_and_ownership(http: httpx.AsyncClient, app_ctx
     assert r.status_code == 403
 
     # Someone else sees none of them and may not delete them.
-    _as(http, app_ctx, OTHER)
+    await _as(http, app_ctx, OTHER)
     html = (await http.get("/inbox")).text
     assert "超期 SR-01" not in html
     token_other = re.search(r'name="_csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
@@ -270,7 +270,7 @@ async def test_saved_filters_crud_and_ownership(http: httpx.AsyncClient, app_ctx
     assert r.status_code == 404
     assert len(await inbox_queries.saved_filters(app_ctx.db, ME)) == 1
 
-    _as(http, app_ctx, ME)
+    await _as(http, app_ctx, ME)
     r = await http.post(f"/inbox/filters/{saved[0].id}/delete", data={"_csrf_token": token})
     assert r.status_code == 303
     assert await inbox_queries.saved_filters(app_ctx.db, ME) == []
@@ -295,7 +295,7 @@ async def test_event_page_lists_related_events_of_the_same_grid_and_category(
             session.add(models.Task(task_id=f"{event_id}.T1", event_id=event_id, kind="handle", unit=grid,
                                     status="open", created_at=at, **models.inbox_fields("open", None, event)))
         await session.commit()
-    _as(http, app_ctx, ME)
+    await _as(http, app_ctx, ME)
     r = await http.get("/events/rel-main")
     assert r.status_code == 200
     related = r.text.split('id="related"', 1)[1].split("</section>", 1)[0]

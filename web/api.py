@@ -11,14 +11,14 @@ from litestar.exceptions import (
     TooManyRequestsException,
     ValidationException,
 )
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from rules.suggest import MAX_TEXT_CHARS
 from store import queries
 from store.receipts import shown_key
 from store.users import audit, authenticate
 from web import commands
-from web.auth import CurrentUser, issue_token, require_admin, require_api_user, visible_event
+from web.auth import CurrentUser, end_session, issue_token, require_admin, require_api_user, visible_event
 from web.context import AppContext
 from web.ratelimit import LoginLimiter, client_ip
 from web.request_limits import Limited, follow_limit, hit, track_limit
@@ -48,7 +48,7 @@ class HealthController(Controller):
 
 
 class AuthController(Controller):
-    """Login for API clients."""
+    """Login and logout for API clients."""
 
     path = "/api/auth"
 
@@ -70,11 +70,19 @@ class AuthController(Controller):
         await limiter.succeeded(user.username)
         await audit(ctx.db, user.username, "login", detail="api")
         return {
-            "token": issue_token(ctx, user.username),
+            "token": await issue_token(ctx, user.username, via="api"),
             "token_type": "bearer",
             "user": {"username": user.username, "display_name": user.display_name,
                      "unit": user.unit, "role": user.role},
         }
+
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT)
+    async def logout(self, ctx: AppContext, request: Request) -> None:
+        """Revoke the bearer token of this request on the server (audited): it gives 401 from now on,
+        also before its expiry. 401 when the token is not valid (any more)."""
+        user = await api_user(ctx, request)
+        await end_session(ctx, user)
 
 
 class CatalogueController(Controller):

@@ -24,6 +24,7 @@ from web.api import API_CONTROLLERS
 from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
+from web.guards import GuardedRequest, refuse_nul_in_url
 from web.i18n import LANGUAGES, language_of, translate
 from web.inbox import INBOX_CONTROLLERS
 from web.pages import PAGE_CONTROLLERS
@@ -121,6 +122,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         dependencies={"ctx": Provide(_provide_ctx, sync_to_thread=False)},
+        # No input ends in a 500: JSON nesting and NUL characters are refused before decoding (web/guards.py).
+        request_class=GuardedRequest,
+        before_request=refuse_nul_in_url,
         on_startup=[_startup],
         on_shutdown=[_shutdown],
         template_config=TemplateConfig(

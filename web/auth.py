@@ -2,6 +2,8 @@
 
 The API takes ``Authorization: Bearer <token>``; pages take the same token from an HttpOnly,
 SameSite cookie (so API calls can never ride on a browser's cookie, and forms carry CSRF tokens).
+Every token carries an expiry and a session id (``jti``) that must exist in the store
+(``store/sessions.py``): logout, a password reset or a deactivation revoke tokens on the server.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import jwt
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 
-from store import models, queries
+from store import models, queries, sessions
 from store.org import OrgTree
 from store.timeutil import as_utc
-from store.users import SUPERVISOR_ROLES, get_user
+from store.users import SUPERVISOR_ROLES
 from web.context import AppContext
 from workflows.types import Actor
 
 SESSION_COOKIE = "wulian_session"
+#: Longest session id a token may carry (``models.LoginSession.jti``); longer ones are refused unread.
+MAX_JTI = 64
 CITY_WIDE_ROLES = ("city_supervisor", "admin")
 
 
@@ -34,6 +38,7 @@ class CurrentUser:
     role: str
     scope: set[str]
     stationed_street: str | None = None
+    session_id: str = ""  # the jti of the token this request came with (logout revokes it)
 
     @property
     def is_supervisor(self) -> bool:
@@ -54,23 +59,41 @@ class CurrentUser:
         return any(u in self.scope for u in units if u)
 
 
-def issue_token(ctx: AppContext, username: str) -> str:
-    """A signed token for ``username`` valid for the configured time."""
-    now = datetime.now(UTC)
-    claims = {"sub": username, "iat": now, "exp": now + timedelta(hours=ctx.settings.token_ttl_hours)}
+async def issue_token(ctx: AppContext, username: str, *, via: str = "web") -> str:
+    """A signed token for ``username`` valid for the configured time, recorded as a session in the
+    store (its ``jti``) so that it can be revoked; ``via`` is ``web`` (cookie) or ``api`` (bearer)."""
+    row = await sessions.open_session(ctx.db, username, timedelta(hours=ctx.settings.token_ttl_hours), via=via)
+    claims = {"sub": username, "iat": row.issued_at, "exp": row.expires_at, "jti": row.jti}
     return jwt.encode(claims, ctx.settings.secret(), algorithm="HS256")
 
 
-def read_token(ctx: AppContext, token: str) -> tuple[str, datetime] | None:
-    """The username in a valid token and when the token was issued, else None."""
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a valid token says: who, when it was issued, and its session id."""
+
+    username: str
+    issued: datetime
+    jti: str
+
+
+def read_token(ctx: AppContext, token: str) -> TokenClaims | None:
+    """The claims of a well-signed, unexpired token that has a subject, an issue time, an expiry and a
+    session id, else None. (Whether its session still exists is :func:`resolve_user`'s question.)"""
     try:
-        claims = jwt.decode(token, ctx.settings.secret(), algorithms=["HS256"], options={"require": ["iat"]})
+        claims = jwt.decode(token, ctx.settings.secret(), algorithms=["HS256"],
+                            options={"require": ["sub", "iat", "exp", "jti"]})
     except jwt.PyJWTError:
         return None
-    sub, iat = claims.get("sub"), claims.get("iat")
-    if not isinstance(sub, str) or not isinstance(iat, int | float):
+    sub, iat, jti = claims.get("sub"), claims.get("iat"), claims.get("jti")
+    if not isinstance(sub, str) or not isinstance(iat, int | float) or not isinstance(jti, str) or not jti:
         return None
-    return sub, datetime.fromtimestamp(iat, UTC)
+    if len(jti) > MAX_JTI:
+        return None
+    try:
+        issued = datetime.fromtimestamp(iat, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return TokenClaims(username=sub, issued=issued, jti=jti)
 
 
 def scope_of(user: models.User, org: OrgTree) -> set[str]:
@@ -85,24 +108,20 @@ def scope_of(user: models.User, org: OrgTree) -> set[str]:
 
 async def resolve_user(ctx: AppContext, request: Request, *, api: bool) -> CurrentUser | None:
     """The user of this request (bearer token for the API, session cookie for pages)."""
-    token: str | None = None
-    if api:
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            token = header[7:].strip()
-    else:
-        token = request.cookies.get(SESSION_COOKIE)
+    token = request_token(request, api=api)
     if not token:
         return None
-    read = read_token(ctx, token)
-    if read is None:
+    claims = read_token(ctx, token)
+    if claims is None:
         return None
-    username, issued = read
-    user = await get_user(ctx.db, username)
-    if user is None or not user.active:
+    found = await sessions.session_user(ctx.db, claims.jti)  # one query: the session and its user
+    if found is None:
+        return None  # logged out, ended by a password reset or a deactivation, or never issued here
+    row, user = found
+    if row.username != claims.username or not sessions.is_live(row) or not user.active:
         return None
-    if user.sessions_valid_after is not None and issued < as_utc(user.sessions_valid_after):
-        return None  # issued before a password reset
+    if user.sessions_valid_after is not None and claims.issued < as_utc(user.sessions_valid_after):
+        return None  # issued before a password reset or a deactivation
     org = await ctx.org()
     return CurrentUser(
         username=user.username,
@@ -111,7 +130,24 @@ async def resolve_user(ctx: AppContext, request: Request, *, api: bool) -> Curre
         role=user.role,
         scope=scope_of(user, org),
         stationed_street=user.stationed_street,
+        session_id=row.jti,
     )
+
+
+def request_token(request: Request, *, api: bool) -> str | None:
+    """The token a request carries: the bearer token for the API, the session cookie for pages."""
+    if not api:
+        return request.cookies.get(SESSION_COOKIE) or None
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    return header[7:].strip() or None
+
+
+async def end_session(ctx: AppContext, user: CurrentUser) -> bool:
+    """Revoke the session ``user`` came with (logout, audited); its token is refused from now on.
+    False when it had ended already."""
+    return await sessions.end_session(ctx.db, user.session_id) is not None
 
 
 async def require_api_user(ctx: AppContext, request: Request) -> CurrentUser:

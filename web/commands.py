@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDReusePolicy
@@ -15,8 +16,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from store import photos as photo_store
 from store import queries, receipts
+from store.users import get_user
 from web.auth import CurrentUser
 from web.context import AppContext
+from web.i18n import translate
 from workflows.event_lifecycle import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, EventLifecycle
 from workflows.types import (
     ClaimCommand,
@@ -35,12 +38,25 @@ _STATUS = {CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404, INVALID: 400}
 
 
 class CommandError(Exception):
-    """A refused command, with the HTTP status and the reason to show."""
+    """A refused command, with the HTTP status and the reason to show. A refusal made with
+    :meth:`keyed` also carries a message-catalogue key, so pages can give the reason in the
+    visitor's language (:meth:`text`); ``reason`` is then its English text, for the API."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, key: str | None = None, **values: Any) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.key = key
+        self.values = values
+
+    @classmethod
+    def keyed(cls, status: int, key: str, **values: Any) -> CommandError:
+        """A refusal whose reason is the catalogue message ``key`` filled with ``values``."""
+        return cls(status, translate("en", key, **values), key, **values)
+
+    def text(self, lang: str) -> str:
+        """The reason in ``lang`` (as given, when the refusal has no catalogue key)."""
+        return translate(lang, self.key, **self.values) if self.key else self.reason
 
 
 def event_id_for(report: EventReport) -> str:
@@ -261,6 +277,22 @@ async def request(
     return result
 
 
+async def check_assignee(ctx: AppContext, username: str, unit: str) -> None:
+    """400 unless ``username`` may be given a task of ``unit``: an existing, active user of that very
+    unit. A task assigned to anybody else would belong to no one: the claim is refused to users of
+    other units (``_task_for``) and to everyone but the assignee (the workflow's validator). This is
+    also how routing assigns "1+X" cadres: a department's task goes to the cadre stationed at the
+    event's street, who is a user of that department (their station is a street, their unit the
+    department), so a cadre qualifies for their department's tasks, not for the street's."""
+    person = await get_user(ctx.db, username)
+    if person is None:
+        raise CommandError.keyed(400, "reassign.err.no_user", user=username)
+    if not person.active:
+        raise CommandError.keyed(400, "reassign.err.inactive", user=username)
+    if person.unit != unit:
+        raise CommandError.keyed(400, "reassign.err.other_unit", user=username, their=person.unit, unit=unit)
+
+
 SUPERVISOR_ACTIONS = (
     "approve_extension", "deny_extension", "approve_return", "deny_return", "force_escalate", "reassign",
     "change_deadline", "pause", "resume", "void", "close", "reopen", "review_rework", "retry_notice", "skip_notice",
@@ -271,7 +303,8 @@ async def supervise(
     ctx: AppContext, user: CurrentUser, event_id: str, action: str, *, reason: str = "", unit: str | None = None,
     assignee: str | None = None, hours: int | None = None, notice_id: str | None = None,
 ) -> EventSnapshot:
-    """A supervisor's override on an event within the supervisor's scope."""
+    """A supervisor's override on an event within the supervisor's scope. A reassignment to a person
+    needs an active user of the new unit (:func:`check_assignee`)."""
     if not user.is_supervisor:
         raise CommandError(403, "only supervisors can do this")
     if action not in SUPERVISOR_ACTIONS:
@@ -293,6 +326,11 @@ async def supervise(
         ladder = [u for u in org.ancestors(unit) if org.units[u].kind in ("grid", "community", "street", "department")]
         ladder.append(next((u for u, row in org.units.items() if row.kind == "command_centre" and row.tier == "city"),
                            "CC-JS"))
+    assignee = (assignee or "").strip() or None
+    if action != "reassign":
+        assignee = None  # only a reassignment names a person
+    elif assignee is not None and unit is not None:
+        await check_assignee(ctx, assignee, unit)
     cmd = SupervisorCommand(user.actor(), action, reason=reason, unit=unit, assignee=assignee, hours=hours,
                             notice_id=notice_id, ladder=ladder)
     result = await _update(ctx, event_id, "supervise", cmd, EventSnapshot)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +14,7 @@ from store.timeutil import utcnow
 from web import commands
 from web.auth import CurrentUser, require_api_user, visible_event
 from web.context import AppContext
+from web.exports import TIME_ZONE_NAME, csv_response
 from web.schemas import BulkIn, SuperviseIn, TaskRequestIn
 from web.views import iso, task_view
 
@@ -115,21 +114,21 @@ class WorkflowActionController(Controller):
         return timeline_csv_response(event_id, await queries.timeline(ctx.db, event_id))
 
 
-def timeline_csv(entries: Iterable[models.TimelineEntry]) -> str:
-    """The audit trail of an event as CSV text (actor, time, from-state, to-state, note)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["seq", "at", "stage", "action", "actor", "actor_kind", "from_state", "to_state", "note"])
+#: The columns of the timeline export (the time in the city's zone, see ``web.exports``).
+TIMELINE_COLUMNS = ("seq", f"at ({TIME_ZONE_NAME})", "stage", "action", "actor", "actor_kind", "from_state",
+                    "to_state", "note")
+
+
+def timeline_rows(entries: Iterable[models.TimelineEntry]) -> Iterable[list[Any]]:
+    """The rows of an event's timeline export (actor, time, from-state, to-state, note)."""
     for entry in entries:
-        writer.writerow([entry.seq, iso(entry.at), entry.stage, entry.action, entry.actor, entry.actor_kind,
-                         entry.from_state or "", entry.to_state or "", entry.note])
-    return out.getvalue()
+        yield [entry.seq, entry.at, entry.stage, entry.action, entry.actor, entry.actor_kind,
+               entry.from_state, entry.to_state, entry.note]
 
 
 def timeline_csv_response(event_id: str, entries: Iterable[models.TimelineEntry]) -> Response[str]:
     """The CSV download of an event's timeline (shared by the API and the pages)."""
-    return Response(timeline_csv(entries), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{event_id}-timeline.csv"'})
+    return csv_response(f"{event_id}-timeline.csv", TIMELINE_COLUMNS, timeline_rows(entries))
 
 
 CONSOLE_CONTROLLERS = [WorkflowActionController]

@@ -16,6 +16,7 @@ from store import inbox_queries
 from store.inbox_queries import SORTS, TASK_STATUSES, VIEWS, InboxQuery, InboxQueryError, parse_query
 from web.auth import require_api_user
 from web.context import AppContext
+from web.i18n import language_of, translate
 from web.pages import _page_user, _units_for_forms
 from web.views import task_view
 from workflows.lifecycle import triggers_from
@@ -23,6 +24,11 @@ from workflows.types import SOURCES
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 TIERS = ("grid", "community", "street", "department", "city")
+
+
+def query_error(exc: InboxQueryError, lang: str) -> str:
+    """The reason of a refused inbox query in ``lang`` (messages without a catalogue key as they are)."""
+    return translate(lang, exc.key, **exc.values) if exc.key else str(exc)
 
 
 class InboxPages(Controller):
@@ -41,7 +47,7 @@ class InboxPages(Controller):
             page = await inbox_queries.inbox_page(ctx.db, user.unit, user.username, query)
         except InboxQueryError as exc:
             query, page, status = InboxQuery(), inbox_queries.InboxPage(), 400
-            error = str(exc)
+            error = query_error(exc, language_of(request.cookies))
         org = await ctx.org()
         forms = await _units_for_forms(ctx, user)
         here = "/inbox" + (f"?{qs}" if (qs := query.query_string()) else "")
@@ -65,7 +71,8 @@ class InboxPages(Controller):
             query.cursor = None
             await inbox_queries.save_filter(ctx.db, user.username, data.get("name") or "", query)
         except InboxQueryError as exc:
-            return Redirect(f"/inbox?{InboxQuery().query_string(error=str(exc))}", status_code=303)
+            reason = query_error(exc, language_of(request.cookies))
+            return Redirect(f"/inbox?{InboxQuery().query_string(error=reason)}", status_code=303)
         qs = query.query_string(msg="inbox.filter.saved")
         return Redirect(f"/inbox?{qs}", status_code=303)
 
@@ -97,7 +104,7 @@ class InboxApi(Controller):
         try:
             query = parse_query(request.query_params)
         except InboxQueryError as exc:
-            raise ValidationException(str(exc)) from None
+            raise ValidationException(query_error(exc, "en")) from None
         page = await inbox_queries.inbox_page(ctx.db, user.unit, user.username, query)
         return {
             "unit": user.unit,

@@ -23,7 +23,7 @@ from store.receipts import key_matches, normalise_key, shown_key
 from store.timeutil import utcnow
 from store.users import audit, authenticate
 from web import commands
-from web.auth import SESSION_COOKIE, CurrentUser, issue_token, resolve_user, visible_event
+from web.auth import SESSION_COOKIE, CurrentUser, end_session, issue_token, resolve_user, visible_event
 from web.console_api import timeline_csv_response
 from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
@@ -104,14 +104,18 @@ class PublicPages(Controller):
         await audit(ctx.db, user.username, "login", detail="web")
         response = Redirect("/inbox", status_code=303)
         response.set_cookie(
-            SESSION_COOKIE, issue_token(ctx, user.username), httponly=True, samesite="lax",
+            SESSION_COOKIE, await issue_token(ctx, user.username, via="web"), httponly=True, samesite="lax",
             max_age=ctx.settings.token_ttl_hours * 3600, path="/",
         )
         return response
 
     @post("/logout", status_code=303)
-    async def logout(self) -> Redirect:
-        """Forget the session."""
+    async def logout(self, ctx: AppContext, request: Request) -> Redirect:
+        """End the session: its token is revoked on the server (audited), so the cookie, even if kept
+        or copied, no longer logs anybody in; then forget the cookie."""
+        user = await _page_user(ctx, request)
+        if user is not None:
+            await end_session(ctx, user)
         response = Redirect("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -462,7 +466,7 @@ class StaffPages(Controller):
                 raise PermissionDeniedException(exc.reason) from exc
             if exc.status == 404:
                 raise NotFoundException(exc.reason) from exc
-            return Redirect(_with_query(back, error=exc.reason), status_code=303)
+            return Redirect(_with_query(back, error=exc.text(language_of(request.cookies))), status_code=303)
         return Redirect(_with_query(back, msg=f"msg.supervised.{action}"), status_code=303)
 
     @get("/console")
@@ -507,7 +511,7 @@ class StaffPages(Controller):
                 await commands.supervise(ctx, user, event_id, action, reason=reason,
                                          unit=unit if action == "reassign" else None)
             except commands.CommandError as exc:
-                failures.append(f"{event_id}: {exc.reason}")
+                failures.append(f"{event_id}: {exc.text(language_of(request.cookies))}")
         params = {"msg": "msg.bulk_done", "ok": str(len(event_ids) - len(failures)), "total": str(len(event_ids))}
         if failures:
             params["error"] = "; ".join(failures)[:1500]

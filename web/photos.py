@@ -64,14 +64,12 @@ class PhotoError(CommandError):
     page in the visitor's language)."""
 
     def __init__(self, status: int, key: str, headers: dict[str, str] | None = None, **values: Any) -> None:
-        super().__init__(status, translate("en", key, **values))
-        self.key = key
-        self.values = values
+        super().__init__(status, translate("en", key, **values), key, **values)
         self.headers = headers or {}
 
     def message(self, lang: str) -> str:
         """The reason in ``lang``."""
-        return translate(lang, self.key, **self.values)
+        return self.text(lang)
 
 
 @dataclass(frozen=True)
