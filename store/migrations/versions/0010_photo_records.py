@@ -8,7 +8,7 @@ task, as uploaded by nobody known (their size is not known to a migration: 0). A
 twice (the same bytes, formerly named by their hash) keeps its first reference.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
