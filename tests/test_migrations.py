@@ -259,3 +259,15 @@ async def test_photos_stored_before_0010_are_recorded_with_their_event(bare_db: 
     assert rows[shared].event_id == "EV-OLD-000002"  # the first reference (report photos come first)
     assert rows[task_photo].media_type == "image/png" and rows[task_photo].uploaded_by is None
     assert rows[task_photo].attached_at is not None
+
+
+def test_the_revisions_form_one_chain() -> None:
+    """Branches merged from parallel work must be re-chained: one head, each revision after the one before."""
+    from alembic.script import ScriptDirectory
+
+    from store.schema import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1
+    revisions = list(reversed(list(script.walk_revisions())))
+    assert [r.revision for r in revisions] == [f"{n:04d}" for n in range(1, len(revisions) + 1)]
