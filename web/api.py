@@ -15,11 +15,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from rules.suggest import MAX_TEXT_CHARS
 from store import queries
-from store.users import audit, authenticate
 from web import commands
 from web.auth import CurrentUser, issue_token, require_admin, require_api_user, visible_event
 from web.context import AppContext
-from web.ratelimit import LoginLimiter, client_ip
+from web.ratelimit import guarded_login
 from web.schemas import CompleteIn, EventIn, LoginIn, RatingIn, TriageIn
 from web.views import event_detail, public_status
 
@@ -53,20 +52,12 @@ class AuthController(Controller):
     @post("/login", status_code=HTTP_200_OK)
     async def login(self, ctx: AppContext, request: Request, data: LoginIn) -> dict[str, Any]:
         """Exchange username and password for a bearer token (429 after too many failures)."""
-        limiter, ip = LoginLimiter(ctx.db), client_ip(request)
-        wait = await limiter.retry_after(data.username, ip)
+        user, wait = await guarded_login(ctx, request, data.username, data.password, "api")
         if wait:
-            await audit(ctx.db, data.username, "login_locked", target=ip, detail="api")
             raise TooManyRequestsException(
                 f"too many failed logins; try again in {wait} seconds", headers={"Retry-After": str(wait)})
-        user = await authenticate(ctx.db, data.username, data.password)
         if user is None:
-            await audit(ctx.db, data.username, "login_failed", detail="api")
-            if await limiter.failed(data.username, ip):
-                await audit(ctx.db, data.username, "login_lockout", target=ip, detail="api")
             raise NotAuthorizedException("wrong username or password")
-        await limiter.succeeded(user.username)
-        await audit(ctx.db, user.username, "login", detail="api")
         return {
             "token": issue_token(ctx, user.username),
             "token_type": "bearer",

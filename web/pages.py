@@ -20,14 +20,13 @@ from pydantic import ValidationError
 
 from store import queries
 from store.timeutil import utcnow
-from store.users import audit, authenticate
 from web import commands
 from web.auth import SESSION_COOKIE, CurrentUser, issue_token, resolve_user, visible_event
 from web.console_api import save_photo, timeline_csv_response
 from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
 from web.location_map import location_map
-from web.ratelimit import LoginLimiter, client_ip
+from web.ratelimit import guarded_login, wait_text
 from web.schemas import EventIn, RatingIn
 from web.views import event_detail, public_status
 from workflows.lifecycle import ACTORS, triggers_from
@@ -77,23 +76,16 @@ class PublicPages(Controller):
 
     @post("/login", status_code=303)
     async def login(self, ctx: AppContext, request: Request, data: Form) -> Response[Any]:
-        """Check the password and set the session cookie."""
+        """Check the password (through the login limits) and set the session cookie."""
         username = (data.get("username") or "").strip()[:64]
-        limiter, ip = LoginLimiter(ctx.db), client_ip(request)
-        wait = await limiter.retry_after(username, ip)
+        user, wait = await guarded_login(ctx, request, username, data.get("password") or "", "web")
         if wait:
-            await audit(ctx.db, username or "-", "login_locked", target=ip, detail="web")
-            return Template("login.html", context={"error": "login.locked", "username": username},
+            return Template("login.html", context={"error": "login.wait", "wait": wait_text(request, wait),
+                                                   "username": username},
                             status_code=429, headers={"Retry-After": str(wait)})
-        user = await authenticate(ctx.db, username, data.get("password") or "")
         if user is None:
-            await audit(ctx.db, username or "-", "login_failed", detail="web")
-            if await limiter.failed(username, ip):
-                await audit(ctx.db, username or "-", "login_lockout", target=ip, detail="web")
             return Template("login.html", context={"error": "login.failed", "username": username},
                             status_code=401)
-        await limiter.succeeded(user.username)
-        await audit(ctx.db, user.username, "login", detail="web")
         response = Redirect("/inbox", status_code=303)
         response.set_cookie(
             SESSION_COOKIE, issue_token(ctx, user.username), httponly=True, samesite="lax",

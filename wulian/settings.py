@@ -5,6 +5,7 @@ Every process (worker, web, launcher, CLI) reads its configuration from here and
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -40,11 +41,25 @@ class Settings(BaseSettings):
     notify_webhook_url: str = ""
     #: Seconds the web waits for a new event's intake to be recorded before answering 202.
     intake_wait_seconds: float = 10.0
+    #: Reverse proxies whose ``X-Forwarded-For`` the web believes: addresses or CIDR networks separated
+    #: by commas or spaces (``10.0.0.0/8, 192.0.2.7``). Empty: the client address is the socket's peer,
+    #: whatever the request's headers say (``web/client_address.py``).
+    trusted_proxies: str = ""
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.replace(",", " ").split():
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or CIDR network: {part!r}") from None
+        return value
 
     @property
     def db_url(self) -> str:
