@@ -174,7 +174,7 @@ def _keys(body: dict) -> set[tuple[str, str, str]]:  # type: ignore[type-arg]
 
 async def test_supervisors_see_and_lift_lockouts_within_their_scope(pages: Platform) -> None:
     await _lock_some(pages.db)
-    city = (await pages.http.get("/api/lockouts/", headers=await pages.login("zx_city"))).json()
+    city = (await pages.http.get("/api/lockouts", headers=await pages.login("zx_city"))).json()
     assert {("pair", "wg_hs01_g1", "10.8.0.1"), ("pair", "wg_st01_g1", "10.8.0.2"), ("address", "", "10.8.0.3"),
             ("address", "", "10.8.0.4"), ("user", "wg_hs01_g2", "")} <= _keys(city)
     delayed = next(lock for lock in city["lockouts"] if lock["kind"] == "user")
@@ -182,7 +182,7 @@ async def test_supervisors_see_and_lift_lockouts_within_their_scope(pages: Platf
     assert datetime.fromisoformat(delayed["until"]) > datetime.now(UTC) + timedelta(minutes=5)
 
     street = await pages.login("zx_hs")
-    seen = _keys((await pages.http.get("/api/lockouts/", headers=street)).json())
+    seen = _keys((await pages.http.get("/api/lockouts", headers=street)).json())
     assert {("pair", "wg_hs01_g1", "10.8.0.1"), ("address", "", "10.8.0.3"), ("user", "wg_hs01_g2", "")} <= seen
     assert not {("pair", "wg_st01_g1", "10.8.0.2"), ("address", "", "10.8.0.4")} & seen  # other streets' users
     for outside in ({"kind": "pair", "username": "wg_st01_g1", "address": "10.8.0.2"},
@@ -195,7 +195,7 @@ async def test_supervisors_see_and_lift_lockouts_within_their_scope(pages: Platf
     r = await pages.http.post("/api/lockouts/lift", headers=street, json={"kind": "everything"})
     assert r.status_code == 400
     worker = await pages.login("wg_hs01_g3")
-    assert (await pages.http.get("/api/lockouts/", headers=worker)).status_code == 403
+    assert (await pages.http.get("/api/lockouts", headers=worker)).status_code == 403
 
     async with client(pages, "10.8.0.1") as locked:
         r = await locked.post("/api/auth/login", json={"username": "wg_hs01_g1", "password": "demo12345"})
