@@ -225,6 +225,11 @@ async def test_the_lockouts_page_lists_and_lifts_with_csrf(pages: Platform) -> N
         assert r.status_code == 303 and r.headers["location"] == "/console/lockouts?msg=lockouts.msg.lifted"
         after = (await http.get(r.headers["location"])).text
         assert "已解除锁定" in after and "用户名延时" not in after  # (its pair at 10.8.1.1 stays locked)
+        r = await http.post("/console/lockouts/lift", data={**lift, "_csrf_token": csrf(page)})  # again
+        assert r.status_code == 303 and r.headers["location"] == "/console/lockouts?msg=lockouts.msg.gone"
+        assert "该锁定已结束或已被解除" in (await http.get(r.headers["location"])).text
+        outside = {"kind": "pair", "username": "wg_st01_g1", "address": "10.8.0.2", "_csrf_token": csrf(page)}
+        assert (await http.post("/console/lockouts/lift", data=outside)).status_code == 403
         http.cookies.set("lang", "en")
         english = (await http.get("/console/lockouts")).text
         assert "Login lockouts" in english and "Username at address" in english

@@ -121,12 +121,13 @@ class LockoutPages(Controller):
         if user is None:
             return Redirect("/login")
         seen, _ = await visible_lockouts(ctx, user)
-        return Template("lockouts.html", context={
-            "user": user, "lockouts": seen, "msg": msg if msg == "lockouts.msg.lifted" else None})
+        shown = msg if msg in ("lockouts.msg.lifted", "lockouts.msg.gone") else None  # only our own messages
+        return Template("lockouts.html", context={"user": user, "lockouts": seen, "msg": shown})
 
     @post(f"{PAGE}/lift", status_code=303)
     async def lift(self, ctx: AppContext, request: Request, data: Form) -> Response[Any]:
-        """Lift one lockout (CSRF-protected form); back to the page with a message."""
+        """Lift one lockout (CSRF-protected form); back to the page with a message (also when it has
+        ended meanwhile); 403 outside the supervisor's scope."""
         user = await resolve_user(ctx, request, api=False)
         if user is None:
             return Redirect("/login", status_code=303)
@@ -134,7 +135,10 @@ class LockoutPages(Controller):
             wanted = LiftIn.model_validate({k: data.get(k, "") for k in ("kind", "username", "address")})
         except ValidationError as exc:
             raise ValidationException(f"not a lockout: {exc.errors()[0]['msg']}") from None
-        await lift(ctx, user, wanted)
+        try:
+            await lift(ctx, user, wanted)
+        except NotFoundException:  # ended, or lifted by someone else meanwhile
+            return Redirect(f"{PAGE}?msg=lockouts.msg.gone", status_code=303)
         return Redirect(f"{PAGE}?msg=lockouts.msg.lifted", status_code=303)
 
 
