@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import models
 from store.db import Database
+from store.passwords import password_problem
 from store.sessions import end_user_sessions
 from store.timeutil import utcnow
 from store.users import ROLES, hash_password
@@ -36,8 +37,6 @@ CODE_RE = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
 CODE_MAX = 32
 #: Usernames: lower-case letters, digits, "_", "." and "-", starting with a letter or digit.
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
-PASSWORD_MIN = 10
-PASSWORD_MAX = 200
 NAME_ZH_MAX = 100
 NAME_EN_MAX = 200
 DISPLAY_NAME_MAX = 100
@@ -254,11 +253,12 @@ def _unit_fields(unit: models.Unit) -> dict[str, Any]:
 # ---- users -------------------------------------------------------------------------------------
 
 
-def _check_password(password: str) -> None:
-    if len(password) < PASSWORD_MIN:
-        raise AdminError("admin.err.password_short", "password", n=PASSWORD_MIN)
-    if len(password) > PASSWORD_MAX:
-        raise AdminError("admin.err.too_long", "password", n=PASSWORD_MAX)
+def _check_password(password: str, username: str) -> None:
+    """The password policy (``store.passwords``) as an :class:`AdminError` on the password field."""
+    problem = password_problem(password, username)
+    if problem is not None:
+        key, values = problem
+        raise AdminError(key, "password", **values)
 
 
 async def _unit_for_role(session: AsyncSession, unit_code: str, role: str) -> models.Unit:
@@ -283,7 +283,7 @@ async def _unit_for_role(session: AsyncSession, unit_code: str, role: str) -> mo
 async def create_user(
     db: Database, actor: str, *, username: str, display_name: str, unit: str, role: str, password: str
 ) -> models.User:
-    """Add a user (argon2 hash of the initial password, at least ``PASSWORD_MIN`` characters) after
+    """Add a user (argon2 hash of the initial password, which must pass ``store.passwords``) after
     checking the username (format, unique), the unit (exists) and that the role suits the unit's kind
     (a dispatched cadre: a "1+X" department). Audited as ``user_create``, without the password."""
     username, display_name, unit = username.strip(), display_name.strip(), unit.strip()
@@ -299,7 +299,7 @@ async def create_user(
         if await session.get(models.User, username) is not None:
             raise AdminError("admin.err.username_taken", "username", username=username)
         await _unit_for_role(session, unit, role)
-        _check_password(password)
+        _check_password(password, username)
         user = models.User(username=username, display_name=display_name, unit=unit, role=role,
                            password_hash=hash_password(password))
         session.add(user)
@@ -360,10 +360,10 @@ def _user_fields(user: models.User) -> dict[str, Any]:
 
 
 async def reset_password(db: Database, actor: str, username: str, password: str) -> None:
-    """Give a user a new password (at least ``PASSWORD_MIN`` characters); audited as
+    """Give a user a new password (the policy of ``store.passwords``); audited as
     ``password_reset`` without the password. Every session the user has open ends (their session
     rows are deleted, and tokens issued before the reset are refused)."""
-    _check_password(password)
+    _check_password(password, username)
     async with db.session() as session:
         user = await _user(session, username)
         user.password_hash = hash_password(password)

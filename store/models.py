@@ -225,12 +225,21 @@ class AuditEntry(SQLModel, table=True):
 
 
 class LoginFailure(SQLModel, table=True):
-    """A failed login, counted per username and per client address by the login rate limiter."""
+    """A failed login as counted by one of the login limits (web/ratelimit.py): ``kind`` is ``pair``
+    (the username from the address), ``address`` (any username from the address) or ``user`` (the
+    username from any address); each failure writes one row of each kind, so each limit is reset or
+    lifted on its own."""
 
-    __table_args__ = (Index("ix_loginfailure_key_at", "key", "at"),)
+    __table_args__ = (
+        Index("ix_loginfailure_kind_username", "kind", "username", "address", "at"),
+        Index("ix_loginfailure_kind_address", "kind", "address", "at"),
+        Index("ix_loginfailure_at", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=80)  # user:<name> | ip:<address>
+    kind: str = Field(max_length=8)
+    username: str = Field(max_length=64)  # lower-cased as typed (it need not exist)
+    address: str = Field(max_length=64)  # web/client_address.py
     at: datetime
 
 

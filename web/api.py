@@ -16,11 +16,11 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 from rules.suggest import MAX_TEXT_CHARS
 from store import queries
 from store.receipts import shown_key
-from store.users import audit, authenticate
 from web import commands
 from web.auth import CurrentUser, end_session, issue_token, require_admin, require_api_user, visible_event
+from web.client_address import client_ip
 from web.context import AppContext
-from web.ratelimit import LoginLimiter, client_ip
+from web.ratelimit import guarded_login
 from web.request_limits import Limited, follow_limit, hit, track_limit
 from web.schemas import CompleteIn, EventIn, FollowIn, LoginIn, RatingIn, TriageIn
 from web.views import event_detail, public_status
@@ -55,20 +55,12 @@ class AuthController(Controller):
     @post("/login", status_code=HTTP_200_OK)
     async def login(self, ctx: AppContext, request: Request, data: LoginIn) -> dict[str, Any]:
         """Exchange username and password for a bearer token (429 after too many failures)."""
-        limiter, ip = LoginLimiter(ctx.db), client_ip(request)
-        wait = await limiter.retry_after(data.username, ip)
+        user, wait = await guarded_login(ctx, request, data.username, data.password, "api")
         if wait:
-            await audit(ctx.db, data.username, "login_locked", target=ip, detail="api")
             raise TooManyRequestsException(
                 f"too many failed logins; try again in {wait} seconds", headers={"Retry-After": str(wait)})
-        user = await authenticate(ctx.db, data.username, data.password)
         if user is None:
-            await audit(ctx.db, data.username, "login_failed", detail="api")
-            if await limiter.failed(data.username, ip):
-                await audit(ctx.db, data.username, "login_lockout", target=ip, detail="api")
             raise NotAuthorizedException("wrong username or password")
-        await limiter.succeeded(user.username)
-        await audit(ctx.db, user.username, "login", detail="api")
         return {
             "token": await issue_token(ctx, user.username, via="api"),
             "token_type": "bearer",
@@ -210,7 +202,7 @@ class TaskController(Controller):
 async def _limited(ctx: AppContext, request: Request, limit_of: Any) -> None:
     """Count this request against a public limit of its client address; 429 with Retry-After over it."""
     try:
-        await hit(ctx.db, limit_of(ctx.settings), client_ip(request))
+        await hit(ctx.db, limit_of(ctx.settings), client_ip(request, ctx.settings))
     except Limited as exc:
         raise TooManyRequestsException(str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
 
@@ -254,7 +246,7 @@ class FollowController(Controller):
         event = await queries.get_event(ctx.db, event_id)
         if event is None or event.state in ("closed", "voided"):
             raise NotFoundException("no open report with this id")
-        snap = await commands.follow(ctx, event_id, data.phone.strip(), client_ip(request))
+        snap = await commands.follow(ctx, event_id, data.phone.strip(), client_ip(request, ctx.settings))
         return {"event_id": event_id, "followers": len(snap.followers), "notified": bool(data.phone.strip())}
 
 

@@ -27,6 +27,7 @@ from web.context import AppContext
 from web.guards import GuardedRequest, refuse_nul_in_url
 from web.i18n import LANGUAGES, language_of, translate
 from web.inbox import INBOX_CONTROLLERS
+from web.lockouts import LOCKOUT_CONTROLLERS
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
 from wulian.settings import Settings, get_settings
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *PAGE_CONTROLLERS,
             *INBOX_CONTROLLERS,
             *ADMIN_CONTROLLERS,
+            *LOCKOUT_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         dependencies={"ctx": Provide(_provide_ctx, sync_to_thread=False)},

@@ -21,9 +21,9 @@ from pydantic import ValidationError
 from store import queries
 from store.receipts import key_matches, normalise_key, shown_key
 from store.timeutil import utcnow
-from store.users import audit, authenticate
 from web import commands
 from web.auth import SESSION_COOKIE, CurrentUser, end_session, issue_token, resolve_user, visible_event
+from web.client_address import client_ip
 from web.console_api import timeline_csv_response
 from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
@@ -36,7 +36,7 @@ from web.photos import (
     save_anonymous_photos,
     save_staff_photos,
 )
-from web.ratelimit import LoginLimiter, client_ip
+from web.ratelimit import guarded_login, wait_text
 from web.request_limits import Limited, hit, track_limit
 from web.schemas import RatingIn
 from web.views import event_detail, public_status
@@ -85,23 +85,16 @@ class PublicPages(Controller):
 
     @post("/login", status_code=303)
     async def login(self, ctx: AppContext, request: Request, data: Form) -> Response[Any]:
-        """Check the password and set the session cookie."""
+        """Check the password (through the login limits) and set the session cookie."""
         username = (data.get("username") or "").strip()[:64]
-        limiter, ip = LoginLimiter(ctx.db), client_ip(request)
-        wait = await limiter.retry_after(username, ip)
+        user, wait = await guarded_login(ctx, request, username, data.get("password") or "", "web")
         if wait:
-            await audit(ctx.db, username or "-", "login_locked", target=ip, detail="web")
-            return Template("login.html", context={"error": "login.locked", "username": username},
+            return Template("login.html", context={"error": "login.wait", "wait": wait_text(request, wait),
+                                                   "username": username},
                             status_code=429, headers={"Retry-After": str(wait)})
-        user = await authenticate(ctx.db, username, data.get("password") or "")
         if user is None:
-            await audit(ctx.db, username or "-", "login_failed", detail="web")
-            if await limiter.failed(username, ip):
-                await audit(ctx.db, username or "-", "login_lockout", target=ip, detail="web")
             return Template("login.html", context={"error": "login.failed", "username": username},
                             status_code=401)
-        await limiter.succeeded(user.username)
-        await audit(ctx.db, user.username, "login", detail="web")
         response = Redirect("/inbox", status_code=303)
         response.set_cookie(
             SESSION_COOKIE, await issue_token(ctx, user.username, via="web"), httponly=True, samesite="lax",
@@ -206,7 +199,7 @@ class PublicPages(Controller):
 async def _track_limited(ctx: AppContext, request: Request) -> Response[Any] | None:
     """The 429 page when this client address asked too often (counted in the store), else None."""
     try:
-        await hit(ctx.db, track_limit(ctx.settings), client_ip(request))
+        await hit(ctx.db, track_limit(ctx.settings), client_ip(request, ctx.settings))
     except Limited as exc:
         text = translate(language_of(request.cookies), "track.limited", seconds=exc.retry_after)
         return Template("track.html", context={"status": None, "error": text}, status_code=429,

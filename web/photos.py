@@ -39,10 +39,10 @@ from store import photos as photo_store
 from store.receipts import key_matches
 from store.timeutil import as_utc, utcnow
 from web.auth import CurrentUser, require_api_user, resolve_user, visible_event
+from web.client_address import client_ip
 from web.commands import CommandError
 from web.context import AppContext
 from web.i18n import translate
-from web.ratelimit import client_ip
 from web.request_limits import Limited, hit, track_limit
 
 #: Bytes an uploaded file may have.
@@ -204,7 +204,7 @@ async def save_staff_photos(ctx: AppContext, request: Request, user: CurrentUser
     """Check and store photos a logged-in user uploads (for ``complete``); returns their ids."""
     cleaned = await read_photos(uploads, limit)
     await expire_unattached(ctx)
-    return await keep_photos(ctx, cleaned, uploaded_by=user.username, client=client_ip(request))
+    return await keep_photos(ctx, cleaned, uploaded_by=user.username, client=client_ip(request, ctx.settings))
 
 
 async def save_anonymous_photos(ctx: AppContext, request: Request, uploads: list[UploadFile],
@@ -215,7 +215,7 @@ async def save_anonymous_photos(ctx: AppContext, request: Request, uploads: list
     if not uploads:
         return []
     now = now or utcnow()
-    settings, client = ctx.settings, client_ip(request)
+    settings, client = ctx.settings, client_ip(request, ctx.settings)
     count, oldest = await photo_store.anonymous_uploads_since(ctx.db, client[:64], now - timedelta(hours=1))
     if len(uploads) <= limit and count + len(uploads) > settings.photo_anonymous_per_hour:
         for upload in uploads:
@@ -308,7 +308,7 @@ class PhotoController(Controller):
         """A photo the resident attached to their report, to the holder of its tracking key only
         (403 without it or with a wrong one; rate-limited like tracking)."""
         try:
-            await hit(ctx.db, track_limit(ctx.settings), client_ip(request))
+            await hit(ctx.db, track_limit(ctx.settings), client_ip(request, ctx.settings))
         except Limited as exc:
             raise TooManyRequestsException(str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         event = await queries.event_by_receipt(ctx.db, code)

@@ -283,6 +283,18 @@ def banner(settings: Settings, web_url: str, logs: Path) -> str:
     return "\n".join(lines)
 
 
+def web_command(settings: Settings) -> list[str]:
+    """The web process's command line. ``--no-proxy-headers``: uvicorn would otherwise rewrite the
+    client address from ``X-Forwarded-For`` for any request from 127.0.0.1, so any client could choose
+    its address; the app believes that header only from ``WULIAN_TRUSTED_PROXIES``
+    (web/client_address.py)."""
+    return [
+        sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
+        "--host", settings.web_host, "--port", str(settings.web_port),
+        "--no-proxy-headers",
+    ]  # fmt: skip
+
+
 async def launch(settings: Settings, temporal: Child, worker: Child, web: Child) -> NoReturn:
     """Start everything, print the banner, then supervise until a child dies (or cancellation)."""
     for what, host, port in [
@@ -302,13 +314,7 @@ async def launch(settings: Settings, temporal: Child, worker: Child, web: Child)
     env = {**os.environ, "WULIAN_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
     print("启动 worker 和网页 / starting the worker and the web ...", flush=True)
     await worker.start([sys.executable, str(ROOT / "worker.py")], env)
-    await web.start(
-        [
-            sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
-            "--host", settings.web_host, "--port", str(settings.web_port),
-        ],
-        env,
-    )  # fmt: skip
+    await web.start(web_command(settings), env)
     web_url = http_base(settings.web_host, settings.web_port)
     children = [temporal, worker, web]
     await wait_until("the web", lambda: web_healthy(f"{web_url}/healthz"), children)

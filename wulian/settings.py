@@ -5,6 +5,7 @@ Every process (worker, web, launcher, CLI) reads its configuration from here and
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -53,11 +54,25 @@ class Settings(BaseSettings):
     photo_unattached_max_bytes: int = Field(default=200_000_000, ge=0)
     #: Hours after which a photo never attached to an event is deleted (row and file).
     photo_unattached_hours: float = Field(default=24.0, gt=0)
+    #: Reverse proxies whose ``X-Forwarded-For`` the web believes: addresses or CIDR networks separated
+    #: by commas or spaces (``10.0.0.0/8, 192.0.2.7``). Empty: the client address is the socket's peer,
+    #: whatever the request's headers say (``web/client_address.py``).
+    trusted_proxies: str = ""
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.replace(",", " ").split():
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or CIDR network: {part!r}") from None
+        return value
 
     @property
     def db_url(self) -> str:
