@@ -184,3 +184,17 @@ async def test_saved_filter_ids_beyond_the_column_are_not_found(browser: Browser
             html = (await http.get("/inbox")).text
             r = await http.post(f"/inbox/filters/{filter_id}/delete", data={"_csrf_token": csrf(html)})
             assert r.status_code == 404, (filter_id, r.text[:200])
+
+
+async def test_a_multipart_text_field_that_is_not_utf8_is_a_400(browser: Browser) -> None:
+    """Found by schemathesis: Litestar's multipart parser decodes text fields and raised on non-UTF-8."""
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n\x89PNG\xff\xfe\r\n--b--\r\n")
+    headers = {"content-type": "multipart/form-data; boundary=b"}
+    async with browser() as http:
+        r = await http.post("/api/photos", content=body, headers=headers)
+        assert r.status_code == 400 and "UTF-8" in r.json()["detail"]
+        html = (await http.get("/report")).text
+        page_body = body.replace(b"--b--", b"--b\r\nContent-Disposition: form-data; name=\"_csrf_token\"\r\n\r\n"
+                                 + csrf(html).encode() + b"\r\n--b--")
+        r = await http.post("/report", content=page_body, headers=headers)
+        assert r.status_code == 400 and "UTF-8" in r.text

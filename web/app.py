@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from web.guards import GuardedRequest, refuse_nul_in_url
 from web.i18n import LANGUAGES, language_of, translate
 from web.inbox import INBOX_CONTROLLERS
 from web.lockouts import LOCKOUT_CONTROLLERS
+from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
 from wulian.settings import Settings, get_settings
@@ -98,6 +100,15 @@ def _internal_error(request: Request, exc: Exception) -> Response[Any]:
     return _error_response(request, 500, "internal error; it has been logged")
 
 
+def _undecodable(request: Request, exc: UnicodeDecodeError) -> Response[Any]:
+    """A multipart form whose text field is not UTF-8 (Litestar's parser decodes it and raises): the
+    client's fault, a 400. Any other UnicodeDecodeError is a bug of ours and stays a 500."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if any(frame.filename.endswith(("litestar/_multipart.py", "multipart/multipart.py")) for frame in frames):
+        return _error_response(request, 400, "a form field holds text that is not UTF-8")
+    return _internal_error(request, exc)
+
+
 def create_app(settings: Settings | None = None, ctx: AppContext | None = None) -> Litestar:
     """Build the app. Tests pass their own context (store, Temporal client)."""
     settings = settings or get_settings()
@@ -112,7 +123,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     def _provide_ctx() -> AppContext:
         return context
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *API_CONTROLLERS,
             *CONSOLE_CONTROLLERS,
@@ -141,7 +152,10 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         exception_handlers={
             CommandError: _command_error,
             HTTPException: _http_error,
+            UnicodeDecodeError: _undecodable,
             Exception: _internal_error,
         },
         debug=False,
     )
+    complete_schema(app.openapi_schema)  # what every route answers besides its success (web/openapi.py)
+    return app

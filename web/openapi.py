@@ -1,0 +1,119 @@
+"""What the OpenAPI description says each route answers, completed in one place.
+
+Litestar describes a route's success answer from its handler's return type and adds a 400 for input
+validation. What else a route may answer is the same everywhere and is declared here, so that the
+description is exact (schemathesis checks every answer against it, tests/test_schemathesis.py):
+
+- JSON API routes (``/api/...``, ``/healthz``): the refusals of ``web/app.py``'s error handlers
+  (400, 401, 403, 404, 409, 413, 429 with ``Retry-After``, 503), each with the error body
+  ``{"status_code", "detail", "extra"?}``; ``POST /api/events`` also 202 (accepted, not yet routed).
+- Pages: HTML (``text/html``), never JSON: the page, the redirects (302 after a GET, 303 after a
+  form), and the same refusals as an HTML error page.
+- Files: the CSV exports as ``text/csv``, photos as JPEG, PNG or WebP.
+"""
+
+from __future__ import annotations
+
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
+
+#: Refusals every route may answer (the reasons are in web/app.py and web/commands.py).
+REFUSALS = {
+    400: "Bad input: the reason names the field",
+    401: "No valid token (API) or session",
+    403: "Outside your unit's scope, not your role, or a CSRF token missing",
+    404: "No such resource",
+    409: "The action conflicts with the case's state (the reason says why)",
+    413: "The body is too large",
+    429: "Too many requests: try again after Retry-After seconds",
+    503: "The workflow engine or the store is unavailable for a moment",
+}
+ERROR_SCHEMA = "Error"
+_ERROR = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["status_code", "detail"],
+    properties={
+        "status_code": Schema(type=OpenAPIType.INTEGER),
+        "detail": Schema(type=OpenAPIType.STRING),
+        "extra": Schema(),
+    },
+    description="A refusal: the HTTP status and the reason",
+)
+_HTML = {"text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
+_RETRY_AFTER = {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), required=False,
+                                             description="seconds until a new attempt may succeed")}
+_FILES = {
+    ".csv": {"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
+    "/photos/": {t: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=None))
+                 for t in ("image/jpeg", "image/png", "image/webp")},
+}
+
+
+def is_api(path: str) -> bool:
+    """Whether ``path`` answers JSON (errors included) rather than HTML pages (as ``web/app.py``)."""
+    return path.startswith("/api") or path == "/healthz"
+
+
+def _operations(schema: OpenAPI) -> list[tuple[str, str, Operation]]:
+    found = []
+    for path, item in (schema.paths or {}).items():
+        for method in ("get", "post", "put", "patch", "delete"):
+            operation = getattr(item, method, None)
+            if operation is not None:
+                found.append((path, method, operation))
+    return found
+
+
+def _file_content(path: str) -> dict[str, OpenAPIMediaType] | None:
+    for marker, content in _FILES.items():
+        if path.endswith(marker) or (marker.startswith("/") and marker in path):
+            return content
+    return None
+
+
+def complete_schema(schema: OpenAPI) -> OpenAPI:
+    """Declare on every operation of ``schema`` what it may answer besides its success (in place)."""
+    if schema.components.schemas is None:
+        schema.components.schemas = {}
+    schema.components.schemas[ERROR_SCHEMA] = _ERROR
+    error_json = {"application/json": OpenAPIMediaType(schema=Reference(ref=f"#/components/schemas/{ERROR_SCHEMA}"))}
+    for path, method, operation in _operations(schema):
+        if path.startswith("/schema"):
+            continue
+        responses = operation.responses = dict(operation.responses or {})
+        api = is_api(path)
+        files = _file_content(path)
+        for status, response in list(responses.items()):
+            if isinstance(response, OpenAPIResponse) and status.startswith("2") and response.content is not None:
+                if files is not None:
+                    response.content = files
+                elif not api:
+                    response.content = _HTML
+        if not api:
+            responses.setdefault("302", OpenAPIResponse(description="To another page (e.g. /login)"))
+            responses.setdefault("303", OpenAPIResponse(description="After a form: back to a page with a message"))
+        if path == "/healthz":
+            responses.setdefault("503", OpenAPIResponse(
+                description="Degraded: Temporal or the store does not answer",
+                content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
+        if path == "/api/events" and method == "post":
+            responses.setdefault("202", OpenAPIResponse(
+                description="Accepted but not routed within the wait: the receipt code and key, state intake",
+                content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
+        for status, description in REFUSALS.items():
+            key = str(status)
+            if key in responses and status != 400:
+                continue  # declared by the route itself (e.g. /healthz's 503)
+            responses[key] = OpenAPIResponse(
+                description=description, content=error_json if api else _HTML,
+                headers=_RETRY_AFTER if status in (429, 503) else None,
+            )
+    return schema
