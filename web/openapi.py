@@ -48,7 +48,7 @@ _ERROR = Schema(
     description="A refusal: the HTTP status and the reason",
 )
 _HTML = {"text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
-_RETRY_AFTER = {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), required=False,
+_RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), required=False,
                                              description="seconds until a new attempt may succeed")}
 _FILES = {
     ".csv": {"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
@@ -108,12 +108,12 @@ def complete_schema(schema: OpenAPI) -> OpenAPI:
             responses.setdefault("202", OpenAPIResponse(
                 description="Accepted but not routed within the wait: the receipt code and key, state intake",
                 content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
-        for status, description in REFUSALS.items():
-            key = str(status)
-            if key in responses and status != 400:
+        for code, description in REFUSALS.items():
+            key = str(code)
+            if key in responses and code != 400:
                 continue  # declared by the route itself (e.g. /healthz's 503)
             responses[key] = OpenAPIResponse(
                 description=description, content=error_json if api else _HTML,
-                headers=_RETRY_AFTER if status in (429, 503) else None,
+                headers=dict(_RETRY_AFTER) if code in (429, 503) else None,
             )
     return schema
