@@ -48,8 +48,10 @@ _ERROR = Schema(
     description="A refusal: the HTTP status and the reason",
 )
 _HTML = {"text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
-_RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), required=False,
-                                             description="seconds until a new attempt may succeed")}
+_RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
+    "Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), required=False,
+                                 description="seconds until a new attempt may succeed"),
+}
 _FILES = {
     ".csv": {"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
     "/photos/": {t: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=None))
