@@ -78,7 +78,8 @@ async def test_the_report_page_refuses_in_the_visitors_language(platform: Platfo
     async with client(platform) as resident:
         html = (await resident.get("/report")).text
         for description, shown in (("\u200b \u200b", "问题描述：不能只有空格或不可见字符"),
-                                   ("灯\x00坏了", "问题描述：含有不允许的控制字符"),
+                                   ("灯\x00坏了", "输入中含有空字符（NUL）"),  # refused before any page (web/guards.py)
+                                   ("灯\x07坏了", "问题描述：含有不允许的控制字符"),
                                    ("长" * 2001, "问题描述：不能超过 2000 个字符")):
             r = await resident.post("/report", data={"description": description, "category": "SR-01",
                                                      "grid": "HS01-G1", "_csrf_token": csrf(html)})
@@ -149,6 +150,8 @@ async def test_control_characters_are_refused_in_action_texts_too(platform: Plat
     assert found
     assert (await platform.http.post(f"/api/tasks/{found}/claim", headers=gw)).status_code == 200
     r = await platform.http.post(f"/api/tasks/{found}/complete", headers=gw, json={"result": "已\x00处理"})
-    assert r.status_code == 400 and "control character" in r.json()["detail"]
+    assert r.status_code == 400 and "NUL character" in r.json()["detail"]  # the web's guard
+    r = await platform.http.post(f"/api/tasks/{found}/complete", headers=gw, json={"result": "已\x1b处理"})
+    assert r.status_code == 400 and "control character" in r.json()["detail"]  # the workflow's validator
     r = await platform.http.post(f"/api/tasks/{found}/complete", headers=gw, json={"result": "已处理"})
     assert r.status_code == 200
