@@ -3,8 +3,8 @@ a resident reports with a photo, the grid worker (logged in with the keyboard al
 through a saved filter, claims it and asks for more time, the street
 command centre approves the extension and bulk-reassigns two other cases, the worker completes and
 verifies, the resident rates it; pages in Chinese and English. Every page photographed also passes
-a small accessibility audit (labels, alt texts, names, WCAG AA contrast). Screenshots go to
-var/screenshots/.
+a small accessibility audit (labels, alt texts, names, WCAG AA contrast) and shows no script,
+style or image blocked by the Content-Security-Policy. Screenshots go to var/screenshots/.
 
 The web app runs under uvicorn in the test's event loop, next to the Temporal worker, so the app, the
 worker and Playwright's async API share one loop (and one Temporal client)."""
@@ -91,9 +91,27 @@ async def test_closed_loop_in_chromium(live: tuple[Platform, str]) -> None:
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:
-            await _scenario(platform, base, browser)
+            await _scenario(platform, base, _CspWatchingBrowser(browser))
         finally:
             await browser.close()
+
+
+#: Run in every page before its own scripts: keeps what the Content-Security-Policy blocked.
+CSP_WATCH_JS = """window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(
+  `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile || ''}:${e.lineNumber || ''})`));"""
+
+
+class _CspWatchingBrowser:
+    """The browser, whose every context records the CSP violations of its pages (checked by _shot)."""
+
+    def __init__(self, browser: object) -> None:
+        self._browser = browser
+
+    async def new_context(self, **options: object) -> object:
+        context = await self._browser.new_context(**options)  # type: ignore[attr-defined]
+        await context.add_init_script(CSP_WATCH_JS)
+        return context
 
 
 #: A small accessibility audit of the page as rendered: every visible form control has a label (or
@@ -146,6 +164,8 @@ async def _shot(page: object, name: str) -> None:
     """Save a screenshot of the whole page, after checking the page passes the accessibility audit."""
     problems = await page.evaluate(AUDIT_JS)  # type: ignore[attr-defined]
     assert not problems, (name, problems)
+    blocked = await page.evaluate("window.__cspViolations")  # type: ignore[attr-defined]
+    assert blocked == [], (name, "the Content-Security-Policy blocked", blocked)
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
@@ -357,3 +377,17 @@ async def _scenario(platform: Platform, base: str, browser: object) -> None:
         assert response is not None and response.status == 200, path
         assert await admin.evaluate("document.documentElement.scrollWidth") <= 360, path  # no sideways scrolling
         await _shot(admin, name)
+
+    # The API documentation (a page of ours: Litestar's UIs load scripts from a CDN) and an error
+    # page, whose "back" button is wired by /static/app.js (no inline script under the CSP).
+    await resident.goto(f"{base}/schema")
+    assert await resident.locator("#operations code", has_text="/api/events").count() >= 1
+    assert await resident.evaluate("document.documentElement.scrollWidth") <= 360  # rows stack on a phone
+    await _shot(resident, "20-api-schema")
+    response = await resident.goto(f"{base}/no-such-page")
+    assert response is not None and response.status == 404
+    back = resident.locator("[data-back] button")
+    assert await back.is_visible(), "the error page's back button is not shown"
+    await _shot(resident, "21-error-404")
+    await back.click()
+    await resident.wait_for_url(f"{base}/schema")

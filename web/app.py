@@ -26,12 +26,14 @@ from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
 from web.guards import GuardedRequest, refuse_nul_in_url
+from web.headers import security_headers
 from web.i18n import LANGUAGES, language_of, translate
 from web.inbox import INBOX_CONTROLLERS
 from web.lockouts import LOCKOUT_CONTROLLERS
 from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
+from web.schema_page import SCHEMA_PATH, schema_plugins
 from wulian.settings import Settings, get_settings
 
 HERE = Path(__file__).parent
@@ -146,15 +148,17 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         csrf_config=CSRFConfig(
             secret=settings.secret(),
             cookie_httponly=False,
-            exclude=["/api", "/healthz", "/schema"],
+            exclude=["/api", "/healthz", SCHEMA_PATH],
         ),
-        openapi_config=OpenAPIConfig(title="Wulian API", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(title="Wulian API", version="0.1.0", path=SCHEMA_PATH,
+                                     render_plugins=schema_plugins(), use_handler_docstrings=True),
         exception_handlers={
             CommandError: _command_error,
             HTTPException: _http_error,
             UnicodeDecodeError: _undecodable,
             Exception: _internal_error,
         },
+        before_send=[security_headers(settings)],  # every answer, errors and static files too
         debug=False,
     )
     complete_schema(app.openapi_schema)  # what every route answers besides its success (web/openapi.py)

@@ -83,3 +83,15 @@ def client_ip(request: Any, settings: Settings) -> str:
         parsed = parse_address(peer)
         return str(parsed) if parsed is not None else (peer[:64] or UNKNOWN)
     return forwarded_client(peer, request.headers.getall("x-forwarded-for", []), trusted)
+
+
+def forwarded_https(scope: Any, settings: Settings) -> bool:
+    """Whether a trusted proxy says the client came over HTTPS (``X-Forwarded-Proto: https``); the
+    header is ignored from anyone else, as ``X-Forwarded-For`` is."""
+    trusted = _networks(settings.trusted_proxies)
+    client = scope.get("client")
+    peer = parse_address(str(client[0])) if client else None
+    if not trusted or peer is None or not _trusted(peer, trusted):
+        return False
+    protos = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"x-forwarded-proto"]
+    return bool(protos) and protos[-1].split(",")[-1].strip().lower() == "https"

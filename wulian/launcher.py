@@ -7,8 +7,15 @@ Order of events:
 2. start ``temporal server start-dev`` (binary from the venv, never downloaded) on a SQLite file in
    the data directory, so a second start resumes with all workflows intact;
 3. register the search attributes, start ``worker.py`` and the web app (uvicorn);
-4. print where everything is, then supervise: a child that dies stops everything (exit 1);
-   Ctrl-C / SIGTERM stops web, worker and dev server in that order (exit 0).
+4. print where everything is, then supervise: a worker or web that dies is started again after a
+   back-off (1 s, doubling up to 30 s, back to 1 s once a child has run a minute), with a line in
+   the terminal and in the child's log saying what died, its exit status and when it restarts; a
+   dev server that dies is restarted on the same database file, at most three times in a row, and
+   if it cannot be brought back everything stops (exit 1);
+5. Ctrl-C / SIGTERM stops web, worker and dev server in that order (exit 0).
+
+A child that fails during the first start still stops everything (exit 1): that is a setup error
+(a port, a configuration), which a restart would only repeat.
 
 Children run in process groups of their own, so a Ctrl-C in the terminal reaches only the launcher,
 which then stops them in order; on Linux they also get SIGTERM if the launcher itself is killed.
@@ -26,6 +33,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +55,29 @@ from wulian.temporal_setup import ensure_search_attributes
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0  # seconds, for the dev server and for the web each
 STOP_TIMEOUT = 10.0  # seconds per child before it is killed
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How a child that died is started again."""
+
+    #: Seconds before the first restart; doubled after each restart, up to ``max_delay``.
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    #: A child that ran this long before dying counts as healthy: the back-off starts over.
+    healthy_after: float = 60.0
+    #: Restarts in a row (without a healthy run between them) before giving up; ``None``: never.
+    max_restarts: int | None = None
+
+    def delay(self, restarts: int) -> float:
+        """The wait before restart number ``restarts + 1`` of a row."""
+        return min(self.first_delay * 2**restarts, self.max_delay)
+
+
+#: Worker and web: restarted for as long as the launcher runs.
+CHILD_RESTARTS = RestartPolicy()
+#: The Temporal dev server: a few attempts, then the launcher stops everything.
+TEMPORAL_RESTARTS = RestartPolicy(max_restarts=3)
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _libc = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform == "linux" else None
@@ -73,11 +104,25 @@ class Child:
     name: str
     log: Path
     process: asyncio.subprocess.Process | None = field(default=None, repr=False)
+    started_at: float = 0.0  # time.monotonic() of the last start
 
     @property
     def running(self) -> bool:
         """Whether the process was started and has not exited."""
         return self.process is not None and self.process.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the last start."""
+        return self.process.pid if self.process is not None else None
+
+    def note(self, text: str) -> None:
+        """Say ``text`` in the terminal and in this child's log, with the time."""
+        line = f"[{datetime.now().isoformat(sep=' ', timespec='seconds')}] {text}"
+        print(line, flush=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("a", encoding="utf-8") as out:
+            out.write(f"=== {line} ===\n")
 
     async def start(self, args: list[str], env: dict[str, str]) -> None:
         """Start ``args`` in ``ROOT`` with stdout and stderr appended to the log file."""
@@ -95,11 +140,17 @@ class Child:
                 process_group=0,  # Ctrl-C in the terminal must not reach the children directly
                 preexec_fn=_die_with_parent,  # only calls prctl(2)
             )
+        self.started_at = time.monotonic()
 
     async def wait(self) -> int:
         """Wait for the process to exit; its exit status."""
         assert self.process is not None
         return await self.process.wait()
+
+    def reap(self) -> None:
+        """SIGKILL whatever is left in the process group of a child that exited."""
+        if self.process is not None:
+            self._signal(signal.SIGKILL)
 
     async def stop(self) -> None:
         """SIGTERM the process group, wait up to ``STOP_TIMEOUT``, then SIGKILL it."""
@@ -122,12 +173,60 @@ class Child:
             pass
 
 
+def describe_exit(status: int | None) -> str:
+    """An exit status in words: ``exit status 3`` or ``killed by SIGKILL``."""
+    if status is not None and status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"
+
+
 class ChildDied(LaunchError):
     """A child exited while it should be running."""
 
     def __init__(self, child: Child) -> None:
         code = child.process.returncode if child.process else None
-        super().__init__(f"{child.name} exited unexpectedly (exit status {code}); see its log: {child.log}")
+        super().__init__(f"{child.name} exited unexpectedly ({describe_exit(code)}); see its log: {child.log}")
+
+
+async def supervise(child: Child, start: Callable[[], Awaitable[None]], policy: RestartPolicy) -> NoReturn:
+    """Keep ``child`` running: each time it exits, say so, wait the back-off and ``start`` it again.
+
+    ``start`` returns once the child is up (it raises :class:`LaunchError` when it is not; that
+    counts as one more restart in the row). Raises :class:`LaunchError` when the policy's
+    ``max_restarts`` in a row are used up. Runs until cancelled otherwise.
+    """
+    restarts = 0  # in a row, since the child last ran for policy.healthy_after
+    while True:
+        status = await child.wait()
+        # Nothing of the old group may hold a port or a file the new one needs. At once: Linux hands
+        # out pids in sequence, so the group's id cannot belong to anybody else yet.
+        child.reap()
+        ran = time.monotonic() - child.started_at
+        if ran >= policy.healthy_after:
+            restarts = 0
+        how = describe_exit(status)
+        if policy.max_restarts is not None and restarts >= policy.max_restarts:
+            child.note(f"{child.name} 已退出 / exited ({how}); 连续重启 {restarts} 次仍未恢复，放弃 / "
+                       f"still failing after {restarts} restarts in a row: giving up")
+            raise LaunchError(
+                f"无法恢复 {child.name} / {child.name} could not be brought back "
+                f"after {restarts} restarts ({how}); stopping everything. See its log: {child.log}"
+            )
+        delay = policy.delay(restarts)
+        child.note(f"{child.name} 意外退出 / exited unexpectedly (pid {child.pid}, {how}, after {ran:.0f} s); "
+                   f"{delay:g} 秒后重启 / restarting in {delay:g} s")
+        await asyncio.sleep(delay)
+        restarts += 1
+        try:
+            await start()
+        except LaunchError as exc:
+            child.note(f"{child.name} 重启失败 / restart failed: {exc}")
+            await child.stop()
+        else:
+            child.note(f"{child.name} 已重启 / restarted (pid {child.pid})")
 
 
 def temporal_binary() -> str:
@@ -245,6 +344,11 @@ async def start_temporal(settings: Settings, child: Child) -> None:
     await ensure_search_attributes(client, settings.temporal_namespace)
 
 
+def worker_command() -> list[str]:
+    """The worker's command line."""
+    return [sys.executable, str(ROOT / "worker.py")]
+
+
 async def web_healthy(url: str) -> bool:
     """Whether ``GET url`` answers 200."""
     try:
@@ -252,6 +356,16 @@ async def web_healthy(url: str) -> bool:
             return (await http.get(url)).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def web_answers(url: str) -> bool:
+    """Whether ``GET url`` gets any HTTP answer."""
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            await http.get(url)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def banner(settings: Settings, web_url: str, logs: Path) -> str:
@@ -296,7 +410,8 @@ def web_command(settings: Settings) -> list[str]:
 
 
 async def launch(settings: Settings, temporal: Child, worker: Child, web: Child) -> NoReturn:
-    """Start everything, print the banner, then supervise until a child dies (or cancellation)."""
+    """Start everything, print the banner, then keep the children running (until cancellation,
+    or until the dev server cannot be brought back)."""
     for what, host, port in [
         ("Temporal", *split_address(settings.temporal_address)),
         ("Temporal UI", "127.0.0.1", settings.temporal_ui_port),
@@ -313,20 +428,29 @@ async def launch(settings: Settings, temporal: Child, worker: Child, web: Child)
     # Relative paths would resolve against the children's working directory: pass it absolute.
     env = {**os.environ, "WULIAN_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
     print("启动 worker 和网页 / starting the worker and the web ...", flush=True)
-    await worker.start([sys.executable, str(ROOT / "worker.py")], env)
+    await worker.start(worker_command(), env)
     await web.start(web_command(settings), env)
     web_url = http_base(settings.web_host, settings.web_port)
-    children = [temporal, worker, web]
-    await wait_until("the web", lambda: web_healthy(f"{web_url}/healthz"), children)
+    await wait_until("the web", lambda: web_healthy(f"{web_url}/healthz"), [temporal, worker, web])
     print(banner(settings, web_url, web.log.parent), flush=True)
 
-    waits = {asyncio.ensure_future(child.wait()): child for child in children}
+    async def start_web() -> None:
+        await web.start(web_command(settings), env)
+        # Any answer will do: /healthz says 503 while Temporal is down, no reason to restart the web.
+        await wait_until("the web", lambda: web_answers(f"{web_url}/healthz"), [web])
+
+    supervisors = [
+        asyncio.create_task(supervise(temporal, lambda: start_temporal(settings, temporal), TEMPORAL_RESTARTS)),
+        asyncio.create_task(supervise(worker, lambda: worker.start(worker_command(), env), CHILD_RESTARTS)),
+        asyncio.create_task(supervise(web, start_web, CHILD_RESTARTS)),
+    ]
     try:
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(supervisors, return_when=asyncio.FIRST_EXCEPTION)
     finally:
-        for task in waits:
+        for task in supervisors:
             task.cancel()
-    raise ChildDied(waits[done.pop()])
+        await asyncio.gather(*supervisors, return_exceptions=True)  # none may restart during the stop
+    raise done.pop().exception() or LaunchError("supervision ended")  # supervise() never returns
 
 
 async def main() -> int:

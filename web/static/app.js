@@ -139,3 +139,15 @@
   grid.addEventListener('change', look);
   if (address) address.addEventListener('input', later);
 })();
+
+// "Back" on the error page: history.back() needs script, and the Content-Security-Policy refuses
+// inline script (a javascript: link), so the button is wired here and shown only when it can work.
+(function () {
+  if (window.history.length < 2) return;
+  document.querySelectorAll('[data-back]').forEach(function (wrap) {
+    var button = wrap.querySelector('button');
+    if (!button) return;
+    button.addEventListener('click', function () { window.history.back(); });
+    wrap.hidden = false;
+  });
+})();
