@@ -93,9 +93,11 @@ async def _token(base: str, username: str) -> str:
 @pytest.mark.parametrize("who", ["anonymous", "wg_hs01_g1", "zx_city"])
 async def test_no_server_error_and_every_answer_declared(served: tuple[str, dict[str, str]], who: str) -> None:
     base, tokens = served
+    # One worker: two threads of hypothesis' strategy descriptions hit CPython 3.11's "AST constructor
+    # recursion depth mismatch" (ast.parse is not thread-safe there), a crash of the tool, not of the API.
     args = [str(SCHEMATHESIS), "run", f"{base}/schema/openapi.json", "--checks", CHECKS,
             "--max-examples", str(EXAMPLES), "--seed", "9", "--phases", "examples,coverage,fuzzing",
-            "--workers", "2", "--request-timeout", "30", "--no-shrink", "--warnings", "off"]
+            "--workers", "1", "--request-timeout", "30", "--no-shrink", "--warnings", "off"]
     if who != "anonymous":
         args += ["--header", f"Authorization: Bearer {tokens[who]}"]
     proc = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True, timeout=600,
