@@ -18,8 +18,17 @@ from workflows.types import EventSnapshot
 
 
 async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
-    """Write ``snap``; returns False when the store already holds this version or a newer one."""
-    async with db.session() as session:
+    """Write ``snap``; returns False when the store already holds this version or a newer one.
+
+    One write (``Database.write``): it runs to its end even when the projection activity is
+    cancelled, and on SQLite it holds the write lock from its first read, so two projections of one
+    event cannot both pass the version check.
+    """
+    return await db.write(_apply, snap)
+
+
+async def _apply(db: Database, snap: EventSnapshot) -> bool:
+    async with db.transaction() as session:
         row = (
             await session.exec(
                 select(models.Event).where(models.Event.event_id == snap.event_id).with_for_update()
@@ -141,10 +150,14 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
             ).all()
         )
         for notice in snap.notices:
-            if notice.notice_id in known and notice.status == "skipped":
+            if notice.notice_id in known and notice.status in ("skipped", "delivered"):
+                # A delivery that ran before its row existed left it pending (issue 9, finding 13):
+                # the workflow knows better.
                 stored_notice = await session.get(models.Notice, notice.notice_id)
                 if stored_notice is not None and stored_notice.status == "pending":
-                    stored_notice.status = "skipped"
+                    stored_notice.status = notice.status
+                    if notice.status == "delivered":
+                        stored_notice.delivered_at = stored_notice.delivered_at or utcnow()
                     session.add(stored_notice)
             if notice.notice_id not in known:
                 session.add(
@@ -155,6 +168,8 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
                         recipient=notice.recipient,
                         body=notice.body,
                         created_at=parse_required(notice.created_at),
+                        status=notice.status,
+                        delivered_at=utcnow() if notice.status == "delivered" else None,
                     )
                 )
         known_warnings = len(

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     notify_webhook_url: str = ""
     #: Seconds the web waits for a new event's intake to be recorded before answering 202.
     intake_wait_seconds: float = 10.0
+    #: Connections of a worker's store pool, kept open and never exceeded. The worker runs at most
+    #: this many store operations at once (half projections, half routing and deliveries), so none
+    #: of them waits for a connection (``worker.store_limits``).
+    worker_store_connections: int = Field(default=10, ge=2, le=400)
 
     @field_validator("data_dir")
     @classmethod
