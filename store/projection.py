@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import models
 from store.db import Database
@@ -142,36 +143,7 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
                     )
                 )
 
-        known = set(
-            (
-                await session.exec(
-                    select(models.Notice.notice_id).where(models.Notice.event_id == snap.event_id)
-                )
-            ).all()
-        )
-        for notice in snap.notices:
-            if notice.notice_id in known and notice.status in ("skipped", "delivered"):
-                # A delivery that ran before its row existed left it pending (issue 9, finding 13):
-                # the workflow knows better.
-                stored_notice = await session.get(models.Notice, notice.notice_id)
-                if stored_notice is not None and stored_notice.status == "pending":
-                    stored_notice.status = notice.status
-                    if notice.status == "delivered":
-                        stored_notice.delivered_at = stored_notice.delivered_at or utcnow()
-                    session.add(stored_notice)
-            if notice.notice_id not in known:
-                session.add(
-                    models.Notice(
-                        notice_id=notice.notice_id,
-                        event_id=snap.event_id,
-                        kind=notice.kind,
-                        recipient=notice.recipient,
-                        body=notice.body,
-                        created_at=parse_required(notice.created_at),
-                        status=notice.status,
-                        delivered_at=utcnow() if notice.status == "delivered" else None,
-                    )
-                )
+        await _notices(session, snap)
         known_warnings = len(
             (await session.exec(select(models.SupervisionWarning.seq).where(
                 models.SupervisionWarning.event_id == snap.event_id))).all()
@@ -183,3 +155,55 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
             ))
         await session.commit()
         return True
+
+
+async def _notices(session: AsyncSession, snap: EventSnapshot) -> int:
+    """Insert the snapshot's new notices; set rows the workflow has delivered or skipped. Returns the
+    number of rows written."""
+    known = set(
+        (
+            await session.exec(
+                select(models.Notice.notice_id).where(models.Notice.event_id == snap.event_id)
+            )
+        ).all()
+    )
+    changed = 0
+    for notice in snap.notices:
+        if notice.notice_id in known and notice.status in ("skipped", "delivered"):
+            # A delivery that ran before its row existed left it pending (issue 9, finding 13):
+            # the workflow knows better.
+            stored_notice = await session.get(models.Notice, notice.notice_id)
+            if stored_notice is not None and stored_notice.status == "pending":
+                stored_notice.status = notice.status
+                if notice.status == "delivered":
+                    stored_notice.delivered_at = stored_notice.delivered_at or utcnow()
+                session.add(stored_notice)
+                changed += 1
+        if notice.notice_id not in known:
+            session.add(
+                models.Notice(
+                    notice_id=notice.notice_id,
+                    event_id=snap.event_id,
+                    kind=notice.kind,
+                    recipient=notice.recipient,
+                    body=notice.body,
+                    created_at=parse_required(notice.created_at),
+                    status=notice.status,
+                    delivered_at=utcnow() if notice.status == "delivered" else None,
+                )
+            )
+            changed += 1
+    return changed
+
+
+async def settle_notices(db: Database, snap: EventSnapshot) -> int:
+    """Bring the notice rows of ``snap``'s event in line with it, whatever the stored version (rows
+    left pending by deliveries that ran before their row existed; ``wulian store repair``)."""
+    return await db.write(_settle_notices, snap)
+
+
+async def _settle_notices(db: Database, snap: EventSnapshot) -> int:
+    async with db.transaction() as session:
+        changed = await _notices(session, snap)
+        await session.commit()
+        return changed

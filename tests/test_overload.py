@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import event, func
+from sqlalchemy import event, func, text
 from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
@@ -80,8 +80,10 @@ async def test_cancelled_store_writes_give_their_connections_back(tmp_path: Path
     db = Database(f"sqlite+aiosqlite:///{path}", connections=3)
     await db.create_all()
     await load_organisation(db)
-    for _ in range(3):  # fill the pool, so that its idle count is known
-        await apply_snapshot(db, snapshot(9999, 1))
+    await apply_snapshot(db, snapshot(9999, 1))
+    async with db.engine.connect() as a, db.engine.connect() as b, db.engine.connect() as c:
+        for conn in (a, b, c):  # every connection of the pool open: its idle count
+            await conn.execute(text("SELECT count(*) FROM event"))
     idle = store_fds(path)
     watch = PoolWatch(db)
     rnd = random.Random(9)

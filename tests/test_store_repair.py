@@ -60,6 +60,14 @@ async def roll_back(db: Database, event_id: str) -> None:
         await session.commit()
 
 
+async def unsettle_notices(db: Database, event_id: str) -> None:
+    """Leave the event's notice rows as a delivery that ran before its row existed did: pending, 0 attempts."""
+    async with db.session() as session:
+        await session.exec(update(models.Notice).where(models.Notice.event_id == event_id)  # type: ignore[call-overload]
+                           .values(status="pending", attempts=0, delivered_at=None))
+        await session.commit()
+
+
 async def listed(p: Platform, since: datetime, count: int) -> None:
     """Wait until the visibility store lists ``count`` event workflows started since ``since``."""
     for _ in range(50):
@@ -80,22 +88,25 @@ def wulian(p: Platform, *args: str) -> subprocess.CompletedProcess[str]:
 
 async def test_repair_re_projects_missing_and_older_events(platform: Platform) -> None:
     since = datetime.now(UTC) - timedelta(seconds=1)
-    ids = [await reported(platform) for _ in range(3)]
-    gone, old, fine = ids
+    ids = [await reported(platform) for _ in range(4)]
+    gone, old, stuck, fine = ids
     await forget(platform.db, gone)
     await roll_back(platform.db, old)
-    await listed(platform, since, 3)
+    await unsettle_notices(platform.db, stuck)
+    await listed(platform, since, 4)
 
     dry = await repair(platform.client, platform.db, since=since, dry_run=True)
     lags = {lag.event_id: lag for lag in dry.behind}
-    assert set(lags) == {gone, old} and dry.repaired == 0 and not dry.unreadable
+    assert set(lags) == {gone, old, stuck} and dry.repaired == 0 and not dry.unreadable
     assert lags[gone].stored is None and lags[old].stored == 1 and lags[old].version > 1
+    assert lags[stuck].notices and lags[stuck].stored == lags[stuck].version
     async with platform.db.session() as session:
         assert await session.get(models.Event, gone) is None  # a dry run changes nothing
 
     seen: list[int] = []
     done = await repair(platform.client, platform.db, since=since, progress=lambda r: seen.append(r.checked))
-    assert (done.listed, done.checked, done.repaired, done.missing) == (3, 3, 2, 1) and seen[-1] == 3
+    assert (done.listed, done.checked, done.repaired, done.missing, done.stale_notices) == (4, 4, 3, 1, 1)
+    assert seen[-1] == 4
     for event_id in ids:
         snap = await platform.client.get_workflow_handle(event_id).query(EventLifecycle.snapshot)
         async with platform.db.session() as session:
@@ -103,11 +114,11 @@ async def test_repair_re_projects_missing_and_older_events(platform: Platform) -
             tasks = (await session.exec(select(models.Task).where(models.Task.event_id == event_id))).all()
             notices = (await session.exec(select(models.Notice).where(models.Notice.event_id == event_id))).all()
         assert event is not None and event.version == snap.version and event.state == "dispatched"
-        assert [t.kind for t in tasks] == ["handle"] and len(notices) == 1
+        assert [t.kind for t in tasks] == ["handle"] and [n.status for n in notices] == ["delivered"]
     assert fine not in lags
 
     again = await repair(platform.client, platform.db, since=since)
-    assert (again.checked, again.behind, again.repaired) == (3, [], 0)  # idempotent
+    assert (again.checked, again.behind, again.repaired) == (4, [], 0)  # idempotent
 
 
 async def test_the_command_reports_then_repairs(platform: Platform) -> None:
@@ -120,7 +131,7 @@ async def test_the_command_reports_then_repairs(platform: Platform) -> None:
     dry = await asyncio.to_thread(wulian, platform, "store", "repair", "--since", window, "--dry-run")
     assert dry.returncode == 1, dry.stdout + dry.stderr
     assert f"{event_id}: workflow at version" in dry.stdout and "store missing" in dry.stdout
-    assert "1 behind in the store (1 missing, 0 older), 0 re-projected" in dry.stdout
+    assert "1 behind in the store (1 missing, 0 older, 0 with notices left pending), 0 re-projected" in dry.stdout
 
     fixed = await asyncio.to_thread(wulian, platform, "store", "repair", "--since", window)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr

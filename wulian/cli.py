@@ -196,7 +196,8 @@ def store_repair(
     concurrency: int = typer.Option(8, min=1, max=64, help="workflow snapshots read at once"),
 ) -> None:
     """Catch the store up from the workflows: re-project every event whose snapshot is missing from
-    the store or newer than it (running workflows: their live snapshot; completed ones: their result).
+    the store or newer than it (running workflows: their live snapshot; completed ones: their result),
+    and settle notice rows left pending that the workflow has delivered.
 
     Idempotent, and safe while workers run. Exit status 1 when something stays behind or unreadable.
     """
@@ -231,8 +232,7 @@ def store_repair(
                + (f"; workflows started since {moment.isoformat()}" if moment else ""))
     report = asyncio.run(_repair())
     for lag in report.behind[:20]:
-        stored = "missing" if lag.stored is None else f"version {lag.stored}"
-        typer.echo(f"  {lag.event_id}: workflow at version {lag.version}, store {stored}")
+        typer.echo(f"  {lag.event_id}: workflow at version {lag.version}, store {lag.why}")
     if len(report.behind) > 20:
         typer.echo(f"  ... and {len(report.behind) - 20} more")
     for event_id, reason in list(report.unreadable.items())[:20]:

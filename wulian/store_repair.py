@@ -3,9 +3,10 @@
 Temporal is the source of truth; the store is its projection. When the store fell behind (an
 overload that outlasted the retries, a restored backup, a bug), every event workflow still holds
 its snapshot: the live one for a running workflow (query ``snapshot``), the final one for a
-completed workflow (its result). :func:`find_behind` lists the event workflows, compares each
-snapshot's version with the store's, and yields those the store lacks or holds in an older
-version; :func:`repair` projects them again with the projection's own upsert, which is idempotent
+completed workflow (its result). :func:`find_behind` compares each snapshot's version with the
+store's, and yields those the store lacks or holds in an older version (or with notice rows left
+pending that the workflow has delivered); :func:`repair` lists the event workflows and projects
+those again with the projection's own upsert, which is idempotent
 and guarded by the version, so a repair may run while the workers run, twice, or be interrupted.
 The invariant checker of the next issue reuses :func:`find_behind`.
 """
@@ -23,7 +24,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from store import models
 from store.db import Database
-from store.projection import apply_snapshot
+from store.projection import apply_snapshot, settle_notices
 from workflows.event_lifecycle import EventLifecycle
 from workflows.types import EventSnapshot
 
@@ -46,11 +47,21 @@ class Execution:
 
 @dataclass(frozen=True)
 class Lag:
-    """An event whose snapshot the store lacks (``stored`` None) or holds in an older version."""
+    """An event the store lacks (``stored`` None), holds in an older version, or holds with notice
+    rows the workflow has since delivered or skipped (``notices``: rows left pending by a delivery
+    that ran before its row existed, issue 9, finding 13)."""
 
     event_id: str
     version: int
     stored: int | None
+    notices: bool = False
+
+    @property
+    def why(self) -> str:
+        """For people."""
+        if self.stored is None:
+            return "missing"
+        return "notices pending" if self.notices else f"version {self.stored}"
 
 
 @dataclass
@@ -69,11 +80,17 @@ class RepairReport:
         """Events absent from the store."""
         return sum(lag.stored is None for lag in self.behind)
 
+    @property
+    def stale_notices(self) -> int:
+        """Events whose only lag is notice rows left pending."""
+        return sum(lag.notices for lag in self.behind)
+
     def describe(self) -> str:
         """One line for people."""
+        older = len(self.behind) - self.missing - self.stale_notices
         return (f"{self.checked} of {self.listed} event workflows checked: {len(self.behind)} behind in the store "
-                f"({self.missing} missing, {len(self.behind) - self.missing} older), {self.repaired} re-projected, "
-                f"{len(self.unreadable)} unreadable")
+                f"({self.missing} missing, {older} older, {self.stale_notices} with notices left pending), "
+                f"{self.repaired} re-projected, {len(self.unreadable)} unreadable")
 
 
 def parse_since(text: str) -> datetime:
@@ -132,11 +149,31 @@ async def stored_versions(db: Database, event_ids: list[str]) -> dict[str, int]:
     return versions
 
 
+async def stored_notices(db: Database, event_ids: list[str]) -> dict[str, str]:
+    """The status of each notice row of ``event_ids`` (notice id → pending, delivered or skipped)."""
+    statuses: dict[str, str] = {}
+    async with db.session() as session:
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start:start + 500]
+            rows = await session.exec(
+                select(models.Notice.notice_id, models.Notice.status).where(col(models.Notice.event_id).in_(chunk))
+            )
+            statuses.update({notice_id: status for notice_id, status in rows.all()})
+    return statuses
+
+
+def notices_behind(snap: EventSnapshot, statuses: dict[str, str]) -> bool:
+    """Whether a notice of ``snap`` has no row, or a row still pending that the workflow has settled."""
+    return any(notice.notice_id not in statuses
+               or (statuses[notice.notice_id] == "pending" and notice.status != "pending")
+               for notice in snap.notices)
+
+
 async def find_behind(
     client: Client, db: Database, executions: list[Execution], *, concurrency: int = 8,
     unreadable: dict[str, str] | None = None,
-) -> AsyncIterator[tuple[EventSnapshot, int | None]]:
-    """Each snapshot the store lacks or holds in an older version, with the store's version.
+) -> AsyncIterator[tuple[EventSnapshot, Lag]]:
+    """Each snapshot the store lacks, holds in an older version or with notices left behind.
 
     Snapshots are read ``concurrency`` at a time, in batches; a workflow whose snapshot cannot be
     read is noted in ``unreadable`` (event id → reason) and skipped.
@@ -157,12 +194,15 @@ async def find_behind(
         chunk = executions[start:start + batch]
         snapshots = await asyncio.gather(*(read(e) for e in chunk))
         versions = await stored_versions(db, [e.event_id for e in chunk])
+        statuses = await stored_notices(db, [e.event_id for e in chunk])
         for snap in snapshots:
             if snap is None:
                 continue
             stored = versions.get(snap.event_id)
             if stored is None or stored < snap.version:
-                yield snap, stored
+                yield snap, Lag(snap.event_id, snap.version, stored)
+            elif notices_behind(snap, statuses):
+                yield snap, Lag(snap.event_id, snap.version, stored, notices=True)
 
 
 async def repair(
@@ -176,19 +216,32 @@ async def repair(
     report = RepairReport()
     executions = await list_executions(client, since)
     report.listed = len(executions)
-    batch = max(concurrency * 8, 50)
-    for start in range(0, len(executions), batch):
-        chunk = executions[start:start + batch]
-        async for snap, stored in find_behind(client, db, chunk, concurrency=concurrency,
-                                              unreadable=report.unreadable):
-            report.behind.append(Lag(snap.event_id, snap.version, stored))
+
+    async def catch_up(chunk: list[Execution]) -> None:
+        async for snap, lag in find_behind(client, db, chunk, concurrency=concurrency,
+                                           unreadable=report.unreadable):
+            report.behind.append(lag)
             if dry_run:
                 continue
-            if await apply_snapshot(db, snap):
+            if lag.notices:
+                await settle_notices(db, snap)
+                report.repaired += 1
+            elif await apply_snapshot(db, snap):
                 report.repaired += 1
             else:  # the store holds this version or a newer one by now
                 report.overtaken += 1
+
+    batch = max(concurrency * 8, 50)
+    for start in range(0, len(executions), batch):
+        chunk = executions[start:start + batch]
+        await catch_up(chunk)
         report.checked += len(chunk)
+        if progress is not None:
+            progress(report)
+    if report.unreadable:  # once more: a worker busy replaying may have let a query time out
+        again = [e for e in executions if e.event_id in report.unreadable]
+        report.unreadable.clear()
+        await catch_up(again)
         if progress is not None:
             progress(report)
     if progress is not None and not executions:
