@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -28,24 +29,54 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
+@dataclass(frozen=True)
+class StoreLimits:
+    """How much store work a worker takes on at once: each running store operation holds one
+    connection, so together they never need more than the pool has."""
+
+    local_activities: int  # projections (and the store-free deadline computations)
+    activities: int  # routing (reads) and deliveries (outbox writes)
+
+
+def store_limits(connections: int) -> StoreLimits:
+    """The worker's concurrency for a store pool of ``connections``: half of it each way.
+
+    Beyond it, the Temporal worker leaves the work queued (local activities in the worker, activities
+    on the server) instead of letting it wait for a connection with its timeout running: under
+    overload, 100 concurrent projections on a pool of 15 timed out waiting and were retried for good,
+    and nothing reached the store (issue 9, finding 12).
+    """
+    local = max(1, connections // 2)
+    return StoreLimits(local_activities=local, activities=max(1, connections - local))
+
+
+def open_store(settings: Settings) -> Database:
+    """The worker's store: a fixed pool of ``settings.worker_store_connections``."""
+    return Database(settings.db_url, connections=settings.worker_store_connections)
+
+
 def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapter | None = None,
                  settings: Settings | None = None) -> Worker:
-    """A worker for the lifecycle workflow and activities (used by tests too, with their settings)."""
+    """A worker for the lifecycle workflow and activities (used by tests too, with their settings),
+    its store work limited to what ``db``'s pool serves."""
     settings = settings or get_settings()
     acts = LifecycleActivities(db, delivery=delivery or adapter_for(settings.notify_webhook_url),
                                secret=settings.secret(), public_url=settings.public_base_url)
+    limits = store_limits(db.connections)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[EventLifecycle],
         activities=acts.all(),  # type: ignore[arg-type]
         workflow_runner=workflow_runner(),
+        max_concurrent_activities=limits.activities,
+        max_concurrent_local_activities=limits.local_activities,
     )
 
 
 async def run(settings: Settings) -> None:
     """Connect, serve until SIGINT/SIGTERM, then shut down gracefully."""
-    db = Database(settings.db_url)
+    db = open_store(settings)
     await db.upgrade()  # normally a no-op: the launcher or `wulian db upgrade` ran first
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     worker = build_worker(client, db, settings.temporal_task_queue, settings=settings)

@@ -176,13 +176,13 @@ class LifecycleActivities:
     async def deliver_notice(self, notice: Notice) -> None:
         """Deliver a notice to the reporter through the configured adapter; each attempt is recorded."""
         info = activity.info()
-        await notices.record_attempt(self.db, notice.notice_id, info.attempt)
+        await notices.record_attempt(self.db, notice, info.attempt)
         try:
             await self.delivery.send(self.outgoing(notice))
         except Exception as exc:
-            await notices.record_failure(self.db, notice.notice_id, f"{type(exc).__name__}: {exc}")
+            await notices.record_failure(self.db, notice, f"{type(exc).__name__}: {exc}")
             raise
-        await notices.mark_delivered(self.db, notice.notice_id, self.delivery.channel)
+        await notices.mark_delivered(self.db, notice, self.delivery.channel)
 
     @activity.defn(name=ACTIVITY_PROJECT)
     async def project_event(self, snapshot: EventSnapshot) -> bool:

@@ -1,11 +1,27 @@
-"""Database engine and sessions (async SQLAlchemy; SQLite via aiosqlite, PostgreSQL via asyncpg)."""
+"""Database engine and sessions (async SQLAlchemy; SQLite via aiosqlite, PostgreSQL via asyncpg).
+
+Writes that must not be lost halfway (the projection, the outbox) go through :meth:`Database.write`:
+once it has its connection, the work runs to its commit or rollback and the connection goes back to
+the pool even when the caller is cancelled (a Temporal activity past its timeout); the cancellation
+is raised afterwards. Cancelling SQLAlchemy in the middle of a statement instead makes it discard
+the connection (it cannot know what state the driver is in): under overload every cancelled
+projection cost a connection, opened again at once, and SQLite keeps the files of a connection
+closed while another holds a lock open until no lock is held; the worker's descriptors on the store
+grew without bound (issue 9, finding 12; measured in ``bench/overload_bench.py``).
+
+On SQLite there is one writer at a time anyway: :meth:`Database.write` queues this process's
+writers on an asyncio lock (fair, and cancellable while waiting, before any connection is taken)
+and begins with ``BEGIN IMMEDIATE``, so a write never waits for the file lock inside a driver thread
+that nobody can interrupt, and its reads see what it then writes (the projection's version check).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -17,19 +33,64 @@ from store import models  # noqa: F401  (registers the tables)
 if TYPE_CHECKING:
     from store.schema import SchemaChange
 
+T = TypeVar("T")
+P = ParamSpec("P")
+
+#: Seconds a SQLite connection waits for another process's write lock (the web's audit rows, the
+#: CLI) before "database is locked". It must stay below the projection's start-to-close timeout
+#: (``workflows.types.PROJECT_TIMEOUT``), so that a wait ends in an error the retry handles rather
+#: than in a cancellation (tests/test_overload.py checks the two).
+SQLITE_BUSY_TIMEOUT = 30.0
+#: SQLAlchemy's default pool: 5 connections kept, 10 more opened when needed and closed after use.
+DEFAULT_POOL = (5, 10)
+
+
+async def run_to_completion(coro: Awaitable[T]) -> T:
+    """Await ``coro`` in a task of its own; if the caller is cancelled meanwhile, let it finish first.
+
+    The cancellation is re-raised once ``coro`` is done, so the caller never returns before the
+    work it started has committed or rolled back and released its connection.
+    """
+    task = asyncio.ensure_future(coro)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            if task.done():
+                raise
+            cancelled = exc
+        else:
+            break
+    if cancelled is not None:
+        raise cancelled
+    return result
+
 
 class Database:
-    """One engine and its session factory."""
+    """One engine and its session factory.
 
-    def __init__(self, url: str, **engine_args: object) -> None:
-        if url.startswith("sqlite"):
+    ``connections``: a fixed pool of that many connections, kept open and never exceeded (no
+    overflow), for a process whose concurrency is matched to it (the worker: ``worker.store_limits``).
+    Without it, SQLAlchemy's default pool.
+    """
+
+    def __init__(self, url: str, *, connections: int | None = None, **engine_args: Any) -> None:
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine_args.setdefault("connect_args", {"timeout": 30})
+            engine_args.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT})
+        if connections is not None:
+            engine_args.update(pool_size=connections, max_overflow=0)
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url, **engine_args)  # type: ignore[arg-type]
-        if url.startswith("sqlite"):
+        self.engine: AsyncEngine = create_async_engine(url, **engine_args)
+        pool_size = engine_args.get("pool_size", DEFAULT_POOL[0])
+        #: How many connections the pool can hand out at once.
+        self.connections: int = pool_size + engine_args.get("max_overflow", DEFAULT_POOL[1])
+        self._writers = asyncio.Lock()
+        if self.is_sqlite:
             # WAL lets the web read while the worker writes; foreign keys are off by default in SQLite.
             @event.listens_for(self.engine.sync_engine, "connect")
             def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -57,6 +118,35 @@ class Database:
         """A session; commit explicitly."""
         async with self._sessions() as session:
             yield session
+
+    async def write(self, work: Callable[Concatenate[Database, P], Awaitable[T]], *args: P.args,
+                    **kwargs: P.kwargs) -> T:
+        """Run ``work(self, *args, **kwargs)``, a write in :meth:`transaction`, to its end even if the
+        caller is cancelled meanwhile (the cancellation is raised afterwards).
+
+        On SQLite the writers of this process take turns: waiting for one's turn is cancellable and
+        holds no connection.
+        """
+        if not self.is_sqlite:
+            return await run_to_completion(work(self, *args, **kwargs))
+        async with self._writers:
+            return await run_to_completion(work(self, *args, **kwargs))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session for a write; commit explicitly. On SQLite it begins with ``BEGIN IMMEDIATE``
+        (the write lock at once: its reads see what it then writes, and it waits for the lock
+        before doing anything rather than failing halfway)."""
+        async with self._sessions() as session:
+            if self.is_sqlite:
+                conn = await session.connection()
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+
+    def checked_out(self) -> int:
+        """Connections handed out by the pool right now (0 when the process is idle)."""
+        checkedout = getattr(self.engine.pool, "checkedout", None)
+        return int(checkedout()) if callable(checkedout) else 0
 
     async def ping(self) -> bool:
         """Whether the database answers."""

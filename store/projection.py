@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import models
 from store.db import Database
@@ -18,8 +19,17 @@ from workflows.types import EventSnapshot
 
 
 async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
-    """Write ``snap``; returns False when the store already holds this version or a newer one."""
-    async with db.session() as session:
+    """Write ``snap``; returns False when the store already holds this version or a newer one.
+
+    One write (``Database.write``): it runs to its end even when the projection activity is
+    cancelled, and on SQLite it holds the write lock from its first read, so two projections of one
+    event cannot both pass the version check.
+    """
+    return await db.write(_apply, snap)
+
+
+async def _apply(db: Database, snap: EventSnapshot) -> bool:
+    async with db.transaction() as session:
         row = (
             await session.exec(
                 select(models.Event).where(models.Event.event_id == snap.event_id).with_for_update()
@@ -135,30 +145,7 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
                     )
                 )
 
-        known = set(
-            (
-                await session.exec(
-                    select(models.Notice.notice_id).where(models.Notice.event_id == snap.event_id)
-                )
-            ).all()
-        )
-        for notice in snap.notices:
-            if notice.notice_id in known and notice.status == "skipped":
-                stored_notice = await session.get(models.Notice, notice.notice_id)
-                if stored_notice is not None and stored_notice.status == "pending":
-                    stored_notice.status = "skipped"
-                    session.add(stored_notice)
-            if notice.notice_id not in known:
-                session.add(
-                    models.Notice(
-                        notice_id=notice.notice_id,
-                        event_id=snap.event_id,
-                        kind=notice.kind,
-                        recipient=notice.recipient,
-                        body=notice.body,
-                        created_at=parse_required(notice.created_at),
-                    )
-                )
+        await _notices(session, snap)
         known_warnings = len(
             (await session.exec(select(models.SupervisionWarning.seq).where(
                 models.SupervisionWarning.event_id == snap.event_id))).all()
@@ -170,3 +157,55 @@ async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
             ))
         await session.commit()
         return True
+
+
+async def _notices(session: AsyncSession, snap: EventSnapshot) -> int:
+    """Insert the snapshot's new notices; set rows the workflow has delivered or skipped. Returns the
+    number of rows written."""
+    known = set(
+        (
+            await session.exec(
+                select(models.Notice.notice_id).where(models.Notice.event_id == snap.event_id)
+            )
+        ).all()
+    )
+    changed = 0
+    for notice in snap.notices:
+        if notice.notice_id in known and notice.status in ("skipped", "delivered"):
+            # A delivery that ran before its row existed left it pending (issue 9, finding 13):
+            # the workflow knows better.
+            stored_notice = await session.get(models.Notice, notice.notice_id)
+            if stored_notice is not None and stored_notice.status == "pending":
+                stored_notice.status = notice.status
+                if notice.status == "delivered":
+                    stored_notice.delivered_at = stored_notice.delivered_at or utcnow()
+                session.add(stored_notice)
+                changed += 1
+        if notice.notice_id not in known:
+            session.add(
+                models.Notice(
+                    notice_id=notice.notice_id,
+                    event_id=snap.event_id,
+                    kind=notice.kind,
+                    recipient=notice.recipient,
+                    body=notice.body,
+                    created_at=parse_required(notice.created_at),
+                    status=notice.status,
+                    delivered_at=utcnow() if notice.status == "delivered" else None,
+                )
+            )
+            changed += 1
+    return changed
+
+
+async def settle_notices(db: Database, snap: EventSnapshot) -> int:
+    """Bring the notice rows of ``snap``'s event in line with it, whatever the stored version (rows
+    left pending by deliveries that ran before their row existed; ``wulian store repair``)."""
+    return await db.write(_settle_notices, snap)
+
+
+async def _settle_notices(db: Database, snap: EventSnapshot) -> int:
+    async with db.transaction() as session:
+        changed = await _notices(session, snap)
+        await session.commit()
+        return changed

@@ -75,9 +75,17 @@ GRACE_HOURS = 8
 RETURN_WINDOW_HOURS = 16
 #: Days a closed or voided event can still be reopened before its workflow completes.
 REOPEN_DAYS = 30
+#: Patches (``workflow.patched``): ``wait_dispatched`` answers once the routed snapshot is in the store,
+#: and a notice's delivery starts once a snapshot holding the notice is (issue 9, finding 13).
+PATCH_DISPATCH_STORED = "wait-dispatched-projected"
+PATCH_NOTICE_STORED = "deliver-after-projection"
 
 # Store writes are short idempotent upserts: retried until the store is back, never given up.
-_PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+# An attempt may wait its turn behind the worker's other writes and, on SQLite, for another process's
+# lock (``store.db.SQLITE_BUSY_TIMEOUT``, which stays below this): under overload a tighter limit only
+# cancelled attempts that were about to succeed, and retried them at once (issue 9, finding 12).
+PROJECT_TIMEOUT = timedelta(seconds=60)
+_PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 _ROUTE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=30))
 # Deliveries retry for as long as it takes; a supervisor can retry at once or skip (see repair).
 _DELIVER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
@@ -137,6 +145,9 @@ class EventLifecycle:
         self._delivery_runs: dict[str, int] = {}  # notice id → number of the delivery now in charge
         self._alarms: set[str] = set()  # moments a timer already rings for
         self._ringing: list[asyncio.Task[None]] = []
+        self._stored = 0  # the newest snapshot version the projection has acknowledged
+        self._routed_version: int | None = None  # the first snapshot version past intake
+        self._notice_versions: dict[str, int] = {}  # notice id → the first snapshot version holding it
 
     # ---------------------------------------------------------------- main line
     @workflow.run
@@ -155,6 +166,9 @@ class EventLifecycle:
         if resume is not None:
             self._snap = resume
             self._machine = Lifecycle(State(resume.state))
+            # Everything in the memo was projected before the workflow continued as new.
+            self._stored = self._routed_version = resume.version
+            self._notice_versions = {notice.notice_id: resume.version for notice in resume.notices}
             self._rated = resume.rating is not None
             for notice in resume.notices:
                 if notice.status == "pending":
@@ -321,10 +335,16 @@ class EventLifecycle:
     # ---------------------------------------------------------------- updates: workers
     @workflow.update
     async def wait_dispatched(self) -> EventSnapshot:
-        """Return once the event has been routed and recorded (used by the API to answer 201)."""
-        await workflow.wait_condition(
-            lambda: self._snap is not None and self._snap.state != State.INTAKE and self._snap.version >= 2
-        )
+        """Return once the event has been routed and the routed snapshot is in the store (the API's
+        201: the task is in the inbox)."""
+        if workflow.patched(PATCH_DISPATCH_STORED):
+            await workflow.wait_condition(
+                lambda: self._routed_version is not None and self._stored >= self._routed_version
+            )
+        else:  # histories from before: the version was raised before the projection finished
+            await workflow.wait_condition(
+                lambda: self._snap is not None and self._snap.state != State.INTAKE and self._snap.version >= 2
+            )
         return self.snap
 
     @workflow.update
@@ -826,13 +846,21 @@ class EventLifecycle:
         return notice
 
     def _start_delivery(self, notice: Notice) -> None:
+        # The next projection holds the notice (every change that notifies is projected).
+        self._notice_versions.setdefault(notice.notice_id, self.snap.version + 1)
         run = self._delivery_runs.get(notice.notice_id, 0) + 1
         self._delivery_runs[notice.notice_id] = run
         self._deliveries[notice.notice_id] = asyncio.create_task(self._deliver(notice, run))
 
     async def _deliver(self, notice: Notice, run: int) -> None:
-        """Deliver in the background: a failing delivery retries without holding up the event."""
+        """Deliver in the background: a failing delivery retries without holding up the event.
+
+        It starts once the notice's row is in the store, where the activity records its attempts.
+        """
         try:
+            if workflow.patched(PATCH_NOTICE_STORED):
+                needed = self._notice_versions.get(notice.notice_id, 0)
+                await workflow.wait_condition(lambda: self._stored >= needed)
             await workflow.execute_activity(
                 ACTIVITY_DELIVER, notice, start_to_close_timeout=timedelta(seconds=30), retry_policy=_DELIVER_RETRY
             )
@@ -930,6 +958,11 @@ class EventLifecycle:
     async def _project(self) -> None:
         """Write the snapshot to the store (idempotent upsert keyed by ids, guarded by version)."""
         self.snap.version += 1
+        version = self.snap.version
+        if self._routed_version is None and self.snap.state != State.INTAKE:
+            self._routed_version = version
         await workflow.execute_local_activity(
-            ACTIVITY_PROJECT, self.snap, start_to_close_timeout=timedelta(seconds=15), retry_policy=_PROJECT_RETRY,
+            ACTIVITY_PROJECT, self.snap, start_to_close_timeout=PROJECT_TIMEOUT, retry_policy=_PROJECT_RETRY,
         )
+        # The store holds this version or a newer one (a projection that finds a newer one does nothing).
+        self._stored = max(self._stored, version)

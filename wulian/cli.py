@@ -15,6 +15,8 @@ rules_app = typer.Typer(help="The responsibility list (权责清单).", no_args_
 app.add_typer(rules_app, name="rules")
 db_app = typer.Typer(help="The store's schema (migrations in store/migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+store_app = typer.Typer(help="The store's contents, a projection of the event workflows.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 
 @app.command()
@@ -185,6 +187,60 @@ def db_revision(message: str = typer.Option(..., "-m", "--message", help="what t
     with tempfile.TemporaryDirectory() as scratch:
         path = asyncio.run(new_revision(message, Path(scratch)))
     typer.echo(f"wrote {path}; review it (renames, data backfills) before committing")
+
+
+@store_app.command("repair")
+def store_repair(
+    since: str = typer.Option("", help="only workflows started since: 2026-12-01, an ISO date and time, or 24h, 7d"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show what is behind, change nothing"),
+    concurrency: int = typer.Option(8, min=1, max=64, help="workflow snapshots read at once"),
+) -> None:
+    """Catch the store up from the workflows: re-project every event whose snapshot is missing from
+    the store or newer than it (running workflows: their live snapshot; completed ones: their result),
+    and settle notice rows left pending that the workflow has delivered.
+
+    Idempotent, and safe while workers run. Exit status 1 when something stays behind or unreadable.
+    """
+    from temporalio.client import Client
+
+    from wulian.settings import get_settings
+    from wulian.store_repair import RepairReport, parse_since, repair
+
+    settings = get_settings()
+    try:
+        moment = parse_since(since) if since else None
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+    def progress(report: RepairReport) -> None:
+        verb = "would re-project" if dry_run else "re-projected"
+        typer.echo(f"  {report.checked}/{report.listed} checked: {len(report.behind)} behind, "
+                   f"{report.repaired if not dry_run else len(report.behind)} {verb}, "
+                   f"{len(report.unreadable)} unreadable")
+
+    async def _repair() -> RepairReport:
+        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        db = _store()
+        try:
+            return await repair(client, db, since=moment, dry_run=dry_run, concurrency=concurrency, progress=progress)
+        finally:
+            await db.dispose()
+
+    typer.echo(_shown_store())
+    typer.echo(f"temporal: {settings.temporal_address} (namespace {settings.temporal_namespace})"
+               + (f"; workflows started since {moment.isoformat()}" if moment else ""))
+    report = asyncio.run(_repair())
+    for lag in report.behind[:20]:
+        typer.echo(f"  {lag.event_id}: workflow at version {lag.version}, store {lag.why}")
+    if len(report.behind) > 20:
+        typer.echo(f"  ... and {len(report.behind) - 20} more")
+    for event_id, reason in list(report.unreadable.items())[:20]:
+        typer.echo(f"  {event_id}: unreadable: {reason}", err=True)
+    typer.echo(report.describe())
+    left = len(report.behind) if dry_run else len(report.behind) - report.repaired - report.overtaken
+    if left or report.unreadable:
+        raise typer.Exit(1)
 
 
 @app.command()

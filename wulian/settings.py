@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     #: by commas or spaces (``10.0.0.0/8, 192.0.2.7``). Empty: the client address is the socket's peer,
     #: whatever the request's headers say (``web/client_address.py``).
     trusted_proxies: str = ""
+    #: Connections of a worker's store pool, kept open and never exceeded. The worker runs at most
+    #: this many store operations at once (half projections, half routing and deliveries), so none
+    #: of them waits for a connection (``worker.store_limits``).
+    worker_store_connections: int = Field(default=10, ge=2, le=400)
 
     @field_validator("data_dir")
     @classmethod
