@@ -4,6 +4,8 @@
 
 Saved histories are the contract for events in flight: after a change of the workflow code, the
 replay test fails unless the change is safe for them (use ``workflow.patched`` for such changes).
+Each recording is kept under its own tag (``RECORDING``): older files are never overwritten, since
+events started by older code are still in flight somewhere. Set a new tag before recording again.
 
 Scenarios driven by updates are recorded on the real dev server; the weekend scenario needs time
 skipping. Each file keeps the workflow id with the history: the workflow derives the event id,
@@ -25,11 +27,13 @@ from temporalio.testing import WorkflowEnvironment
 from store.db import Database
 from store.seed import load_organisation
 from tests.conftest import binary, make_db
-from tests.scenarios import happy_path, overdue_over_a_weekend, return_and_rework
+from tests.scenarios import happy_path, integration_followed, overdue_over_a_weekend, return_and_rework
 from worker import build_worker
 from wulian.temporal_setup import ensure_search_attributes
 
 OUT = Path(__file__).parent / "histories"
+#: The tag of this recording (files ``<scenario>-<tag>.json``); the first recording has none.
+RECORDING = "2026-12"
 
 
 async def save(name: str, handle: WorkflowHandle) -> None:
@@ -38,7 +42,10 @@ async def save(name: str, handle: WorkflowHandle) -> None:
     history = await handle.fetch_history()
     # The workflow id is part of the workflow's input (event id, receipt code, task ids): keep it.
     document = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
-    (OUT / f"{name}.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    path = OUT / f"{name}-{RECORDING}.json"
+    if path.exists():
+        raise SystemExit(f"{path} exists: set a new RECORDING tag (never overwrite a saved history)")
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     print(f"recorded {name}: {len(history.events)} events")
 
 
@@ -47,7 +54,8 @@ async def record_on_dev_server(db: Database) -> None:
     await ensure_search_attributes(env.client, "default")
     tq = f"record-{uuid.uuid4().hex[:6]}"
     async with build_worker(env.client, db, tq):
-        for name, scenario in (("happy_path", happy_path), ("return_and_rework", return_and_rework)):
+        for name, scenario in (("happy_path", happy_path), ("return_and_rework", return_and_rework),
+                               ("integration_followed", integration_followed)):
             handle = await scenario(env, tq)
             await asyncio.sleep(1)  # let the closing notices be delivered
             await save(name, handle)

@@ -19,6 +19,7 @@ from workflows.types import (
     CompleteCommand,
     EventReport,
     EventSnapshot,
+    FollowCommand,
     Location,
     RateCommand,
     Reporter,
@@ -108,6 +109,21 @@ async def return_and_rework(env: WorkflowEnvironment, tq: str) -> WorkflowHandle
     await handle_task(handle)
     await verify(handle)
     await handle.execute_update(EventLifecycle.rate, rating("satisfied"))
+    return handle
+
+
+async def integration_followed(env: WorkflowEnvironment, tq: str) -> WorkflowHandle:
+    """A report started through the Temporal client without a receipt code (the workflow draws one and
+    a tracking key), followed by a neighbour ("me too"), handled and verified: waits for the rating."""
+    report = EventReport(category="SR-01", description="热线:垃圾", location=Location(grid="HS01-G1"),
+                         reporter=Reporter("李四", "13900000000"), source="hotline", external_id="rec-1")
+    handle = await env.client.start_workflow(EventLifecycle.run, report, id=f"EV-T-{uuid.uuid4().hex[:10]}",
+                                             task_queue=tq)
+    await handle.execute_update(EventLifecycle.wait_dispatched)
+    await handle.execute_update(EventLifecycle.follow, FollowCommand("a" * 64, "13911112222"))
+    unit = (await snapshot(handle)).tasks[-1].unit  # the grid's, or higher when it is a repeat
+    await handle_task(handle, Actor(f"worker_{unit}", unit=unit, role="grid_worker"))
+    await verify(handle)
     return handle
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from sqlmodel import select
 from temporalio import activity
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -52,7 +54,8 @@ async def slow_platform(env: WorkflowEnvironment, tmp_path: Path, slow: Callable
                 row_there.setdefault(notice.notice_id, await session.get(models.Notice, notice.notice_id) is not None)
             await acts.deliver_notice(notice)
 
-        activities = [acts.route_event, acts.compute_due, acts.supervision_marks, deliver_watched, project_slowly]
+        activities = [acts.route_event, acts.compute_due, acts.supervision_marks, acts.issue_receipt, deliver_watched,
+                      project_slowly]
         async with Worker(env.client, task_queue=p.task_queue, workflows=[EventLifecycle], activities=activities,
                           workflow_runner=workflow_runner()):
             yield p, row_there
@@ -84,7 +87,11 @@ async def test_a_notice_is_delivered_once_its_row_is_in_the_store(dev_env: Workf
         notice_id = f"{event_id}.N1"
         row = None
         for _ in range(100):
-            snap = await handle.query(EventLifecycle.snapshot)
+            try:
+                snap = await handle.query(EventLifecycle.snapshot, rpc_timeout=timedelta(seconds=5))
+            except (RPCError, WorkflowQueryFailedError):  # not started yet, or its task is in the slow projection
+                await asyncio.sleep(0.2)
+                continue
             async with p.db.session() as session:
                 row = await session.get(models.Notice, notice_id)
             if snap.notices and snap.notices[0].status == "delivered" and row is not None and row.status == "delivered":
