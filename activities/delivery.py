@@ -4,6 +4,7 @@ default implementation only logs (a real gateway plugs in behind the same interf
 from __future__ import annotations
 
 import logging
+import re
 from typing import Protocol
 
 import httpx
@@ -23,14 +24,22 @@ class Adapter(Protocol):
         ...
 
 
+_KEY_IN_LINK = re.compile(r"([?&]key=)[^&\s]+")
+
+
+def mask_keys(text: str) -> str:
+    """``text`` with the key of any tracking link replaced by ``…`` (for logs)."""
+    return _KEY_IN_LINK.sub(r"\1…", text)
+
+
 class LoggingAdapter:
     """SMS/WeChat stand-in: writes the message to the log (no gateway configured)."""
 
     channel = "sms-log"
 
     async def send(self, notice: Notice) -> None:
-        """Log the notice as if it had been sent."""
-        log.info("notice %s to %s: %s", notice.notice_id, notice.recipient, notice.body)
+        """Log the notice as if it had been sent (a tracking key in it masked: the log keeps no key)."""
+        log.info("notice %s to %s: %s", notice.notice_id, notice.recipient, mask_keys(notice.body))
 
 
 class WebhookAdapter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -28,10 +29,13 @@ from workflows.types import (
     MarksRequest,
     Notice,
     ReceiptGrant,
+    ReceiptRequest,
     RoutingRequest,
 )
 from wulian.rule_registry import EngineRegistry
 from wulian.settings import get_settings
+
+log = logging.getLogger("wulian.activities")
 
 #: Seconds the organisation tree is cached by a worker before it is read again.
 ORG_CACHE_SECONDS = 30.0
@@ -158,10 +162,19 @@ class LifecycleActivities:
         }
 
     @activity.defn(name=ACTIVITY_RECEIPT)
-    async def issue_receipt(self, event_id: str) -> ReceiptGrant:
-        """A random receipt code (unique in the store) and a tracking key, for a report started without
-        them (through the Temporal client): the reporter gets the key in the notices' tracking link."""
-        return (await receipts.new_grant(self.db, self.secret)).for_workflow()
+    async def issue_receipt(self, request: ReceiptRequest) -> ReceiptGrant:
+        """The receipt code of a new event: the proposed one (the web draws it at random) when it is
+        well-formed and no other event has it; else a random one unique in the store, with a tracking
+        key unless one was given (the reporter gets the key in the notices' tracking link)."""
+        proposed = request.receipt_code
+        if proposed and receipts.is_receipt_code(proposed):
+            holder = await queries.event_by_receipt(self.db, proposed)
+            if holder is None or holder.event_id == request.event_id:
+                return ReceiptGrant(proposed, request.tracking_key_hash, request.tracking_nonce)
+        grant = (await receipts.new_grant(self.db, self.secret)).for_workflow()
+        if request.tracking_key_hash:  # keep the key its reporter was given
+            grant.tracking_key_hash, grant.tracking_nonce = request.tracking_key_hash, request.tracking_nonce
+        return grant
 
     def outgoing(self, notice: Notice) -> Notice:
         """The notice as sent: a reporter's notice gets the tracking link with the key, which is
@@ -169,6 +182,13 @@ class LifecycleActivities:
         if not notice.tracking_nonce or not notice.receipt_code:
             return notice
         key = receipts.tracking_key(self.secret, notice.tracking_nonce)
+        if notice.tracking_key_hash and receipts.key_hash(key) != notice.tracking_key_hash:
+            # The secret changed since the report (or web and worker do not share it): a wrong key in
+            # a link would only be refused. The reporter still holds the key shown when reporting.
+            log.warning("notice %s: the tracking key no longer derives from the server secret; sent "
+                        "without the tracking link (is WULIAN_SECRET_KEY the same for web and worker?)",
+                        notice.notice_id)
+            return notice
         link = f"{self.public_url.rstrip('/')}/track/{notice.receipt_code}?key={key}"
         return dataclasses.replace(notice, body=f"{notice.body} 查看与评价 / track and rate: {link}")
 

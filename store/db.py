@@ -38,7 +38,7 @@ P = ParamSpec("P")
 
 #: Seconds a SQLite connection waits for another process's write lock (the web's audit rows, the
 #: CLI) before "database is locked". It must stay below the projection's start-to-close timeout
-#: (``workflows.types.PROJECT_TIMEOUT``), so that a wait ends in an error the retry handles rather
+#: (``workflows.event_lifecycle.PROJECT_TIMEOUT``), so that a wait ends in an error the retry handles rather
 #: than in a cancellation (tests/test_overload.py checks the two).
 SQLITE_BUSY_TIMEOUT = 30.0
 #: SQLAlchemy's default pool: 5 connections kept, 10 more opened when needed and closed after use.

@@ -26,6 +26,11 @@ RECEIPT_DIGITS = 10
 KEY_DIGITS = 16
 
 
+def is_receipt_code(code: str) -> bool:
+    """Whether ``code`` has the form of a receipt code (10 Crockford base-32 digits)."""
+    return len(code) == RECEIPT_DIGITS and all(c in _CROCKFORD for c in code)
+
+
 def random_code(digits: int = RECEIPT_DIGITS) -> str:
     """``digits`` random Crockford base-32 digits."""
     return "".join(secrets.choice(_CROCKFORD) for _ in range(digits))

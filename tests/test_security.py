@@ -127,6 +127,30 @@ async def test_username_delay_doubles_up_to_a_cap_and_refuses_without_counting(a
     assert await limiter.retry_after("wg_hs01_g1", "10.5.0.1", now=now) == 0
 
 
+async def test_a_slowed_username_still_gets_in_at_once_from_an_address_it_used_before(any_db: Database) -> None:
+    """A stranger keeping the username slowed (one failure as each delay ends) cannot keep its owner out
+    of their usual office: the delay spares an address the user logged in from (the pair and address
+    limits still apply there)."""
+    limiter = LoginLimiter(any_db)
+    now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    office = await limiter.begin("wg_hs01_g1", "10.8.0.1", now=now)
+    assert isinstance(office, Attempt)
+    await limiter.succeeded(office, now=now)  # the worker logs in at the office in the morning
+    for n in range(1, 12):  # then a botnet keeps the username slowed
+        now += timedelta(seconds=user_delay(n - 1) + 1)
+        await fail(limiter, "wg_hs01_g1", f"10.9.{n}.1", now)
+    assert user_delay(11) >= 60 and await limiter.retry_after("wg_hs01_g1", "10.9.99.1", now=now) > 0
+    back = await limiter.begin("wg_hs01_g1", "10.8.0.1", now=now)  # the office: no delay
+    assert isinstance(back, Attempt)
+    for _ in range(PAIR_MAX_FAILURES):  # but a guesser at the office is still stopped by the pair limit
+        await limiter.failed(back, now=now)
+        back = await limiter.begin("wg_hs01_g1", "10.8.0.1", now=now)
+        if not isinstance(back, Attempt):
+            break
+    assert isinstance(back, int) and back > 0
+    assert await limiter.retry_after("wg_hs01_g1", "10.8.0.1", now=now + timedelta(days=31)) == 0
+
+
 async def test_attempts_arriving_together_share_one_free_moment(tmp_path: Path) -> None:
     """Many attempts at the same moment after a delay (a botnet's burst): only one is admitted."""
     db = await make_db("sqlite", tmp_path)

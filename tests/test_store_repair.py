@@ -162,3 +162,16 @@ def test_since_takes_dates_moments_and_durations() -> None:
     assert abs(parse_since("7d") - (datetime.now(UTC) - timedelta(days=7))) < timedelta(seconds=5)
     with pytest.raises(ValueError, match="duration"):
         parse_since("last week")
+
+
+async def test_a_run_that_refused_its_input_is_nothing_to_repair(platform: Platform) -> None:
+    """A report refused by the workflow's own input check failed before anything was stored: the
+    repair (and anything built on it) must not count it as unreadable for ever."""
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    handle = await platform.client.start_workflow("EventLifecycle", {"description": " ", "source": "evil"},
+                                                  id=f"EV-BAD-{uuid.uuid4().hex[:8]}", task_queue=platform.task_queue)
+    with pytest.raises(Exception):  # noqa: B017 - the refusal itself is tested in test_report_input.py
+        await handle.result()
+    await listed(platform, since, 1)
+    report = await repair(platform.client, platform.db, since=since)
+    assert report.checked == 1 and report.behind == [] and report.unreadable == {}

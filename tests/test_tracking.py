@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -183,8 +184,9 @@ async def test_receipt_codes_are_random_and_stored_not_derived_from_public_ids(p
     assert first["event_id"] == event_id
     # What could be computed offline before: a hash of source and external id.
     assert first["receipt_code"] != receipt_code_for(event_id)
-    again = await platform.report(source="hotline", external_id="12345-2026-7777")
-    assert again["receipt_code"] == first["receipt_code"]  # idempotent on source + external id, as before
+    again = await platform.http.post("/api/events", json={"description": "again", "source": "hotline",
+                                                          "external_id": "12345-2026-7777"})
+    assert again.json() == {"event_id": event_id, "duplicate": True}  # idempotent, and it tells nothing
     row = await _event_row(platform, event_id)
     assert row.receipt_code == first["receipt_code"]
     others = {(await platform.report(source="hotline", external_id=f"12345-2026-{n}"))["receipt_code"]
@@ -236,3 +238,57 @@ async def test_a_resident_sees_their_report_photos_only_with_the_tracking_key(pl
         page = (await resident.get(f"/track/{receipt}", params={"key": normalise_key(key)})).text
         assert f'src="/track/{receipt}/photos/{photo}?key={normalise_key(key)}"' in page
         assert "/photos/" not in (await resident.get(f"/track/{receipt}")).text  # no key: no photos listed
+
+
+async def test_a_receipt_code_proposed_through_the_temporal_client_is_checked(platform: Platform) -> None:
+    """A Temporal client may propose any receipt code: one that another event has would break the
+    store's unique index and stop the new event's projection for good; it gets a fresh code instead."""
+    first = await platform.report()
+    report = {"category": "SR-01", "description": "热线:门口垃圾", "location": {"grid": "HS01-G1"},
+              "source": "hotline", "receipt_code": first["receipt_code"]}
+    event_id = f"EV-RC-{uuid.uuid4().hex[:8]}"
+    await platform.client.start_workflow("EventLifecycle", report, id=event_id, task_queue=platform.task_queue)
+    row = await _event_row(platform, event_id)
+    assert row.receipt_code != first["receipt_code"] and row.tracking_key_hash  # a fresh code and key
+    assert (await _event_row(platform, first["event_id"])).receipt_code == first["receipt_code"]
+
+
+async def test_one_phone_follows_only_so_many_reports_a_day_and_follows_are_counted_not_listed(
+    platform: Platform,
+) -> None:
+    """The phone of a follow is not verified: one number gets the notices of at most a few reports a day
+    (nobody floods a stranger's phone through the platform); the public timeline lists no follows."""
+    platform.settings.follows_per_phone_per_day = 2
+    events = [await platform.report(description=f"门口垃圾 {n}") for n in range(3)]
+    for created in events:
+        await _event_row(platform, created["event_id"])
+    async with client(platform, "10.9.3.1") as a, client(platform, "10.9.3.2") as b:
+        for created in events[:2]:
+            assert (await a.post(f"/api/events/{created['event_id']}/follow", json={"phone": "13955556666"})
+                    ).status_code == 200
+        r = await b.post(f"/api/events/{events[2]['event_id']}/follow", json={"phone": "13955556666"})
+        assert r.status_code == 429 and r.headers["retry-after"]  # from another address too
+        assert (await b.post(f"/api/events/{events[2]['event_id']}/follow", json={})).status_code == 200
+
+    async def followed() -> bool:
+        row = await queries.get_event(platform.db, events[0]["event_id"])
+        return row is not None and row.follower_count == 1
+    await _until(followed, "the follow in the store")
+    track = (await platform.http.get(f"/api/track/{events[0]['receipt_code']}")).json()
+    assert track["followers"] == 1 and "follow" not in [e["action"] for e in track["timeline"]]
+
+
+def test_the_logging_stand_in_masks_the_key_and_a_key_that_no_longer_derives_sends_no_link() -> None:
+    from activities.delivery import mask_keys
+    from activities.lifecycle import LifecycleActivities
+    from store.receipts import tracking_key
+
+    link = "[ABCDEFGHJK] 请评价 http://x/track/ABCDEFGHJK?key=SECRETKEY0000000"
+    assert mask_keys(link) == "[ABCDEFGHJK] 请评价 http://x/track/ABCDEFGHJK?key=…"
+    notice = Notice(notice_id="EV-1.N1", kind="rate_request", recipient="139", body="[ABCDEFGHJK] 请评价",
+                    created_at="", tracking_nonce="n1", receipt_code="ABCDEFGHJK",
+                    tracking_key_hash=key_hash(tracking_key("old-secret", "n1")))
+    acts = LifecycleActivities(None, secret="old-secret", public_url="http://x")  # type: ignore[arg-type]
+    assert f"?key={tracking_key('old-secret', 'n1')}" in acts.outgoing(notice).body
+    rotated = LifecycleActivities(None, secret="new-secret", public_url="http://x")  # type: ignore[arg-type]
+    assert rotated.outgoing(notice).body == notice.body  # no wrong key in a link

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -21,7 +22,7 @@ from web.auth import CurrentUser, end_session, issue_token, require_admin, requi
 from web.client_address import client_ip
 from web.context import AppContext
 from web.ratelimit import guarded_login
-from web.request_limits import Limited, follow_limit, hit, track_limit
+from web.request_limits import Limited, follow_limit, follow_phone_limit, hit, track_limit
 from web.schemas import CompleteIn, EventIn, FollowIn, LoginIn, RatingIn, TriageIn
 from web.views import event_detail, public_status
 
@@ -133,19 +134,23 @@ class EventController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create(self, ctx: AppContext, data: EventIn) -> Response[dict[str, Any]]:
-        """Report an event (public, like the portal). The same external id twice gives one event."""
+        """Report an event (public, like the portal): 201 with the receipt code and the tracking key (shown
+        once), 202 when not yet routed. The same source and external id again gives the same event: 200
+        with only its id and ``duplicate`` (never its receipt code: external ids can be guessed)."""
         if data.category and (await ctx.engine()).category(data.category) is None:
             raise commands.CommandError(
                 400, f"unknown category '{data.category}' (see GET /api/categories)"
             )
         started = await commands.start_event(ctx, data.to_report())
+        if started.duplicate:
+            # The same source and external id: the same event, and nothing of it to an anonymous caller
+            # (external ids such as hotline ticket numbers are guessable; the receipt code reads it).
+            return Response({"event_id": started.event_id, "duplicate": True}, status_code=HTTP_200_OK)
         body: dict[str, Any] = {"event_id": started.event_id, "receipt_code": started.receipt_code}
         if started.tracking_key:
             # Shown once: only its hash is kept. Rating the result needs it.
             body.update(tracking_key=shown_key(started.tracking_key),
                         tracking_url=f"/track/{started.receipt_code}?key={started.tracking_key}")
-        else:
-            body.update(tracking_key=None, duplicate=started.duplicate)
         snap = started.snapshot
         if snap is None:
             body["state"] = "intake"
@@ -246,7 +251,14 @@ class FollowController(Controller):
         event = await queries.get_event(ctx.db, event_id)
         if event is None or event.state in ("closed", "voided"):
             raise NotFoundException("no open report with this id")
-        snap = await commands.follow(ctx, event_id, data.phone.strip(), client_ip(request, ctx.settings))
+        phone = data.phone.strip()
+        if phone:
+            try:
+                await hit(ctx.db, follow_phone_limit(ctx.settings), hashlib.sha256(phone.encode()).hexdigest())
+            except Limited as exc:
+                raise TooManyRequestsException("this phone number follows enough reports for today",
+                                               headers={"Retry-After": str(exc.retry_after)}) from None
+        snap = await commands.follow(ctx, event_id, phone, client_ip(request, ctx.settings))
         return {"event_id": event_id, "followers": len(snap.followers), "notified": bool(data.phone.strip())}
 
 

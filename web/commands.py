@@ -74,7 +74,7 @@ class Started:
     """A started (or already existing) event."""
 
     event_id: str
-    receipt_code: str | None  # None only for an existing event not yet recorded anywhere we can read
+    receipt_code: str | None  # None for an existing event (a duplicate is told nothing of it)
     snapshot: EventSnapshot | None  # None when the intake was not recorded in time
     #: The reporter's tracking key, for a new event only: shown once, never stored (only its hash).
     tracking_key: str | None = None
@@ -89,19 +89,20 @@ async def start_event(ctx: AppContext, report: EventReport) -> Started:
     report.receipt_code = grant.receipt_code
     report.tracking_key_hash, report.tracking_nonce = grant.tracking_key_hash, grant.tracking_nonce
     client = await ctx.temporal()
-    duplicate = False
     try:
         handle = await client.start_workflow(
             EventLifecycle.run,
             report,
             id=event_id,
             task_queue=ctx.settings.temporal_task_queue,
-            # The same external id is the same event, even after its workflow has completed.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # The same external id is the same event, even after its workflow has completed; only a
+            # run that failed (e.g. refused input) or was terminated may be started again.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
     except WorkflowAlreadyStartedError:
-        duplicate = True
-        handle = client.get_workflow_handle(event_id)
+        # An existing event: nothing of it is answered (no receipt code, no key: only its first
+        # reporter holds them), so there is nothing to wait for.
+        return Started(event_id, None, None, duplicate=True)
     snapshot: EventSnapshot | None = None
     try:
         snapshot = await asyncio.wait_for(
@@ -109,14 +110,7 @@ async def start_event(ctx: AppContext, report: EventReport) -> Started:
         )
     except (TimeoutError, RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
         snapshot = None  # recorded durably anyway; the answer says 202 (accepted, not yet routed)
-    if not duplicate:
-        return Started(event_id, grant.receipt_code, snapshot, tracking_key=grant.tracking_key)
-    # An existing event: its own receipt code, and no key (only its first reporter holds one).
-    code = snapshot.receipt_code if snapshot else None
-    if code is None:
-        row = await queries.get_event(ctx.db, event_id)
-        code = row.receipt_code if row else None
-    return Started(event_id, code, snapshot, duplicate=True)
+    return Started(event_id, grant.receipt_code, snapshot, tracking_key=grant.tracking_key)
 
 
 async def _update(ctx: AppContext, event_id: str, update: str, arg: object, result_type: type) -> object:
@@ -163,14 +157,15 @@ async def complete(
     if task.kind == "verify" and passed is None:
         raise CommandError(400, "a verification needs 'passed' (true or false)")
     photo_ids = await _usable_photos(ctx, user, task.event_id, photos or [])
-    cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed, photos=photo_ids)
-    try:
-        result = await _update(ctx, task.event_id, "complete", cmd, TaskView)
-    except CommandError as exc:
-        if exc.status == 503:  # the outcome is unknown: the photos may be the task's now, so they must not expire
-            await photo_store.attach(ctx.db, photo_ids, task.event_id, task_id)
-        raise
+    # Attached before the update, so that no expiry (run by another request) can remove a photo
+    # between the check and the task naming it; a refused update leaves them photos of the event,
+    # which its next completion may use.
     await photo_store.attach(ctx.db, photo_ids, task.event_id, task_id)
+    kept = [i for i, p in (await photo_store.get_many(ctx.db, photo_ids)).items() if p.event_id == task.event_id]
+    if len(kept) != len(photo_ids):
+        raise CommandError(400, "a photo expired meanwhile; upload it again")
+    cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed, photos=photo_ids)
+    result = await _update(ctx, task.event_id, "complete", cmd, TaskView)
     assert isinstance(result, TaskView)
     return result
 

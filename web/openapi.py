@@ -107,6 +107,9 @@ def complete_schema(schema: OpenAPI) -> OpenAPI:
                 description="Degraded: Temporal or the store does not answer",
                 content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
         if path == "/api/events" and method == "post":
+            responses.setdefault("200", OpenAPIResponse(
+                description="The same source and external id were reported before: the event's id only",
+                content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
             responses.setdefault("202", OpenAPIResponse(
                 description="Accepted but not routed within the wait: the receipt code and key, state intake",
                 content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))

@@ -10,8 +10,10 @@ Three limits, none of which lets a stranger lock a worker out:
 - **the username, across addresses**: after :data:`USER_FREE_FAILURES` failures (from anywhere,
   within :data:`USER_WINDOW_SECONDS`, since the last success), each further attempt must wait a
   delay after the last failure that doubles with each failure, from :data:`USER_BASE_DELAY` up to
-  :data:`USER_MAX_DELAY`. A botnet gets one guess per delay; the right user from another address
-  gets in once the current delay has passed.
+  :data:`USER_MAX_DELAY`. A botnet gets one guess per delay. The delay does not apply from an
+  address where the user logged in successfully within :data:`KNOWN_DAYS` (a row of kind ``known``):
+  a stranger who keeps a username slowed cannot keep its owner out of their usual office or phone
+  (only the pair and address limits apply there).
 
 An attempt refused by a limit answers 429 with ``Retry-After`` and never verifies the password.
 Every failure is three rows (kinds ``pair``, ``address``, ``user``, each with username and address),
@@ -55,7 +57,10 @@ USER_MAX_DELAY = 15 * 60
 #: How long a username's failures are remembered (a success forgets them at once).
 USER_WINDOW_SECONDS = 24 * 3600
 
-PAIR, ADDRESS, USER = "pair", "address", "user"
+#: An address a username logged in from is "known" for that long: the username's delay spares it.
+KNOWN_DAYS = 30
+
+PAIR, ADDRESS, USER, KNOWN = "pair", "address", "user", "known"
 KINDS = (PAIR, ADDRESS, USER)
 #: The longest username and address kept (the columns' widths).
 FIELD_MAX = 64
@@ -143,7 +148,12 @@ class LoginLimiter:
         count, last = (await session.exec(older(
             select(func.count(), func.max(row.at)).where(
                 row.kind == USER, row.username == username, col(row.at) > user_window)))).one()
-        if count and last is not None:
+        known = False
+        if count and last is not None and user_delay(count) > 0:
+            known = (await session.exec(select(row.id).where(
+                row.kind == KNOWN, row.username == username, row.address == address,
+                col(row.at) > now - timedelta(days=KNOWN_DAYS)).limit(1))).first() is not None
+        if count and last is not None and not known:
             wait = max(wait, (as_utc(last) + timedelta(seconds=user_delay(count)) - now).total_seconds())
         return wait
 
@@ -183,7 +193,9 @@ class LoginLimiter:
             await session.exec(delete(row).where(  # type: ignore[call-overload]
                 col(row.kind) != USER, col(row.at) <= now - timedelta(seconds=WINDOW_SECONDS)))
             await session.exec(delete(row).where(  # type: ignore[call-overload]
-                col(row.at) <= now - timedelta(seconds=USER_WINDOW_SECONDS)))
+                col(row.kind) != KNOWN, col(row.at) <= now - timedelta(seconds=USER_WINDOW_SECONDS)))
+            await session.exec(delete(row).where(  # type: ignore[call-overload]
+                col(row.kind) == KNOWN, col(row.at) <= now - timedelta(days=KNOWN_DAYS)))
             await session.commit()
             window = now - timedelta(seconds=WINDOW_SECONDS)
             started = []
@@ -199,15 +211,19 @@ class LoginLimiter:
                     started.append(kind)
         return started
 
-    async def succeeded(self, attempt: Attempt) -> None:
+    async def succeeded(self, attempt: Attempt, now: datetime | None = None) -> None:
         """The password was right: the attempt is no failure, the username's delay and this pair's
-        count start again from zero (the address's count stays: a spray may include a success)."""
+        count start again from zero (the address's count stays: a spray may include a success), and
+        the address becomes known for the username (the username's delay spares it from now on)."""
         row = models.LoginFailure
         async with self.db.session() as session:
             await session.exec(delete(row).where(col(row.id).in_(attempt.ids)))  # type: ignore[call-overload]
             await session.exec(delete(row).where(  # type: ignore[call-overload]
                 col(row.username) == attempt.username,
-                (col(row.kind) == USER) | ((col(row.kind) == PAIR) & (col(row.address) == attempt.address))))
+                (col(row.kind) == USER)
+                | (col(row.kind).in_((PAIR, KNOWN)) & (col(row.address) == attempt.address))))
+            session.add(models.LoginFailure(kind=KNOWN, username=attempt.username, address=attempt.address,
+                                            at=now or _now()))
             await session.commit()
 
     # ---- lockouts, for supervisors --------------------------------------------------------------

@@ -53,6 +53,12 @@ def follow_limit(settings: Settings) -> Limit:
     return Limit("follow", settings.follows_per_hour, 3600)
 
 
+def follow_phone_limit(settings: Settings) -> Limit:
+    """Follows that send text messages to one phone number, per day (the number is not verified:
+    nobody may use the platform to flood a stranger's phone)."""
+    return Limit("follow-phone", settings.follows_per_phone_per_day, 86400)
+
+
 async def hit(db: Database, limit: Limit, key: str, now: datetime | None = None) -> int:
     """Count one request of ``key``; raises :class:`Limited` when it is over the limit. Returns the count."""
     now = now or datetime.now(UTC)

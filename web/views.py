@@ -110,7 +110,9 @@ def public_status(event: models.Event, entries: list[models.TimelineEntry]) -> d
         "rating": event.rating,
         "can_rate": event.state == State.FEEDBACK.value,
         "stages_done": stages_done(event.state),
-        "timeline": [timeline_view(e, public=True) for e in entries],
+        # Follows are counted, not listed: a public timeline of "someone follows" entries says nothing.
+        "timeline": [timeline_view(e, public=True) for e in entries if e.action != "follow"],
+        "followers": event.follower_count,
     }
 
 

@@ -44,6 +44,7 @@ from workflows.types import (
     Notice,
     RateCommand,
     ReceiptGrant,
+    ReceiptRequest,
     RoutingRequest,
     SupervisorCommand,
     Task,
@@ -114,6 +115,10 @@ PATCH_CHECKED_INPUT = "checked-input"
 #: A report without a receipt code gets a random one from the ``issue_receipt`` activity (before:
 #: derived from the event id).
 PATCH_RANDOM_RECEIPT = "random-receipt"
+#: Every new event's receipt code goes through ``issue_receipt``, the proposed one too: a code that
+#: another event has (a Temporal client may propose any) would break the store's unique index and
+#: stop the event's projection for good.
+PATCH_CHECKED_RECEIPT = "checked-receipt"
 
 
 def _reject(kind: str, message: str) -> ApplicationError:
@@ -205,9 +210,15 @@ class EventLifecycle:
 
     async def _intake(self, report: EventReport) -> None:
         info = workflow.info()
-        if not report.receipt_code and workflow.patched(PATCH_RANDOM_RECEIPT):
+        request: ReceiptRequest | None = None
+        if workflow.patched(PATCH_CHECKED_RECEIPT):
+            request = ReceiptRequest(info.workflow_id, report.receipt_code, report.tracking_key_hash,
+                                     report.tracking_nonce)
+        elif not report.receipt_code and workflow.patched(PATCH_RANDOM_RECEIPT):
+            request = ReceiptRequest(info.workflow_id)
+        if request is not None:
             grant = await workflow.execute_local_activity(
-                ACTIVITY_RECEIPT, info.workflow_id, result_type=ReceiptGrant,
+                ACTIVITY_RECEIPT, request, result_type=ReceiptGrant,
                 start_to_close_timeout=timedelta(seconds=10), retry_policy=_PROJECT_RETRY,
             )
             report.receipt_code = grant.receipt_code
@@ -300,7 +311,7 @@ class EventLifecycle:
         """Tell the reporter, then wait for the rating; none within the window counts as accepted."""
         snap = self.snap
         if snap.rating_due is None:  # entering the feedback stage
-            notice = self._notify("rate_request", "您反映的问题已处理并核查,请凭回执码评价。")
+            notice = self._notify("rate_request", "您反映的问题已处理并核查,请凭上报时获得的评价码评价。")
             if notice is not None:
                 await self._project()
                 # The rating window starts once the reporter has been told (a supervisor may skip it).
@@ -840,7 +851,8 @@ class EventLifecycle:
     def _add_notice(self, kind: str, recipient: str, body: str, nonce: str = "") -> Notice:
         notice = Notice(notice_id=f"{self.snap.event_id}.N{len(self.snap.notices) + 1}", kind=kind,
                         recipient=recipient, body=body, created_at=self._now(), tracking_nonce=nonce,
-                        receipt_code=self.snap.receipt_code if nonce else "")
+                        receipt_code=self.snap.receipt_code if nonce else "",
+                        tracking_key_hash=self.snap.report.tracking_key_hash if nonce else "")
         self.snap.notices.append(notice)
         self._start_delivery(notice)
         return notice

@@ -206,6 +206,7 @@ class Notice:
     #: derived from the nonce (never stored), to the event's tracking page.
     tracking_nonce: str = ""
     receipt_code: str = ""
+    tracking_key_hash: str = ""  # the key the delivery derives must have this hash (else no link)
 
 
 @dataclass
@@ -215,6 +216,18 @@ class Follower:
     key: str  # sha256 of the phone (or of the client address when no phone was left): the dedupe key
     phone: str = ""
     at: str = ""
+
+
+@dataclass
+class ReceiptRequest:
+    """Ask the ``issue_receipt`` activity for the receipt code of a new event: the one the entrance
+    proposes when it is well-formed and no other event has it, else a fresh random one (with a fresh
+    tracking key unless the entrance gave one)."""
+
+    event_id: str
+    receipt_code: str = ""
+    tracking_key_hash: str = ""
+    tracking_nonce: str = ""
 
 
 @dataclass

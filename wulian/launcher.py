@@ -401,11 +401,12 @@ def web_command(settings: Settings) -> list[str]:
     """The web process's command line. ``--no-proxy-headers``: uvicorn would otherwise rewrite the
     client address from ``X-Forwarded-For`` for any request from 127.0.0.1, so any client could choose
     its address; the app believes that header only from ``WULIAN_TRUSTED_PROXIES``
-    (web/client_address.py)."""
+    (web/client_address.py). ``--no-access-log``: an access log keeps every URL, and a reporter's
+    tracking link carries their key (``/track/<code>?key=``), which must be kept nowhere."""
     return [
         sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
         "--host", settings.web_host, "--port", str(settings.web_port),
-        "--no-proxy-headers",
+        "--no-proxy-headers", "--no-access-log",
     ]  # fmt: skip
 
 

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     track_window_seconds: int = Field(default=600, ge=1)
     #: "Follow / me too" on the nearby list: per client address and hour.
     follows_per_hour: int = Field(default=20, ge=1)
+    #: "Follow / me too" with a phone: follows one phone number may receive notices for, per day.
+    follows_per_phone_per_day: int = Field(default=5, ge=1)
     #: Photos one client address may upload without logging in (the report page) per hour.
     photo_anonymous_per_hour: int = Field(default=12, ge=0)
     #: Total bytes of anonymous photos not (yet) attached to an event; further anonymous uploads wait.

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
 from store import models
 from store.db import Database
 from store.projection import apply_snapshot, settle_notices
-from workflows.event_lifecycle import EventLifecycle
+from workflows.event_lifecycle import INVALID, EventLifecycle
 from workflows.types import EventSnapshot
 
 WORKFLOW_TYPE = "EventLifecycle"
@@ -127,12 +128,19 @@ async def list_executions(client: Client, since: datetime | None = None) -> list
     return sorted(newest.values(), key=lambda e: (e.started or datetime.min.replace(tzinfo=UTC), e.event_id))
 
 
-async def read_snapshot(client: Client, execution: Execution) -> EventSnapshot:
+async def read_snapshot(client: Client, execution: Execution) -> EventSnapshot | None:
     """The workflow's snapshot: its live state when running, its result when completed, else (failed,
-    terminated, timed out) what a query replays from its history."""
+    terminated, timed out) what a query replays from its history. None for a run that refused its
+    input (failed ``Invalid`` before anything was stored: there is nothing to project)."""
     handle = client.get_workflow_handle_for(EventLifecycle.run, execution.event_id, run_id=execution.run_id)
     if execution.status == WorkflowExecutionStatus.COMPLETED:
         return await asyncio.wait_for(handle.result(follow_runs=False), READ_TIMEOUT)
+    if execution.status == WorkflowExecutionStatus.FAILED:
+        try:
+            await asyncio.wait_for(handle.result(follow_runs=False), READ_TIMEOUT)
+        except WorkflowFailureError as exc:
+            if isinstance(exc.cause, ApplicationError) and exc.cause.type == INVALID:
+                return None
     return await asyncio.wait_for(handle.query(EventLifecycle.snapshot), READ_TIMEOUT)
 
 
