@@ -25,7 +25,7 @@ log = logging.getLogger("wulian.worker")
 
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox, with ``transitions`` and ``six`` passed through (re-importing them halves throughput)."""
-    restrictions = SandboxRestrictions.default.with_passthrough_modules("transitions", "six")
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("transitions", "six", "phonenumbers")
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 

@@ -155,3 +155,29 @@ async def test_control_characters_are_refused_in_action_texts_too(platform: Plat
     assert r.status_code == 400 and "control character" in r.json()["detail"]  # the workflow's validator
     r = await platform.http.post(f"/api/tasks/{found}/complete", headers=gw, json={"result": "已处理"})
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize(("phone", "valid"), [
+    ("13800000000", True), ("+86 138 0000 0000", True), ("0570-1234567", True), ("(0570)1234567", True),
+    ("010-12345678", True), ("", True),
+    ("123", False), ("1380000000012345", False), ("12345", False), ("+1 202 555 0100", False),
+    ("0570-12", False),
+])
+def test_phone_numbers_are_mainland_mobiles_or_landlines(phone: str, valid: bool) -> None:
+    problems = report_problems(EventReport(description="路灯坏了", reporter=Reporter(phone=phone)))
+    assert (problems == []) == valid, problems
+
+
+async def test_a_made_up_phone_number_is_refused_at_every_entrance(platform: Platform) -> None:
+    r = await platform.http.post("/api/events", json={"description": "路灯坏了", "reporter": {"phone": "123"}})
+    assert r.status_code == 400 and "mainland China" in r.text
+    async with client(platform) as resident:
+        html = (await resident.get("/report")).text
+        r = await resident.post("/report", data={"description": "路灯坏了", "phone": "1380000000012345",
+                                                 "_csrf_token": csrf(html)})
+        assert r.status_code == 400 and "不是有效的手机号或固定电话" in r.text
+    created = await platform.report()
+    r = await platform.http.post(f"/api/events/{created['event_id']}/follow", json={"phone": "123"})
+    assert r.status_code == 400
+    with pytest.raises(ValueError, match="reporter.phone"):
+        checked_report({"description": "路灯坏了", "reporter": {"phone": "555"}})

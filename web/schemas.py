@@ -30,7 +30,8 @@ class ReporterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="", max_length=inputs.MAX_REPORTER_NAME)
-    phone: str = Field(default="", max_length=inputs.MAX_PHONE, pattern=inputs.PHONE_PATTERN)
+    phone: str = Field(default="", max_length=inputs.MAX_PHONE, pattern=inputs.PHONE_PATTERN,
+                       description="a mainland China mobile or landline number (checked with libphonenumber)")
 
 
 class EventIn(BaseModel):
@@ -128,6 +129,14 @@ class FollowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phone: str = Field(default="", max_length=inputs.MAX_PHONE, pattern=inputs.PHONE_PATTERN)
+
+    @field_validator("phone")
+    @classmethod
+    def _mainland_number(cls, value: str) -> str:
+        problem = inputs.phone_problem("phone", value.strip())
+        if problem is not None:
+            raise ValueError(problem.message)
+        return value.strip()
 
 
 class TaskRequestIn(BaseModel):

@@ -21,7 +21,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
-from workflows.inputs import MAX_COMMENT, InvalidInput, checked_report, text_problem
+from workflows.inputs import MAX_COMMENT, InvalidInput, checked_report, phone_problem, text_problem
 from workflows.lifecycle import ACTORS, TASK_KIND_OF_STATE, TERMINAL, IllegalTransition, Lifecycle, State
 from workflows.types import (
     ACTIVITY_DELIVER,
@@ -590,8 +590,9 @@ class EventLifecycle:
             raise _reject(CONFLICT, "the event is not recorded yet")
         if len(cmd.key) != 64 or any(c not in "0123456789abcdef" for c in cmd.key):
             raise _reject(INVALID, "a follower key is a sha256 in hex")
-        if len(cmd.phone) > 20 or any(c not in "0123456789+- " for c in cmd.phone):
-            raise _reject(INVALID, "phone: only digits, +, - and spaces")
+        problem = phone_problem("phone", cmd.phone)
+        if problem is not None:
+            raise _reject(INVALID, problem.message)
         if self._machine.current in TERMINAL:
             raise _reject(CONFLICT, "this event is already closed")
         if len(self.snap.followers) >= MAX_FOLLOWERS and all(f.key != cmd.key for f in self.snap.followers):

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+import phonenumbers
+
 from workflows.types import SOURCES, EventReport, Location, Reporter
 
 MAX_DESCRIPTION = 2000
@@ -33,7 +35,7 @@ MIN_SEVERITY, MAX_SEVERITY = 1, 6
 MAX_COMMENT = 2000
 
 CODE_PATTERN = r"^[A-Za-z0-9\-]*$"
-PHONE_PATTERN = r"^[0-9+\- ]*$"
+PHONE_PATTERN = r"^[0-9+\- ()]*$"
 EXTERNAL_ID_PATTERN = r"^[\w.:\-]+$"
 #: Receipt codes: 10 digits of Crockford's base 32 (no I, L, O, U), drawn at random.
 RECEIPT_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{10}$"
@@ -57,7 +59,7 @@ class Problem:
     """One reason an input is refused: its field (dotted path), a code and the limit it broke."""
 
     field: str
-    code: str  # required | blank | too_long | forbidden_char | pattern | range | pair | choice | type | unknown
+    code: str  # required | blank | too_long | forbidden_char | pattern | range | pair | choice | type | unknown | phone
     limit: str = ""
 
     @property
@@ -74,6 +76,7 @@ class Problem:
             "choice": f"must be one of {self.limit}",
             "type": f"must be {self.limit}",
             "unknown": "is not a known field",
+            "phone": "is not a mainland China mobile or landline number",
         }
         return f"{self.field}: {texts.get(self.code, self.code)}"
 
@@ -114,6 +117,31 @@ def _pattern(field: str, value: str, pattern: re.Pattern[str], max_len: int) -> 
     return None if pattern.match(value) else Problem(field, "pattern")
 
 
+#: Number types a reporter may leave: mobiles and landlines (not short codes, premium or toll-free).
+_PHONE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+def phone_problem(field: str, value: object) -> Problem | None:
+    """The problem of a phone number, if any: empty is fine (no phone left); otherwise a mainland China
+    mobile (``13800000000``, ``+86 138 0000 0000``) or landline with its area code (``0570-1234567``),
+    checked with Google's libphonenumber data (``phonenumbers``, pure: it runs in the sandbox too)."""
+    if value == "":
+        return None
+    found = _pattern(field, value, _PHONE, MAX_PHONE) if isinstance(value, str) else Problem(field, "type", "text")
+    if found is not None:
+        return found
+    assert isinstance(value, str)
+    try:
+        number = phonenumbers.parse(value, "CN")
+    except phonenumbers.NumberParseException:
+        return Problem(field, "phone")
+    if (number.country_code != 86 or not phonenumbers.is_valid_number(number)
+            or phonenumbers.number_type(number) not in _PHONE_TYPES):
+        return Problem(field, "phone")
+    return None
+
+
 def _coordinate(field: str, value: object, bound: int) -> Problem | None:
     if value is None:
         return None
@@ -144,7 +172,7 @@ def report_problems(report: EventReport) -> list[Problem]:
         found.append(Problem("reporter", "type", "an object"))
     else:
         found += [text_problem("reporter.name", who.name, max_len=MAX_REPORTER_NAME),
-                  _pattern("reporter.phone", who.phone, _PHONE, MAX_PHONE)]
+                  phone_problem("reporter.phone", who.phone)]
     if report.source not in SOURCES:
         found.append(Problem("source", "choice", ", ".join(SOURCES)))
     if report.external_id is not None:
