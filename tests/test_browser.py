@@ -345,7 +345,7 @@ async def _scenario(platform: Platform, base: str, browser: object) -> None:
     await resident.wait_for_url("**msg=msg.rated**")
     await _until(platform, event_id, lambda e: e.state == "closed", "closing")
     await resident.reload()
-    assert "已办结" in await resident.inner_text("main")
+    assert "已结案" in await resident.inner_text("main")
     await _shot(resident, "10-track-closed-zh")
     await resident.click("header a.lang")
     await resident.wait_for_load_state()

@@ -68,13 +68,13 @@ async def test_resident_and_grid_worker_close_the_loop_in_the_pages(platform: Pl
             "_csrf_token": csrf(track), "rating": "satisfied", "comment": "谢谢", "tracking_key": key.lower()})
         assert r.status_code == 303
         track = (await resident.get(r.headers["location"])).text
-        assert "已办结" in track and "满意" in track and "王五" not in track and "wg_hs01_g1" not in track
+        assert "已结案" in track and "满意" in track and "王五" not in track and "wg_hs01_g1" not in track
 
         event_id = verify.rsplit(".", 1)[0]
         page = (await worker.get(f"/events/{event_id}")).text
-        for stage in ("信息收集", "分流交办", "执行处置", "核查", "信息反馈", "办结"):
+        for stage in ("信息收集", "分流交办", "执行处置", "核查", "信息反馈", "结案"):
             assert stage in page
-        assert "category:SR-01" in page and "2026.1" in page and "已办结" in page
+        assert "category:SR-01" in page and "2026.1" in page and "已结案" in page
 
 
 async def test_form_without_csrf_token_is_refused(platform: Platform) -> None:

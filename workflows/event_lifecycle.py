@@ -103,7 +103,7 @@ FOLLOWER = Actor(username="follower", display_name="", kind="reporter")
 #: Notices a follower gets (never the rating request: only the reporter rates).
 FOLLOWER_NOTICES = {
     "completed": "您关注的问题已处理完毕,正在核查。",
-    "closed": "您关注的问题已办结,感谢您的关注。",
+    "closed": "您关注的问题已结案,感谢您的关注。",
     "voided": "您关注的问题已作废。",
 }
 #: Reporter notices that carry the tracking link with the key (added at delivery, never stored).
@@ -449,7 +449,7 @@ class EventLifecycle:
 
     @workflow.update
     async def request(self, cmd: TaskRequest) -> TaskView:
-        """A worker's request: return (退回), escalate (上报), extension (延期), co-handling (协办)."""
+        """A worker's request: return (退回), escalate (提级), extension (延期), co-handling (协办)."""
         task = self._find(cmd.task_id)
         task.reason = cmd.reason
         if cmd.action == "request_return":
@@ -953,8 +953,8 @@ class EventLifecycle:
     def _close(self, actor: Actor = SYSTEM) -> None:
         self.snap.closed_at = self._now()
         if actor is SYSTEM:
-            self._log("close", SYSTEM, note="办结")
-        self._notify("closed", "您反映的问题已办结,感谢您的参与。")
+            self._log("close", SYSTEM, note="结案")
+        self._notify("closed", "您反映的问题已结案,感谢您的参与。")
         self._upsert_search_attributes()
 
     def _upsert_search_attributes(self) -> None:

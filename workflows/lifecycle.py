@@ -27,7 +27,7 @@ class State(StrEnum):
     VERIFYING = "verifying"  # the grid worker claimed the verification task
     FEEDBACK = "feedback"  # verified; waiting for the reporter's rating
     REVIEW = "review"  # dissatisfied after the last allowed rework: a supervisor reviews it
-    CLOSED = "closed"  # closed (办结)
+    CLOSED = "closed"  # closed (结案)
     VOIDED = "voided"  # voided (作废) by a supervisor
 
 

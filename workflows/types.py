@@ -301,7 +301,7 @@ class CompleteCommand:
 
 @dataclass
 class TaskRequest:
-    """A worker's request on a claimed task: return (退回), escalate (上报), extension (延期) or
+    """A worker's request on a claimed task: return (退回), escalate (提级), extension (延期) or
     co-handling (协办)."""
 
     task_id: str
