@@ -16,8 +16,9 @@ from store import inbox_queries
 from store.inbox_queries import SORTS, TASK_STATUSES, VIEWS, InboxQuery, InboxQueryError, parse_query
 from web.auth import require_api_user
 from web.context import AppContext
+from web.event_pages import units_for_forms
 from web.i18n import language_of, translate
-from web.pages import _page_user, _units_for_forms
+from web.page_forms import page_user
 from web.views import task_view
 from workflows.lifecycle import triggers_from
 from workflows.types import SOURCES
@@ -38,7 +39,7 @@ class InboxPages(Controller):
     async def inbox(self, ctx: AppContext, request: Request, msg: str | None = None,
                     error: str | None = None) -> Response[Any]:
         """The inbox of the user's unit: one view, filtered, one page of 25."""
-        user = await _page_user(ctx, request)
+        user = await page_user(ctx, request)
         if user is None:
             return Redirect("/login")
         status = 200
@@ -49,7 +50,7 @@ class InboxPages(Controller):
             query, page, status = InboxQuery(), inbox_queries.InboxPage(), 400
             error = query_error(exc, language_of(request.cookies))
         org = await ctx.org()
-        forms = await _units_for_forms(ctx, user)
+        forms = await units_for_forms(ctx, user)
         here = "/inbox" + (f"?{qs}" if (qs := query.query_string()) else "")
         return Template("inbox.html", status_code=status, context={
             "user": user, "rows": page.rows, "next_cursor": page.next_cursor, "query": query, "msg": msg,
@@ -62,7 +63,7 @@ class InboxPages(Controller):
     @post("/inbox/filters", status_code=303)
     async def save_filter(self, ctx: AppContext, request: Request, data: Form) -> Redirect:
         """Save the current filters (the hidden ``query`` field) under ``name``."""
-        user = await _page_user(ctx, request)
+        user = await page_user(ctx, request)
         if user is None:
             return Redirect("/login", status_code=303)
         raw = (data.get("query") or "")[:1000]
@@ -79,7 +80,7 @@ class InboxPages(Controller):
     @post("/inbox/filters/{filter_id:int}/delete", status_code=303)
     async def delete_filter(self, ctx: AppContext, request: Request, filter_id: int) -> Redirect:
         """Delete one of the user's saved filters (404 unknown, 403 someone else's)."""
-        user = await _page_user(ctx, request)
+        user = await page_user(ctx, request)
         if user is None:
             return Redirect("/login", status_code=303)
         row = await inbox_queries.get_filter(ctx.db, filter_id)

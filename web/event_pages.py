@@ -1,0 +1,177 @@
+"""Staff pages of one event: the event page with the supervisor panel, task actions from the inbox or
+the event page, the audit trail as CSV, and a supervisor's override."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.response import Redirect, Template
+
+from store import queries
+from web import commands
+from web.auth import CurrentUser, visible_event
+from web.console_api import timeline_csv_response
+from web.context import AppContext
+from web.i18n import language_of
+from web.location_map import location_map
+from web.page_forms import form_hours, form_text, form_texts, page_user, safe_next, with_query
+from web.photos import MAX_TASK_PHOTOS, form_uploads, save_staff_photos
+from web.views import event_detail
+from workflows.lifecycle import ACTORS, triggers_from
+
+REQUEST_ACTIONS = {"return": "request_return", "escalate": "escalate", "extension": "request_extension",
+                   "cohandling": "request_cohandling"}
+#: Overrides offered by the console's bulk form.
+#: Overrides still allowed while a case is paused (everything else waits for ``resume``).
+_WHILE_PAUSED = ("resume", "void", "close")
+
+
+def supervisor_actions(state: str, pending: str | None, paused: bool) -> list[str]:
+    """The overrides a supervisor may use on an event now (the state machine's, refined like the
+    workflow's validators: an extension decision needs a pending request; a paused case only resumes,
+    is voided or closed)."""
+    found = []
+    for trigger in triggers_from(state):
+        if ACTORS.get(trigger) != "supervisor" or trigger == "triage":
+            continue
+        if trigger in ("approve_extension", "deny_extension") and pending != "extension":
+            continue
+        if (trigger == "pause" and paused) or (trigger == "resume" and not paused):
+            continue
+        if paused and trigger not in _WHILE_PAUSED:
+            continue
+        found.append(trigger)
+    return found
+
+
+async def units_for_forms(ctx: AppContext, user: CurrentUser) -> dict[str, Any]:
+    """Unit lists for the forms: co-handling and triage (any unit but the city), reassign and the bulk
+    form (a supervisor's scope only: ``commands.supervise`` refuses other units)."""
+    org = await ctx.org()
+    units = sorted((u for u in org.units.values() if u.kind != "city"), key=lambda u: (u.kind, u.code))
+    return {
+        "org_units": units,
+        "scope_units": [u for u in units if user.sees(u.code)] if user.is_supervisor else [],
+    }
+
+
+class EventPages(Controller):
+    """Pages of one event and its tasks, for logged-in staff."""
+
+    @post("/tasks/{task_id:str}/{action:str}", status_code=303)
+    async def task_action(self, ctx: AppContext, request: Request, task_id: str, action: str) -> Redirect:
+        """Claim, complete (with photos), release, triage, or ask for return, escalation, extension or
+        co-handling, from the inbox or the event page. Takes url-encoded and multipart forms."""
+        user = await page_user(ctx, request)
+        if user is None:
+            return Redirect("/login", status_code=303)
+        form = await request.form()
+        back = safe_next(form_text(form, "next", 300), "/inbox")
+        try:
+            if action == "claim":
+                await commands.claim(ctx, user, task_id)
+                msg = "msg.claimed"
+            elif action == "complete":
+                passed_raw = form.get("passed")
+                passed = None if not isinstance(passed_raw, str) else passed_raw == "true"
+                photos = await save_staff_photos(ctx, request, user, form_uploads(form), MAX_TASK_PHOTOS)
+                await commands.complete(ctx, user, task_id, form_text(form, "result", 2000), passed, photos)
+                msg = "msg.completed"
+            elif action == "release":
+                await commands.release(ctx, user, task_id)
+                msg = "msg.released"
+            elif action in REQUEST_ACTIONS:
+                units = form_texts(form, "units")
+                if len(units) > 5:
+                    raise commands.CommandError(400, "co-handling: at most 5 units")
+                hours = form_hours(form) if action == "extension" else None
+                if action == "extension" and hours is None:
+                    raise commands.CommandError(400, "an extension needs the number of hours")
+                await commands.request(ctx, user, task_id, REQUEST_ACTIONS[action], form_text(form, "reason"),
+                                       hours or 0, units if action == "cohandling" else None)
+                msg = f"msg.requested.{action}"
+            elif action == "triage":
+                await commands.triage(ctx, user, task_id, form_text(form, "category", 32), form_text(form, "unit", 32),
+                                      form_text(form, "note"))
+                msg = "msg.triaged"
+            else:
+                raise NotFoundException(f"unknown action '{action}'")
+        except commands.CommandError as exc:
+            if exc.status == 403:
+                raise PermissionDeniedException(exc.reason) from exc
+            return Redirect(with_query(back, error=exc.reason), status_code=303)
+        return Redirect(with_query(back, msg=msg), status_code=303)
+
+    @get("/events/{event_id:str}")
+    async def event(self, ctx: AppContext, request: Request, event_id: str, msg: str | None = None,
+                    error: str | None = None) -> Response[Any]:
+        """Everything about one event, within the user's scope; the supervisor panel for supervisors."""
+        user = await page_user(ctx, request)
+        if user is None:
+            return Redirect("/login")
+        event, tasks = await visible_event(ctx, user, event_id)
+        detail = await event_detail(ctx, event)
+        rows = {t.task_id: t for t in tasks}
+        for view in detail["tasks"]:
+            row = rows.get(view["task_id"])
+            if row is not None:
+                view.update(assignee=row.assignee, photos=list(row.photos or []), reason=row.reason,
+                            parent=row.parent, overdue_level=row.overdue_level,
+                            extension_hours=row.extension_hours)
+        detail.update(pending=event.pending, paused=event.paused, rework_count=event.rework_count,
+                      returned_count=event.returned_count, escalated_count=event.escalated_count)
+        temporal_link = None
+        if user.is_supervisor:
+            ns = quote(ctx.settings.temporal_namespace, safe="")
+            temporal_link = f"{ctx.settings.temporal_ui_url}/namespaces/{ns}/workflows/{quote(event_id, safe='')}"
+        forms = await units_for_forms(ctx, user)
+        return Template("event.html", context={
+            "user": user, "e": detail, "msg": msg, "error": error, "temporal_link": temporal_link,
+            "warnings": await queries.warnings_of(ctx.db, event_id),
+            "report_photos": await queries.report_photos(ctx.db, event_id),
+            "location_map": location_map(await ctx.org(), event),
+            "related": [r for r in await queries.related_events(ctx.db, event)
+                        if user.sees(r.unit, r.grid, r.community, r.street)][:10],
+            "sup_actions": supervisor_actions(event.state, event.pending, event.paused) if user.is_supervisor else [],
+            "triggers_from": triggers_from, "categories": (await ctx.engine()).list.categories,
+            "units": forms["org_units"] if user.is_supervisor else [], **forms,
+        })
+
+    @get("/events/{event_id:str}/timeline.csv")
+    async def timeline_csv(self, ctx: AppContext, request: Request, event_id: str) -> Response[Any]:
+        """The event's audit trail as CSV, for the logged-in user (same scope as the event page)."""
+        user = await page_user(ctx, request)
+        if user is None:
+            return Redirect("/login")
+        event, _ = await visible_event(ctx, user, event_id)
+        return timeline_csv_response(event_id, await queries.timeline(ctx.db, event_id))
+
+    @post("/events/{event_id:str}/supervise", status_code=303)
+    async def supervise(self, ctx: AppContext, request: Request, event_id: str) -> Redirect:
+        """A supervisor's override from the event page or the console."""
+        user = await page_user(ctx, request)
+        if user is None:
+            return Redirect("/login", status_code=303)
+        if not user.is_supervisor:
+            raise PermissionDeniedException("only supervisors can do this")
+        form = await request.form()
+        back = safe_next(form_text(form, "next", 300), f"/events/{quote(event_id, safe='')}")
+        action = form_text(form, "action", 32)
+        try:
+            if action not in commands.SUPERVISOR_ACTIONS:
+                raise commands.CommandError(400, f"unknown action '{action}'")
+            await commands.supervise(
+                ctx, user, event_id, action, reason=form_text(form, "reason"), unit=form_text(form, "unit", 32) or None,
+                assignee=form_text(form, "assignee", 64) or None, hours=form_hours(form),
+                notice_id=form_text(form, "notice_id", 220) or None,
+            )
+        except commands.CommandError as exc:
+            if exc.status == 403:
+                raise PermissionDeniedException(exc.reason) from exc
+            if exc.status == 404:
+                raise NotFoundException(exc.reason) from exc
+            return Redirect(with_query(back, error=exc.text(language_of(request.cookies))), status_code=303)
+        return Redirect(with_query(back, msg=f"msg.supervised.{action}"), status_code=303)
