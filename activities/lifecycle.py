@@ -121,7 +121,7 @@ class LifecycleActivities:
         if placement.street:
             for department, username in (await queries.cadres_at(self.db, placement.street)).items():
                 facts[cadre_fact(department)] = username
-        raw = engine.decide(facts)
+        raw = engine.decide(facts, exclude=request.exclude)
         handling_hours = raw["deadline_hours"].get("handling", 8)
         return Decision(
             placed=raw["placed"],
@@ -142,6 +142,8 @@ class LifecycleActivities:
             facts=raw["facts"],
             assignee=raw.get("assignee"),
             ladder=[u for u in (placement.grid, placement.community, placement.street, engine.city_centre) if u],
+            verification=raw["verification"],
+            excluded=raw.get("excluded", []),
         )
 
     @activity.defn(name=ACTIVITY_DUE)

@@ -17,7 +17,7 @@ import copy
 import itertools
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import durable_rules_engine
@@ -58,6 +58,7 @@ class RoutingEngine:
         self.policies = responsibility_list.policies
         self.city_centre = city_centre
         self._categories = responsibility_list.by_code()
+        self._skip_facts: dict[str, str] = {}  # rule name → the fact that switches it off (exclusions)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._results: dict[str, Decision] = {}
@@ -91,6 +92,9 @@ class RoutingEngine:
         rules: dict[str, Any] = {}
 
         def add(name: str, condition: dict[str, Any], priority: int, decide: Callable[[Facts], Decision]) -> None:
+            if name != "catch-all":  # a rule whose unit is excluded is switched off by a fact and the list asked again
+                skip = self._skip_facts[name] = f"skip_{len(self._skip_facts) + 1}"
+                condition = {"$and": [condition, {"$nex": {skip: 1}}]}
             rules[name] = {"all": [{"m": condition}], "pri": priority, "run": self._action(name, decide)}
 
         add("returned", {"$gte": {"returned": self.policies.return_threshold}}, pri["returned"], self._returned)
@@ -234,6 +238,20 @@ class RoutingEngine:
             "priority": priority,
         }
 
+    def _command_centre(self, street: object) -> str:
+        """The command centre of ``street`` (the city's without one)."""
+        return f"CC-{street}" if street else self.city_centre
+
+    def verification_units(self, facts: Facts) -> list[str]:
+        """Who may verify (核查) the event, in order: the unit of its place at the list's verification
+        tier for its category, then the tiers above (the street's command centre, the city's).
+        The workflow takes the first that did not handle it (``Decision.verifier``)."""
+        tier = self.policies.verification.tier_for(str(facts.get("category") or ""))
+        chain = [facts.get("grid"), facts.get("community"), self._command_centre(facts.get("street"))
+                 if facts.get("street") else None, self.city_centre]
+        start = ("grid", "community", "street", "city").index(tier)
+        return [str(unit) for unit in chain[start:] if unit]
+
     def _triage(self, facts: Facts, reason: str, category: Category | None) -> Decision:
         street = facts.get("street")
         deadlines = (
@@ -244,7 +262,7 @@ class RoutingEngine:
         return {
             "placed": False,
             "tier": "street" if street else "city",
-            "unit": f"CC-{street}" if street else self.city_centre,
+            "unit": self._command_centre(street),
             "department": None,
             "assignee": None,
             "co_departments": [],
@@ -255,19 +273,39 @@ class RoutingEngine:
         }
 
     # ------------------------------------------------------------ public
-    def decide(self, facts: Facts) -> Decision:
-        """Route one event. ``facts`` has ``category`` and what is known of location and history."""
+    def decide(self, facts: Facts, exclude: Iterable[str] = ()) -> Decision:
+        """Route one event. ``facts`` has ``category`` and what is known of location and history.
+
+        ``exclude``: units that returned the event (退回: "not ours"). A rule that would place it in
+        one of them is switched off and the list decides again, so the next rule that matches
+        decides; when every rule that matches names an excluded unit, the catch-all sends it to
+        triage at the command centre. The decision lists the units it ``excluded``."""
+        excluded = [unit for unit in dict.fromkeys(exclude) if unit]
         message = {k: v for k, v in facts.items() if v is not None and k not in ("id", "sid", "kind")}
+        skipped: list[str] = []
+        while True:
+            decision = self._post(message)
+            if not (decision["placed"] and decision["unit"] in excluded):
+                break
+            skipped.append(decision["rule"])
+            message[self._skip_facts[decision["rule"]]] = 1
+        if excluded:
+            decision["excluded"] = excluded
+            if skipped and not decision["placed"] and decision["rule"] == "catch-all":
+                decision["reason"] = (f"every unit the list names returned it ({', '.join(excluded)}): "
+                                      "a supervisor dispatches it")
+        decision["list_version"] = self.version
+        decision["facts"] = dict(facts)
+        decision["verification"] = self.verification_units(facts)
+        return decision
+
+    def _post(self, message: dict[str, Any]) -> Decision:
         with self._lock:  # one session, one poster at a time: durable-rules sessions are not thread-safe
             if self._closed:
                 raise RuntimeError(f"routing engine for list {self.version} is closed")
             message_id = f"m{next(self._ids)}"
-            message.update(id=message_id, sid=ROUTING_SID, kind="routing")
-            self._host.post(self._ruleset, message)
-            decision = self._results.pop(message_id)
-        decision["list_version"] = self.version
-        decision["facts"] = dict(facts)
-        return decision
+            self._host.post(self._ruleset, {**message, "id": message_id, "sid": ROUTING_SID, "kind": "routing"})
+            return self._results.pop(message_id)
 
     def category(self, code: str) -> Category | None:
         """The category with ``code`` in this engine's list, if any."""

@@ -103,6 +103,27 @@ DEFAULT_PRIORITIES: dict[str, int] = {
 }
 
 
+#: Tiers that may verify (核查) a handled event, lowest first ("street": the street's command centre).
+VerifierTier = Literal["grid", "community", "street", "city"]
+VERIFIER_TIERS: tuple[str, ...] = ("grid", "community", "street", "city")
+
+
+class VerificationPolicy(BaseModel):
+    """Who verifies (核查) a handled event: the unit of the event's place at ``tier`` (the grid worker
+    by default), or at the category's own tier in ``categories`` where it matters (fire hazards are
+    verified by the street's command centre). Never the handling unit itself: when it handled the
+    event, the next tier up verifies (a grid's own work goes to its community)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tier: VerifierTier = "grid"
+    categories: dict[str, VerifierTier] = Field(default_factory=dict)
+
+    def tier_for(self, category: str) -> str:
+        """The verification tier of ``category``."""
+        return self.categories.get(category, self.tier)
+
+
 class Policies(BaseModel):
     """How facts beyond the category change a decision; priorities are explicit data."""
 
@@ -113,6 +134,7 @@ class Policies(BaseModel):
     return_threshold: int = Field(default=2, ge=1, le=10)
     enforcement_department: str = "ZF"
     priorities: dict[str, int] = Field(default_factory=_default_priorities)
+    verification: VerificationPolicy = Field(default_factory=VerificationPolicy)
 
     @field_validator("priorities")
     @classmethod
@@ -217,6 +239,11 @@ def _cross_check(raw: Any, departments: set[str] | None) -> list[Problem]:
                 if dept and dept not in departments:
                     problems.append(Problem(f"{where}, field {field}", f"unknown department '{dept}'"))
     policies = raw.get("policies")
+    verification = policies.get("verification") if isinstance(policies, dict) else None
+    if isinstance(verification, dict) and isinstance(verification.get("categories"), dict):
+        for code in verification["categories"]:
+            if code not in seen:
+                problems.append(Problem("policies, field verification.categories", f"unknown category '{code}'"))
     if departments is not None and isinstance(policies, dict):
         dept = policies.get("enforcement_department")
         if dept and dept not in departments:

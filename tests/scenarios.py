@@ -74,13 +74,19 @@ async def handle_task(handle: WorkflowHandle, actor: Actor = GW) -> None:
     await handle.execute_update(EventLifecycle.complete, CompleteCommand(task, actor, result="处理完毕"))
 
 
+def verifier_of(unit: str) -> Actor:
+    """Someone of ``unit``, which verifies (the community HS01 verifies its grid's work)."""
+    return COMMUNITY if unit == COMMUNITY.unit else Actor(f"verifier_{unit}", unit=unit, role="community_staff")
+
+
 async def verify(handle: WorkflowHandle, passed: bool = True) -> EventSnapshot:
-    """Claim and record the verification."""
+    """Claim and record the verification, by someone of the verifying unit."""
     task = (await snapshot(handle)).tasks[-1]
     assert task.kind == "verify"
-    await handle.execute_update(EventLifecycle.claim, ClaimCommand(task.task_id, GW))
+    actor = verifier_of(task.unit)
+    await handle.execute_update(EventLifecycle.claim, ClaimCommand(task.task_id, actor))
     await handle.execute_update(EventLifecycle.complete,
-                                CompleteCommand(task.task_id, GW, result="核查", passed=passed))
+                                CompleteCommand(task.task_id, actor, result="核查", passed=passed))
     return await snapshot(handle)
 
 
@@ -94,19 +100,23 @@ async def happy_path(env: WorkflowEnvironment, tq: str) -> WorkflowHandle:
 
 
 async def return_and_rework(env: WorkflowEnvironment, tq: str) -> WorkflowHandle:
-    """Return approved by the supervisor (routed again), handled, dissatisfied once, reworked, satisfied."""
+    """Return approved by the supervisor, who gives it to the community; handled, dissatisfied once,
+    reworked, satisfied."""
     handle = await start(env, tq)
     task = (await snapshot(handle)).tasks[-1].task_id
     await handle.execute_update(EventLifecycle.claim, ClaimCommand(task, GW))
     await handle.execute_update(EventLifecycle.request,
                                 TaskRequest(task, GW, action="request_return", reason="不属于本网格"))
-    await handle.execute_update(EventLifecycle.supervise, SupervisorCommand(ZX, "approve_return", reason="同意"))
-    snap = await wait_state(handle, "dispatched")  # routed again by the list, with the return counted
-    assert snap.returned_count == 1
-    await handle_task(handle)
+    # The supervisor gives it to the community (never back to the grid that returned it).
+    await handle.execute_update(EventLifecycle.supervise, SupervisorCommand(
+        ZX, "approve_return", reason="同意", unit=COMMUNITY.unit, tier="community",
+        ladder=[COMMUNITY.unit, "HS", "CC-JS"]))
+    snap = await wait_state(handle, "dispatched")
+    assert snap.returned_count == 1 and snap.tasks[-1].unit == COMMUNITY.unit
+    await handle_task(handle, COMMUNITY)
     await verify(handle)
     await handle.execute_update(EventLifecycle.rate, rating("dissatisfied", "没处理干净"))
-    await handle_task(handle)
+    await handle_task(handle, COMMUNITY)
     await verify(handle)
     await handle.execute_update(EventLifecycle.rate, rating("satisfied"))
     return handle

@@ -130,7 +130,7 @@ def test_diff_between_versions() -> None:
     data = json.loads(garbage_to_community())
     data["categories"] = [c for c in data["categories"] if c["code"] != "SR-03"]
     data["categories"].append({**data["categories"][0], "code": "SR-99", "name_zh": "新类别"})
-    data["policies"] = {"repeat_threshold": 3}
+    data["policies"] = {**data.get("policies", {}), "repeat_threshold": 3}  # the shipped policies, one changed
     new = parse_list(json.dumps(data, ensure_ascii=False))
     diff = diff_lists(old, new)
     assert diff.added == ["SR-99"] and diff.removed == ["SR-03"]

@@ -34,6 +34,7 @@ from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
 from web.schema_page import SCHEMA_PATH, schema_plugins
+from web.unit_users import UNIT_USER_CONTROLLERS
 from wulian.settings import Settings, get_settings
 
 HERE = Path(__file__).parent
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *INBOX_CONTROLLERS,
             *ADMIN_CONTROLLERS,
             *LOCKOUT_CONTROLLERS,
+            *UNIT_USER_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         dependencies={"ctx": Provide(_provide_ctx, sync_to_thread=False)},

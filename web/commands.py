@@ -14,8 +14,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from store import models, queries, receipts
 from store import photos as photo_store
-from store import queries, receipts
 from store.users import get_user
 from web.auth import CurrentUser
 from web.context import AppContext
@@ -121,7 +121,11 @@ async def _update(ctx: AppContext, event_id: str, update: str, arg: object, resu
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):
-            raise CommandError(_STATUS.get(cause.type or "", 409), cause.message) from exc
+            status = _STATUS.get(cause.type or "", 409)
+            code, params = refusal_code(cause)
+            if code is not None:  # a refusal the workflow gave a code: the pages translate it
+                raise CommandError(status, cause.message, f"refusal.{code}", **params) from exc
+            raise CommandError(status, cause.message) from exc
         raise CommandError(409, str(cause or exc)) from exc
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
         raise CommandError(503, "the workflow did not answer in time; try again shortly") from exc
@@ -129,6 +133,17 @@ async def _update(ctx: AppContext, event_id: str, update: str, arg: object, resu
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise CommandError(409, "the event's workflow is closed or does not exist") from exc
         raise CommandError(503, f"the workflow engine is unavailable: {exc.message}") from exc
+
+
+def refusal_code(error: ApplicationError) -> tuple[str | None, dict[str, Any]]:
+    """The code and parameters of a workflow refusal that carries them (``{"code", "params"}`` as
+    its first detail), else ``(None, {})``."""
+    details = error.details
+    first = details[0] if details else None
+    if isinstance(first, dict) and isinstance(first.get("code"), str):
+        params = first.get("params")
+        return first["code"], {str(k): v for k, v in params.items()} if isinstance(params, dict) else {}
+    return None, {}
 
 
 async def _task_for(ctx: AppContext, user: CurrentUser, task_id: str):  # type: ignore[no-untyped-def]
@@ -206,9 +221,8 @@ async def triage(
         raise CommandError(400, f"unknown unit '{unit}'")
     if (await ctx.engine()).category(category) is None:
         raise CommandError(400, f"unknown category '{category}'")
-    department = unit[2:] if target.kind == "department" else None
     cmd = TriageCommand(task_id, user.actor(), category=category, unit=unit, tier=target.tier,
-                        department=department, note=note)
+                        department=department_of(target), note=note)
     result = await _update(ctx, task.event_id, "triage", cmd, TaskView)
     assert isinstance(result, TaskView)
     return result
@@ -272,6 +286,26 @@ async def request(
     return result
 
 
+def department_of(unit: models.Unit) -> str | None:
+    """The department code of a department's unit (``D-ZF`` → ``ZF``), else None."""
+    return unit.code[2:] if unit.kind == "department" else None
+
+
+#: Overrides that end an event: they need a reason and the supervisor's explicit confirmation.
+CONFIRMED_ACTIONS = ("void", "close")
+
+
+def check_confirmed(action: str, reason: str, confirmed: bool) -> None:
+    """400 when a void (作废) or close (结案) from a page lacks its reason or its confirmation (the
+    pages ask for both: the event ends and the reporter is told)."""
+    if action not in CONFIRMED_ACTIONS:
+        return
+    if not reason.strip():
+        raise CommandError.keyed(400, f"confirm.err.reason.{action}")
+    if not confirmed:
+        raise CommandError.keyed(400, f"confirm.err.unconfirmed.{action}")
+
+
 async def check_assignee(ctx: AppContext, username: str, unit: str) -> None:
     """400 unless ``username`` may be given a task of ``unit``: an existing, active user of that very
     unit. A task assigned to anybody else would belong to no one: the claim is refused to users of
@@ -311,12 +345,14 @@ async def supervise(
     if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
         raise CommandError(403, "this event is outside your scope")
     ladder: list[str] = []
+    tier = department = None
     if unit is not None:
         org = await ctx.org()
         if unit not in org.units:
             raise CommandError(400, f"unknown unit '{unit}'")
         if not user.sees(unit):
             raise CommandError(403, f"unit {unit} is outside your scope")
+        tier, department = org.units[unit].tier, department_of(org.units[unit])
         # Where an overdue task at the new unit climbs: its community and street, then the city centre.
         ladder = [u for u in org.ancestors(unit) if org.units[u].kind in ("grid", "community", "street", "department")]
         ladder.append(next((u for u, row in org.units.items() if row.kind == "command_centre" and row.tier == "city"),
@@ -327,7 +363,7 @@ async def supervise(
     elif assignee is not None and unit is not None:
         await check_assignee(ctx, assignee, unit)
     cmd = SupervisorCommand(user.actor(), action, reason=reason, unit=unit, assignee=assignee, hours=hours,
-                            notice_id=notice_id, ladder=ladder)
+                            notice_id=notice_id, ladder=ladder, tier=tier, department=department)
     result = await _update(ctx, event_id, "supervise", cmd, EventSnapshot)
     assert isinstance(result, EventSnapshot)
     return result

@@ -15,6 +15,7 @@ from web.context import AppContext
 from web.event_pages import units_for_forms
 from web.i18n import language_of
 from web.page_forms import form_text, form_texts, page_user, with_query
+from web.unit_users import users_by_unit
 
 BULK_ACTIONS = ("reassign", "force_escalate", "pause", "resume", "void", "close")
 MAX_BULK = 200
@@ -35,10 +36,12 @@ class ConsolePages(Controller):
         data = await queries.console(ctx.db, user.scope, utcnow())
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
+        assignees = await users_by_unit(ctx, user, forms["scope_units"])
         bulk = {"ok": ok, "total": total} if msg == "msg.bulk_done" and ok is not None and total is not None else None
         return Template("console.html", context={
             "user": user, "msg": None if bulk else msg, "error": error, "bulk": bulk, "q": data,
-            "org": org.units, "now": utcnow(), "bulk_actions": BULK_ACTIONS, **forms,
+            "org": org.units, "now": utcnow(), "bulk_actions": BULK_ACTIONS, "assignees": assignees,
+            "confirmed_actions": commands.CONFIRMED_ACTIONS, **forms,
         })
 
     @post("/console/bulk", status_code=303)
@@ -59,11 +62,17 @@ class ConsolePages(Controller):
         if len(event_ids) > MAX_BULK:
             return Redirect(with_query("/console", error=f"at most {MAX_BULK} events at once"), status_code=303)
         reason, unit = form_text(form, "reason"), form_text(form, "unit", 32) or None
+        assignee = form_text(form, "assignee", 64) or None
+        try:
+            commands.check_confirmed(action, reason, form_text(form, "confirm", 8) == "yes")
+        except commands.CommandError as exc:
+            return Redirect(with_query("/console", error=exc.text(language_of(request.cookies))), status_code=303)
         failures: list[str] = []
         for event_id in event_ids:
             try:
                 await commands.supervise(ctx, user, event_id, action, reason=reason,
-                                         unit=unit if action == "reassign" else None)
+                                         unit=unit if action == "reassign" else None,
+                                         assignee=assignee if action == "reassign" else None)
             except commands.CommandError as exc:
                 failures.append(f"{event_id}: {exc.text(language_of(request.cookies))}")
         params = {"msg": "msg.bulk_done", "ok": str(len(event_ids) - len(failures)), "total": str(len(event_ids))}

@@ -19,6 +19,8 @@ from web.i18n import language_of
 from web.location_map import location_map
 from web.page_forms import form_hours, form_text, form_texts, page_user, safe_next, with_query
 from web.photos import MAX_TASK_PHOTOS, form_uploads, save_staff_photos
+from web.return_choices import return_choices
+from web.unit_users import users_by_unit
 from web.views import event_detail
 from workflows.lifecycle import ACTORS, triggers_from
 
@@ -102,7 +104,7 @@ class EventPages(Controller):
         except commands.CommandError as exc:
             if exc.status == 403:
                 raise PermissionDeniedException(exc.reason) from exc
-            return Redirect(with_query(back, error=exc.reason), status_code=303)
+            return Redirect(with_query(back, error=exc.text(language_of(request.cookies))), status_code=303)
         return Redirect(with_query(back, msg=msg), status_code=303)
 
     @get("/events/{event_id:str}")
@@ -128,6 +130,7 @@ class EventPages(Controller):
             ns = quote(ctx.settings.temporal_namespace, safe="")
             temporal_link = f"{ctx.settings.temporal_ui_url}/namespaces/{ns}/workflows/{quote(event_id, safe='')}"
         forms = await units_for_forms(ctx, user)
+        sup_actions = supervisor_actions(event.state, event.pending, event.paused) if user.is_supervisor else []
         return Template("event.html", context={
             "user": user, "e": detail, "msg": msg, "error": error, "temporal_link": temporal_link,
             "warnings": await queries.warnings_of(ctx.db, event_id),
@@ -135,9 +138,11 @@ class EventPages(Controller):
             "location_map": location_map(await ctx.org(), event),
             "related": [r for r in await queries.related_events(ctx.db, event)
                         if user.sees(r.unit, r.grid, r.community, r.street)][:10],
-            "sup_actions": supervisor_actions(event.state, event.pending, event.paused) if user.is_supervisor else [],
+            "sup_actions": sup_actions,
             "triggers_from": triggers_from, "categories": (await ctx.engine()).list.categories,
             "units": forms["org_units"] if user.is_supervisor else [], **forms,
+            "return_choices": await return_choices(ctx, user, event, tasks, forms["scope_units"]),
+            "assignees": await users_by_unit(ctx, user, forms["scope_units"]) if "reassign" in sup_actions else {},
         })
 
     @get("/events/{event_id:str}/timeline.csv")
@@ -163,8 +168,10 @@ class EventPages(Controller):
         try:
             if action not in commands.SUPERVISOR_ACTIONS:
                 raise commands.CommandError(400, f"unknown action '{action}'")
+            reason = form_text(form, "reason")
+            commands.check_confirmed(action, reason, form_text(form, "confirm", 8) == "yes")
             await commands.supervise(
-                ctx, user, event_id, action, reason=form_text(form, "reason"), unit=form_text(form, "unit", 32) or None,
+                ctx, user, event_id, action, reason=reason, unit=form_text(form, "unit", 32) or None,
                 assignee=form_text(form, "assignee", 64) or None, hours=form_hours(form),
                 notice_id=form_text(form, "notice_id", 220) or None,
             )

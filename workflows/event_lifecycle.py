@@ -119,10 +119,22 @@ PATCH_RANDOM_RECEIPT = "random-receipt"
 #: another event has (a Temporal client may propose any) would break the store's unique index and
 #: stop the event's projection for good.
 PATCH_CHECKED_RECEIPT = "checked-receipt"
+#: An approved return (退回) excludes the returning unit from every later routing decision, and the
+#: approving supervisor may name the unit it goes to (issue 10, item 1).
+PATCH_RETURN_EXCLUDES = "return-excludes-returner"
+#: The verification (核查) goes to the first of the decision's verification units that did not handle
+#: the event (the list's policy, computed by the routing activity), never to the handling unit (item 2).
+PATCH_VERIFIER_NOT_HANDLER = "verifier-not-handler"
 
 
 def _reject(kind: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
+
+
+def _refuse(kind: str, code: str, message: str, **params: str) -> ApplicationError:
+    """A refusal with a code and parameters (in the error's details) that the web translates;
+    ``message`` is its English text, for API clients."""
+    return ApplicationError(message, {"code": code, "params": params}, type=kind, non_retryable=True)
 
 
 #: Characters of a reason or note of a request or override.
@@ -134,6 +146,13 @@ def _check_text(field: str, value: str, max_len: int) -> None:
     problem = text_problem(field, value, max_len=max_len)
     if problem is not None:
         raise _reject(INVALID, problem.message)
+
+
+def _with_exclusions(note: str, excluded: list[str]) -> str:
+    """A routing note that says which returning units the decision excluded."""
+    if not excluded:
+        return note
+    return f"{note};退回单位 {'、'.join(excluded)} 已排除"
 
 
 @workflow.defn(name="EventLifecycle")
@@ -248,6 +267,7 @@ class EventLifecycle:
                 returned_count=snap.returned_count,
                 escalated_count=snap.escalated_count,
                 list_version=first.list_version if first else None,
+                exclude=list(snap.returned_units),
             ),
             result_type=Decision,
             start_to_close_timeout=timedelta(seconds=30),
@@ -380,6 +400,7 @@ class EventLifecycle:
             raise _reject(CONFLICT, f"task {task.task_id} is already {task.status} (by {who})")
         if task.assignee and task.assignee != cmd.actor.username:
             raise _reject(FORBIDDEN, f"task {task.task_id} is assigned to {task.assignee}")
+        self._refuse_own_verification(task, cmd.actor)
         self._require("cohandle" if task.kind == "cohandle" else "claim")
 
     @workflow.update
@@ -411,7 +432,7 @@ class EventLifecycle:
         elif task.kind == "handle":
             self._move("complete", cmd.actor, note=cmd.result)
             self._notify("completed", "您反映的问题已处理完毕,正在核查。")
-            verify = self._new_task("verify", self._verification_unit())
+            verify = self._new_task("verify", self._verification_unit_for(task))
             await self._set_due(verify, "verification")
         else:
             task.passed = bool(cmd.passed)
@@ -432,6 +453,7 @@ class EventLifecycle:
         if len(cmd.photos) > 10:
             raise _reject(INVALID, "at most 10 photos")
         if task.kind == "verify":
+            self._refuse_own_verification(task, cmd.actor)
             if cmd.passed is None:
                 raise _reject(INVALID, "a verification needs 'passed' (true or false)")
             self._require("verify_pass" if cmd.passed else "verify_fail")
@@ -617,6 +639,11 @@ class EventLifecycle:
             snap.pending = None
             snap.returned_count += 1
             self._move(action, actor, note=cmd.reason or task.reason)
+            if workflow.patched(PATCH_RETURN_EXCLUDES):
+                if task.unit not in snap.returned_units:
+                    snap.returned_units.append(task.unit)
+                if cmd.unit:  # the supervisor named the unit; else the list decides again (``_route``)
+                    await self._place_after_return(cmd)
         elif action == "deny_return":
             snap.pending = None
             self._move(action, actor, note=cmd.reason)
@@ -689,6 +716,8 @@ class EventLifecycle:
             raise _reject(INVALID, f"'{action}' needs a reason")
         if action == "reassign" and not cmd.unit:
             raise _reject(INVALID, "reassign needs a unit")
+        if action == "approve_return":
+            self._refuse_returning_unit(cmd.unit)
         if action == "change_deadline" and not (cmd.hours and 1 <= cmd.hours <= 24 * 30):
             raise _reject(INVALID, "a deadline is 1 to 720 working hours")
 
@@ -902,18 +931,71 @@ class EventLifecycle:
         self.snap.decision = decision
         rule_actor = Actor(username=f"rule:{decision.rule}", display_name=decision.rule, kind="rule")
         if decision.placed:
-            self._move("route", rule_actor, note=decision.reason)
+            self._move("route", rule_actor, note=_with_exclusions(decision.reason, decision.excluded))
             task = self._new_task("handle", decision.unit, decision.assignee)
             await self._set_due(task, "handling")
             if len(self.snap.tasks) == 1:
                 self._notify("dispatched", "您反映的问题已受理并交办处理。")
         else:
-            self._move("route_to_triage", rule_actor, note=decision.reason)
+            self._move("route_to_triage", rule_actor, note=_with_exclusions(decision.reason, decision.excluded))
             self._new_task("triage", decision.unit)
         self._upsert_search_attributes()
 
-    def _verification_unit(self) -> str:
-        """核查 by the grid worker of the event's grid; without a grid, the deciding command centre."""
+    def _verification_unit_for(self, handled: Task) -> str:
+        """Who verifies (核查) the work of ``handled``: the decision's first verification unit that is
+        not the handling unit (the list's policy, computed by the routing activity)."""
+        if not workflow.patched(PATCH_VERIFIER_NOT_HANDLER):
+            return self._legacy_verification_unit()
+        decision = self.snap.decision
+        return (decision.verifier(handled.unit) if decision else None) or handled.unit
+
+    def _handled_by(self) -> str | None:
+        """Who completed the handling task that the current verification checks."""
+        for task in reversed(self.snap.tasks):
+            if task.kind == "handle" and task.status == "done":
+                return task.claimed_by
+        return None
+
+    def _refuse_own_verification(self, task: Task, actor: Actor) -> None:
+        """核查 is never done by the person who completed the handling task (409 with the reason)."""
+        if task.kind == "verify" and actor.username == self._handled_by():
+            raise _refuse(CONFLICT, "verify.own_work",
+                          f"{actor.username} completed the handling of this event; someone else verifies it",
+                          user=actor.username)
+
+    def _returning_units(self) -> list[str]:
+        """Units that returned the event: those whose return was approved, and the one asking now."""
+        units = list(self.snap.returned_units)
+        task = self._current_handle_task()
+        if self.snap.pending == "return" and task is not None and task.unit not in units:
+            units.append(task.unit)
+        return units
+
+    def _refuse_returning_unit(self, unit: str | None) -> None:
+        """An approved return never goes back to a unit that returned the event."""
+        if unit and unit in self._returning_units():
+            raise _refuse(INVALID, "return.to_returner", f"unit {unit} returned this event; choose another",
+                          unit=unit)
+
+    async def _place_after_return(self, cmd: SupervisorCommand) -> None:
+        """Place a returned event in the unit the approving supervisor chose, recorded like a decision."""
+        snap, unit = self.snap, cmd.unit or ""
+        excluded = list(snap.returned_units)
+        old = snap.decision
+        if old is not None:
+            snap.decision = dataclasses.replace(
+                old, placed=True, tier=cmd.tier or old.tier, unit=unit, department=cmd.department,
+                rule="manual-return", reason=cmd.reason or "placed by a supervisor after a return",
+                actor=cmd.actor.username, assignee=None, ladder=list(cmd.ladder) or old.ladder, excluded=excluded,
+            )
+        self._move("route", cmd.actor, note=_with_exclusions(f"督办员指定 {unit}", excluded))
+        handle = self._new_task("handle", unit)
+        await self._set_due(handle, "handling")
+        self._upsert_search_attributes()
+
+    def _legacy_verification_unit(self) -> str:
+        """核查 as before ``PATCH_VERIFIER_NOT_HANDLER`` (histories from before only): the grid worker
+        of the event's grid; without a grid, the deciding command centre."""
         decision = self.snap.decision
         if decision and decision.grid:
             return decision.grid

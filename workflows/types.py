@@ -105,6 +105,8 @@ class RoutingRequest:
     returned_count: int = 0
     escalated_count: int = 0
     list_version: str | None = None  # re-routing an event in flight keeps its version; None = active
+    #: Units that returned (退回) the event: the list never places it there again (every one excluded: triage).
+    exclude: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -131,6 +133,20 @@ class Decision:
     assignee: str | None = None  # a person (e.g. a stationed "1+X" cadre) whose inbox gets the task
     #: Units an overdue task climbs, lowest first (grid, community, street, city command centre).
     ladder: list[str] = field(default_factory=list)
+    #: Who may verify (核查), in order: the unit at the list's verification tier for the event's place,
+    #: then the tiers above (computed by the routing activity from the list's policy).
+    verification: list[str] = field(default_factory=list)
+    #: Units excluded from this decision because they returned the event.
+    excluded: list[str] = field(default_factory=list)
+
+    def verifier(self, handling_unit: str) -> str | None:
+        """The unit that verifies work done by ``handling_unit``: the first candidate that is not the
+        handling unit itself (nobody verifies their own unit's work), None without candidates."""
+        candidates = self.verification or self.ladder  # decisions from before the policy: the ladder
+        others = [unit for unit in candidates if unit != handling_unit]
+        if others:
+            return others[0]
+        return candidates[-1] if candidates else None
 
 
 @dataclass
@@ -278,6 +294,7 @@ class EventSnapshot:
     returned_count: int = 0
     escalated_count: int = 0
     followers: list[Follower] = field(default_factory=list)
+    returned_units: list[str] = field(default_factory=list)  # units whose return (退回) was approved
 
 
 @dataclass
@@ -324,6 +341,9 @@ class SupervisorCommand:
     hours: int | None = None  # change_deadline: working hours allowed from the task's start
     notice_id: str | None = None  # retry_notice | skip_notice
     ladder: list[str] = field(default_factory=list)  # reassign: the new unit and the units above it
+    #: reassign or approve_return with a unit: the unit's tier and department (from the organisation)
+    tier: str | None = None
+    department: str | None = None
 
 
 @dataclass

@@ -151,3 +151,41 @@
     wrap.hidden = false;
   });
 })();
+
+// The reassign picker (event page, console bulk form): the server lists the active users of every unit
+// in the supervisor's scope, one <optgroup data-unit> each; here only the chosen unit's group is shown,
+// and a person of another unit is unpicked when the unit changes. The server checks the pick anyway.
+(function () {
+  document.querySelectorAll('select[data-assignee-of]').forEach(function (picker) {
+    var unit = document.getElementById(picker.getAttribute('data-assignee-of'));
+    if (!unit) return;
+    function show() {
+      picker.querySelectorAll('optgroup[data-unit]').forEach(function (group) {
+        var mine = group.getAttribute('data-unit') === unit.value;
+        group.hidden = !mine;
+        group.disabled = !mine;
+      });
+      var chosen = picker.selectedOptions[0];
+      if (chosen && chosen.parentElement && chosen.parentElement.disabled) picker.value = '';
+    }
+    unit.addEventListener('change', show);
+    show();
+  });
+})();
+
+// The console's bulk form: void and close need a reason and the confirmation box (the server refuses
+// them without either); other actions do not.
+(function () {
+  var action = document.querySelector('select[data-confirm-actions]');
+  if (!action || !action.form) return;
+  var needing = action.getAttribute('data-confirm-actions').split(' ');
+  var reason = action.form.querySelector('[name=reason]');
+  var confirm = action.form.querySelector('[name=confirm]');
+  function update() {
+    var needs = needing.indexOf(action.value) >= 0;
+    if (reason) reason.required = needs;
+    if (confirm) { confirm.required = needs; confirm.closest('label').hidden = !needs; }
+  }
+  action.addEventListener('change', update);
+  update();
+})();
