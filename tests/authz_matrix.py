@@ -131,6 +131,8 @@ MATRIX: list[Row] = [
     _row("POST", "/api/lockouts/lift", "/api/lockouts/lift",
          "403 403 403 403 403 403 404 404 404 404 401",
          json={"kind": "pair", "username": "nobody", "address": "192.0.2.1"}, note="no such lockout"),
+    _row("GET", "/api/units/{code:str}/users", "/api/units/HS01-G1/users",
+         "403 403 403 403 403 403 200 403 200 200 401", note="the reassign picker: a supervisor's scope"),
     _row("GET", "/api/users", "/api/users",
          "403 403 403 403 403 403 403 403 403 200 401"),
     # --- pages --------------------------------------------------------------------------------------------------------

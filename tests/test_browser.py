@@ -2,7 +2,7 @@
 a resident reports with a photo, the grid worker (logged in with the keyboard alone) finds it
 through a saved filter, claims it and asks for more time, the street
 command centre approves the extension and bulk-reassigns two other cases, the worker completes and
-verifies, the resident rates it; pages in Chinese and English. Every page photographed also passes
+his community verifies, the resident rates it; pages in Chinese and English. Every page photographed also passes
 a small accessibility audit (labels, alt texts, names, WCAG AA contrast) and shows no script,
 style or image blocked by the Content-Security-Policy. Screenshots go to var/screenshots/.
 
@@ -313,7 +313,7 @@ async def _scenario(platform: Platform, base: str, browser: object) -> None:
         tasks = await queries.event_tasks(platform.db, eid)
         assert any(t.unit == "HS01-G2" and t.status == "open" for t in tasks), tasks
 
-    # The worker completes the first case and verifies it.
+    # The worker completes the first case; his community verifies it (nobody verifies their own work).
     await worker.goto(f"{base}/events/{event_id}")
     await worker.fill(f"#result-{event_id}\\.T1", "已清运")
     await worker.set_input_files(f"#photos-{event_id}\\.T1", files=[
@@ -321,19 +321,21 @@ async def _scenario(platform: Platform, base: str, browser: object) -> None:
     await worker.click(f"form[action='/tasks/{event_id}.T1/complete'] button[type=submit]")
     await worker.wait_for_url("**msg=msg.completed**")
     verify = f"{event_id}.T2"
+    checker = await _login(await browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 1280, "height": 900}, locale="zh-CN"), base, "sq_hs01")
     for _ in range(50):
-        await worker.goto(f"{base}/inbox")
-        if await worker.query_selector(f"form[action='/tasks/{verify}/claim']"):
+        await checker.goto(f"{base}/inbox")
+        if await checker.query_selector(f"form[action='/tasks/{verify}/claim']"):
             break
         await asyncio.sleep(0.2)
-    await worker.click(f"form[action='/tasks/{verify}/claim'] button")
-    await worker.wait_for_url("**msg=msg.claimed**")
-    await worker.goto(f"{base}/events/{event_id}")
-    await worker.click(f"form[action='/tasks/{verify}/complete'] button[type=submit] >> nth=0")
-    await worker.wait_for_url("**msg=msg.completed**")
+    await checker.click(f"form[action='/tasks/{verify}/claim'] button")
+    await checker.wait_for_url("**msg=msg.claimed**")
+    await checker.goto(f"{base}/events/{event_id}")
+    await checker.click(f"form[action='/tasks/{verify}/complete'] button[type=submit] >> nth=0")
+    await checker.wait_for_url("**msg=msg.completed**")
     await _until(platform, event_id, lambda e: e.state == "feedback", "verification")
-    assert await worker.query_selector("[data-due]") is None  # no countdown on finished tasks
-    await _shot(worker, "08-event-verified")
+    assert await checker.query_selector("[data-due]") is None  # no countdown on finished tasks
+    await _shot(checker, "08-event-verified")
 
     # The resident rates on the tracking page with the tracking key, then reads it in English.
     await resident.goto(f"{base}/track/{receipt}")

@@ -131,17 +131,18 @@ async def test_worker_returns_and_the_street_supervisor_approves(platform: Platf
 
         actions = await until(lambda: _routed_twice(platform, event_id), "the second routing")
         assert actions.index("request_return") < actions.index("approve_return") < len(actions) - 1
-        assert actions[actions.index("approve_return") + 1] == "route"
+        # Never back to the grid that returned it: the list names nobody else for SR-01 there, so triage.
+        assert actions[actions.index("approve_return") + 1] == "route_to_triage"
         assert (await task(platform, first)).status == "cancelled"
         again = await task(platform, f"{event_id}.T2")
-        assert again.kind == "handle" and again.unit == "HS01-G1" and again.status == "open"
+        assert again.kind == "triage" and again.unit == "CC-HS" and again.status == "open"
         page = (await zx.get(f"/events/{event_id}")).text
         assert "同意退回" in page and "申请退回" in page and "退回: <strong>1</strong>" in page
 
 
 async def _routed_twice(p: Platform, event_id: str) -> list[str] | None:
     actions = await actions_of(p, event_id)
-    return actions if actions.count("route") == 2 else None
+    return actions if actions.count("route") + actions.count("route_to_triage") == 2 else None
 
 
 # ------------------------------------------------------------------ (b) escalate
@@ -245,7 +246,7 @@ async def test_cohandling_must_finish_before_the_main_task(platform: Platform) -
         # A file that is not an image is refused with a clear message; the task stays claimed.
         r = await submit(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已清理完毕", "next": "/inbox"},
                          files=[("photos", ("notes.txt", b"hello", "text/plain"))])
-        assert flash(r)["error"] == ["a photo must be JPEG, PNG or WebP"]
+        assert flash(r)["error"] == ["照片须为 JPEG、PNG 或 WebP 格式"]  # in the page's language
         assert (await task(platform, main)).status == "claimed"
         # Now the main task completes, with a photo (multipart form).
         r = await submit(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已清理完毕", "next": "/inbox"},
@@ -260,11 +261,12 @@ async def test_cohandling_must_finish_before_the_main_task(platform: Platform) -
         shown = await worker.get(f"/photos/{photo}")
         stored = (platform.settings.data_dir / "photos" / photo).read_bytes()
         assert shown.status_code == 200 and shown.content == stored
-        # The verification can be released back to the inbox too.
+        # The verification (by the community: the grid did the work) can be released back to the inbox too.
         verify = f"{event_id}.T3"
-        await claim(worker, verify)
-        r = await submit(worker, "/inbox", f"/tasks/{verify}/release", {"next": "/inbox"})
-        assert flash(r)["msg"] == ["msg.released"]
+        async with browser(platform, "sq_hs01") as community:
+            await claim(community, verify)
+            r = await submit(community, "/inbox", f"/tasks/{verify}/release", {"next": "/inbox"})
+            assert flash(r)["msg"] == ["msg.released"]
 
 
 # ------------------------------------------------------------------ (e) dissatisfied → rework
@@ -275,10 +277,11 @@ async def test_dissatisfied_rating_sends_the_case_back_for_rework(platform: Plat
         await claim(worker, f"{event_id}.T1")
         r = await submit(worker, "/inbox", f"/tasks/{event_id}.T1/complete", {"result": "已处理", "next": "/inbox"})
         assert flash(r)["msg"] == ["msg.completed"]
-        await claim(worker, f"{event_id}.T2")
-        r = await submit(worker, "/inbox", f"/tasks/{event_id}.T2/complete",
-                         {"result": "已核实", "passed": "true", "next": "/inbox"})
-        assert flash(r)["msg"] == ["msg.completed"]
+        async with browser(platform, "sq_hs01") as community:  # the grid's work: its community verifies
+            await claim(community, f"{event_id}.T2")
+            r = await submit(community, "/inbox", f"/tasks/{event_id}.T2/complete",
+                             {"result": "已核实", "passed": "true", "next": "/inbox"})
+            assert flash(r)["msg"] == ["msg.completed"]
 
         async with browser(platform) as resident:
             # The link of the reporter's notice carries the key; the page then asks for nothing more.
@@ -328,7 +331,7 @@ async def test_console_lists_awaiting_approval_and_bulk_voids(platform: Platform
 
         r = await zx.post("/console/bulk", data={
             "event_ids": [extension, returned, "EV-NOPE<b>"], "action": "void", "reason": "重复上报",
-            "unit": "", "_csrf_token": csrf(page),
+            "confirm": "yes", "unit": "", "_csrf_token": csrf(page),
         })
         query = flash(r)
         assert query["ok"] == ["2"] and query["total"] == ["3"] and "EV-NOPE<b>" in query["error"][0]
@@ -536,15 +539,16 @@ async def _open_task(p: Platform, event_id: str, kind: str) -> str:
 async def test_third_dissatisfied_rating_goes_to_a_supervisor_review(platform: Platform) -> None:
     created = await platform.report(description="反复不满意")
     event_id, receipt = created["event_id"], created["receipt_code"]
-    async with browser(platform, "wg_hs01_g1") as worker, browser(platform) as resident:
+    async with browser(platform, "wg_hs01_g1") as worker, browser(platform) as resident, \
+            browser(platform, "sq_hs01") as community:  # the grid's work: its community verifies
         for expected in ("msg.rated.rework", "msg.rated.rework", "msg.rated.review"):
             handle = await _open_task(platform, event_id, "handle")
             await claim(worker, handle)
             r = await submit(worker, "/inbox", f"/tasks/{handle}/complete", {"result": "已处理", "next": "/inbox"})
             assert flash(r)["msg"] == ["msg.completed"]
             verify = await _open_task(platform, event_id, "verify")
-            await claim(worker, verify)
-            r = await submit(worker, "/inbox", f"/tasks/{verify}/complete",
+            await claim(community, verify)
+            r = await submit(community, "/inbox", f"/tasks/{verify}/complete",
                              {"result": "已核实", "passed": "true", "next": "/inbox"})
             assert flash(r)["msg"] == ["msg.completed"]
             r = await submit(resident, f"/track/{receipt}", f"/track/{receipt}/rating",

@@ -51,13 +51,17 @@ async def test_resident_and_grid_worker_close_the_loop_in_the_pages(platform: Pl
         r = await worker.post(f"/tasks/{task_ids(inbox, 'complete')[0]}/complete",
                               data={"_csrf_token": token, "result": "已清运", "next": "/inbox"})
         assert "msg=msg.completed" in r.headers["location"], r.headers["location"]
-        inbox = (await worker.get("/inbox")).text
-        verify = task_ids(inbox, "claim")[0]
-        assert verify.endswith(".T2")
-        await worker.post(f"/tasks/{verify}/claim", data={"_csrf_token": token})
-        r = await worker.post(f"/tasks/{verify}/complete",
-                              data={"_csrf_token": token, "result": "已核实", "passed": "true"})
-        assert "msg=msg.completed" in r.headers["location"]
+        assert not task_ids((await worker.get("/inbox")).text, "claim")  # the worker never verifies his own work
+        async with httpx.AsyncClient(transport=resident._transport, base_url="http://testserver") as community:
+            await login(community, "sq_hs01")  # the grid's work: its community verifies
+            inbox = (await community.get("/inbox")).text
+            verify = task_ids(inbox, "claim")[0]
+            assert verify.endswith(".T2")
+            token = csrf(inbox)
+            await community.post(f"/tasks/{verify}/claim", data={"_csrf_token": token})
+            r = await community.post(f"/tasks/{verify}/complete",
+                                     data={"_csrf_token": token, "result": "已核实", "passed": "true"})
+            assert "msg=msg.completed" in r.headers["location"]
 
         track = (await resident.get(f"/track/{receipt}")).text
         assert "请对处理结果进行评价" in track and 'name="tracking_key"' in track  # asked for the key

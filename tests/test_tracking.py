@@ -54,14 +54,15 @@ async def _until(check, what: str):  # type: ignore[no-untyped-def]
 
 async def _to_feedback(p: Platform, event_id: str) -> None:
     """Handle and verify the event through the API, so that it waits for the reporter's rating."""
-    gw = await p.login("wg_hs01_g1")
+    gw, sq = await p.login("wg_hs01_g1"), await p.login("sq_hs01")  # the grid handles, its community verifies
     for kind, body in (("handle", {"result": "已清理"}), ("verify", {"result": "已核实", "passed": True})):
         async def open_task(kind: str = kind) -> str | None:
             tasks = await queries.event_tasks(p.db, event_id)
             return next((t.task_id for t in tasks if t.kind == kind and t.status == "open"), None)
         task_id = await _until(open_task, f"the {kind} task")
-        assert (await p.http.post(f"/api/tasks/{task_id}/claim", headers=gw)).status_code == 200
-        assert (await p.http.post(f"/api/tasks/{task_id}/complete", headers=gw, json=body)).status_code == 200
+        who = gw if kind == "handle" else sq
+        assert (await p.http.post(f"/api/tasks/{task_id}/claim", headers=who)).status_code == 200
+        assert (await p.http.post(f"/api/tasks/{task_id}/complete", headers=who, json=body)).status_code == 200
 
 
 async def test_only_the_reporter_rates_with_the_key_shown_once_and_kept_hashed(

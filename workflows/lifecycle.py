@@ -23,8 +23,8 @@ class State(StrEnum):
     DISPATCHED = "dispatched"  # a handling task waits unclaimed in the unit's inbox
     HANDLING = "handling"  # a worker claimed the handling task
     RETURN_REQUESTED = "return_requested"  # the worker says it is not theirs; a supervisor decides
-    VERIFICATION = "verification"  # handled; a verification task waits for the grid worker
-    VERIFYING = "verifying"  # the grid worker claimed the verification task
+    VERIFICATION = "verification"  # handled; a verification task waits for the verifying unit
+    VERIFYING = "verifying"  # someone of the verifying unit claimed the verification task
     FEEDBACK = "feedback"  # verified; waiting for the reporter's rating
     REVIEW = "review"  # dissatisfied after the last allowed rework: a supervisor reviews it
     CLOSED = "closed"  # closed (结案)
