@@ -41,9 +41,10 @@ async def _task(platform: Platform, task_id: str) -> models.Task:
 
 
 async def _walk(platform: Platform, base: str, browser: object) -> None:
-    returned, reassigned, voided, handled = [
+    # The first two are the grid's; later reports of the same kind in the grid are repeats (the community's).
+    handled, returned, reassigned, voided = [
         (await platform.report(description=text))["event_id"]
-        for text in ("北苑小区门口垃圾,不属于本网格", "城北路垃圾待改派", "重复上报的垃圾", "火车站广场垃圾")]
+        for text in ("火车站广场垃圾", "北苑小区门口垃圾,不属于本网格", "城北路垃圾待改派", "重复上报的垃圾")]
     office = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN"}
     worker = await _login(await browser.new_context(**office), base, "wg_hs01_g1")  # type: ignore[attr-defined]
     centre = await _login(await browser.new_context(**office), base, "zx_hs")  # type: ignore[attr-defined]
