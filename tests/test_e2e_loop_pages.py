@@ -131,6 +131,22 @@ async def test_reassign_picks_one_of_the_unit_s_active_users(platform: Platform)
 
     assert (await until(reassigned, "the reassignment")).assignee == "wg_hs01_g2"
 
+    # The console's bulk form reassigns to the person picked too, checked the same way.
+    other = (await platform.report(description="批量改派到人", location={"grid": "HS01-G3"}))["event_id"]
+    async with browser(platform, "zx_hs") as zx:
+        console = (await zx.get("/console")).text
+        fields = {"event_ids": [other], "action": "reassign", "unit": "HS01-G2", "_csrf_token": csrf(console)}
+        r = await zx.post("/console/bulk", data={**fields, "assignee": "wg_hs01_g3"})
+        assert flash(r)["ok"] == ["0"] and "HS01-G3" in flash(r)["error"][0]
+        r = await zx.post("/console/bulk", data={**fields, "assignee": "wg_hs01_g2"})
+        assert flash(r)["ok"] == ["1"]
+
+    async def bulk_reassigned() -> models.Task | None:
+        return await queries.get_task(platform.db, f"{other}.T2")
+
+    row = await until(bulk_reassigned, "the bulk reassignment")
+    assert (row.unit, row.assignee) == ("HS01-G2", "wg_hs01_g2")
+
 
 async def test_the_unit_users_api_answers_supervisors_within_their_scope(platform: Platform) -> None:
     url = "/api/units/HS01-G2/users"

@@ -79,8 +79,10 @@ class WorkflowActionController(Controller):
 
     @post("/events/{event_id:str}/supervise", status_code=HTTP_200_OK)
     async def supervise(self, ctx: AppContext, request: Request, event_id: str, data: SuperviseIn) -> dict[str, Any]:
-        """A supervisor's override: approve/deny extension or return, reassign, force_escalate,
-        change_deadline, pause, resume, void, close, reopen, review_rework, retry_notice, skip_notice."""
+        """A supervisor's override: approve/deny extension or return (approve_return may name the
+        ``unit`` the event goes to, never one that returned it; without one the list decides again),
+        reassign, force_escalate, change_deadline, pause, resume, void, close, reopen, review_rework,
+        retry_notice, skip_notice."""
         user = await _supervisor(ctx, request)
         snap = await commands.supervise(ctx, user, event_id, data.action, reason=data.reason, unit=data.unit,
                                         assignee=data.assignee, hours=data.hours, notice_id=data.notice_id)
