@@ -12,7 +12,7 @@ import httpx
 import pytest
 from markupsafe import escape
 
-from store import admin_org, models
+from store import admin_people, models
 from store.db import Database
 from tests import webapp
 from tests.platform import csrf
@@ -54,7 +54,7 @@ REFUSALS = [  # (assignee, unit, English reason, Chinese reason)
 
 
 async def test_api_refuses_unknown_inactive_and_out_of_unit_assignees(browser: Browser, app_ctx: AppContext) -> None:
-    await admin_org.set_active(app_ctx.db, "admin", "wg_hs01_g3", False)
+    await admin_people.set_active(app_ctx.db, "admin", "wg_hs01_g3", False)
     async with browser() as http:
         bearer = await webapp.api_login(http, "zx_hs")
         for assignee, unit, english, _ in REFUSALS:
@@ -78,7 +78,7 @@ async def _supervise_page(http: httpx.AsyncClient, data: dict[str, str]) -> str:
 
 
 async def test_event_page_refuses_them_in_the_visitors_language(browser: Browser, app_ctx: AppContext) -> None:
-    await admin_org.set_active(app_ctx.db, "admin", "wg_hs01_g3", False)
+    await admin_people.set_active(app_ctx.db, "admin", "wg_hs01_g3", False)
     async with browser() as http:
         await webapp.page_login(http, "zx_hs")
         for assignee, unit, english, chinese in REFUSALS:

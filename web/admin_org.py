@@ -23,8 +23,9 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from store import admin_org, models, queries
-from store.admin_org import AdminError, UnitDraft
+from store import admin_people, admin_units, models, queries
+from store.admin_common import AdminError
+from store.admin_units import UnitDraft
 from store.users import ROLES, get_user
 from web.auth import CurrentUser, resolve_user
 from web.context import AppContext
@@ -83,9 +84,9 @@ def _unit_draft(data: dict[str, str], *, new: bool) -> UnitDraft:
     """A unit as typed in the form (numbers parsed here; everything else checked by the store)."""
     draft = UnitDraft(
         name_zh=_field(data, "name_zh"), name_en=_field(data, "name_en"),
-        lat=admin_org.parse_coordinate(_field(data, "lat"), "lat"),
-        lon=admin_org.parse_coordinate(_field(data, "lon"), "lon"),
-        address_keywords=admin_org.parse_keywords(_field(data, "address_keywords")),
+        lat=admin_units.parse_coordinate(_field(data, "lat"), "lat"),
+        lon=admin_units.parse_coordinate(_field(data, "lon"), "lon"),
+        address_keywords=admin_units.parse_keywords(_field(data, "address_keywords")),
         stationed=bool(_field(data, "stationed")),
     )
     if new:
@@ -115,7 +116,7 @@ class AdminOrgPages(Controller):
             "departments": _sorted([u for u in units if u.kind == "department"]),
             "centres": _sorted([u for u in units if u.kind == "command_centre"]),
             "children": {code: _sorted(kids) for code, kids in org.children.items()},
-            "counts": counts, "kinds": admin_org.UNIT_KINDS, "form": {}, "errors": [], "bad": "",
+            "counts": counts, "kinds": admin_units.UNIT_KINDS, "form": {}, "errors": [], "bad": "",
         }
 
     @get("/org")
@@ -135,7 +136,7 @@ class AdminOrgPages(Controller):
         if user is None:
             return Redirect("/login", status_code=303)
         try:
-            unit = await admin_org.create_unit(ctx.db, user.username, _unit_draft(data, new=True))
+            unit = await admin_units.create_unit(ctx.db, user.username, _unit_draft(data, new=True))
         except AdminError as exc:
             context = await self._org_context(ctx, user)
             context.update(_error(request, exc), form=data)
@@ -179,7 +180,7 @@ class AdminOrgPages(Controller):
         if user is None:
             return Redirect("/login", status_code=303)
         try:
-            await admin_org.update_unit(ctx.db, user.username, code, _unit_draft(data, new=False))
+            await admin_units.update_unit(ctx.db, user.username, code, _unit_draft(data, new=False))
         except LookupError:
             raise NotFoundException(f"unit {code} does not exist") from None
         except AdminError as exc:
@@ -225,7 +226,7 @@ class AdminOrgPages(Controller):
         if user is None:
             return Redirect("/login", status_code=303)
         try:
-            person = await admin_org.create_user(
+            person = await admin_people.create_user(
                 ctx.db, user.username, username=_field(data, "username"), display_name=_field(data, "display_name"),
                 unit=_field(data, "unit"), role=_field(data, "role"), password=_field(data, "password"),
             )
@@ -267,14 +268,14 @@ class AdminOrgPages(Controller):
             return Redirect("/login", status_code=303)
         try:
             if action == "profile":
-                await admin_org.update_user(ctx.db, user.username, username, role=_field(data, "role"),
+                await admin_people.update_user(ctx.db, user.username, username, role=_field(data, "role"),
                                             unit=_field(data, "unit"), display_name=_field(data, "display_name"))
             elif action == "password":
-                await admin_org.reset_password(ctx.db, user.username, username, _field(data, "password"))
+                await admin_people.reset_password(ctx.db, user.username, username, _field(data, "password"))
             elif action == "active":
-                await admin_org.set_active(ctx.db, user.username, username, _field(data, "active") == "1")
+                await admin_people.set_active(ctx.db, user.username, username, _field(data, "active") == "1")
             else:
-                await admin_org.station(ctx.db, user.username, username, _field(data, "street"))
+                await admin_people.station(ctx.db, user.username, username, _field(data, "street"))
         except LookupError:
             raise NotFoundException(f"user {username} does not exist") from None
         except AdminError as exc:
