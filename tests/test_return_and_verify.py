@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -14,10 +15,12 @@ from rules.engine import RoutingEngine
 from rules.responsibility_list import load
 from store import queries
 from store.db import Database
+from tests.conftest import binary
 from tests.scenarios import COMMUNITY, GW, ZX, handle_task, snapshot, start, verify, wait_state
 from worker import build_worker
 from workflows.event_lifecycle import EventLifecycle
 from workflows.types import Actor, ClaimCommand, Decision, EventSnapshot, SupervisorCommand, TaskRequest
+from wulian.temporal_setup import ensure_search_attributes
 
 HS01_G1 = {"category": "SR-01", "grid": "HS01-G1", "community": "HS01", "street": "HS", "source": "portal",
            "severity": 1, "repeat": 0, "returned": 1, "escalated": 0, "needs_enforcement": False}
@@ -25,6 +28,16 @@ HS01_G1 = {"category": "SR-01", "grid": "HS01-G1", "community": "HS01", "street"
 
 def tq() -> str:
     return f"tq-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this test's own (as test_supervision's ``own_time_env``): after these
+    tests' refused updates, the shared server stopped skipping time for the tests that followed."""
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=binary("temporal-test-server"))
+    await ensure_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
 
 
 async def refusal(handle: WorkflowHandle, update: str, arg: object) -> ApplicationError:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
 from store import models, queries
-from web.auth import CurrentUser, require_api_user
+from web.access import supervisors
+from web.auth import CurrentUser
 from web.context import AppContext
 
 
@@ -74,10 +75,10 @@ async def unit_users_for(ctx: AppContext, user: CurrentUser, code: str) -> UnitU
 class UnitUsersController(Controller):
     """The reassign picker's data (JSON API, supervisors)."""
 
-    @get("/api/units/{code:str}/users")
-    async def api_unit_users(self, ctx: AppContext, request: Request, code: str) -> UnitUsers:
-        """The active users of a unit within the supervisor's scope (bearer token)."""
-        return await unit_users_for(ctx, await require_api_user(ctx, request), code)
+    @get("/api/units/{code:str}/users", guards=[supervisors])
+    async def api_unit_users(self, ctx: AppContext, user: CurrentUser, code: str) -> UnitUsers:
+        """The active users of a unit within the supervisor's scope (403 outside it, 404 for an unknown unit)."""
+        return await unit_users_for(ctx, user, code)
 
 
 UNIT_USER_CONTROLLERS = [UnitUsersController]
