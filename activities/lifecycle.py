@@ -16,6 +16,7 @@ from store import notices, queries, receipts
 from store.db import Database
 from store.org import OrgTree
 from store.projection import apply_snapshot
+from workflows import policy
 from workflows.types import (
     ACTIVITY_DELIVER,
     ACTIVITY_DUE,
@@ -121,7 +122,8 @@ class LifecycleActivities:
         if placement.street:
             for department, username in (await queries.cadres_at(self.db, placement.street)).items():
                 facts[cadre_fact(department)] = username
-        raw = engine.decide(facts)
+        city_centre = org.city_centre()
+        raw = engine.decide(facts, city_centre=city_centre)
         handling_hours = raw["deadline_hours"].get("handling", 8)
         return Decision(
             placed=raw["placed"],
@@ -141,7 +143,8 @@ class LifecycleActivities:
             handling_due=add_working_hours(now, handling_hours).isoformat() if raw["placed"] else None,
             facts=raw["facts"],
             assignee=raw.get("assignee"),
-            ladder=[u for u in (placement.grid, placement.community, placement.street, engine.city_centre) if u],
+            ladder=policy.ladder([(placement.grid or "", "grid"), (placement.community or "", "community"),
+                                  (placement.street or "", "street")], city_centre),
         )
 
     @activity.defn(name=ACTIVITY_DUE)

@@ -24,12 +24,13 @@ import durable_rules_engine
 from durable import engine as dr_engine
 
 from rules.responsibility_list import Category, ResponsibilityList
+from workflows.policy import TIER_UP, department_unit, street_centre
 
 Decision = dict[str, Any]
 Facts = dict[str, Any]
 
-#: One tier up, for escalations (street goes to the department if the category has one).
-TIER_UP = {"grid": "community", "community": "street", "street": "department", "department": "city", "city": "city"}
+#: One tier up, for escalations (``workflows.policy.TIER_UP``: street goes to the department if the
+#: category has one).
 LOCAL_TIERS = ("grid", "community", "street")
 #: The one durable-rules session every routing message is posted to.
 ROUTING_SID = "routing"
@@ -52,11 +53,14 @@ class RoutingEngine:
 
     _names = itertools.count(1)
 
-    def __init__(self, responsibility_list: ResponsibilityList, *, city_centre: str = "CC-JS") -> None:
+    def __init__(self, responsibility_list: ResponsibilityList, *, city_centre: str | None = None) -> None:
         self.list = responsibility_list
         self.version = responsibility_list.version
         self.policies = responsibility_list.policies
+        #: The city's command centre, when this engine always routes for one organisation; otherwise
+        #: each ``decide`` names it (the routing activity, from the organisation tree). No demo default.
         self.city_centre = city_centre
+        self._centre: str | None = None  # the city centre of the decision being made (under the lock)
         self._categories = responsibility_list.by_code()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -209,10 +213,10 @@ class RoutingEngine:
         department = department or category.department
         assignee = None
         if tier == "department":
-            unit: str | None = f"D-{department}"
+            unit: str | None = department_unit(department) if department else None
             assignee = facts.get(cadre_fact(department)) if department else None
         elif tier == "city":
-            unit = self.city_centre
+            unit = self._city_centre()
         else:
             unit = facts.get(tier) or None
         if unit is None:
@@ -244,7 +248,7 @@ class RoutingEngine:
         return {
             "placed": False,
             "tier": "street" if street else "city",
-            "unit": f"CC-{street}" if street else self.city_centre,
+            "unit": street_centre(street) if street else self._city_centre(),
             "department": None,
             "assignee": None,
             "co_departments": [],
@@ -254,16 +258,26 @@ class RoutingEngine:
             "priority": 2,
         }
 
+    def _city_centre(self) -> str:
+        if not self._centre:
+            raise RuntimeError("routing needs the city's command centre (the organisation tree has none)")
+        return self._centre
+
     # ------------------------------------------------------------ public
-    def decide(self, facts: Facts) -> Decision:
-        """Route one event. ``facts`` has ``category`` and what is known of location and history."""
+    def decide(self, facts: Facts, *, city_centre: str | None = None) -> Decision:
+        """Route one event. ``facts`` has ``category`` and what is known of location and history;
+        ``city_centre`` is the organisation's city command centre (default: the engine's)."""
         message = {k: v for k, v in facts.items() if v is not None and k not in ("id", "sid", "kind")}
         with self._lock:  # one session, one poster at a time: durable-rules sessions are not thread-safe
             if self._closed:
                 raise RuntimeError(f"routing engine for list {self.version} is closed")
             message_id = f"m{next(self._ids)}"
             message.update(id=message_id, sid=ROUTING_SID, kind="routing")
-            self._host.post(self._ruleset, message)
+            self._centre = city_centre or self.city_centre  # the actions run inside post, under the lock
+            try:
+                self._host.post(self._ruleset, message)
+            finally:
+                self._centre = None
             decision = self._results.pop(message_id)
         decision["list_version"] = self.version
         decision["facts"] = dict(facts)

@@ -34,6 +34,22 @@ async def event_by_receipt(db: Database, receipt_code: str) -> models.Event | No
         ).first()
 
 
+async def tasks_of_events(db: Database, event_ids: list[str]) -> dict[str, list[models.Task]]:
+    """The tasks of each of ``event_ids`` (one query, by the index on ``task.event_id``), oldest first."""
+    found: dict[str, list[models.Task]] = {event_id: [] for event_id in event_ids}
+    if not event_ids:
+        return found
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.Task)
+            .where(col(models.Task.event_id).in_(event_ids))
+            .order_by(col(models.Task.created_at), col(models.Task.task_id))
+        )
+        for row in rows.all():
+            found.setdefault(row.event_id, []).append(row)
+    return found
+
+
 async def event_tasks(db: Database, event_id: str) -> list[models.Task]:
     """The tasks of an event, oldest first."""
     async with db.session() as session:

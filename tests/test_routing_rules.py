@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from rules.active import load_engine
 from rules.engine import RoutingEngine
 
-ENGINE = load_engine()
+#: The demo organisation's city command centre: the engine assumes none (it comes from the org tree).
+CITY_CENTRE = "CC-JS"
+
+ENGINE = load_engine(city_centre=CITY_CENTRE)
 HS = {"grid": "HS01-G1", "community": "HS01", "street": "HS", "source": "portal"}
 QH = {"grid": "QH02-G3", "community": "QH02", "street": "QH", "source": "portal"}
 CADRES_HS = {"cadre_ZF": "pz_zf_hs", "cadre_GT": "pz_gt_hs", "cadre_GH": "pz_gh_hs", "cadre_SJ": "pz_sj_hs"}
@@ -147,7 +150,7 @@ def test_priorities_are_data(tmp_path: Any) -> None:
     """Swapping two priorities in the list changes which rule decides."""
     lst = ENGINE.list.model_copy(deep=True)
     lst.policies.priorities["camera"], lst.policies.priorities["repeat"] = 20, 50
-    swapped = RoutingEngine(lst)
+    swapped = RoutingEngine(lst, city_centre=CITY_CENTRE)
     facts = {**HS, "category": "SR-02", "source": "camera", "repeat": 3}
     assert ENGINE.decide(facts)["rule"] == "repeat"
     assert swapped.decide(facts)["rule"] == "camera"

@@ -44,8 +44,9 @@ _ERROR = Schema(
         "status_code": Schema(type=OpenAPIType.INTEGER),
         "detail": Schema(type=OpenAPIType.STRING),
         "extra": Schema(),
+        "code": Schema(type=OpenAPIType.STRING, description="a refusal's stable code (e.g. cohandling_open)"),
     },
-    description="A refusal: the HTTP status and the reason",
+    description="A refusal: the HTTP status and the reason (in English; ``code`` names it for clients)",
 )
 _HTML = {"text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
 _RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {

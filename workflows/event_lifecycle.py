@@ -66,8 +66,6 @@ from workflows.types import (
 
 # The error kinds (``workflows.types``: CONFLICT, FORBIDDEN, NOT_FOUND, INVALID) and every rule of an
 # action (``workflows.policy``) are imported; the web maps the kinds to HTTP codes in one place.
-__all__ = ["CONFLICT", "FORBIDDEN", "GRACE_HOURS", "INVALID", "MAX_REWORKS", "NOT_FOUND", "REOPEN_DAYS",
-           "RETURN_WINDOW_HOURS", "EventLifecycle"]
 
 STAGE_KEY = SearchAttributeKey.for_keyword("WulianStage")
 UNIT_KEY = SearchAttributeKey.for_keyword("WulianUnit")

@@ -69,7 +69,7 @@ async def dry_run(db: Database, candidate: ResponsibilityList, last: int = 200) 
         events = (
             await session.exec(select(models.Event).order_by(col(models.Event.created_at).desc()).limit(last))
         ).all()
-    engine = RoutingEngine(candidate)
+    engine = RoutingEngine(candidate, city_centre=(await OrgTree.load(db)).city_centre())
     try:
         return _compare(engine, events)
     finally:
