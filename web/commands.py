@@ -20,7 +20,7 @@ from store import queries, receipts
 from store.users import get_user
 from web.auth import CurrentUser
 from web.context import AppContext
-from web.i18n import translate
+from web.i18n import DEFAULT_LANGUAGE, catalogue, translate
 from workflows import policy
 from workflows.event_lifecycle import EventLifecycle
 from workflows.types import (
@@ -76,10 +76,25 @@ class CommandError(Exception):
         """The reason in ``lang`` (as given, when the refusal has no catalogue key)."""
         if not self.key:
             return self.reason
-        values = dict(self.values)
-        if self.key.startswith("input.") and "field" in values:  # a free text's problem: name the field
-            values["field"] = translate(lang, f"field.{values['field']}")
-        return translate(lang, self.key, **values)
+        # Parameters that are codes (an action, a state, a task's status, a field) are named in ``lang``.
+        values = {k: _named(lang, k, v) for k, v in self.values.items()}
+        try:
+            return translate(lang, self.key, **values)
+        except (KeyError, IndexError, ValueError):  # a message whose placeholders the refusal does not fill
+            return self.reason
+
+
+def _named(lang: str, param: str, value: Any) -> Any:
+    """A refusal's parameter as the page shows it: a code the catalogue names, by its name (an unknown
+    code, e.g. a made-up action, as it is)."""
+    pattern = _PARAM_KEYS.get(param)
+    key = pattern.format(value) if pattern else None
+    return catalogue(lang).get(key, value) if key and key in catalogue(DEFAULT_LANGUAGE) else value
+
+
+#: Refusal parameters that hold codes, and the catalogue keys that name them.
+_PARAM_KEYS = {"action": "action.{}", "state": "state.{}", "status": "task.status.{}", "pending": "pending.{}",
+               "field": "field.{}"}
 
 
 #: Catalogue keys of the refusals: ``refusal.<code>`` (web/i18n/*.policy.json), and a free text's
