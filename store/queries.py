@@ -11,6 +11,7 @@ from sqlmodel import col, func, select
 
 from store import models, photos
 from store.db import Database
+from workflows.policy import department_of
 
 
 async def get_task(db: Database, task_id: str) -> models.Task | None:
@@ -107,7 +108,7 @@ async def cadres_at(db: Database, street: str) -> dict[str, str]:
                 models.User.active == True,  # noqa: E712
             )
         )
-        return {u.unit.removeprefix("D-"): u.username for u in rows.all()}
+        return {department_of(u.unit) or u.unit: u.username for u in rows.all()}
 
 
 async def console(db: Database, scope: set[str], now: datetime, limit: int = 200) -> dict[str, list[Any]]:

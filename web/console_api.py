@@ -17,9 +17,9 @@ from web.context import AppContext
 from web.exports import TIME_ZONE_NAME, csv_response
 from web.schemas import BulkIn, SuperviseIn, TaskRequestIn
 from web.views import iso, task_view
+from workflows import policy
 
-_REQUEST_ACTIONS = {"return": "request_return", "escalate": "escalate", "extension": "request_extension",
-                    "cohandling": "request_cohandling"}
+_REQUEST_ACTIONS = policy.REQUESTS  # the rules' names of a worker's requests
 
 
 def console_view(data: dict[str, list[Any]]) -> dict[str, Any]:
