@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hmac
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -138,6 +139,21 @@ def _ruled(check: Callable[..., _T], *args: Any) -> _T:
         return check(*args)
     except Refused as exc:
         raise _refusal(exc) from None
+
+
+def _in_turn(validator: str) -> Callable[[Callable[[Any, Any], Awaitable[_T]]], Callable[[Any, Any], Awaitable[_T]]]:
+    """Run an update handler in its turn (``EventLifecycle._serial``), checked again by ``validator``
+    (the name of its validator method) when it had to wait."""
+
+    def decorate(handler: Callable[[Any, Any], Awaitable[_T]]) -> Callable[[Any, Any], Awaitable[_T]]:
+        @functools.wraps(handler)
+        async def in_turn(self: Any, cmd: Any) -> _T:
+            async with self._serial(getattr(self, validator), cmd):
+                return await handler(self, cmd)
+
+        return in_turn
+
+    return decorate
 
 
 @workflow.defn(name="EventLifecycle")
@@ -396,65 +412,65 @@ class EventLifecycle:
                            tasks=snap.tasks, rated=self._rated)
 
     @workflow.update
+    @_in_turn("_validate_claim")
     async def claim(self, cmd: ClaimCommand) -> TaskView:
         """签收: take an open task of the actor's unit."""
-        async with self._serial(self._validate_claim, cmd):
-            task = self._find(cmd.task_id)
-            task.status = "claimed"
-            task.claimed_by = cmd.actor.username
-            task.claimed_at = self._now()
-            if task.kind == "cohandle":
-                self._move("cohandle", cmd.actor, note=f"{task.task_id} claimed")
-            else:
-                self._move("claim", cmd.actor, note=task.task_id)
-            await self._project()
-            return self._view(task)
+        task = self._find(cmd.task_id)
+        task.status = "claimed"
+        task.claimed_by = cmd.actor.username
+        task.claimed_at = self._now()
+        if task.kind == "cohandle":
+            self._move("cohandle", cmd.actor, note=f"{task.task_id} claimed")
+        else:
+            self._move("claim", cmd.actor, note=task.task_id)
+        await self._project()
+        return self._view(task)
 
     @claim.validator
     def _validate_claim(self, cmd: ClaimCommand) -> None:
         _ruled(policy.check_claim, self._case(), cmd.task_id, cmd.actor)
 
     @workflow.update
+    @_in_turn("_validate_release")
     async def release(self, cmd: ClaimCommand) -> TaskView:
         """Give a claimed task back to the unit's inbox."""
-        async with self._serial(self._validate_release, cmd):
-            task = self._find(cmd.task_id)
-            task.status, task.claimed_by, task.claimed_at = "open", None, None
-            self._move("release", cmd.actor, note=task.task_id)
-            await self._project()
-            return self._view(task)
+        task = self._find(cmd.task_id)
+        task.status, task.claimed_by, task.claimed_at = "open", None, None
+        self._move("release", cmd.actor, note=task.task_id)
+        await self._project()
+        return self._view(task)
 
     @release.validator
     def _validate_release(self, cmd: ClaimCommand) -> None:
         _ruled(policy.check_release, self._case(), cmd.task_id, cmd.actor)
 
     @workflow.update
+    @_in_turn("_validate_complete")
     async def complete(self, cmd: CompleteCommand) -> TaskView:
         """办结 a handling task, record a verification (核查), or finish a co-handling task."""
-        async with self._serial(self._validate_complete, cmd):
-            task = self._find(cmd.task_id)
-            task.status = "done"
-            task.completed_at = self._now()
-            task.result = cmd.result
-            task.photos = list(cmd.photos)
-            if task.kind == "cohandle":
-                self._move("cohandle", cmd.actor, note=f"{task.task_id} done: {cmd.result}")
-            elif task.kind == "handle":
-                self._move("complete", cmd.actor, note=cmd.result)
-                self._notify("completed", "您反映的问题已处理完毕,正在核查。")
-                verify = self._new_task("verify", self._verification_unit())
-                await self._set_due(verify, "verification")
+        task = self._find(cmd.task_id)
+        task.status = "done"
+        task.completed_at = self._now()
+        task.result = cmd.result
+        task.photos = list(cmd.photos)
+        if task.kind == "cohandle":
+            self._move("cohandle", cmd.actor, note=f"{task.task_id} done: {cmd.result}")
+        elif task.kind == "handle":
+            self._move("complete", cmd.actor, note=cmd.result)
+            self._notify("completed", "您反映的问题已处理完毕,正在核查。")
+            verify = self._new_task("verify", self._verification_unit())
+            await self._set_due(verify, "verification")
+        else:
+            task.passed = bool(cmd.passed)
+            if task.passed:
+                self._move("verify_pass", cmd.actor, note=cmd.result)
             else:
-                task.passed = bool(cmd.passed)
-                if task.passed:
-                    self._move("verify_pass", cmd.actor, note=cmd.result)
-                else:
-                    # Failed verification: rework (返工) by the unit that handled it.
-                    self.snap.rework_count += 1
-                    self._move("verify_fail", cmd.actor, note=cmd.result)
-                    await self._rework_task()
-            await self._project()
-            return self._view(task)
+                # Failed verification: rework (返工) by the unit that handled it.
+                self.snap.rework_count += 1
+                self._move("verify_fail", cmd.actor, note=cmd.result)
+                await self._rework_task()
+        await self._project()
+        return self._view(task)
 
     @complete.validator
     def _validate_complete(self, cmd: CompleteCommand) -> None:
@@ -462,30 +478,30 @@ class EventLifecycle:
         _ruled(policy.check_complete_input, task, cmd.result, cmd.passed, len(cmd.photos))
 
     @workflow.update
+    @_in_turn("_validate_request")
     async def request(self, cmd: TaskRequest) -> TaskView:
         """A worker's request: return (退回), escalate (提级), extension (延期), co-handling (协办)."""
-        async with self._serial(self._validate_request, cmd):
-            task = self._find(cmd.task_id)
-            task.reason = cmd.reason
-            if cmd.action == "request_return":
-                self.snap.pending = "return"
-                self._move("request_return", cmd.actor, note=cmd.reason)
-            elif cmd.action == "escalate":
-                self.snap.escalated_count += 1
-                self._cancel_with_helpers(task)
-                self._move("escalate", cmd.actor, note=cmd.reason)
-            elif cmd.action == "request_extension":
-                task.extension_hours = cmd.hours
-                self.snap.pending = "extension"
-                self._move("request_extension", cmd.actor, note=f"+{cmd.hours}h: {cmd.reason}")
-            else:
-                self._move("request_cohandling", cmd.actor, note=f"{', '.join(cmd.units)}: {cmd.reason}")
-                for unit in [u for u in cmd.units if u and u != task.unit]:
-                    helper = self._new_task("cohandle", unit)
-                    helper.parent, helper.reason = task.task_id, cmd.reason
-                    await self._set_due(helper, "handling")
-            await self._project()
-            return self._view(task)
+        task = self._find(cmd.task_id)
+        task.reason = cmd.reason
+        if cmd.action == "request_return":
+            self.snap.pending = "return"
+            self._move("request_return", cmd.actor, note=cmd.reason)
+        elif cmd.action == "escalate":
+            self.snap.escalated_count += 1
+            self._cancel_with_helpers(task)
+            self._move("escalate", cmd.actor, note=cmd.reason)
+        elif cmd.action == "request_extension":
+            task.extension_hours = cmd.hours
+            self.snap.pending = "extension"
+            self._move("request_extension", cmd.actor, note=f"+{cmd.hours}h: {cmd.reason}")
+        else:
+            self._move("request_cohandling", cmd.actor, note=f"{', '.join(cmd.units)}: {cmd.reason}")
+            for unit in [u for u in cmd.units if u and u != task.unit]:
+                helper = self._new_task("cohandle", unit)
+                helper.parent, helper.reason = task.task_id, cmd.reason
+                await self._set_due(helper, "handling")
+        await self._project()
+        return self._view(task)
 
     @request.validator
     def _validate_request(self, cmd: TaskRequest) -> None:
@@ -495,27 +511,27 @@ class EventLifecycle:
         _ruled(policy.check_request_timing, cmd.action, task.marks, workflow.now())
 
     @workflow.update
+    @_in_turn("_validate_triage")
     async def triage(self, cmd: TriageCommand) -> TaskView:
         """A supervisor places an unplaced event: the choice is recorded like a rule decision."""
-        async with self._serial(self._validate_triage, cmd):
-            task = self._find(cmd.task_id)
-            task.status = "done"
-            task.claimed_by = cmd.actor.username
-            task.completed_at = self._now()
-            task.result = cmd.note
-            old = self.snap.decision
-            if old is not None:
-                self.snap.decision = dataclasses.replace(
-                    old, placed=True, tier=cmd.tier, unit=cmd.unit, department=cmd.department, rule="manual-triage",
-                    reason=cmd.note or "placed by a supervisor", actor=cmd.actor.username, assignee=None,
-                    facts={**old.facts, "category": cmd.category},
-                )
-            self.snap.report.category = cmd.category
-            self._move("triage", cmd.actor, note=f"{cmd.category} → {cmd.unit}")
-            handle = self._new_task("handle", cmd.unit)
-            await self._set_due(handle, "handling")
-            await self._project()
-            return self._view(task)
+        task = self._find(cmd.task_id)
+        task.status = "done"
+        task.claimed_by = cmd.actor.username
+        task.completed_at = self._now()
+        task.result = cmd.note
+        old = self.snap.decision
+        if old is not None:
+            self.snap.decision = dataclasses.replace(
+                old, placed=True, tier=cmd.tier, unit=cmd.unit, department=cmd.department, rule="manual-triage",
+                reason=cmd.note or "placed by a supervisor", actor=cmd.actor.username, assignee=None,
+                facts={**old.facts, "category": cmd.category},
+            )
+        self.snap.report.category = cmd.category
+        self._move("triage", cmd.actor, note=f"{cmd.category} → {cmd.unit}")
+        handle = self._new_task("handle", cmd.unit)
+        await self._set_due(handle, "handling")
+        await self._project()
+        return self._view(task)
 
     @triage.validator
     def _validate_triage(self, cmd: TriageCommand) -> None:
@@ -524,26 +540,26 @@ class EventLifecycle:
 
     # ---------------------------------------------------------------- updates: reporter
     @workflow.update
+    @_in_turn("_validate_rate")
     async def rate(self, cmd: RateCommand) -> EventSnapshot:
         """评价 by the reporter: satisfied closes; dissatisfied sends it back for rework (返工)."""
-        async with self._serial(self._validate_rate, cmd):
-            snap = self.snap
-            snap.rating, snap.rating_comment = cmd.rating, cmd.comment
-            reporter = Actor(username="reporter", display_name=snap.report.reporter.name, kind="reporter")
-            note = f"{cmd.rating} {cmd.comment}".strip()
-            if cmd.rating != "dissatisfied":
-                self._rated = True
-                self._move("rate", reporter, note=note)
-                self._close()
-            elif snap.rework_count < MAX_REWORKS:
-                snap.rework_count += 1
-                self._move("rework", reporter, note=note)
-                await self._rework_task(comment=cmd.comment)
-            else:
-                snap.pending = "review"
-                self._move("to_review", reporter, note=note)
-            await self._project()
-            return snap
+        snap = self.snap
+        snap.rating, snap.rating_comment = cmd.rating, cmd.comment
+        reporter = Actor(username="reporter", display_name=snap.report.reporter.name, kind="reporter")
+        note = f"{cmd.rating} {cmd.comment}".strip()
+        if cmd.rating != "dissatisfied":
+            self._rated = True
+            self._move("rate", reporter, note=note)
+            self._close()
+        elif snap.rework_count < MAX_REWORKS:
+            snap.rework_count += 1
+            self._move("rework", reporter, note=note)
+            await self._rework_task(comment=cmd.comment)
+        else:
+            snap.pending = "review"
+            self._move("to_review", reporter, note=note)
+        await self._project()
+        return snap
 
     @rate.validator
     def _validate_rate(self, cmd: RateCommand) -> None:
@@ -557,19 +573,19 @@ class EventLifecycle:
             raise _reject(FORBIDDEN, "only the reporter may rate: the tracking key is missing or wrong", "not_reporter")
 
     @workflow.update
+    @_in_turn("_validate_follow")
     async def follow(self, cmd: FollowCommand) -> EventSnapshot:
         """Follow an open event ("me too"): counted once per person, told of its progress.
 
         Following twice changes nothing (the same key); it never gives a right to act on the event."""
-        async with self._serial(self._validate_follow, cmd):
-            snap = self.snap
-            if any(f.key == cmd.key for f in snap.followers):
-                return snap
-            phone = "" if cmd.phone == snap.report.reporter.phone else cmd.phone
-            snap.followers.append(Follower(key=cmd.key, phone=phone, at=self._now()))
-            self._log("follow", FOLLOWER, note=f"{len(snap.followers)}")
-            await self._project()
+        snap = self.snap
+        if any(f.key == cmd.key for f in snap.followers):
             return snap
+        phone = "" if cmd.phone == snap.report.reporter.phone else cmd.phone
+        snap.followers.append(Follower(key=cmd.key, phone=phone, at=self._now()))
+        self._log("follow", FOLLOWER, note=f"{len(snap.followers)}")
+        await self._project()
+        return snap
 
     @follow.validator
     def _validate_follow(self, cmd: FollowCommand) -> None:
@@ -584,12 +600,9 @@ class EventLifecycle:
 
     # ---------------------------------------------------------------- updates: supervisors
     @workflow.update
+    @_in_turn("_validate_supervise")
     async def supervise(self, cmd: SupervisorCommand) -> EventSnapshot:
         """A supervisor's override; each is recorded with the supervisor as actor."""
-        async with self._serial(self._validate_supervise, cmd):
-            return await self._supervise_now(cmd)
-
-    async def _supervise_now(self, cmd: SupervisorCommand) -> EventSnapshot:
         snap, action, actor = self.snap, cmd.action, cmd.actor
         task = self._current_handle_task()
         if action in ("approve_extension", "deny_extension"):
