@@ -388,8 +388,9 @@ class EventLifecycle:
         ``complete`` creates the verification task and awaits its marks, ``supervise`` approves an
         extension and awaits the new marks, ``request`` creates co-handling tasks one await apart,
         ``triage`` and every hand-over await the new task's deadline. Another update's handler running
-        in such a gap acted on half-changed state (an approval extending a task that a concurrent
-        reassignment had just cancelled). Uncontended, taking the lock does not suspend, so a handler
+        in such a gap acted on half-changed state (a reassignment cancelled the handling task while a
+        co-handling request was creating its helpers, and the request then opened helpers for the
+        cancelled task: tests/test_supervision.py). Uncontended, taking the lock does not suspend, so a handler
         still changes state before its first ``await`` and a second validator sees the change (two
         claims cannot both pass). An update that had to wait checks its rules again when its turn
         comes: its validator ran against the state before the other handler finished.
