@@ -12,10 +12,12 @@ from store import queries
 from store.timeutil import utcnow
 from web import commands
 from web.context import AppContext
-from web.event_pages import units_for_forms
+from web.event_pages import supervisor_actions, units_for_forms
 from web.i18n import language_of
 from web.page_forms import form_text, form_texts, page_user, with_query
 
+#: The decisions the console's queue of waiting requests offers on each row.
+DECISIONS = ("approve_extension", "deny_extension", "approve_return", "deny_return")
 BULK_ACTIONS = ("reassign", "force_escalate", "pause", "resume", "void", "close")
 MAX_BULK = 200
 
@@ -39,6 +41,8 @@ class ConsolePages(Controller):
         return Template("console.html", context={
             "user": user, "msg": None if bulk else msg, "error": error, "bulk": bulk, "q": data,
             "org": org.units, "now": utcnow(), "bulk_actions": BULK_ACTIONS, **forms,
+            # The decisions a row offers: the workflow's own checks (``workflows.policy``), not re-derived.
+            "decisions": lambda ev: [a for a in supervisor_actions(ev, [], user) if a in DECISIONS],
         })
 
     @post("/console/bulk", status_code=303)
