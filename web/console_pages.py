@@ -33,7 +33,8 @@ class ConsolePages(Controller):
         if user is None:
             return Redirect("/login")
         if not user.is_supervisor:
-            raise PermissionDeniedException("supervisors only")
+            raise PermissionDeniedException(commands.CommandError.keyed(403, "refusal.supervisors_only").text(
+                language_of(request.cookies)))
         data = await queries.console(ctx.db, user.scope, utcnow())
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
@@ -52,16 +53,20 @@ class ConsolePages(Controller):
         if user is None:
             return Redirect("/login", status_code=303)
         if not user.is_supervisor:
-            raise PermissionDeniedException("supervisors only")
+            raise PermissionDeniedException(commands.CommandError.keyed(403, "refusal.supervisors_only").text(
+                language_of(request.cookies)))
         form = await request.form()
         event_ids = form_texts(form, "event_ids")
         action = form_text(form, "action", 32)
+        lang = language_of(request.cookies)
         if action not in BULK_ACTIONS:
-            return Redirect(with_query("/console", error=f"unknown bulk action '{action}'"), status_code=303)
+            reason = commands.CommandError.keyed(400, "refusal.unknown_action", action=action).text(lang)
+            return Redirect(with_query("/console", error=reason), status_code=303)
         if not event_ids:
             return Redirect(with_query("/console", msg="msg.bulk_none"), status_code=303)
         if len(event_ids) > MAX_BULK:
-            return Redirect(with_query("/console", error=f"at most {MAX_BULK} events at once"), status_code=303)
+            reason = commands.CommandError.keyed(400, "refusal.bulk_too_many", limit=MAX_BULK).text(lang)
+            return Redirect(with_query("/console", error=reason), status_code=303)
         reason, unit = form_text(form, "reason"), form_text(form, "unit", 32) or None
         failures: list[str] = []
         for event_id in event_ids:
