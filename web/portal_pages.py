@@ -93,8 +93,9 @@ class PublicPages(Controller):
         same receipt page for the same event, never a second event. A post without a key (not from
         the form) is taken as it comes, as the API takes a report without ``Idempotency-Key``."""
         form = await request.form()
-        # One character over each limit, so that a too long text is refused with the reason, not cut.
-        data = {k: form_text(form, k, limit + 1) for k, limit in _REPORT_FIELDS.items()}
+        # Well over each limit, so that a too long text is refused with the limit (never cut to fit) and
+        # comes back whole in the form, for the resident to shorten.
+        data = {k: form_text(form, k, _KEPT * limit) for k, limit in _REPORT_FIELDS.items()}
         report = inputs.normalised(EventReport(
             category=data["category"], description=data["description"],
             location=Location(grid=data["grid"] or None, address=data["address"] or None),
@@ -272,6 +273,8 @@ NEARBY_TEXT = 40
 #: The report form's fields and their limits (``workflows.inputs``, the one definition of a report).
 _REPORT_FIELDS = {"category": inputs.MAX_CATEGORY, "description": inputs.MAX_DESCRIPTION, "grid": inputs.MAX_GRID,
                   "address": inputs.MAX_ADDRESS, "name": inputs.MAX_REPORTER_NAME, "phone": inputs.MAX_PHONE}
+#: A refused form field comes back with up to this many times its limit (a body is at most a few MB).
+_KEPT = 4
 #: Field names of the shared problems, as the report form labels them.
 _FIELD_LABELS = {"category": "report.category", "description": "report.description", "location.grid": "report.grid",
                  "location.address": "report.address", "reporter.name": "report.name",
