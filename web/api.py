@@ -19,7 +19,19 @@ from rules.suggest import MAX_TEXT_CHARS
 from store import queries
 from store.receipts import shown_key
 from web import commands, idempotency
-from web.auth import CurrentUser, end_session, issue_token, require_admin, require_api_user, visible_event
+from web.access import admins, signed_in
+from web.answers import (
+    CategoriesAnswer,
+    FollowedAnswer,
+    RatedAnswer,
+    SuggestionsAnswer,
+    TaskAnswer,
+    TokenAnswer,
+    TriagedAnswer,
+    UnitsAnswer,
+    UsersAnswer,
+)
+from web.auth import CurrentUser, end_session, issue_token, visible_event
 from web.client_address import client_ip
 from web.context import AppContext
 from web.ratelimit import guarded_login
@@ -30,10 +42,6 @@ from web.views import event_detail, public_status
 #: Most suggestions one request may ask for.
 SUGGEST_MAX_LIMIT = 20
 
-
-async def api_user(ctx: AppContext, request: Request) -> CurrentUser:
-    """Dependency: the authenticated API user (401 otherwise)."""
-    return await require_api_user(ctx, request)
 
 
 class HealthController(Controller):
@@ -55,7 +63,7 @@ class AuthController(Controller):
     path = "/api/auth"
 
     @post("/login", status_code=HTTP_200_OK)
-    async def login(self, ctx: AppContext, request: Request, data: LoginIn) -> dict[str, Any]:
+    async def login(self, ctx: AppContext, request: Request, data: LoginIn) -> TokenAnswer:
         """Exchange username and password for a bearer token (429 after too many failures)."""
         user, wait = await guarded_login(ctx, request, data.username, data.password, "api")
         if wait:
@@ -71,11 +79,10 @@ class AuthController(Controller):
         }
 
 
-    @post("/logout", status_code=HTTP_204_NO_CONTENT)
-    async def logout(self, ctx: AppContext, request: Request) -> None:
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, guards=[signed_in])
+    async def logout(self, ctx: AppContext, user: CurrentUser, request: Request) -> None:
         """Revoke the bearer token of this request on the server (audited): it gives 401 from now on,
         also before its expiry. 401 when the token is not valid (any more)."""
-        user = await api_user(ctx, request)
         await end_session(ctx, user)
 
 
@@ -85,7 +92,7 @@ class CatalogueController(Controller):
     path = "/api"
 
     @get("/categories")
-    async def categories(self, ctx: AppContext) -> dict[str, Any]:
+    async def categories(self, ctx: AppContext) -> CategoriesAnswer:
         """The active responsibility list's categories."""
         lst = (await ctx.engine()).list
         return {
@@ -101,7 +108,7 @@ class CatalogueController(Controller):
         }
 
     @get("/categories/suggest")
-    async def suggest_categories(self, ctx: AppContext, text: str | None = None, limit: int = 5) -> dict[str, Any]:
+    async def suggest_categories(self, ctx: AppContext, text: str | None = None, limit: int = 5) -> SuggestionsAnswer:
         """Categories that fit a free-text description (?text=...&limit=5), best first.
 
         Keyword and character matching against the active list; no network model. 400 when the text
@@ -122,7 +129,7 @@ class CatalogueController(Controller):
         }
 
     @get("/units")
-    async def units(self, ctx: AppContext) -> dict[str, Any]:
+    async def units(self, ctx: AppContext) -> UnitsAnswer:
         """The organisation tree with unit codes and tiers."""
         org = await ctx.org()
         return {"units": org.tree()}
@@ -178,10 +185,9 @@ class EventController(Controller):
         return Response(_with_tracking(answer.body, answer.tracking_key), status_code=answer.status,
                         headers={"Idempotent-Replayed": "true"} if answer.replayed else None)
 
-    @get("/{event_id:str}")
-    async def read(self, ctx: AppContext, request: Request, event_id: str) -> dict[str, Any]:
+    @get("/{event_id:str}", guards=[signed_in])
+    async def read(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> dict[str, Any]:
         """One event with its decision, deadlines, tasks and timeline (within the user's scope)."""
-        user = await api_user(ctx, request)
         event, _ = await visible_event(ctx, user, event_id)
         return await event_detail(ctx, event)
 
@@ -229,26 +235,25 @@ class TaskController(Controller):
 
     path = "/api"
 
-    @post("/tasks/{task_id:str}/claim", status_code=HTTP_200_OK)
-    async def claim(self, ctx: AppContext, request: Request, task_id: str) -> dict[str, Any]:
+    @post("/tasks/{task_id:str}/claim", status_code=HTTP_200_OK, guards=[signed_in])
+    async def claim(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str) -> TaskAnswer:
         """签收. A task already claimed gives 409 with the reason."""
-        user = await api_user(ctx, request)
         view = await commands.claim(ctx, user, task_id)
         return {"task_id": view.task.task_id, "status": view.task.status,
                 "claimed_by": view.task.claimed_by, "event_state": view.event_state}
 
-    @post("/tasks/{task_id:str}/complete", status_code=HTTP_200_OK)
-    async def complete(self, ctx: AppContext, request: Request, task_id: str, data: CompleteIn) -> dict[str, Any]:
+    @post("/tasks/{task_id:str}/complete", status_code=HTTP_200_OK, guards=[signed_in])
+    async def complete(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str,
+                       data: CompleteIn) -> TaskAnswer:
         """办结 (with a result) or, for a verification task, 核查 (with passed)."""
-        user = await api_user(ctx, request)
         view = await commands.complete(ctx, user, task_id, data.result, data.passed, data.photos)
         return {"task_id": view.task.task_id, "status": view.task.status,
                 "event_state": view.event_state, "event_stage": view.event_stage}
 
-    @post("/tasks/{task_id:str}/triage", status_code=HTTP_200_OK)
-    async def triage(self, ctx: AppContext, request: Request, task_id: str, data: TriageIn) -> dict[str, Any]:
+    @post("/tasks/{task_id:str}/triage", status_code=HTTP_200_OK, guards=[signed_in])
+    async def triage(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str,
+                     data: TriageIn) -> TriagedAnswer:
         """A supervisor places an event from the triage inbox (category and unit)."""
-        user = await api_user(ctx, request)
         view = await commands.triage(ctx, user, task_id, data.category, data.unit, data.note)
         return {"task_id": view.task.task_id, "event_state": view.event_state}
 
@@ -276,7 +281,7 @@ class TrackController(Controller):
         return public_status(event, await queries.timeline(ctx.db, event.event_id))
 
     @post("/{receipt_code:str}/rating", status_code=HTTP_200_OK)
-    async def rating(self, ctx: AppContext, request: Request, receipt_code: str, data: RatingIn) -> dict[str, Any]:
+    async def rating(self, ctx: AppContext, request: Request, receipt_code: str, data: RatingIn) -> RatedAnswer:
         """The reporter's rating, with the tracking key given when reporting (403 without it); closes
         the event or sends it back for rework."""
         await _limited(ctx, request, track_limit)
@@ -293,7 +298,7 @@ class FollowController(Controller):
     path = "/api/events"
 
     @post("/{event_id:str}/follow", status_code=HTTP_200_OK)
-    async def follow(self, ctx: AppContext, request: Request, event_id: str, data: FollowIn) -> dict[str, Any]:
+    async def follow(self, ctx: AppContext, request: Request, event_id: str, data: FollowIn) -> FollowedAnswer:
         """Count the caller as one more person with this problem, and send its notices to ``phone``
         (when given). Gives no receipt code and no right to act on the event."""
         await _limited(ctx, request, follow_limit)
@@ -315,12 +320,11 @@ class AdminController(Controller):
     """Administration (admins only)."""
 
     path = "/api"
+    guards = [admins]  # every route: administrators only (web/access.py)
 
     @get("/users")
-    async def users(self, ctx: AppContext, request: Request, unit: str | None = None) -> dict[str, Any]:
+    async def users(self, ctx: AppContext, user: CurrentUser, request: Request, unit: str | None = None) -> UsersAnswer:
         """Users, optionally of one unit (?unit=CODE)."""
-        user = await api_user(ctx, request)
-        require_admin(user)
         rows = await queries.users(ctx.db, unit)
         return {
             "users": [

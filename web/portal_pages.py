@@ -14,11 +14,11 @@ from pydantic import ValidationError
 from store import queries
 from store.receipts import key_matches, normalise_key, shown_key
 from web import commands, idempotency
-from web.auth import SESSION_COOKIE, end_session, issue_token
+from web.auth import SESSION_COOKIE, CurrentUser, end_session, issue_token
 from web.client_address import client_ip
 from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
-from web.page_forms import Form, form_text, page_user, safe_next
+from web.page_forms import Form, form_text, safe_next
 from web.photos import MAX_REPORT_PHOTOS, PhotoError, form_uploads, save_anonymous_photos
 from web.ratelimit import guarded_login, wait_text
 from web.request_limits import Limited, hit, track_limit
@@ -32,10 +32,9 @@ class PublicPages(Controller):
     """Pages anyone can use: home, language, login, report, track."""
 
     @get("/")
-    async def home(self, ctx: AppContext, request: Request) -> Redirect:
+    async def home(self, viewer: CurrentUser | None) -> Redirect:
         """Staff go to their inbox, residents to the report form."""
-        user = await page_user(ctx, request)
-        return Redirect("/inbox" if user else "/report")
+        return Redirect("/inbox" if viewer else "/report")
 
     @get("/lang/{lang:str}")
     async def set_language(self, lang: str, next: str | None = None) -> Redirect:  # noqa: A002
@@ -70,12 +69,11 @@ class PublicPages(Controller):
         return response
 
     @post("/logout", status_code=303)
-    async def logout(self, ctx: AppContext, request: Request) -> Redirect:
+    async def logout(self, ctx: AppContext, viewer: CurrentUser | None) -> Redirect:
         """End the session: its token is revoked on the server (audited), so the cookie, even if kept
         or copied, no longer logs anybody in; then forget the cookie."""
-        user = await page_user(ctx, request)
-        if user is not None:
-            await end_session(ctx, user)
+        if viewer is not None:
+            await end_session(ctx, viewer)
         response = Redirect("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
