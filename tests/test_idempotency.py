@@ -269,3 +269,40 @@ def _app_context(platform: Platform) -> Any:
     ctx = AppContext(settings=platform.settings, db=platform.db)
     ctx.set_client(platform.client)
     return ctx
+
+
+async def test_after_a_new_secret_old_forms_are_refused_and_no_wrong_tracking_key_is_given(
+    platform: Platform,
+) -> None:
+    # The form key is signed and the tracking key derived with the server secret: after the secret
+    # changed, the old form is refused (submit again), and a kept answer gives no key rather than a wrong one.
+    description = f"密钥换了 {uuid.uuid4().hex[:6]}"
+    async with client(platform) as resident:
+        html = (await resident.get("/report")).text
+        receipt, _ = receipt_of((await resident.post("/report", data=report_fields(html, description))).text)
+        before = platform.settings.secret_key
+        platform.settings.secret_key = before + "-rotated"
+        try:
+            fields = report_fields(html, description)
+            again = await resident.post("/report", data=fields)
+        finally:
+            platform.settings.secret_key = before
+    assert again.status_code == 400 and "此表单已失效" in again.text  # the form's own signature broke too
+    assert len(await settled_events(platform, description)) == 1
+    row_answer = await _replayed_without_key(platform, description)
+    assert row_answer == (receipt, None)
+
+
+async def _replayed_without_key(platform: Platform, description: str) -> tuple[str, str | None]:
+    """The kept answer of the form report with ``description``, given again after the secret changed."""
+    async with platform.db.session() as session:
+        event = (await session.exec(select(models.Event).where(models.Event.description == description))).one()
+        row = (await session.exec(select(models.IdempotencyKey).where(
+            models.IdempotencyKey.event_id == event.event_id))).one()
+    before = platform.settings.secret_key
+    platform.settings.secret_key = before + "-rotated"
+    try:
+        answer = idempotency._replay(_app_context(platform), row)
+    finally:
+        platform.settings.secret_key = before
+    return str(answer.body["receipt_code"]), answer.tracking_key

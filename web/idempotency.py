@@ -19,8 +19,10 @@ does; on the form, the page says it was submitted and offers a fresh key).
 The answer kept holds no tracking key (only its nonce and hash, as the event does): the key is derived
 again from the nonce with the server secret (``store/receipts.py``) when the answer is given again.
 That is what a browser needs: after three clicks it shows the answer to the last request only, so that
-answer must carry the key too. If the secret changed meanwhile the key no longer derives and the
-answer shows the receipt code with a note instead.
+answer must carry the key too. Both the key hashes and the form keys' signatures use the server secret:
+a new ``WULIAN_SECRET_KEY`` refuses the forms rendered before (the page asks to submit again) and
+starts the API's keys anew; a kept answer whose tracking key no longer derives gives none rather than
+a wrong one.
 """
 
 from __future__ import annotations

@@ -142,7 +142,6 @@ class PublicPages(Controller):
         return Template("report_done.html", context={
             "receipt_code": code, "photos": int(answer.body.get("photos") or 0), "tracking_key": shown_key(key),
             "tracking_link": f"/track/{code}?key={key}" if key else None,
-            "key_not_again": answer.replayed and not key,
         })
 
     @get("/track")
