@@ -102,13 +102,13 @@ class PublicPages(Controller):
         lang = language_of(request.cookies)
         secret = ctx.settings.secret()
         form_key = form_text(form, idempotency.FORM_FIELD, 120)
+        problem = idempotency.form_key_problem(secret, form_key) if form_key else None
         errors = [problem_text(lang, p) for p in inputs.report_problems(report)]
         if not errors and report.category and (await ctx.engine()).category(report.category) is None:
             errors.append(translate(lang, "input.unknown_category", code=report.category))
         if errors:
-            # Nothing was claimed: the corrected form may use the same key.
-            return await _report_again(ctx, data, errors, 400, form_key)
-        problem = idempotency.form_key_problem(secret, form_key) if form_key else None
+            # Nothing was claimed: the corrected form may use the same key (if it is a good one).
+            return await _report_again(ctx, data, errors, 400, "" if problem else form_key)
         if problem:
             return await _report_again(ctx, data, [translate(lang, f"report.key.{problem}")], 400)
 
