@@ -65,7 +65,7 @@ class WorkflowActionController(Controller):
     @post("/tasks/{task_id:str}/{kind:str}", status_code=HTTP_200_OK, guards=[signed_in])
     async def task_request(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str, kind: str,
                            data: TaskRequestIn) -> TaskAnswer:
-        """退回 (return), 上报 (escalate), 延期 (extension, with hours) or 协办 (co-handling, with units)."""
+        """退回 (return), 提级 (escalate), 延期 (extension, with hours) or 协办 (co-handling, with units)."""
         if kind not in _REQUEST_ACTIONS:
             raise NotFoundException(f"unknown task action '{kind}'")
         view = await commands.request(ctx, user, task_id, _REQUEST_ACTIONS[kind], data.reason, data.hours,
