@@ -23,9 +23,17 @@ from wulian.settings import Settings, get_settings
 log = logging.getLogger("wulian.worker")
 
 
+#: Modules the sandbox shares with the worker instead of importing them again for every workflow run
+#: (re-importing ``transitions`` halved throughput): libraries without state, and the pure modules of
+#: the rules (``workflows.policy`` and the state machine it asks), which hold constants and functions only
+#: and hand out no classes a workflow checks with ``isinstance`` (``workflows.inputs`` does: it must not be
+#: passed through, or the sandbox's ``EventReport`` would not be the one it checks against).
+PASSTHROUGH = ("transitions", "six", "phonenumbers", "workflows.lifecycle", "workflows.policy")
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox, with ``transitions`` and ``six`` passed through (re-importing them halves throughput)."""
-    restrictions = SandboxRestrictions.default.with_passthrough_modules("transitions", "six", "phonenumbers")
+    """The sandbox, with the modules of :data:`PASSTHROUGH` passed through."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 

@@ -12,10 +12,11 @@ from temporalio import activity
 from activities.delivery import Adapter, LoggingAdapter
 from rules.engine import cadre_fact
 from rules.worktime import add_working_hours
-from store import notices, queries, receipts
+from store import notices, queries, receipts, repeats
 from store.db import Database
 from store.org import OrgTree
 from store.projection import apply_snapshot
+from workflows import policy
 from workflows.types import (
     ACTIVITY_DELIVER,
     ACTIVITY_DUE,
@@ -102,8 +103,11 @@ class LifecycleActivities:
         repeat = 0
         if placement.grid and category:
             since = now - timedelta(days=engine.policies.repeat_window_days)
-            repeat = await queries.count_recent_reports(
-                self.db, category=category, grid=placement.grid, since=since, exclude=request.event_id
+            # Other people who reported it, not copies of this report (store/repeats.py).
+            who = report.reporter
+            repeat = await repeats.other_reporters(
+                self.db, category=category, grid=placement.grid, since=since, exclude=request.event_id,
+                reporter=repeats.reporter_key(who.phone, report.source, report.external_id, report.description),
             )
         facts: dict[str, object] = {
             "category": category,
@@ -121,7 +125,8 @@ class LifecycleActivities:
         if placement.street:
             for department, username in (await queries.cadres_at(self.db, placement.street)).items():
                 facts[cadre_fact(department)] = username
-        raw = engine.decide(facts, exclude=request.exclude)
+        city_centre = org.city_centre()
+        raw = engine.decide(facts, exclude=request.exclude, city_centre=city_centre)
         handling_hours = raw["deadline_hours"].get("handling", 8)
         return Decision(
             placed=raw["placed"],
@@ -141,7 +146,8 @@ class LifecycleActivities:
             handling_due=add_working_hours(now, handling_hours).isoformat() if raw["placed"] else None,
             facts=raw["facts"],
             assignee=raw.get("assignee"),
-            ladder=[u for u in (placement.grid, placement.community, placement.street, engine.city_centre) if u],
+            ladder=policy.ladder([(placement.grid or "", "grid"), (placement.community or "", "community"),
+                                  (placement.street or "", "street")], city_centre),
             verification=raw["verification"],
             excluded=raw.get("excluded", []),
         )

@@ -8,6 +8,7 @@ from rules.engine import RoutingEngine
 from rules.responsibility_list import DEFAULT_LIST_PATH, load
 
 
-def load_engine(path: Path | str | None = None) -> RoutingEngine:
-    """A routing engine for the list at ``path`` (default: the list shipped with the platform)."""
-    return RoutingEngine(load(path or DEFAULT_LIST_PATH))
+def load_engine(path: Path | str | None = None, *, city_centre: str | None = None) -> RoutingEngine:
+    """A routing engine for the list at ``path`` (default: the list shipped with the platform), for an
+    organisation whose city command centre is ``city_centre`` (else each decision names it)."""
+    return RoutingEngine(load(path or DEFAULT_LIST_PATH), city_centre=city_centre)

@@ -24,12 +24,13 @@ import durable_rules_engine
 from durable import engine as dr_engine
 
 from rules.responsibility_list import Category, ResponsibilityList
+from workflows.policy import TIER_UP, department_unit, street_centre
 
 Decision = dict[str, Any]
 Facts = dict[str, Any]
 
-#: One tier up, for escalations (street goes to the department if the category has one).
-TIER_UP = {"grid": "community", "community": "street", "street": "department", "department": "city", "city": "city"}
+#: One tier up, for escalations (``workflows.policy.TIER_UP``: street goes to the department if the
+#: category has one).
 LOCAL_TIERS = ("grid", "community", "street")
 #: The one durable-rules session every routing message is posted to.
 ROUTING_SID = "routing"
@@ -52,11 +53,14 @@ class RoutingEngine:
 
     _names = itertools.count(1)
 
-    def __init__(self, responsibility_list: ResponsibilityList, *, city_centre: str = "CC-JS") -> None:
+    def __init__(self, responsibility_list: ResponsibilityList, *, city_centre: str | None = None) -> None:
         self.list = responsibility_list
         self.version = responsibility_list.version
         self.policies = responsibility_list.policies
+        #: The city's command centre, when this engine always routes for one organisation; otherwise
+        #: each ``decide`` names it (the routing activity, from the organisation tree). No demo default.
         self.city_centre = city_centre
+        self._centre: str | None = None  # the city centre of the decision being made (under the lock)
         self._categories = responsibility_list.by_code()
         self._skip_facts: dict[str, str] = {}  # rule name → the fact that switches it off (exclusions)
         self._lock = threading.Lock()
@@ -213,10 +217,10 @@ class RoutingEngine:
         department = department or category.department
         assignee = None
         if tier == "department":
-            unit: str | None = f"D-{department}"
+            unit: str | None = department_unit(department) if department else None
             assignee = facts.get(cadre_fact(department)) if department else None
         elif tier == "city":
-            unit = self.city_centre
+            unit = self._city_centre()
         else:
             unit = facts.get(tier) or None
         if unit is None:
@@ -238,17 +242,14 @@ class RoutingEngine:
             "priority": priority,
         }
 
-    def _command_centre(self, street: object) -> str:
-        """The command centre of ``street`` (the city's without one)."""
-        return f"CC-{street}" if street else self.city_centre
-
-    def verification_units(self, facts: Facts) -> list[str]:
+    def verification_units(self, facts: Facts, city_centre: str | None = None) -> list[str]:
         """Who may verify (核查) the event, in order: the unit of its place at the list's verification
         tier for its category, then the tiers above (the street's command centre, the city's).
         The workflow takes the first that did not handle it (``Decision.verifier``)."""
         tier = self.policies.verification.tier_for(str(facts.get("category") or ""))
-        chain = [facts.get("grid"), facts.get("community"), self._command_centre(facts.get("street"))
-                 if facts.get("street") else None, self.city_centre]
+        street = facts.get("street")
+        chain = [facts.get("grid"), facts.get("community"), street_centre(str(street)) if street else None,
+                 city_centre or self.city_centre]
         start = ("grid", "community", "street", "city").index(tier)
         return [str(unit) for unit in chain[start:] if unit]
 
@@ -262,7 +263,7 @@ class RoutingEngine:
         return {
             "placed": False,
             "tier": "street" if street else "city",
-            "unit": self._command_centre(street),
+            "unit": street_centre(street) if street else self._city_centre(),
             "department": None,
             "assignee": None,
             "co_departments": [],
@@ -272,19 +273,26 @@ class RoutingEngine:
             "priority": 2,
         }
 
+    def _city_centre(self) -> str:
+        if not self._centre:
+            raise RuntimeError("routing needs the city's command centre (the organisation tree has none)")
+        return self._centre
+
     # ------------------------------------------------------------ public
-    def decide(self, facts: Facts, exclude: Iterable[str] = ()) -> Decision:
-        """Route one event. ``facts`` has ``category`` and what is known of location and history.
+    def decide(self, facts: Facts, exclude: Iterable[str] = (), *, city_centre: str | None = None) -> Decision:
+        """Route one event. ``facts`` has ``category`` and what is known of location and history;
+        ``city_centre`` is the organisation's city command centre (default: the engine's).
 
         ``exclude``: units that returned the event (退回: "not ours"). A rule that would place it in
         one of them is switched off and the list decides again, so the next rule that matches
         decides; when every rule that matches names an excluded unit, the catch-all sends it to
         triage at the command centre. The decision lists the units it ``excluded``."""
         excluded = [unit for unit in dict.fromkeys(exclude) if unit]
+        centre = city_centre or self.city_centre
         message = {k: v for k, v in facts.items() if v is not None and k not in ("id", "sid", "kind")}
         skipped: list[str] = []
         while True:
-            decision = self._post(message)
+            decision = self._post(message, centre)
             if not (decision["placed"] and decision["unit"] in excluded):
                 break
             skipped.append(decision["rule"])
@@ -296,15 +304,19 @@ class RoutingEngine:
                                       "a supervisor dispatches it")
         decision["list_version"] = self.version
         decision["facts"] = dict(facts)
-        decision["verification"] = self.verification_units(facts)
+        decision["verification"] = self.verification_units(facts, centre)
         return decision
 
-    def _post(self, message: dict[str, Any]) -> Decision:
+    def _post(self, message: dict[str, Any], centre: str | None) -> Decision:
         with self._lock:  # one session, one poster at a time: durable-rules sessions are not thread-safe
             if self._closed:
                 raise RuntimeError(f"routing engine for list {self.version} is closed")
             message_id = f"m{next(self._ids)}"
-            self._host.post(self._ruleset, {**message, "id": message_id, "sid": ROUTING_SID, "kind": "routing"})
+            self._centre = centre  # the actions run inside post, under the lock
+            try:
+                self._host.post(self._ruleset, {**message, "id": message_id, "sid": ROUTING_SID, "kind": "routing"})
+            finally:
+                self._centre = None
             return self._results.pop(message_id)
 
     def category(self, code: str) -> Category | None:

@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from store import models
 from store.db import Database
+from workflows.policy import is_city_centre
 
 #: A point further than this from every grid centre is not placed in any grid.
 MAX_GRID_DISTANCE_KM = 1.5
@@ -58,6 +59,11 @@ class OrgTree:
                     found.add(child.code)
                     stack.append(child.code)
         return found
+
+    def city_centre(self) -> str | None:
+        """The city's command centre (the top of every escalation ladder, where unplaced events of no
+        street go): the unit the tree has as the city-tier command centre, never a code assumed."""
+        return next((code for code, unit in sorted(self.units.items()) if is_city_centre(unit.kind, unit.tier)), None)
 
     def street_of(self, code: str) -> str | None:
         """The street a unit belongs to (a street command centre belongs to its street)."""

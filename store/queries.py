@@ -11,6 +11,7 @@ from sqlmodel import col, func, select
 
 from store import models, photos
 from store.db import Database
+from workflows.policy import department_of
 
 
 async def get_task(db: Database, task_id: str) -> models.Task | None:
@@ -32,6 +33,22 @@ async def event_by_receipt(db: Database, receipt_code: str) -> models.Event | No
         return (
             await session.exec(select(models.Event).where(models.Event.receipt_code == code))
         ).first()
+
+
+async def tasks_of_events(db: Database, event_ids: list[str]) -> dict[str, list[models.Task]]:
+    """The tasks of each of ``event_ids`` (one query, by the index on ``task.event_id``), oldest first."""
+    found: dict[str, list[models.Task]] = {event_id: [] for event_id in event_ids}
+    if not event_ids:
+        return found
+    async with db.session() as session:
+        rows = await session.exec(
+            select(models.Task)
+            .where(col(models.Task.event_id).in_(event_ids))
+            .order_by(col(models.Task.created_at), col(models.Task.task_id))
+        )
+        for row in rows.all():
+            found.setdefault(row.event_id, []).append(row)
+    return found
 
 
 async def event_tasks(db: Database, event_id: str) -> list[models.Task]:
@@ -65,22 +82,6 @@ async def users(db: Database, unit: str | None = None) -> list[models.User]:
         return list((await session.exec(query)).all())
 
 
-async def count_recent_reports(db: Database, *, category: str, grid: str, since: datetime, exclude: str) -> int:
-    """Events of ``category`` in ``grid`` reported since ``since``, other than ``exclude``."""
-    async with db.session() as session:
-        query = (
-            select(func.count())
-            .select_from(models.Event)
-            .where(
-                models.Event.category == category,
-                models.Event.grid == grid,
-                col(models.Event.created_at) >= since,
-                models.Event.event_id != exclude,
-            )
-        )
-        return int((await session.exec(query)).one())
-
-
 async def cadres_at(db: Database, street: str) -> dict[str, str]:
     """The "1+X" cadres stationed at ``street``: department code → username."""
     async with db.session() as session:
@@ -91,7 +92,7 @@ async def cadres_at(db: Database, street: str) -> dict[str, str]:
                 models.User.active == True,  # noqa: E712
             )
         )
-        return {u.unit.removeprefix("D-"): u.username for u in rows.all()}
+        return {department_of(u.unit) or u.unit: u.username for u in rows.all()}
 
 
 async def console(db: Database, scope: set[str], now: datetime, limit: int = 200) -> dict[str, list[Any]]:

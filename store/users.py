@@ -11,21 +11,13 @@ from sqlmodel import select
 from store import models
 from store.db import Database
 from store.timeutil import utcnow
+from workflows.policy import STAFF_ROLES
+from workflows.policy import SUPERVISOR_ROLES as SUPERVISOR_ROLES
 
 _hasher = PasswordHasher()
 
-#: Roles, from the most local to the widest scope.
-ROLES = (
-    "grid_worker",
-    "community_staff",
-    "street_staff",
-    "department_staff",
-    "dispatched_cadre",
-    "street_supervisor",
-    "city_supervisor",
-    "admin",
-)
-SUPERVISOR_ROLES = ("street_supervisor", "city_supervisor", "admin")
+#: Roles, from the most local to the widest scope, and those that supervise: the rules' (``workflows.policy``).
+ROLES = STAFF_ROLES
 
 
 def hash_password(password: str) -> str:

@@ -119,15 +119,19 @@ async def _walk(platform: Platform, base: str, browser: object) -> None:
     await worker.goto(f"{base}/events/{handled}")
     assert await worker.query_selector(f"form[action='/tasks/{handled}.T2/claim']") is None
     await _shot(worker, "loop-06-completer-has-no-verification")
-    # Moved to that community meanwhile, he is offered the claim, and refused with the reason.
+    # Moved to that community meanwhile, he is still not offered its claim (the workflow would refuse it).
     async with platform.db.session() as session:
         user = (await session.exec(select(models.User).where(models.User.username == "wg_hs01_g1"))).one()
         user.unit, user.role = "HS01", "community_staff"
         session.add(user)
         await session.commit()
     await worker.goto(f"{base}/events/{handled}")
-    await worker.click(f"form[action='/tasks/{handled}.T2/claim'] button")
-    await worker.wait_for_url("**error=**")
-    assert "不能核查自己的工作" in await worker.inner_text("body")
-    await _shot(worker, "loop-07-own-work-refused")
-    assert (await _task(platform, f"{handled}.T2")).status == "open"
+    assert "HS01" in await worker.inner_text("header")  # he is the community's now
+    assert await worker.query_selector(f"form[action='/tasks/{handled}.T2/claim']") is None
+    await _shot(worker, "loop-07-moved-worker-not-offered-his-verification")
+    # Someone else of the community verifies it.
+    community = await _login(await browser.new_context(**office), base, "sq_hs01")  # type: ignore[attr-defined]
+    await community.goto(f"{base}/events/{handled}")
+    await community.click(f"form[action='/tasks/{handled}.T2/claim'] button")
+    await community.wait_for_url("**msg=msg.claimed**")
+    assert (await _task(platform, f"{handled}.T2")).claimed_by == "sq_hs01"

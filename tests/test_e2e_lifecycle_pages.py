@@ -53,6 +53,13 @@ async def submit(http: httpx.AsyncClient, page: str, action: str, fields: dict[s
     return await http.post(action, data={**fields, "_csrf_token": csrf(html)}, files=files)
 
 
+async def force(http: httpx.AsyncClient, page: str, action: str, fields: dict[str, Any]) -> httpx.Response:
+    """Post ``fields`` to ``action`` with the CSRF token of ``page``, whether or not it offers the form
+    (what a stale page or a crafted request does)."""
+    html = (await http.get(page)).text
+    return await http.post(action, data={**fields, "_csrf_token": csrf(html)})
+
+
 async def supervise(http: httpx.AsyncClient, event_id: str, action: str, **fields: Any) -> httpx.Response:
     """Use the supervisor panel of the event page (the button must be offered)."""
     page = (await http.get(f"/events/{event_id}")).text
@@ -187,7 +194,7 @@ async def test_extension_approved_moves_the_deadline(platform: Platform) -> None
         assert before is not None
         r = await submit(worker, "/inbox", f"/tasks/{first}/extension",
                          {"hours": "abc", "reason": "等待配件", "next": "/inbox"})
-        assert "whole number" in flash(r)["error"][0]
+        assert flash(r)["error"] == ["小时数须为整数"]
         r = await submit(worker, "/inbox", f"/tasks/{first}/extension",
                          {"hours": "8", "reason": "等待配件", "next": "/inbox"})
         assert flash(r)["msg"] == ["msg.requested.extension"]
@@ -229,10 +236,26 @@ async def test_cohandling_must_finish_before_the_main_task(platform: Platform) -
         r = await submit(worker, "/inbox", f"/tasks/{main}/cohandling",
                          {"units": ["D-ZF"], "reason": "需执法配合", "next": "/inbox"})
         assert flash(r)["msg"] == ["msg.requested.cohandling"]
-        r = await submit(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已处理", "next": "/inbox"})
+        # Issue 10, item 5: while co-handling is open, neither the inbox nor the event page offers 办结
+        # (the workflow would refuse it); they say what it waits for instead.
+        for page_url in ("/inbox", f"/events/{event_id}"):
+            page = (await worker.get(page_url)).text
+            assert f'action="/tasks/{main}/complete"' not in page, page_url
+            assert f'id="cohandling-open-{main}"' in page and "协办尚未完成（D-ZF）" in page, page_url
+            assert f'action="/tasks/{main}/release"' in page  # what is allowed stays offered
+        # A forced POST is refused by the workflow, with the reason in the page's language (zh-CN).
+        r = await force(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已处理", "next": "/inbox"})
         error = flash(r)["error"][0]
-        assert "D-ZF" in error and "not finished" in error
+        assert error == "协办尚未完成（D-ZF），暂不能办结"
         assert error in (await worker.get(r.headers["location"])).text  # shown on the page
+        worker.cookies.set("lang", "en")
+        r = await force(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已处理", "next": "/inbox"})
+        assert flash(r)["error"] == ["co-handling by D-ZF is not finished yet"]
+        worker.cookies.delete("lang")
+        answer = await platform.http.post(f"/api/tasks/{main}/complete", json={"result": "已处理"},
+                                          headers=await platform.login("wg_hs01_g1"))
+        assert answer.status_code == 409 and answer.json()["code"] == "cohandling_open"
+        assert answer.json()["detail"] == "co-handling by D-ZF is not finished yet"
 
         async with browser(platform, "bm_zf") as department:
             inbox = (await department.get("/inbox")).text
@@ -246,7 +269,7 @@ async def test_cohandling_must_finish_before_the_main_task(platform: Platform) -
         # A file that is not an image is refused with a clear message; the task stays claimed.
         r = await submit(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已清理完毕", "next": "/inbox"},
                          files=[("photos", ("notes.txt", b"hello", "text/plain"))])
-        assert flash(r)["error"] == ["照片须为 JPEG、PNG 或 WebP 格式"]  # in the page's language
+        assert flash(r)["error"] == ["照片须为 JPEG、PNG 或 WebP 格式"]
         assert (await task(platform, main)).status == "claimed"
         # Now the main task completes, with a photo (multipart form).
         r = await submit(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已清理完毕", "next": "/inbox"},
@@ -370,7 +393,7 @@ async def test_scopes_are_enforced_on_pages_and_forms(platform: Platform) -> Non
         token = csrf((await other_street.get("/inbox")).text)
         r = await other_street.post(f"/events/{event_id}/supervise", data={"action": "pause",
                                                                             "_csrf_token": token})
-        assert r.status_code == 403 and "scope" in r.text
+        assert r.status_code == 403 and "该事件不在您单位的管辖范围内" in r.text  # in the page's language
     async with browser(platform, "wg_hs01_g1") as worker:
         inbox = (await worker.get("/inbox")).text
         assert 'href="/console"' not in inbox
@@ -515,7 +538,7 @@ async def test_supervisor_reassigns_changes_the_deadline_and_escalates(platform:
         after = (await task(platform, f"{event_id}.T2")).due_at
         assert before and after and after < before
         r = await supervise(zx, event_id, "change_deadline", hours="9999")
-        assert "1 to 720" in flash(r)["error"][0]
+        assert flash(r)["error"] == ["时限须为 1 至 720 个工作小时"]
         async with browser(platform, "wg_hs01_g2") as other:
             assert f'action="/tasks/{event_id}.T2/claim"' in (await other.get("/inbox")).text
         r = await supervise(zx, event_id, "force_escalate", reason="久拖不决")

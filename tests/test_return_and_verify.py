@@ -120,7 +120,7 @@ async def test_the_approving_supervisor_picks_the_unit_but_never_a_returning_one
         await returned_by(handle, GW)
         back = SupervisorCommand(ZX, "approve_return", unit="HS01-G1", tier="grid")
         err = await refusal(handle, "supervise", back)
-        assert err.type == "Invalid" and code_of(err) == "return.to_returner"
+        assert err.type == "Invalid" and code_of(err) == "return_to_returner"
         assert (await snapshot(handle)).state == "return_requested"  # nothing changed
         pick = SupervisorCommand(ZX, "approve_return", reason="交社区", unit="HS01", tier="community",
                                  ladder=["HS01", "HS", "CC-JS"])
@@ -138,7 +138,7 @@ async def test_the_approving_supervisor_picks_the_unit_but_never_a_returning_one
 
 
 def test_the_engine_skips_the_rules_that_name_an_excluded_unit() -> None:
-    engine = RoutingEngine(load())
+    engine = RoutingEngine(load(), city_centre="CC-JS")
     try:
         assert engine.decide(HS01_G1)["unit"] == "HS01-G1"
         enforced = engine.decide({**HS01_G1, "needs_enforcement": True}, exclude=["D-ZF"])
@@ -152,7 +152,7 @@ def test_the_engine_skips_the_rules_that_name_an_excluded_unit() -> None:
 
 # ------------------------------------------------------------------------------- item 2: verification
 def test_the_list_names_who_verifies_and_nobody_verifies_their_own_unit() -> None:
-    engine = RoutingEngine(load())
+    engine = RoutingEngine(load(), city_centre="CC-JS")
     try:
         assert engine.decide(HS01_G1)["verification"] == ["HS01-G1", "HS01", "CC-HS", "CC-JS"]
         # Fire hazards in the stairwell: the street's command centre verifies (a policy per category).
@@ -181,7 +181,7 @@ async def test_the_grid_s_own_work_is_verified_by_its_community_never_by_the_wor
         # The worker who did it, moved to the community meanwhile, still may not verify it.
         moved = Actor(GW.username, GW.display_name, unit="HS01", role="community_staff")
         err = await refusal(handle, "claim", ClaimCommand(check.task_id, moved))
-        assert err.type == "Conflict" and code_of(err) == "verify.own_work"
+        assert err.type == "Conflict" and code_of(err) == "verify_own_work"
         assert (await snapshot(handle)).tasks[-1].status == "open"
         snap = await verify(handle)  # the community's staff verifies
         assert snap.state == "feedback" and snap.tasks[-1].claimed_by == COMMUNITY.username

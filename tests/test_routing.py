@@ -20,6 +20,9 @@ from rules.engine import RoutingEngine
 from rules.responsibility_list import DEFAULT_LIST_PATH, TIERS, InvalidList, check, load
 from rules.worktime import CITY_TZ, add_working_hours, is_working_day
 
+#: The demo organisation's city command centre: the engine assumes none (it comes from the org tree).
+CITY_CENTRE = "CC-JS"
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ORGANISATION = Path(__file__).parents[1] / "store" / "demo" / "organisation.json"
 
@@ -30,7 +33,7 @@ LOCATED = {"grid": "HS01-G1", "community": "HS01", "street": "HS"}
 @cache
 def engine() -> RoutingEngine:
     """One engine for the module (durable-rules rulesets are process-global and never removed)."""
-    return load_engine()
+    return load_engine(city_centre=CITY_CENTRE)
 
 
 @cache
@@ -206,7 +209,7 @@ def test_repeated_decisions_are_independent() -> None:
 
 def test_two_engines_for_the_same_list_coexist() -> None:
     """Ruleset names are unique per engine: building a second engine must not fail or interfere."""
-    other = load_engine()
+    other = load_engine(city_centre=CITY_CENTRE)
     assert other.decide(facts("SR-01", **LOCATED))["unit"] == "HS01-G1"
     assert engine().decide(facts("SR-05", **LOCATED))["unit"] == "HS01"
 

@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from rules.active import load_engine
 from rules.engine import RoutingEngine
 
-ENGINE = load_engine()
+#: The demo organisation's city command centre: the engine assumes none (it comes from the org tree).
+CITY_CENTRE = "CC-JS"
+
+ENGINE = load_engine(city_centre=CITY_CENTRE)
 HS = {"grid": "HS01-G1", "community": "HS01", "street": "HS", "source": "portal"}
 QH = {"grid": "QH02-G3", "community": "QH02", "street": "QH", "source": "portal"}
 CADRES_HS = {"cadre_ZF": "pz_zf_hs", "cadre_GT": "pz_gt_hs", "cadre_GH": "pz_gh_hs", "cadre_SJ": "pz_sj_hs"}
@@ -34,9 +37,13 @@ CASES: list[tuple[str, dict[str, Any], str, str, str, str | None]] = [
     ("community begging", {**QH, "category": "JM-08"}, "category:JM-08", "community", "QH02", None),
     ("street muck", {**HS, "category": "SR-02"}, "category:SR-02", "street", "HS", None),
     ("street toilets", {**QH, "category": "SR-08"}, "category:SR-08", "street", "QH", None),
-    ("street outdoor ads", {**HS, "category": "GG-02"}, "category:GG-02", "street", "HS", None),
-    ("street construction noise", {**HS, "category": "SG-01"}, "category:SG-01", "street", "HS", None),
-    ("street dust", {**QH, "category": "SG-02"}, "category:SG-02", "street", "QH", None),
+    ("street property dispute", {**HS, "category": "MD-03"}, "category:MD-03", "street", "HS", None),
+    ("street unsafe house", {**QH, "category": "FW-01"}, "category:FW-01", "street", "QH", None),
+    ("street fallen tree", {**HS, "category": "YL-01"}, "category:YL-01", "street", "HS", None),
+    # law enforcement of a stationed department (issue 10, item 4): the department, not the street
+    ("department outdoor ads", {**HS, "category": "GG-02"}, "category:GG-02", "department", "D-ZF", None),
+    ("department construction noise", {**HS, "category": "SG-01"}, "category:SG-01", "department", "D-ZF", None),
+    ("department dust", {**QH, "category": "SG-02"}, "category:SG-02", "department", "D-ZF", None),
     ("department site safety", {**HS, "category": "SG-07"}, "category:SG-07", "department", "D-ZJ", None),
     ("department fire", {**HS, "category": "TF-07"}, "category:TF-07", "department", "D-XF", None),
     ("department hazchem", {**QH, "category": "TF-08"}, "category:TF-08", "department", "D-YJ", None),
@@ -64,7 +71,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, str, str | None]] = [
     ("repeat grid → community", {**HS, "category": "SR-01", "repeat": 2}, "repeat", "community", "HS01", None),
     ("repeat community → street", {**HS, "category": "SR-05", "repeat": 3}, "repeat", "street", "HS", None),
     ("repeat street → department", {**HS, "category": "SR-02", "repeat": 2}, "repeat", "department", "D-ZF", None),
-    ("repeat street → department with cadre", {**HS, **CADRES_HS, "category": "SG-01", "repeat": 5}, "repeat",
+    ("repeat street → department with cadre", {**HS, **CADRES_HS, "category": "SR-02", "repeat": 5}, "repeat",
      "department", "D-ZF", "pz_zf_hs"),
     ("repeat department → city", {**HS, "category": "TF-07", "repeat": 2}, "repeat", "city", "CC-JS", None),
     ("one earlier report is no repeat", {**HS, "category": "SR-01", "repeat": 1}, "category:SR-01", "grid",
@@ -147,7 +154,7 @@ def test_priorities_are_data(tmp_path: Any) -> None:
     """Swapping two priorities in the list changes which rule decides."""
     lst = ENGINE.list.model_copy(deep=True)
     lst.policies.priorities["camera"], lst.policies.priorities["repeat"] = 20, 50
-    swapped = RoutingEngine(lst)
+    swapped = RoutingEngine(lst, city_centre=CITY_CENTRE)
     facts = {**HS, "category": "SR-02", "source": "camera", "repeat": 3}
     assert ENGINE.decide(facts)["rule"] == "repeat"
     assert swapped.decide(facts)["rule"] == "camera"

@@ -140,6 +140,36 @@ async def test_complete_racing_void_leaves_one_consistent_outcome(
         await handle.terminate("test over")
 
 
+async def test_cohandling_request_racing_reassign_leaves_no_orphan_helper(
+    own_time_env: WorkflowEnvironment, org_db: Database
+) -> None:
+    """The co-handling request creates its helper tasks one deadline computation apart; a reassignment
+    accepted in between used to cancel the handling task and the first helper, then the request went
+    on and opened the second helper for the cancelled task (an orphan in D-GT's inbox). Update handlers
+    now take turns (patch ``serial-updates``), and the one that waited checks its rules again."""
+    time_env = own_time_env
+    queue = tq()
+    async with build_worker(time_env.client, org_db, queue):
+        handle = await start(time_env, queue)
+        task = (await snapshot(handle)).tasks[0].task_id
+        await handle.execute_update(EventLifecycle.claim, ClaimCommand(task, GW))
+        ask = handle.execute_update(EventLifecycle.request, TaskRequest(
+            task, GW, action="request_cohandling", reason="需配合", units=["D-ZF", "D-GT", "D-GH"]))
+        reassign = handle.execute_update(EventLifecycle.supervise,
+                                         SupervisorCommand(ZX, "reassign", reason="改派", unit="HS01-G2"))
+        results = await asyncio.gather(ask, reassign, return_exceptions=True)
+        assert not isinstance(results[1], BaseException)  # reassigning is legal either way
+        snap = await snapshot(handle)
+        live = {t.task_id for t in snap.tasks if t.status in ("open", "claimed")}
+        assert [(t.unit, t.kind) for t in snap.tasks if t.task_id in live] == [("HS01-G2", "handle")]
+        if isinstance(results[0], BaseException):  # the reassignment came first: the request was too late
+            assert isinstance(results[0], WorkflowUpdateFailedError)
+            assert "cancelled" in str(results[0].cause)
+        stored = {t.task_id: t.status for t in await queries.event_tasks(org_db, snap.event_id)}
+        assert stored == {t.task_id: t.status for t in snap.tasks}
+        await handle.terminate("test over")
+
+
 class FlakyGateway:
     """An SMS gateway that fails until it is repaired."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import (
@@ -12,12 +12,13 @@ from litestar.exceptions import (
     TooManyRequestsException,
     ValidationException,
 )
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from rules.suggest import MAX_TEXT_CHARS
 from store import queries
 from store.receipts import shown_key
-from web import commands
+from web import commands, idempotency
 from web.access import admins, signed_in
 from web.answers import (
     CategoriesAnswer,
@@ -140,45 +141,93 @@ class EventController(Controller):
     path = "/api/events"
 
     @post("/", status_code=HTTP_201_CREATED)
-    async def create(self, ctx: AppContext, data: EventIn) -> Response[dict[str, Any]]:
+    async def create(
+        self, ctx: AppContext, request: Request, data: EventIn,
+        idempotency_key: Annotated[str | None, Parameter(
+            header=idempotency.HEADER, min_length=1, max_length=idempotency.MAX_HEADER_KEY,
+            pattern=idempotency.HEADER_KEY_PATTERN, required=False,
+            description="A key of yours for this report (e.g. a UUID; 1-255 visible ASCII characters). The "
+                        "same key within 24 hours gives the same status and body, the same event, and "
+                        "never a second one; with another body: 422. Keys are scoped to the caller (the "
+                        "logged-in user, else the client address)."),
+        ] = None,
+    ) -> Response[dict[str, Any]]:
         """Report an event (public, like the portal): 201 with the receipt code and the tracking key (shown
         once), 202 when not yet routed. The same source and external id again gives the same event: 200
-        with only its id and ``duplicate`` (never its receipt code: external ids can be guessed)."""
+        with only its id and ``duplicate`` (never its receipt code: external ids can be guessed). With an
+        ``Idempotency-Key`` header, a repetition within 24 hours gives the first answer again (with the
+        header ``Idempotent-Replayed: true``); the same key with another body gives 422."""
         if data.category and (await ctx.engine()).category(data.category) is None:
             raise commands.CommandError(
                 400, f"unknown category '{data.category}' (see GET /api/categories)"
             )
-        started = await commands.start_event(ctx, data.to_report())
-        if started.duplicate:
-            # The same source and external id: the same event, and nothing of it to an anonymous caller
-            # (external ids such as hotline ticket numbers are guessable; the receipt code reads it).
-            return Response({"event_id": started.event_id, "duplicate": True}, status_code=HTTP_200_OK)
-        body: dict[str, Any] = {"event_id": started.event_id, "receipt_code": started.receipt_code}
-        if started.tracking_key:
-            # Shown once: only its hash is kept. Rating the result needs it.
-            body.update(tracking_key=shown_key(started.tracking_key),
-                        tracking_url=f"/track/{started.receipt_code}?key={started.tracking_key}")
-        snap = started.snapshot
-        if snap is None:
-            body["state"] = "intake"
-            return Response(body, status_code=HTTP_202_ACCEPTED)
-        decision = snap.decision
-        body.update(
-            state=snap.state,
-            stage=snap.stage,
-            tier=decision.tier if decision else None,
-            unit=decision.unit if decision else None,
-            department=decision.department if decision else None,
-            decision={"rule": decision.rule, "list_version": decision.list_version,
-                      "reason": decision.reason} if decision else None,
-        )
-        return Response(body, status_code=HTTP_201_CREATED)
+        report = data.to_report()
+        if idempotency_key is None:
+            started = await commands.start_event(ctx, report)
+            status, body = _created(started)
+            return Response(_with_tracking(body, started.tracking_key), status_code=status)
+        scope = await idempotency.api_scope(ctx, request)
+
+        async def run(prepared: commands.Prepared) -> tuple[int, dict[str, Any]]:
+            return _created(await commands.start_event(ctx, report, prepared))
+
+        try:
+            answer = await idempotency.once(
+                ctx, report, idempotency.key_hash(ctx.settings.secret(), f"api:{scope}", idempotency_key),
+                idempotency.request_hash(data.model_dump(mode="json")), run)
+        except idempotency.KeyReused:
+            raise commands.CommandError(
+                422, "this Idempotency-Key was used for another request within 24 hours; use a new key for a "
+                     "new report") from None
+        except idempotency.StillRunning:
+            raise commands.CommandError(
+                409, "a request with this Idempotency-Key is still running; try again shortly") from None
+        return Response(_with_tracking(answer.body, answer.tracking_key), status_code=answer.status,
+                        headers={"Idempotent-Replayed": "true"} if answer.replayed else None)
 
     @get("/{event_id:str}", guards=[signed_in])
     async def read(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> dict[str, Any]:
         """One event with its decision, deadlines, tasks and timeline (within the user's scope)."""
         event, _ = await visible_event(ctx, user, event_id)
         return await event_detail(ctx, event)
+
+
+def _created(started: commands.Started) -> tuple[int, dict[str, Any]]:
+    """The status and body answering a report, without the tracking key (which is added as it is sent:
+    :func:`_with_tracking`; an answer kept for an ``Idempotency-Key`` holds no key)."""
+    if started.duplicate:
+        # The same source and external id: the same event, and nothing of it to an anonymous caller
+        # (external ids such as hotline ticket numbers are guessable; the receipt code reads it).
+        return HTTP_200_OK, {"event_id": started.event_id, "duplicate": True}
+    body: dict[str, Any] = {"event_id": started.event_id, "receipt_code": started.receipt_code}
+    snap = started.snapshot
+    if snap is None:
+        body["state"] = "intake"
+        return HTTP_202_ACCEPTED, body
+    decision = snap.decision
+    body.update(
+        state=snap.state,
+        stage=snap.stage,
+        tier=decision.tier if decision else None,
+        unit=decision.unit if decision else None,
+        department=decision.department if decision else None,
+        decision={"rule": decision.rule, "list_version": decision.list_version,
+                  "reason": decision.reason} if decision else None,
+    )
+    return HTTP_201_CREATED, body
+
+
+def _with_tracking(body: dict[str, Any], tracking_key: str | None) -> dict[str, Any]:
+    """``body`` with the reporter's tracking key and link (shown to the reporter; only its hash is kept).
+    Rating the result needs it. Only an answer with a receipt code (a new event) gets one."""
+    if not tracking_key or "receipt_code" not in body:
+        return body
+    # The key and link come after the receipt code, as they always did.
+    extra = {"tracking_key": shown_key(tracking_key),
+             "tracking_url": f"/track/{body['receipt_code']}?key={tracking_key}"}
+    items = list(body.items())
+    at = next(i for i, (k, _) in enumerate(items) if k == "receipt_code") + 1
+    return dict(items[:at] + list(extra.items()) + items[at:])
 
 
 class TaskController(Controller):

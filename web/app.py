@@ -37,6 +37,7 @@ from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
 from web.schema_page import SCHEMA_PATH, schema_plugins
 from web.unit_users import UNIT_USER_CONTROLLERS
+from workflows import policy
 from wulian.settings import Settings, get_settings
 
 HERE = Path(__file__).parent
@@ -69,6 +70,7 @@ def _configure_templates(engine: JinjaTemplateEngine) -> None:
     engine.register_template_callable("t", _t)
     engine.register_template_callable("lang", _lang)
     engine.engine.globals["LANGUAGES"] = LANGUAGES
+    engine.engine.globals["rules"] = policy  # the limits forms show (maxlength, min, max): workflows.policy
 
 
 def _wants_json(request: Request) -> bool:
@@ -85,8 +87,15 @@ def _error_response(request: Request, status: int, reason: str,
 
 
 def _command_error(request: Request, exc: CommandError) -> Response[Any]:
-    # A refusal may carry headers (a photo upload's Retry-After).
-    return _error_response(request, exc.status, exc.reason, getattr(exc, "headers", None) or None)
+    # A refusal may carry headers (a photo upload's Retry-After). The API answers the English reason
+    # and, for a refusal with a catalogue key, its ``code``; a page gives the reason in its language.
+    headers = getattr(exc, "headers", None) or None
+    if _wants_json(request):
+        body: dict[str, Any] = {"status_code": exc.status, "detail": exc.reason}
+        if exc.code:
+            body["code"] = exc.code
+        return Response(body, status_code=exc.status, media_type=MediaType.JSON, headers=headers)
+    return _error_response(request, exc.status, exc.text(language_of(request.cookies)), headers)
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response[Any]:

@@ -18,14 +18,14 @@ from litestar.exceptions import NotAuthorizedException, NotFoundException, Permi
 from store import models, queries, sessions
 from store.org import OrgTree
 from store.timeutil import as_utc
-from store.users import SUPERVISOR_ROLES
 from web.context import AppContext
+from workflows import policy
+from workflows.policy import CITY_WIDE_ROLES
 from workflows.types import Actor
 
 SESSION_COOKIE = "wulian_session"
 #: Longest session id a token may carry (``models.LoginSession.jti``); longer ones are refused unread.
 MAX_JTI = 64
-CITY_WIDE_ROLES = ("city_supervisor", "admin")
 
 
 @dataclass
@@ -43,12 +43,12 @@ class CurrentUser:
     @property
     def is_supervisor(self) -> bool:
         """Street or city supervisor (or admin)."""
-        return self.role in SUPERVISOR_ROLES
+        return policy.is_supervisor(self.role)
 
     @property
     def is_admin(self) -> bool:
         """Administrator."""
-        return self.role == "admin"
+        return policy.is_admin(self.role)
 
     def actor(self) -> Actor:
         """The actor recorded in timelines."""

@@ -5,23 +5,29 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from store import models, queries, receipts
 from store import photos as photo_store
+from store import queries, receipts
 from store.users import get_user
 from web.auth import CurrentUser
 from web.context import AppContext
-from web.i18n import translate
-from workflows.event_lifecycle import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, EventLifecycle
+from web.i18n import DEFAULT_LANGUAGE, catalogue, translate
+from workflows import policy
+from workflows.event_lifecycle import EventLifecycle
 from workflows.types import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
     ClaimCommand,
     CompleteCommand,
     EventReport,
@@ -35,12 +41,14 @@ from workflows.types import (
 )
 
 _STATUS = {CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404, INVALID: 400}
+_T = TypeVar("_T")
 
 
 class CommandError(Exception):
     """A refused command, with the HTTP status and the reason to show. A refusal made with
     :meth:`keyed` also carries a message-catalogue key, so pages can give the reason in the
-    visitor's language (:meth:`text`); ``reason`` is then its English text, for the API."""
+    visitor's language (:meth:`text`); ``reason`` is then its English text, for the API, and
+    ``code`` the key without its ``refusal.`` prefix (the API's ``code``)."""
 
     def __init__(self, status: int, reason: str, key: str | None = None, **values: Any) -> None:
         super().__init__(reason)
@@ -54,9 +62,61 @@ class CommandError(Exception):
         """A refusal whose reason is the catalogue message ``key`` filled with ``values``."""
         return cls(status, translate("en", key, **values), key, **values)
 
+    @classmethod
+    def refused(cls, exc: policy.Refused) -> CommandError:
+        """A refusal of the rules (``workflows.policy``), checked by the web before asking the workflow."""
+        return cls(_STATUS.get(exc.kind, 409), exc.message, refusal_key(exc.code), **exc.params)
+
+    @property
+    def code(self) -> str | None:
+        """The refusal's stable code (``cohandling_open``), when it has a catalogue key."""
+        return self.key.removeprefix(REFUSAL_PREFIX) if self.key else None
+
     def text(self, lang: str) -> str:
         """The reason in ``lang`` (as given, when the refusal has no catalogue key)."""
-        return translate(lang, self.key, **self.values) if self.key else self.reason
+        if not self.key:
+            return self.reason
+        # Parameters that are codes (an action, a state, a task's status, a field) are named in ``lang``.
+        values = {k: _named(lang, k, v) for k, v in self.values.items()}
+        try:
+            return translate(lang, self.key, **values)
+        except (KeyError, IndexError, ValueError):  # a message whose placeholders the refusal does not fill
+            return self.reason
+
+
+def _named(lang: str, param: str, value: Any) -> Any:
+    """A refusal's parameter as the page shows it: a code the catalogue names, by its name (an unknown
+    code, e.g. a made-up action, as it is)."""
+    pattern = _PARAM_KEYS.get(param)
+    key = pattern.format(value) if pattern else None
+    return catalogue(lang).get(key, value) if key and key in catalogue(DEFAULT_LANGUAGE) else value
+
+
+#: Refusal parameters that hold codes, and the catalogue keys that name them.
+_PARAM_KEYS = {"action": "action.{}", "state": "state.{}", "status": "task.status.{}", "pending": "pending.{}",
+               "field": "field.{}"}
+
+
+#: Catalogue keys of the refusals: ``refusal.<code>`` (web/i18n/*.policy.json), and a free text's
+#: problems under the report form's ``input.<problem>``.
+REFUSAL_PREFIX = "refusal."
+
+
+def refusal_key(code: str) -> str:
+    """The catalogue key of a refusal's code."""
+    return code if code.startswith("input.") else f"{REFUSAL_PREFIX}{code}"
+
+
+def _from_workflow(cause: ApplicationError) -> CommandError:
+    """A workflow's refusal as a CommandError: the status of its kind, its English message, and the
+    catalogue key and parameters of its code (``details[0]``: ``{"code", "params"}``) when it has one."""
+    status = _STATUS.get(cause.type or "", 409)
+    detail = cause.details[0] if cause.details else None
+    if isinstance(detail, dict) and isinstance(detail.get("code"), str) and detail["code"]:
+        params = detail.get("params") if isinstance(detail.get("params"), dict) else {}
+        return CommandError(status, cause.message, refusal_key(detail["code"]),
+                            **{str(k): str(v) for k, v in (params or {}).items()})
+    return CommandError(status, cause.message)
 
 
 def event_id_for(report: EventReport) -> str:
@@ -81,11 +141,28 @@ class Started:
     duplicate: bool = False  # the same source and external id were reported before
 
 
-async def start_event(ctx: AppContext, report: EventReport) -> Started:
+@dataclass
+class Prepared:
+    """What a report's start uses, drawn before it (``web/idempotency.py`` keeps it with the report's
+    one-time key): the event id and the receipt grant. ``adopt``: a start with these before may have
+    happened (a take-over of a claim whose request died), so an event already started with this id
+    and no external id is this report's own."""
+
+    event_id: str
+    grant: receipts.Grant
+    adopt: bool = False
+
+
+async def prepare(ctx: AppContext, report: EventReport) -> Prepared:
+    """A fresh event id and receipt grant for ``report``."""
+    return Prepared(event_id_for(report), await receipts.new_grant(ctx.db, ctx.settings.secret()))
+
+
+async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared | None = None) -> Started:
     """Start the event's workflow (idempotent per source and external id) with a random receipt code
-    and a fresh tracking key, and wait briefly for its dispatch to be recorded."""
-    event_id = event_id_for(report)
-    grant = await receipts.new_grant(ctx.db, ctx.settings.secret())
+    and a fresh tracking key (or those ``prepared``), and wait briefly for its dispatch to be recorded."""
+    prepared = prepared or await prepare(ctx, report)
+    event_id, grant = prepared.event_id, prepared.grant
     report.receipt_code = grant.receipt_code
     report.tracking_key_hash, report.tracking_nonce = grant.tracking_key_hash, grant.tracking_nonce
     client = await ctx.temporal()
@@ -100,9 +177,12 @@ async def start_event(ctx: AppContext, report: EventReport) -> Started:
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
     except WorkflowAlreadyStartedError:
-        # An existing event: nothing of it is answered (no receipt code, no key: only its first
-        # reporter holds them), so there is nothing to wait for.
-        return Started(event_id, None, None, duplicate=True)
+        if not (prepared.adopt and not report.external_id):
+            # An existing event: nothing of it is answered (no receipt code, no key: only its first
+            # reporter holds them), so there is nothing to wait for.
+            return Started(event_id, None, None, duplicate=True)
+        # Started by this report's own earlier request (its id was drawn at random for it alone).
+        handle = client.get_workflow_handle_for(EventLifecycle.run, event_id)
     snapshot: EventSnapshot | None = None
     try:
         snapshot = await asyncio.wait_for(
@@ -113,54 +193,42 @@ async def start_event(ctx: AppContext, report: EventReport) -> Started:
     return Started(event_id, grant.receipt_code, snapshot, tracking_key=grant.tracking_key)
 
 
-async def _update(ctx: AppContext, event_id: str, update: str, arg: object, result_type: type) -> object:
+async def _update(ctx: AppContext, event_id: str, call: Callable[[Any], Awaitable[_T]]) -> _T:
+    """Run one update of the event's workflow, ``call(handle)`` (a typed method reference such as
+    ``handle.execute_update(EventLifecycle.claim, cmd)``); its refusals become CommandErrors."""
     client = await ctx.temporal()
-    handle = client.get_workflow_handle(event_id)
+    handle = client.get_workflow_handle_for(EventLifecycle.run, event_id)
     try:
-        return await handle.execute_update(update, arg, result_type=result_type)
+        return await call(handle)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):
-            status = _STATUS.get(cause.type or "", 409)
-            code, params = refusal_code(cause)
-            if code is not None:  # a refusal the workflow gave a code: the pages translate it
-                raise CommandError(status, cause.message, f"refusal.{code}", **params) from exc
-            raise CommandError(status, cause.message) from exc
+            raise _from_workflow(cause) from exc
         raise CommandError(409, str(cause or exc)) from exc
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise CommandError(503, "the workflow did not answer in time; try again shortly") from exc
+        raise CommandError.keyed(503, "refusal.workflow_timeout") from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise CommandError(409, "the event's workflow is closed or does not exist") from exc
-        raise CommandError(503, f"the workflow engine is unavailable: {exc.message}") from exc
-
-
-def refusal_code(error: ApplicationError) -> tuple[str | None, dict[str, Any]]:
-    """The code and parameters of a workflow refusal that carries them (``{"code", "params"}`` as
-    its first detail), else ``(None, {})``."""
-    details = error.details
-    first = details[0] if details else None
-    if isinstance(first, dict) and isinstance(first.get("code"), str):
-        params = first.get("params")
-        return first["code"], {str(k): v for k, v in params.items()} if isinstance(params, dict) else {}
-    return None, {}
+            raise CommandError.keyed(409, "refusal.workflow_gone") from exc
+        raise CommandError.keyed(503, "refusal.workflow_unavailable") from exc
 
 
 async def _task_for(ctx: AppContext, user: CurrentUser, task_id: str):  # type: ignore[no-untyped-def]
     task = await queries.get_task(ctx.db, task_id)
     if task is None:
-        raise CommandError(404, f"task {task_id} does not exist")
-    if task.unit != user.unit:
-        raise CommandError(403, f"task {task_id} belongs to unit {task.unit}; you are in {user.unit}")
+        raise CommandError.keyed(404, "refusal.task_unknown", task=task_id)
+    try:
+        policy.check_own_unit(task, user)
+    except policy.Refused as exc:
+        raise CommandError.refused(exc) from None
     return task
 
 
 async def claim(ctx: AppContext, user: CurrentUser, task_id: str) -> TaskView:
     """签收 a task of the user's unit."""
     task = await _task_for(ctx, user, task_id)
-    result = await _update(ctx, task.event_id, "claim", ClaimCommand(task_id, user.actor()), TaskView)
-    assert isinstance(result, TaskView)
-    return result
+    cmd = ClaimCommand(task_id, user.actor())
+    return await _update(ctx, task.event_id, lambda h: h.execute_update(EventLifecycle.claim, cmd))
 
 
 async def complete(
@@ -170,7 +238,7 @@ async def complete(
     """Complete a claimed task (handling result, or verification with ``passed``)."""
     task = await _task_for(ctx, user, task_id)
     if task.kind == "verify" and passed is None:
-        raise CommandError(400, "a verification needs 'passed' (true or false)")
+        raise CommandError.keyed(400, "refusal.verify_needs_passed")
     photo_ids = await _usable_photos(ctx, user, task.event_id, photos or [])
     # Attached before the update, so that no expiry (run by another request) can remove a photo
     # between the check and the task naming it; a refused update leaves them photos of the event,
@@ -178,33 +246,27 @@ async def complete(
     await photo_store.attach(ctx.db, photo_ids, task.event_id, task_id)
     kept = [i for i, p in (await photo_store.get_many(ctx.db, photo_ids)).items() if p.event_id == task.event_id]
     if len(kept) != len(photo_ids):
-        raise CommandError(400, "a photo expired meanwhile; upload it again")
+        raise CommandError.keyed(400, "refusal.photo_expired")
     cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed, photos=photo_ids)
-    result = await _update(ctx, task.event_id, "complete", cmd, TaskView)
-    assert isinstance(result, TaskView)
-    return result
-
-
-#: Photos one completion may carry (the workflow's limit too).
-MAX_COMPLETE_PHOTOS = 10
+    return await _update(ctx, task.event_id, lambda h: h.execute_update(EventLifecycle.complete, cmd))
 
 
 async def _usable_photos(ctx: AppContext, user: CurrentUser, event_id: str, photos: list[str]) -> list[str]:
     """The photo ids of a completion, each once, when every one is the user's own upload not yet
     attached elsewhere, or already a photo of ``event_id``; else 400 with the reason."""
     ids = list(dict.fromkeys(photos))
-    if len(ids) > MAX_COMPLETE_PHOTOS:
-        raise CommandError(400, f"at most {MAX_COMPLETE_PHOTOS} photos")
+    if len(ids) > policy.MAX_COMPLETE_PHOTOS:
+        raise CommandError.keyed(400, "refusal.too_many_photos", limit=policy.MAX_COMPLETE_PHOTOS)
     for photo_id in ids:
         if not photo_store.is_photo_id(photo_id):
-            raise CommandError(400, f"{photo_id[:80]!r} is not a photo id (ids come from POST /api/photos)")
+            raise CommandError.keyed(400, "refusal.not_photo_id", photo=repr(photo_id[:80]))
     records = await photo_store.get_many(ctx.db, ids)
     for photo_id in ids:
         row = records.get(photo_id)
         own = row is not None and row.event_id is None and row.uploaded_by == user.username
         if not (own or (row is not None and row.event_id == event_id)):
             # One reason for unknown, someone else's and another event's: no hint which ids exist.
-            raise CommandError(400, f"photo {photo_id} is neither one of your uploads nor a photo of this event")
+            raise CommandError.keyed(400, "refusal.photo_not_usable", photo=photo_id)
     return ids
 
 
@@ -214,32 +276,28 @@ async def triage(
     """A supervisor places an event from the triage inbox."""
     task = await _task_for(ctx, user, task_id)
     if not user.is_supervisor:
-        raise CommandError(403, "only supervisors can triage events")
+        raise CommandError.keyed(403, "refusal.supervisors_only")
     org = await ctx.org()
     target = org.units.get(unit)
     if target is None or target.kind == "city":
-        raise CommandError(400, f"unknown unit '{unit}'")
+        raise CommandError.keyed(400, "refusal.unknown_unit", unit=unit)
     if (await ctx.engine()).category(category) is None:
-        raise CommandError(400, f"unknown category '{category}'")
+        raise CommandError.keyed(400, "refusal.unknown_category", category=category)
+    department = policy.department_of(unit) if target.kind == "department" else None
     cmd = TriageCommand(task_id, user.actor(), category=category, unit=unit, tier=target.tier,
-                        department=department_of(target), note=note)
-    result = await _update(ctx, task.event_id, "triage", cmd, TaskView)
-    assert isinstance(result, TaskView)
-    return result
+                        department=department, note=note)
+    return await _update(ctx, task.event_id, lambda h: h.execute_update(EventLifecycle.triage, cmd))
 
 
 async def rate(ctx: AppContext, event_id: str, rating: str, comment: str, tracking_key: str) -> EventSnapshot:
     """The reporter's rating: only with the event's tracking key (403 without it or with a wrong one)."""
     event = await queries.get_event(ctx.db, event_id)
     if event is None:
-        raise CommandError(404, "no report with this receipt code")
+        raise CommandError.keyed(404, "refusal.no_report")
     if not receipts.key_matches(tracking_key, event.tracking_key_hash):
-        raise CommandError(403, "only the reporter may rate: the tracking key (评价码) given when reporting "
-                                "is missing or wrong")
+        raise CommandError.keyed(403, "refusal.not_reporter")
     cmd = RateCommand(rating, comment, tracking_key_hash=receipts.key_hash(tracking_key))
-    result = await _update(ctx, event_id, "rate", cmd, EventSnapshot)
-    assert isinstance(result, EventSnapshot)
-    return result
+    return await _update(ctx, event_id, lambda h: h.execute_update(EventLifecycle.rate, cmd))
 
 
 def follower_key(phone: str, client_address: str) -> str:
@@ -250,21 +308,18 @@ def follower_key(phone: str, client_address: str) -> str:
 
 async def follow(ctx: AppContext, event_id: str, phone: str, client_address: str) -> EventSnapshot:
     """Follow an open event ("me too"); its notices go to ``phone`` too when given."""
-    result = await _update(ctx, event_id, "follow", FollowCommand(follower_key(phone, client_address), phone),
-                           EventSnapshot)
-    assert isinstance(result, EventSnapshot)
-    return result
+    cmd = FollowCommand(follower_key(phone, client_address), phone)
+    return await _update(ctx, event_id, lambda h: h.execute_update(EventLifecycle.follow, cmd))
 
 
 async def release(ctx: AppContext, user: CurrentUser, task_id: str) -> TaskView:
     """Give a claimed task back to the unit's inbox."""
     task = await _task_for(ctx, user, task_id)
-    result = await _update(ctx, task.event_id, "release", ClaimCommand(task_id, user.actor()), TaskView)
-    assert isinstance(result, TaskView)
-    return result
+    cmd = ClaimCommand(task_id, user.actor())
+    return await _update(ctx, task.event_id, lambda h: h.execute_update(EventLifecycle.release, cmd))
 
 
-WORKER_REQUESTS = ("request_return", "escalate", "request_extension", "request_cohandling")
+WORKER_REQUESTS = tuple(policy.REQUESTS.values())
 
 
 async def request(
@@ -273,22 +328,15 @@ async def request(
 ) -> TaskView:
     """A worker's request on a claimed task: return, escalate, extension or co-handling."""
     if action not in WORKER_REQUESTS:
-        raise CommandError(400, f"unknown request '{action}'")
+        raise CommandError.keyed(400, "refusal.unknown_request", action=action)
     task = await _task_for(ctx, user, task_id)
     if units:
         org = await ctx.org()
         unknown = [u for u in units if u not in org.units]
         if unknown:
-            raise CommandError(400, f"unknown unit(s): {', '.join(unknown)}")
+            raise CommandError.keyed(400, "refusal.unknown_unit", unit=", ".join(unknown))
     cmd = TaskRequest(task_id, user.actor(), action=action, reason=reason, hours=hours, units=list(units or []))
-    result = await _update(ctx, task.event_id, "request", cmd, TaskView)
-    assert isinstance(result, TaskView)
-    return result
-
-
-def department_of(unit: models.Unit) -> str | None:
-    """The department code of a department's unit (``D-ZF`` → ``ZF``), else None."""
-    return unit.code[2:] if unit.kind == "department" else None
+    return await _update(ctx, task.event_id, lambda h: h.execute_update(EventLifecycle.request, cmd))
 
 
 #: Overrides that end an event: they need a reason and the supervisor's explicit confirmation.
@@ -322,10 +370,7 @@ async def check_assignee(ctx: AppContext, username: str, unit: str) -> None:
         raise CommandError.keyed(400, "reassign.err.other_unit", user=username, their=person.unit, unit=unit)
 
 
-SUPERVISOR_ACTIONS = (
-    "approve_extension", "deny_extension", "approve_return", "deny_return", "force_escalate", "reassign",
-    "change_deadline", "pause", "resume", "void", "close", "reopen", "review_rework", "retry_notice", "skip_notice",
-)
+SUPERVISOR_ACTIONS = policy.SUPERVISOR_ACTIONS
 
 
 async def supervise(
@@ -335,28 +380,28 @@ async def supervise(
     """A supervisor's override on an event within the supervisor's scope. A reassignment to a person
     needs an active user of the new unit (:func:`check_assignee`)."""
     if not user.is_supervisor:
-        raise CommandError(403, "only supervisors can do this")
+        raise CommandError.keyed(403, "refusal.supervisors_only")
     if action not in SUPERVISOR_ACTIONS:
-        raise CommandError(400, f"unknown action '{action}'")
+        raise CommandError.keyed(400, "refusal.unknown_action", action=action)
     event = await queries.get_event(ctx.db, event_id)
     if event is None:
-        raise CommandError(404, f"event {event_id} does not exist")
+        raise CommandError.keyed(404, "refusal.event_unknown", event=event_id)
     tasks = await queries.event_tasks(ctx.db, event_id)
     if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
-        raise CommandError(403, "this event is outside your scope")
+        raise CommandError.keyed(403, "refusal.event_out_of_scope")
     ladder: list[str] = []
     tier = department = None
     if unit is not None:
         org = await ctx.org()
         if unit not in org.units:
-            raise CommandError(400, f"unknown unit '{unit}'")
+            raise CommandError.keyed(400, "refusal.unknown_unit", unit=unit)
         if not user.sees(unit):
-            raise CommandError(403, f"unit {unit} is outside your scope")
-        tier, department = org.units[unit].tier, department_of(org.units[unit])
+            raise CommandError.keyed(403, "refusal.unit_out_of_scope", unit=unit)
+        target_unit = org.units[unit]
+        tier = target_unit.tier
+        department = policy.department_of(unit) if target_unit.kind == "department" else None
         # Where an overdue task at the new unit climbs: its community and street, then the city centre.
-        ladder = [u for u in org.ancestors(unit) if org.units[u].kind in ("grid", "community", "street", "department")]
-        ladder.append(next((u for u, row in org.units.items() if row.kind == "command_centre" and row.tier == "city"),
-                           "CC-JS"))
+        ladder = policy.ladder([(u, org.units[u].kind) for u in org.ancestors(unit)], org.city_centre())
     assignee = (assignee or "").strip() or None
     if action != "reassign":
         assignee = None  # only a reassignment names a person
@@ -364,6 +409,4 @@ async def supervise(
         await check_assignee(ctx, assignee, unit)
     cmd = SupervisorCommand(user.actor(), action, reason=reason, unit=unit, assignee=assignee, hours=hours,
                             notice_id=notice_id, ladder=ladder, tier=tier, department=department)
-    result = await _update(ctx, event_id, "supervise", cmd, EventSnapshot)
-    assert isinstance(result, EventSnapshot)
-    return result
+    return await _update(ctx, event_id, lambda h: h.execute_update(EventLifecycle.supervise, cmd))

@@ -20,9 +20,9 @@ from web.context import AppContext
 from web.exports import TIME_ZONE_NAME, csv_response
 from web.schemas import BulkIn, SuperviseIn, TaskRequestIn
 from web.views import iso, task_view
+from workflows import policy
 
-_REQUEST_ACTIONS = {"return": "request_return", "escalate": "escalate", "extension": "request_extension",
-                    "cohandling": "request_cohandling"}
+_REQUEST_ACTIONS = policy.REQUESTS  # the rules' names of a worker's requests
 
 
 def console_view(data: dict[str, list[Any]]) -> dict[str, Any]:
@@ -65,7 +65,7 @@ class WorkflowActionController(Controller):
     @post("/tasks/{task_id:str}/{kind:str}", status_code=HTTP_200_OK, guards=[signed_in])
     async def task_request(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str, kind: str,
                            data: TaskRequestIn) -> TaskAnswer:
-        """退回 (return), 上报 (escalate), 延期 (extension, with hours) or 协办 (co-handling, with units)."""
+        """退回 (return), 提级 (escalate), 延期 (extension, with hours) or 协办 (co-handling, with units)."""
         if kind not in _REQUEST_ACTIONS:
             raise NotFoundException(f"unknown task action '{kind}'")
         view = await commands.request(ctx, user, task_id, _REQUEST_ACTIONS[kind], data.reason, data.hours,

@@ -14,10 +14,13 @@ from web.access import supervisors
 from web.auth import CurrentUser
 from web.bulk import BULK_ACTIONS, supervise_many
 from web.context import AppContext
-from web.event_pages import units_for_forms
+from web.event_pages import supervisor_actions, units_for_forms
 from web.i18n import language_of
 from web.page_forms import form_text, form_texts, with_query
 from web.unit_users import users_by_unit
+
+#: The decisions the console's queue of waiting requests offers on each row.
+DECISIONS = ("approve_extension", "deny_extension", "approve_return", "deny_return")
 
 
 class ConsolePages(Controller):
@@ -37,6 +40,8 @@ class ConsolePages(Controller):
             "user": user, "msg": None if bulk else msg, "error": error, "bulk": bulk, "q": data,
             "org": org.units, "now": utcnow(), "bulk_actions": BULK_ACTIONS, "assignees": assignees,
             "confirmed_actions": commands.CONFIRMED_ACTIONS, **forms,
+            # The decisions a row offers: the workflow's own checks (``workflows.policy``), not re-derived.
+            "decisions": lambda ev: [a for a in supervisor_actions(ev, [], user) if a in DECISIONS],
         })
 
     @post("/console/bulk", status_code=303, guards=[supervisors])

@@ -3,6 +3,8 @@ the event page, the audit trail as CSV, and a supervisor's override."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -10,7 +12,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.response import Redirect, Template
 
-from store import queries
+from store import models, queries
 from web import commands
 from web.access import signed_in, supervisors
 from web.auth import CurrentUser, visible_event
@@ -19,35 +21,51 @@ from web.context import AppContext
 from web.i18n import language_of
 from web.location_map import location_map
 from web.page_forms import form_hours, form_text, form_texts, safe_next, with_query
-from web.photos import MAX_TASK_PHOTOS, form_uploads, save_staff_photos
+from web.photos import form_uploads, save_staff_photos
 from web.return_choices import return_choices
 from web.unit_users import users_by_unit
 from web.views import event_detail
-from workflows.lifecycle import ACTORS, triggers_from
+from workflows import policy
 
-REQUEST_ACTIONS = {"return": "request_return", "escalate": "escalate", "extension": "request_extension",
-                   "cohandling": "request_cohandling"}
-#: Overrides offered by the console's bulk form.
-#: Overrides still allowed while a case is paused (everything else waits for ``resume``).
-_WHILE_PAUSED = ("resume", "void", "close")
+REQUEST_ACTIONS = policy.REQUESTS
 
 
-def supervisor_actions(state: str, pending: str | None, paused: bool) -> list[str]:
-    """The overrides a supervisor may use on an event now (the state machine's, refined like the
-    workflow's validators: an extension decision needs a pending request; a paused case only resumes,
-    is voided or closed)."""
-    found = []
-    for trigger in triggers_from(state):
-        if ACTORS.get(trigger) != "supervisor" or trigger == "triage":
-            continue
-        if trigger in ("approve_extension", "deny_extension") and pending != "extension":
-            continue
-        if (trigger == "pause" and paused) or (trigger == "resume" and not paused):
-            continue
-        if paused and trigger not in _WHILE_PAUSED:
-            continue
-        found.append(trigger)
-    return found
+def case_of(event: models.Event, tasks: Sequence[models.Task]) -> policy.Case:
+    """The event as the rules read it (``workflows.policy``), from the store's projection."""
+    return policy.Case(state=event.state, pending=event.pending, paused=event.paused, tasks=tasks)
+
+
+def supervisor_actions(event: models.Event, tasks: Sequence[models.Task], user: CurrentUser) -> list[str]:
+    """The overrides ``user`` is offered on the event now: the workflow's own checks
+    (``policy.supervisor_actions``), so the panel never offers what the workflow refuses."""
+    return policy.supervisor_actions(case_of(event, tasks), user) if user.is_supervisor else []
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a task's row offers its viewer: the actions the rules accept now, and the units whose
+    co-handling a claimed handling task waits for (instead of its 办结 form)."""
+
+    actions: list[str]
+    waiting: str = ""
+
+
+def task_offers(pairs: Sequence[tuple[models.Event, Sequence[models.Task]]], user: CurrentUser,
+                only: Sequence[models.Task] | None = None) -> dict[str, Offer]:
+    """The offers of the tasks of each (event, its tasks) pair to ``user`` (of ``only`` when given),
+    by task id: ``policy.task_actions``, the checks the workflow's validators make."""
+    wanted = {t.task_id for t in only} if only is not None else None
+    offers: dict[str, Offer] = {}
+    for event, tasks in pairs:
+        case = case_of(event, tasks)
+        for task in tasks:
+            if wanted is not None and task.task_id not in wanted:
+                continue
+            actions = policy.task_actions(case, task, user)
+            mine = task.kind == "handle" and task.status == "claimed" and task.claimed_by == user.username
+            waiting = ", ".join(policy.open_helpers(case, task.task_id)) if mine and not event.paused else ""
+            offers[task.task_id] = Offer(actions, waiting)
+    return offers
 
 
 async def units_for_forms(ctx: AppContext, user: CurrentUser) -> dict[str, Any]:
@@ -78,7 +96,7 @@ class EventPages(Controller):
             elif action == "complete":
                 passed_raw = form.get("passed")
                 passed = None if not isinstance(passed_raw, str) else passed_raw == "true"
-                photos = await save_staff_photos(ctx, request, user, form_uploads(form), MAX_TASK_PHOTOS)
+                photos = await save_staff_photos(ctx, request, user, form_uploads(form), policy.MAX_COMPLETE_PHOTOS)
                 await commands.complete(ctx, user, task_id, form_text(form, "result", 2000), passed, photos)
                 msg = "msg.completed"
             elif action == "release":
@@ -86,11 +104,12 @@ class EventPages(Controller):
                 msg = "msg.released"
             elif action in REQUEST_ACTIONS:
                 units = form_texts(form, "units")
-                if len(units) > 5:
-                    raise commands.CommandError(400, "co-handling: at most 5 units")
+                if len(units) > policy.MAX_COHANDLING_UNITS:
+                    raise commands.CommandError.keyed(400, "refusal.cohandling_units",
+                                                      limit=policy.MAX_COHANDLING_UNITS)
                 hours = form_hours(form) if action == "extension" else None
                 if action == "extension" and hours is None:
-                    raise commands.CommandError(400, "an extension needs the number of hours")
+                    raise commands.CommandError.keyed(400, "refusal.extension_needs_hours")
                 await commands.request(ctx, user, task_id, REQUEST_ACTIONS[action], form_text(form, "reason"),
                                        hours or 0, units if action == "cohandling" else None)
                 msg = f"msg.requested.{action}"
@@ -101,9 +120,10 @@ class EventPages(Controller):
             else:
                 raise NotFoundException(f"unknown action '{action}'")
         except commands.CommandError as exc:
+            lang = language_of(request.cookies)
             if exc.status == 403:
-                raise PermissionDeniedException(exc.reason) from exc
-            return Redirect(with_query(back, error=exc.text(language_of(request.cookies))), status_code=303)
+                raise PermissionDeniedException(exc.text(lang)) from exc
+            return Redirect(with_query(back, error=exc.text(lang)), status_code=303)
         return Redirect(with_query(back, msg=msg), status_code=303)
 
     @get("/events/{event_id:str}", guards=[signed_in])
@@ -126,7 +146,7 @@ class EventPages(Controller):
             ns = quote(ctx.settings.temporal_namespace, safe="")
             temporal_link = f"{ctx.settings.temporal_ui_url}/namespaces/{ns}/workflows/{quote(event_id, safe='')}"
         forms = await units_for_forms(ctx, user)
-        sup_actions = supervisor_actions(event.state, event.pending, event.paused) if user.is_supervisor else []
+        sup_actions = supervisor_actions(event, tasks, user)
         return Template("event.html", context={
             "user": user, "e": detail, "msg": msg, "error": error, "temporal_link": temporal_link,
             "warnings": await queries.warnings_of(ctx.db, event_id),
@@ -134,8 +154,8 @@ class EventPages(Controller):
             "location_map": location_map(await ctx.org(), event),
             "related": [r for r in await queries.related_events(ctx.db, event)
                         if user.sees(r.unit, r.grid, r.community, r.street)][:10],
-            "sup_actions": sup_actions,
-            "triggers_from": triggers_from, "categories": (await ctx.engine()).list.categories,
+            "sup_actions": sup_actions, "offers": task_offers([(event, tasks)], user),
+            "categories": (await ctx.engine()).list.categories,
             "units": forms["org_units"] if user.is_supervisor else [], **forms,
             "return_choices": await return_choices(ctx, user, event, tasks, forms["scope_units"]),
             "assignees": await users_by_unit(ctx, user, forms["scope_units"]) if "reassign" in sup_actions else {},
@@ -155,7 +175,7 @@ class EventPages(Controller):
         action = form_text(form, "action", 32)
         try:
             if action not in commands.SUPERVISOR_ACTIONS:
-                raise commands.CommandError(400, f"unknown action '{action}'")
+                raise commands.CommandError.keyed(400, "refusal.unknown_action", action=action)
             reason = form_text(form, "reason")
             commands.check_confirmed(action, reason, form_text(form, "confirm", 8) == "yes")
             await commands.supervise(
@@ -164,9 +184,10 @@ class EventPages(Controller):
                 notice_id=form_text(form, "notice_id", 220) or None,
             )
         except commands.CommandError as exc:
+            lang = language_of(request.cookies)
             if exc.status == 403:
-                raise PermissionDeniedException(exc.reason) from exc
+                raise PermissionDeniedException(exc.text(lang)) from exc
             if exc.status == 404:
-                raise NotFoundException(exc.reason) from exc
-            return Redirect(with_query(back, error=exc.text(language_of(request.cookies))), status_code=303)
+                raise NotFoundException(exc.text(lang)) from exc
+            return Redirect(with_query(back, error=exc.text(lang)), status_code=303)
         return Redirect(with_query(back, msg=f"msg.supervised.{action}"), status_code=303)

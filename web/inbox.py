@@ -12,16 +12,15 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException, Va
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from store import inbox_queries
+from store import inbox_queries, queries
 from store.inbox_queries import SORTS, TASK_STATUSES, VIEWS, InboxQuery, InboxQueryError, parse_query
 from web.access import signed_in
 from web.answers import InboxAnswer
 from web.auth import CurrentUser
 from web.context import AppContext
-from web.event_pages import units_for_forms
+from web.event_pages import task_offers, units_for_forms
 from web.i18n import language_of, translate
 from web.views import task_view
-from workflows.lifecycle import triggers_from
 from workflows.types import SOURCES
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -49,13 +48,19 @@ class InboxPages(Controller):
             error = query_error(exc, language_of(request.cookies))
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
+        # The actions of each row, as the workflow's validators decide them: with the other tasks of its
+        # event (an open co-handling task holds back the 办结 of the handling task it helps).
+        siblings = await queries.tasks_of_events(ctx.db, list(dict.fromkeys(ev.event_id for _, ev in page.rows)))
+        events = {ev.event_id: ev for _, ev in page.rows}
+        offers = task_offers([(ev, siblings.get(eid, [])) for eid, ev in events.items()], user,
+                             only=[task for task, _ in page.rows])
         here = "/inbox" + (f"?{qs}" if (qs := query.query_string()) else "")
         return Template("inbox.html", status_code=status, context={
             "user": user, "rows": page.rows, "next_cursor": page.next_cursor, "query": query, "msg": msg,
             "error": error, "here": here, "views": VIEWS, "sorts": SORTS, "task_statuses": TASK_STATUSES,
             "sources": SOURCES, "tiers": TIERS, "saved": await inbox_queries.saved_filters(ctx.db, user.username),
             "unit": org.units.get(user.unit), "categories": (await ctx.engine()).list.categories,
-            "units": forms["org_units"] if user.is_supervisor else [], "triggers_from": triggers_from, **forms,
+            "units": forms["org_units"] if user.is_supervisor else [], "offers": offers, **forms,
         })
 
     @post("/inbox/filters", status_code=303, guards=[signed_in])

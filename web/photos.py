@@ -45,6 +45,7 @@ from web.commands import CommandError
 from web.context import AppContext
 from web.i18n import translate
 from web.request_limits import Limited, hit, track_limit
+from workflows import policy
 
 #: Bytes an uploaded file may have.
 MAX_PHOTO_BYTES = 5_000_000
@@ -52,9 +53,9 @@ MAX_PHOTO_BYTES = 5_000_000
 MAX_PIXELS = 50_000_000
 #: The long side of a stored photo; larger photos are shrunk (enough to see a site, and bounded to serve).
 MAX_EDGE = 4096
-#: Photos on one completion (as the workflow allows) and on one resident's report.
-MAX_TASK_PHOTOS = 10
-MAX_REPORT_PHOTOS = 3
+#: Photos on one completion and on one resident's report (the rules' limits, ``workflows.policy``).
+MAX_TASK_PHOTOS = policy.MAX_COMPLETE_PHOTOS
+MAX_REPORT_PHOTOS = policy.MAX_REPORT_PHOTOS
 #: Pillow format → (extension, media type). Nothing else is decoded.
 FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
 _QUALITY = 85

@@ -52,7 +52,8 @@ async def return_choices(ctx: AppContext, user: CurrentUser, event: models.Event
         version = decision.get("list_version")
         engine = await (ctx.engines.version(str(version)) if version else ctx.engine())
         # As the workflow will ask it: the return counted, the returning units excluded.
-        asked = engine.decide({**facts, "returned": event.returned_count + 1}, exclude=returning)
+        asked = engine.decide({**facts, "returned": event.returned_count + 1}, exclude=returning,
+                              city_centre=(await ctx.org()).city_centre())
         suggestion, placed = asked["unit"], bool(asked["placed"])
     units = [u for u in scope_units if u.code not in returning and u.code != suggestion]
     org = await ctx.org()

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows import inputs
+from workflows import inputs, policy
 from workflows.types import RATINGS, EventReport, Location, Reporter
 
 Rating = Literal["satisfied", "basically_satisfied", "dissatisfied"]
@@ -89,9 +89,10 @@ class CompleteIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    result: str = Field(default="", max_length=2000)
+    result: str = Field(default="", max_length=policy.MAX_RESULT)
     passed: bool | None = None
-    photos: list[str] = Field(default_factory=list, max_length=10, description="ids from POST /api/photos")
+    photos: list[str] = Field(default_factory=list, max_length=policy.MAX_COMPLETE_PHOTOS,
+                              description="ids from POST /api/photos")
 
 
 class TriageIn(BaseModel):
@@ -101,7 +102,7 @@ class TriageIn(BaseModel):
 
     category: str = Field(min_length=1, max_length=32)
     unit: str = Field(min_length=1, max_length=32)
-    note: str = Field(default="", max_length=500)
+    note: str = Field(default="", max_length=policy.MAX_REASON)
 
 
 class RatingIn(BaseModel):
@@ -110,14 +111,14 @@ class RatingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rating: Rating
-    comment: str = Field(default="", max_length=1000)
+    comment: str = Field(default="", max_length=policy.MAX_RATING_COMMENT)
     tracking_key: str = Field(default="", max_length=64,
                               description="the key given once when reporting (required; 403 without it)")
 
     @field_validator("comment")
     @classmethod
     def _plain_text(cls, value: str) -> str:
-        problem = inputs.text_problem("comment", value, max_len=1000)
+        problem = inputs.text_problem("comment", value, max_len=policy.MAX_RATING_COMMENT)
         if problem is not None:
             raise ValueError(problem.message)
         return value
@@ -144,9 +145,10 @@ class TaskRequestIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
-    hours: int = Field(default=0, ge=0, le=240, description="extension: working hours asked")
-    units: list[str] = Field(default_factory=list, max_length=5, description="co-handling: unit codes")
+    reason: str = Field(min_length=1, max_length=policy.MAX_REASON)
+    hours: int = Field(default=0, ge=0, le=policy.MAX_EXTENSION_HOURS, description="extension: working hours asked")
+    units: list[str] = Field(default_factory=list, max_length=policy.MAX_COHANDLING_UNITS,
+                             description="co-handling: unit codes")
 
 
 class SuperviseIn(BaseModel):
@@ -155,10 +157,10 @@ class SuperviseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: str = Field(min_length=1, max_length=32)
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(default="", max_length=policy.MAX_REASON)
     unit: str | None = Field(default=None, max_length=32)
     assignee: str | None = Field(default=None, max_length=64)
-    hours: int | None = Field(default=None, ge=1, le=720)
+    hours: int | None = Field(default=None, ge=policy.MIN_DEADLINE_HOURS, le=policy.MAX_DEADLINE_HOURS)
     notice_id: str | None = Field(default=None, max_length=220)
 
 

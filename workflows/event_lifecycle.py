@@ -12,17 +12,22 @@ next mark or until an update changes something.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
-from workflows.inputs import MAX_COMMENT, InvalidInput, checked_report, phone_problem, text_problem
-from workflows.lifecycle import ACTORS, TASK_KIND_OF_STATE, TERMINAL, IllegalTransition, Lifecycle, State
+from workflows import policy
+from workflows.inputs import InvalidInput, checked_report, phone_problem
+from workflows.lifecycle import TERMINAL, IllegalTransition, Lifecycle, State
+from workflows.policy import GRACE_HOURS, MAX_REWORKS, REOPEN_DAYS, RETURN_WINDOW_HOURS, Refused
 from workflows.types import (
     ACTIVITY_DELIVER,
     ACTIVITY_DUE,
@@ -30,6 +35,10 @@ from workflows.types import (
     ACTIVITY_PROJECT,
     ACTIVITY_RECEIPT,
     ACTIVITY_ROUTE,
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
     RATINGS,
     Actor,
     ClaimCommand,
@@ -56,26 +65,14 @@ from workflows.types import (
     receipt_code_for,
 )
 
-# Error types carried to clients; web maps them to HTTP status codes in one place.
-CONFLICT = "Conflict"
-FORBIDDEN = "Forbidden"
-NOT_FOUND = "NotFound"
-INVALID = "Invalid"
+# The error kinds (``workflows.types``: CONFLICT, FORBIDDEN, NOT_FOUND, INVALID) and every rule of an
+# action (``workflows.policy``) are imported; the web maps the kinds to HTTP codes in one place.
 
 STAGE_KEY = SearchAttributeKey.for_keyword("WulianStage")
 UNIT_KEY = SearchAttributeKey.for_keyword("WulianUnit")
 CATEGORY_KEY = SearchAttributeKey.for_keyword("WulianCategory")
 RECEIPT_KEY = SearchAttributeKey.for_keyword("WulianReceipt")
 
-SUPERVISOR_ROLES = ("street_supervisor", "city_supervisor", "admin")
-#: Reworks (返工) allowed after a dissatisfied rating before a supervisor reviews the case.
-MAX_REWORKS = 2
-#: Working hours after a deadline before an overdue task climbs the ladder (red warning).
-GRACE_HOURS = 8
-#: Working hours after dispatch within which a worker may return (退回) a task.
-RETURN_WINDOW_HOURS = 16
-#: Days a closed or voided event can still be reopened before its workflow completes.
-REOPEN_DAYS = 30
 #: Patches (``workflow.patched``): ``wait_dispatched`` answers once the routed snapshot is in the store,
 #: and a notice's delivery starts once a snapshot holding the notice is (issue 9, finding 13).
 PATCH_DISPATCH_STORED = "wait-dispatched-projected"
@@ -97,8 +94,6 @@ MARK_ORDER = ("remind_50", "remind_80", "due", "escalate")
 RESUME_MEMO = "resume"
 #: Events in one run's history before it continues as new (Temporal's own suggestion comes later).
 HISTORY_LIMIT = 5_000
-#: Followers ("me too") an event counts and notifies at most.
-MAX_FOLLOWERS = 500
 FOLLOWER = Actor(username="follower", display_name="", kind="reporter")
 #: Notices a follower gets (never the rating request: only the reporter rates).
 FOLLOWER_NOTICES = {
@@ -125,27 +120,46 @@ PATCH_RETURN_EXCLUDES = "return-excludes-returner"
 #: The verification (核查) goes to the first of the decision's verification units that did not handle
 #: the event (the list's policy, computed by the routing activity), never to the handling unit (item 2).
 PATCH_VERIFIER_NOT_HANDLER = "verifier-not-handler"
+#: Update handlers run one at a time (``EventLifecycle._serial``), each checking its rules again once
+#: it has its turn (before: a handler awaiting an activity after its first changes let another
+#: handler act on the half-changed state).
+PATCH_SERIAL_UPDATES = "serial-updates"
+
+_T = TypeVar("_T")
 
 
-def _reject(kind: str, message: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
+def _reject(kind: str, message: str, code: str = "", **params: object) -> ApplicationError:
+    """A refusal for the client: the kind (HTTP status family) as ``type``, the English message, and
+    as details ``{"code", "params"}`` so the web can show the reason in the page's language."""
+    details = [{"code": code, "params": {k: str(v) for k, v in params.items()}}] if code else []
+    return ApplicationError(message, *details, type=kind, non_retryable=True)
 
 
-def _refuse(kind: str, code: str, message: str, **params: str) -> ApplicationError:
-    """A refusal with a code and parameters (in the error's details) that the web translates;
-    ``message`` is its English text, for API clients."""
-    return ApplicationError(message, {"code": code, "params": params}, type=kind, non_retryable=True)
+def _refusal(exc: Refused) -> ApplicationError:
+    return ApplicationError(exc.message, exc.details(), type=exc.kind, non_retryable=True)
 
 
-#: Characters of a reason or note of a request or override.
-MAX_REASON = 500
+def _ruled(check: Callable[..., _T], *args: Any) -> _T:
+    """Ask ``workflows.policy``; its refusal becomes the update's ``ApplicationError``."""
+    try:
+        return check(*args)
+    except Refused as exc:
+        raise _refusal(exc) from None
 
 
-def _check_text(field: str, value: str, max_len: int) -> None:
-    """Refuse a command's free text that no store could keep (NUL, lone surrogates) or too long."""
-    problem = text_problem(field, value, max_len=max_len)
-    if problem is not None:
-        raise _reject(INVALID, problem.message)
+def _in_turn(validator: str) -> Callable[[Callable[[Any, Any], Awaitable[_T]]], Callable[[Any, Any], Awaitable[_T]]]:
+    """Run an update handler in its turn (``EventLifecycle._serial``), checked again by ``validator``
+    (the name of its validator method) when it had to wait."""
+
+    def decorate(handler: Callable[[Any, Any], Awaitable[_T]]) -> Callable[[Any, Any], Awaitable[_T]]:
+        @functools.wraps(handler)
+        async def in_turn(self: Any, cmd: Any) -> _T:
+            async with self._serial(getattr(self, validator), cmd):
+                return await handler(self, cmd)
+
+        return in_turn
+
+    return decorate
 
 
 def _with_exclusions(note: str, excluded: list[str]) -> str:
@@ -172,6 +186,8 @@ class EventLifecycle:
         self._stored = 0  # the newest snapshot version the projection has acknowledged
         self._routed_version: int | None = None  # the first snapshot version past intake
         self._notice_versions: dict[str, int] = {}  # notice id → the first snapshot version holding it
+        # Held by an update handler from its first change to its end (patch ``serial-updates``).
+        self._turn = asyncio.Lock()
 
     # ---------------------------------------------------------------- main line
     @workflow.run
@@ -378,7 +394,40 @@ class EventLifecycle:
             )
         return self.snap
 
+    @contextlib.asynccontextmanager
+    async def _serial(self, validate: Callable[[Any], None], cmd: Any) -> AsyncIterator[None]:
+        """One update handler at a time, from its first change to its end (patch ``serial-updates``).
+
+        Why: handlers change state, then await activities (deadlines, marks, the projection) — e.g.
+        ``complete`` creates the verification task and awaits its marks, ``supervise`` approves an
+        extension and awaits the new marks, ``request`` creates co-handling tasks one await apart,
+        ``triage`` and every hand-over await the new task's deadline. Another update's handler running
+        in such a gap acted on half-changed state (a reassignment cancelled the handling task while a
+        co-handling request was creating its helpers, and the request then opened helpers for the
+        cancelled task: tests/test_supervision.py). Uncontended, taking the lock does not suspend, so a handler
+        still changes state before its first ``await`` and a second validator sees the change (two
+        claims cannot both pass). An update that had to wait checks its rules again when its turn
+        comes: its validator ran against the state before the other handler finished.
+        """
+        if not workflow.patched(PATCH_SERIAL_UPDATES):
+            yield
+            return
+        waited = self._turn.locked()
+        async with self._turn:
+            if waited:
+                validate(cmd)
+            yield
+
+    def _case(self) -> policy.Case:
+        """The event as the rules read it (``workflows.policy``)."""
+        if self._snap is None:
+            raise _reject(CONFLICT, "the event is not recorded yet", "not_recorded")
+        snap = self._snap
+        return policy.Case(state=self._machine.current.value, pending=snap.pending, paused=snap.paused,
+                           tasks=snap.tasks, rated=self._rated)
+
     @workflow.update
+    @_in_turn("_validate_claim")
     async def claim(self, cmd: ClaimCommand) -> TaskView:
         """签收: take an open task of the actor's unit."""
         task = self._find(cmd.task_id)
@@ -394,16 +443,10 @@ class EventLifecycle:
 
     @claim.validator
     def _validate_claim(self, cmd: ClaimCommand) -> None:
-        task = self._open_task_for(cmd.task_id, cmd.actor)
-        if task.status != "open":
-            who = task.claimed_by or "?"
-            raise _reject(CONFLICT, f"task {task.task_id} is already {task.status} (by {who})")
-        if task.assignee and task.assignee != cmd.actor.username:
-            raise _reject(FORBIDDEN, f"task {task.task_id} is assigned to {task.assignee}")
-        self._refuse_own_verification(task, cmd.actor)
-        self._require("cohandle" if task.kind == "cohandle" else "claim")
+        _ruled(policy.check_claim, self._case(), cmd.task_id, cmd.actor)
 
     @workflow.update
+    @_in_turn("_validate_release")
     async def release(self, cmd: ClaimCommand) -> TaskView:
         """Give a claimed task back to the unit's inbox."""
         task = self._find(cmd.task_id)
@@ -414,12 +457,10 @@ class EventLifecycle:
 
     @release.validator
     def _validate_release(self, cmd: ClaimCommand) -> None:
-        task = self._claimed_by(cmd.task_id, cmd.actor)
-        if task.kind == "cohandle":
-            raise _reject(CONFLICT, "a co-handling task cannot be released; complete it")
-        self._require("release")
+        _ruled(policy.check_release, self._case(), cmd.task_id, cmd.actor)
 
     @workflow.update
+    @_in_turn("_validate_complete")
     async def complete(self, cmd: CompleteCommand) -> TaskView:
         """办结 a handling task, record a verification (核查), or finish a co-handling task."""
         task = self._find(cmd.task_id)
@@ -448,28 +489,11 @@ class EventLifecycle:
 
     @complete.validator
     def _validate_complete(self, cmd: CompleteCommand) -> None:
-        task = self._claimed_by(cmd.task_id, cmd.actor)
-        _check_text("result", cmd.result, MAX_COMMENT)
-        if len(cmd.photos) > 10:
-            raise _reject(INVALID, "at most 10 photos")
-        if task.kind == "verify":
-            self._refuse_own_verification(task, cmd.actor)
-            if cmd.passed is None:
-                raise _reject(INVALID, "a verification needs 'passed' (true or false)")
-            self._require("verify_pass" if cmd.passed else "verify_fail")
-            return
-        if not cmd.result.strip():
-            raise _reject(INVALID, "a result text is required to complete a task")
-        if task.kind == "cohandle":
-            self._require("cohandle")
-            return
-        self._require("complete")
-        waiting = [t.unit for t in self.snap.tasks
-                   if t.kind == "cohandle" and t.parent == task.task_id and t.status in ("open", "claimed")]
-        if waiting:
-            raise _reject(CONFLICT, f"co-handling by {', '.join(waiting)} is not finished yet")
+        task = _ruled(policy.check_complete, self._case(), cmd.task_id, cmd.actor, cmd.passed)
+        _ruled(policy.check_complete_input, task, cmd.result, cmd.passed, len(cmd.photos))
 
     @workflow.update
+    @_in_turn("_validate_request")
     async def request(self, cmd: TaskRequest) -> TaskView:
         """A worker's request: return (退回), escalate (提级), extension (延期), co-handling (协办)."""
         task = self._find(cmd.task_id)
@@ -496,34 +520,13 @@ class EventLifecycle:
 
     @request.validator
     def _validate_request(self, cmd: TaskRequest) -> None:
-        task = self._claimed_by(cmd.task_id, cmd.actor)
-        if task.kind != "handle":
-            raise _reject(CONFLICT, f"'{cmd.action}' applies to a handling task, not a {task.kind} task")
-        if cmd.action not in ("request_return", "escalate", "request_extension", "request_cohandling"):
-            raise _reject(INVALID, f"unknown request '{cmd.action}'")
-        _check_text("reason", cmd.reason, MAX_REASON)
-        if not cmd.reason.strip():
-            raise _reject(INVALID, "a reason is required")
-        self._require(cmd.action)
-        if self.snap.pending:
-            raise _reject(CONFLICT, f"a {self.snap.pending} request already waits for a supervisor")
-        now = workflow.now()
-        if cmd.action == "request_return":
-            window = task.marks.get("return_by")
-            if window and now > datetime.fromisoformat(window):
-                raise _reject(CONFLICT, "the return window has passed; escalate or ask a supervisor instead")
-        if cmd.action == "request_extension":
-            if not 1 <= cmd.hours <= 240:
-                raise _reject(INVALID, "an extension is 1 to 240 working hours")
-            due = task.marks.get("due")
-            if due and now >= datetime.fromisoformat(due):
-                raise _reject(CONFLICT, "an extension must be asked before the deadline")
-        if cmd.action == "request_cohandling":
-            units = [u for u in cmd.units if u and u != task.unit]
-            if not units or len(units) != len(set(units)) or len(units) > 5:
-                raise _reject(INVALID, "co-handling needs 1 to 5 other, distinct units")
+        _ruled(policy.check_request, self._case(), cmd.task_id, cmd.actor, cmd.action)
+        task = self._find(cmd.task_id)
+        _ruled(policy.check_request_input, task, cmd.action, cmd.reason, cmd.hours, cmd.units)
+        _ruled(policy.check_request_timing, cmd.action, task.marks, workflow.now())
 
     @workflow.update
+    @_in_turn("_validate_triage")
     async def triage(self, cmd: TriageCommand) -> TaskView:
         """A supervisor places an unplaced event: the choice is recorded like a rule decision."""
         task = self._find(cmd.task_id)
@@ -547,17 +550,12 @@ class EventLifecycle:
 
     @triage.validator
     def _validate_triage(self, cmd: TriageCommand) -> None:
-        task = self._find(cmd.task_id)
-        if task.kind != "triage" or task.status != "open":
-            raise _reject(CONFLICT, f"task {task.task_id} is not an open triage task")
-        if not cmd.unit or not cmd.category:
-            raise _reject(INVALID, "triage needs a category and a unit")
-        _check_text("note", cmd.note, MAX_REASON)
-        self._require_supervisor(cmd.actor)
-        self._require("triage")
+        _ruled(policy.check_triage, self._case(), cmd.task_id, cmd.actor)
+        _ruled(policy.check_triage_input, cmd.category, cmd.unit, cmd.note)
 
     # ---------------------------------------------------------------- updates: reporter
     @workflow.update
+    @_in_turn("_validate_rate")
     async def rate(self, cmd: RateCommand) -> EventSnapshot:
         """评价 by the reporter: satisfied closes; dissatisfied sends it back for rework (返工)."""
         snap = self.snap
@@ -581,18 +579,16 @@ class EventLifecycle:
     @rate.validator
     def _validate_rate(self, cmd: RateCommand) -> None:
         if cmd.rating not in RATINGS:
-            raise _reject(INVALID, f"rating must be one of {', '.join(RATINGS)}")
-        problem = text_problem("comment", cmd.comment, max_len=1000)
-        if problem is not None:
-            raise _reject(INVALID, problem.message)
-        if self._rated:
-            raise _reject(CONFLICT, "this event has already been rated")
-        self._require("rate")
+            raise _reject(INVALID, f"rating must be one of {', '.join(RATINGS)}", "rating_choice",
+                          choices=", ".join(RATINGS))
+        _ruled(policy.check_text, "comment", cmd.comment, policy.MAX_RATING_COMMENT)
+        _ruled(policy.check_rate, self._case())
         expected = self.snap.report.tracking_key_hash
         if expected and not hmac.compare_digest(cmd.tracking_key_hash.encode(), expected.encode()):
-            raise _reject(FORBIDDEN, "only the reporter may rate: the tracking key is missing or wrong")
+            raise _reject(FORBIDDEN, "only the reporter may rate: the tracking key is missing or wrong", "not_reporter")
 
     @workflow.update
+    @_in_turn("_validate_follow")
     async def follow(self, cmd: FollowCommand) -> EventSnapshot:
         """Follow an open event ("me too"): counted once per person, told of its progress.
 
@@ -608,20 +604,18 @@ class EventLifecycle:
 
     @follow.validator
     def _validate_follow(self, cmd: FollowCommand) -> None:
-        if self._snap is None:
-            raise _reject(CONFLICT, "the event is not recorded yet")
+        case = self._case()
         if len(cmd.key) != 64 or any(c not in "0123456789abcdef" for c in cmd.key):
-            raise _reject(INVALID, "a follower key is a sha256 in hex")
+            raise _reject(INVALID, "a follower key is a sha256 in hex", "follower_key")
         problem = phone_problem("phone", cmd.phone)
         if problem is not None:
-            raise _reject(INVALID, problem.message)
-        if self._machine.current in TERMINAL:
-            raise _reject(CONFLICT, "this event is already closed")
-        if len(self.snap.followers) >= MAX_FOLLOWERS and all(f.key != cmd.key for f in self.snap.followers):
-            raise _reject(CONFLICT, "this event has as many followers as it can notify")
+            raise _reject(INVALID, problem.message, f"input.{problem.code}", field="phone", limit=problem.limit)
+        known = any(f.key == cmd.key for f in self.snap.followers)
+        _ruled(policy.check_follow, case, len(self.snap.followers), known)
 
     # ---------------------------------------------------------------- updates: supervisors
     @workflow.update
+    @_in_turn("_validate_supervise")
     async def supervise(self, cmd: SupervisorCommand) -> EventSnapshot:
         """A supervisor's override; each is recorded with the supervisor as actor."""
         snap, action, actor = self.snap, cmd.action, cmd.actor
@@ -691,35 +685,13 @@ class EventLifecycle:
 
     @supervise.validator
     def _validate_supervise(self, cmd: SupervisorCommand) -> None:
-        self._require_supervisor(cmd.actor)
-        _check_text("reason", cmd.reason, MAX_REASON)
-        action, snap = cmd.action, self.snap
-        if action in ("retry_notice", "skip_notice"):
-            if cmd.notice_id not in self._deliveries:
-                raise _reject(CONFLICT, f"notice {cmd.notice_id} is not being delivered")
-            return
-        if action == "review_rework":
-            if self._machine.current != State.REVIEW:
-                raise _reject(CONFLICT, "the event is not waiting for a review")
-            return
-        if ACTORS.get(action) != "supervisor":
-            raise _reject(INVALID, f"unknown supervisor action '{action}'")
-        self._require(action, allow_paused=action in ("resume", "void", "close"))
-        if action in ("approve_extension", "deny_extension"):
-            if snap.pending != "extension":
-                raise _reject(CONFLICT, "no extension request waits for a decision")
-        if action == "pause" and snap.paused:
-            raise _reject(CONFLICT, "the case is already paused")
-        if action == "resume" and not snap.paused:
-            raise _reject(CONFLICT, "the case is not paused")
-        if action in ("void", "close", "reopen") and not cmd.reason.strip():
-            raise _reject(INVALID, f"'{action}' needs a reason")
-        if action == "reassign" and not cmd.unit:
-            raise _reject(INVALID, "reassign needs a unit")
-        if action == "approve_return":
-            self._refuse_returning_unit(cmd.unit)
-        if action == "change_deadline" and not (cmd.hours and 1 <= cmd.hours <= 24 * 30):
-            raise _reject(INVALID, "a deadline is 1 to 720 working hours")
+        case = self._case()
+        _ruled(policy.check_supervise, case, cmd.actor, cmd.action)
+        _ruled(policy.check_supervise_input, cmd.action, cmd.reason, cmd.unit, cmd.hours)
+        if cmd.action in ("retry_notice", "skip_notice"):
+            _ruled(policy.delivering_ok, cmd.notice_id, self._deliveries)
+        if cmd.action == "approve_return":
+            _ruled(policy.check_return_target, cmd.unit, self._returning_units())
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -733,41 +705,11 @@ class EventLifecycle:
     def _touch(self) -> None:
         self._changes += 1
 
-    def _require(self, trigger: str, *, allow_paused: bool = False) -> None:
-        if self._snap is None or not self._machine.may(trigger):
-            state = self._machine.current.value
-            raise _reject(CONFLICT, f"action '{trigger}' is not allowed while the event is '{state}'")
-        if self.snap.paused and not allow_paused and ACTORS.get(trigger) != "timer":
-            raise _reject(CONFLICT, "the case is paused by a supervisor")
-
-    def _require_supervisor(self, actor: Actor) -> None:
-        if actor.role not in SUPERVISOR_ROLES:
-            raise _reject(FORBIDDEN, "only supervisors can do this")
-
     def _find(self, task_id: str) -> Task:
         for task in self.snap.tasks if self._snap else []:
             if task.task_id == task_id:
                 return task
-        raise _reject(NOT_FOUND, f"task {task_id} does not belong to this event")
-
-    def _open_task_for(self, task_id: str, actor: Actor) -> Task:
-        task = self._find(task_id)
-        if task.status in ("done", "cancelled"):
-            raise _reject(CONFLICT, f"task {task.task_id} is already {task.status}")
-        if actor.unit != task.unit:
-            raise _reject(FORBIDDEN, f"task {task.task_id} belongs to unit {task.unit}, not {actor.unit}")
-        expected = TASK_KIND_OF_STATE.get(self._machine.current)
-        if task.kind != expected and not (task.kind == "cohandle" and expected == "handle"):
-            raise _reject(CONFLICT, f"task {task.task_id} is not the event's current task")
-        return task
-
-    def _claimed_by(self, task_id: str, actor: Actor) -> Task:
-        task = self._open_task_for(task_id, actor)
-        if task.status != "claimed":
-            raise _reject(CONFLICT, f"task {task.task_id} is {task.status}; claim it first")
-        if task.claimed_by != actor.username:
-            raise _reject(CONFLICT, f"task {task.task_id} was claimed by {task.claimed_by}")
-        return task
+        raise _reject(NOT_FOUND, f"task {task_id} does not belong to this event", "task_unknown", task=task_id)
 
     def _current_handle_task(self) -> Task | None:
         for task in reversed(self.snap.tasks):
@@ -803,7 +745,7 @@ class EventLifecycle:
         try:
             before, after = self._machine.fire(trigger)
         except IllegalTransition as exc:  # never let a MachineError fail the workflow task
-            raise ApplicationError(str(exc), type=CONFLICT, non_retryable=True) from exc
+            raise _reject(CONFLICT, str(exc), "not_now", action=trigger, state=exc.state.value) from exc
         self._log(trigger, actor, before=before, after=after, note=note)
 
     def _warn(self, kind: str, task: Task, note: str) -> None:
@@ -855,11 +797,7 @@ class EventLifecycle:
 
     def _ladder_up(self, unit: str) -> str:
         """The next unit up the supervision ladder (grid → community → street → city centre)."""
-        ladder = self.snap.decision.ladder if self.snap.decision else []
-        if unit in ladder:
-            index = ladder.index(unit)
-            return ladder[min(index + 1, len(ladder) - 1)]
-        return ladder[-1] if ladder else unit
+        return policy.ladder_up(self.snap.decision.ladder if self.snap.decision else [], unit)
 
     def _notify(self, kind: str, body: str) -> Notice | None:
         """Tell the reporter (returned: the notice, or None without a phone) and the followers."""
@@ -949,20 +887,6 @@ class EventLifecycle:
         decision = self.snap.decision
         return (decision.verifier(handled.unit) if decision else None) or handled.unit
 
-    def _handled_by(self) -> str | None:
-        """Who completed the handling task that the current verification checks."""
-        for task in reversed(self.snap.tasks):
-            if task.kind == "handle" and task.status == "done":
-                return task.claimed_by
-        return None
-
-    def _refuse_own_verification(self, task: Task, actor: Actor) -> None:
-        """核查 is never done by the person who completed the handling task (409 with the reason)."""
-        if task.kind == "verify" and actor.username == self._handled_by():
-            raise _refuse(CONFLICT, "verify.own_work",
-                          f"{actor.username} completed the handling of this event; someone else verifies it",
-                          user=actor.username)
-
     def _returning_units(self) -> list[str]:
         """Units that returned the event: those whose return was approved, and the one asking now."""
         units = list(self.snap.returned_units)
@@ -970,12 +894,6 @@ class EventLifecycle:
         if self.snap.pending == "return" and task is not None and task.unit not in units:
             units.append(task.unit)
         return units
-
-    def _refuse_returning_unit(self, unit: str | None) -> None:
-        """An approved return never goes back to a unit that returned the event."""
-        if unit and unit in self._returning_units():
-            raise _refuse(INVALID, "return.to_returner", f"unit {unit} returned this event; choose another",
-                          unit=unit)
 
     async def _place_after_return(self, cmd: SupervisorCommand) -> None:
         """Place a returned event in the unit the approving supervisor chose, recorded like a decision."""
@@ -1000,7 +918,7 @@ class EventLifecycle:
         if decision and decision.grid:
             return decision.grid
         if decision and decision.street:
-            return f"CC-{decision.street}"
+            return policy.street_centre(decision.street)
         return decision.unit if decision else ""
 
     async def _due(self, hours: int, start: str | None = None) -> str:

@@ -26,6 +26,12 @@ SEARCH_ATTRIBUTES = {
     "WulianReceipt": "Keyword",
 }
 
+#: The kinds of refusal (an ``ApplicationError``'s ``type``), which the web maps to 409/403/404/400.
+CONFLICT = "Conflict"
+FORBIDDEN = "Forbidden"
+NOT_FOUND = "NotFound"
+INVALID = "Invalid"
+
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")
 SOURCES = ("portal", "hotline", "camera", "grid_patrol", "wechat", "api", "cli")
 

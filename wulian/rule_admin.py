@@ -15,6 +15,7 @@ from rules.responsibility_list import Problem, ResponsibilityList, check
 from store import models, rule_lists
 from store.db import Database
 from store.org import OrgTree
+from workflows.policy import department_of
 
 #: At most this many bytes are accepted for an uploaded list file.
 MAX_LIST_BYTES = 2_000_000
@@ -32,7 +33,7 @@ class CheckResult:
 async def departments_of(db: Database) -> set[str]:
     """Department codes of the organisation (unit code ``D-XX`` → ``XX``)."""
     org = await OrgTree.load(db)
-    return {code.removeprefix("D-") for code, unit in org.units.items() if unit.kind == "department"}
+    return {department_of(code) or code for code, unit in org.units.items() if unit.kind == "department"}
 
 
 async def check_content(db: Database, content: str | bytes) -> CheckResult:
@@ -69,7 +70,7 @@ async def dry_run(db: Database, candidate: ResponsibilityList, last: int = 200) 
         events = (
             await session.exec(select(models.Event).order_by(col(models.Event.created_at).desc()).limit(last))
         ).all()
-    engine = RoutingEngine(candidate)
+    engine = RoutingEngine(candidate, city_centre=(await OrgTree.load(db)).city_centre())
     try:
         return _compare(engine, events)
     finally:

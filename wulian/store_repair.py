@@ -26,8 +26,8 @@ from temporalio.exceptions import ApplicationError
 from store import models
 from store.db import Database
 from store.projection import apply_snapshot, settle_notices
-from workflows.event_lifecycle import INVALID, EventLifecycle
-from workflows.types import EventSnapshot
+from workflows.event_lifecycle import EventLifecycle
+from workflows.types import INVALID, EventSnapshot
 
 WORKFLOW_TYPE = "EventLifecycle"
 #: Seconds to wait for one workflow's snapshot (a closed workflow that is not completed is queried,

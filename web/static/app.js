@@ -152,6 +152,19 @@
   });
 })();
 
+// A submit button marked data-once is disabled once its form is sent, so a second click sends nothing
+// (the server makes one report of a form's one-time key anyway: web/idempotency.py). Enabled again when
+// the page comes back from the browser's back-forward cache.
+(function () {
+  document.querySelectorAll('button[data-once]').forEach(function (button) {
+    if (!button.form) return;
+    button.form.addEventListener('submit', function () {
+      setTimeout(function () { button.disabled = true; }, 0);
+    });
+    window.addEventListener('pageshow', function () { button.disabled = false; });
+  });
+})();
+
 // The reassign picker (event page, console bulk form): the server lists the active users of every unit
 // in the supervisor's scope, one <optgroup data-unit> each; here only the chosen unit's group is shown,
 // and a person of another unit is unpicked when the unit changes. The server checks the pick anyway.
