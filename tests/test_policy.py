@@ -185,11 +185,18 @@ def test_only_the_claimer_completes_releases_or_asks() -> None:
 def test_a_verification_is_claimed_then_recorded_and_takes_no_requests() -> None:
     verify = T("E.T2", kind="verify")
     case = Case(state="verification", tasks=[replace(MAIN, status="done"), verify])
-    assert policy.task_actions(case, verify, WORKER) == ["claim"]
-    claimed = replace(verify, status="claimed", claimed_by=WORKER.username)
+    assert policy.task_actions(case, verify, COLLEAGUE) == ["claim"]
+    # Never by the one who handled it (issue 10, item 2).
+    assert policy.task_actions(case, verify, WORKER) == []
+    assert refusal(policy.check_claim, case, verify.task_id, WORKER).code == "verify_own_work"
+    claimed = replace(verify, status="claimed", claimed_by=COLLEAGUE.username)
     case = Case(state="verifying", tasks=[replace(MAIN, status="done"), claimed])
-    assert policy.task_actions(case, claimed, WORKER) == ["verify", "release"]
-    assert refusal(policy.check_request, case, claimed.task_id, WORKER, "escalate").code == "request_needs_handling"
+    assert policy.task_actions(case, claimed, COLLEAGUE) == ["verify", "release"]
+    assert refusal(policy.check_request, case, claimed.task_id, COLLEAGUE, "escalate").code == "request_needs_handling"
+    # A verification claimed by the handler (before this rule) is not his to record either.
+    own = replace(verify, status="claimed", claimed_by=WORKER.username)
+    mine = Case(state="verifying", tasks=[replace(MAIN, status="done"), own])
+    assert refusal(policy.check_complete, mine, own.task_id, WORKER, True).code == "verify_own_work"
     # The finished handling task is nobody's to act on any more.
     assert refusal(policy.check_complete, case, MAIN.task_id, WORKER).code == "task_finished"
 

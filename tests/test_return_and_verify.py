@@ -18,6 +18,7 @@ from store.db import Database
 from tests.conftest import binary
 from tests.scenarios import COMMUNITY, GW, ZX, handle_task, snapshot, start, verify, wait_state
 from worker import build_worker
+from workflows import policy
 from workflows.event_lifecycle import EventLifecycle
 from workflows.types import Actor, ClaimCommand, Decision, EventSnapshot, SupervisorCommand, TaskRequest
 from wulian.temporal_setup import ensure_search_attributes
@@ -198,3 +199,11 @@ async def test_a_fire_hazard_handled_by_the_grid_is_verified_by_the_street_centr
         await handle_task(handle, GW)
         assert (await snapshot(handle)).tasks[-1].unit == "CC-HS"
         await handle.terminate("test over")
+
+
+def test_the_policy_never_sends_a_return_back_to_a_returning_unit() -> None:
+    with pytest.raises(policy.Refused) as info:
+        policy.check_return_target("HS01-G1", ["D-ZF", "HS01-G1"])
+    assert (info.value.code, info.value.params) == ("return_to_returner", {"unit": "HS01-G1"})
+    policy.check_return_target("HS01", ["HS01-G1"])  # another unit: fine
+    policy.check_return_target(None, ["HS01-G1"])  # no pick: the list decides again
