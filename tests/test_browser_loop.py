@@ -41,7 +41,7 @@ async def _task(platform: Platform, task_id: str) -> models.Task:
 
 
 async def _walk(platform: Platform, base: str, browser: object) -> None:
-    # The first two are the grid's; later reports of the same kind in the grid are repeats (the community's).
+    # Four reports of SR-01 in grid HS01-G1 by one reporter (one person: no repeat, each is the grid's).
     handled, returned, reassigned, voided = [
         (await platform.report(description=text))["event_id"]
         for text in ("火车站广场垃圾", "北苑小区门口垃圾,不属于本网格", "城北路垃圾待改派", "重复上报的垃圾")]
