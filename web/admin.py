@@ -13,10 +13,13 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from rules.diff import diff_lists
+from rules.responsibility_list import Problem
 from store import rule_lists
 from web.admin_org import ADMIN_ORG_CONTROLLERS
 from web.auth import CurrentUser, resolve_user
 from web.context import AppContext
+from web.errors import refusal
+from web.i18n import language_of, translate
 from wulian.rule_admin import MAX_LIST_BYTES, activate, check_content, dry_run
 from wulian.rule_registry import parse_list
 
@@ -24,8 +27,12 @@ from wulian.rule_registry import parse_list
 async def _admin(ctx: AppContext, request: Request) -> CurrentUser | None:
     user = await resolve_user(ctx, request, api=False)
     if user is not None and not user.is_admin:
-        raise PermissionDeniedException("administrators only")
+        raise refusal(PermissionDeniedException, "error.admins_only")
     return user
+
+
+#: The refusals the overview shows (``?error=<key>``).
+_ERRORS = ("admin.rules.err.choose_file", "admin.rules.err.unknown_version")
 
 
 class AdminRulesPages(Controller):
@@ -44,7 +51,9 @@ class AdminRulesPages(Controller):
         versions = await rule_lists.list_versions(ctx.db)
         active = next((v for v in versions if v.active), None)
         return Template("admin_rules.html", context={
-            "user": user, "versions": versions, "active": active, "lst": engine.list, "msg": msg, "error": error,
+            "user": user, "versions": versions, "active": active, "lst": engine.list, "msg": msg,
+            # Only this page's own refusals (a text from the query string is never shown).
+            "error": translate(language_of(request.cookies), error) if error in _ERRORS else None,
         })
 
     @post("/upload", status_code=200)
@@ -58,7 +67,7 @@ class AdminRulesPages(Controller):
             return Redirect("/login", status_code=303)
         upload = data.get("file")
         if not isinstance(upload, UploadFile):
-            return Redirect("/admin/rules?error=choose%20a%20JSON%20file", status_code=303)
+            return Redirect("/admin/rules?error=admin.rules.err.choose_file", status_code=303)
         content = await upload.read(MAX_LIST_BYTES + 1)
         result = await check_content(ctx.db, content)
         context: dict[str, Any] = {"user": user, "filename": upload.filename, "problems": result.problems,
@@ -67,7 +76,9 @@ class AdminRulesPages(Controller):
             try:
                 context["stored"] = await activate(ctx.db, result, user.username, now=False)
             except ValueError as exc:
-                context["problems"] = [f"version: {exc}"]
+                version = result.parsed.version
+                context["problems"] = [Problem(f"version: {exc}", str(exc), "version_exists", {"version": version},
+                                               field="version")]
                 return Template("admin_rules_check.html", context=context, status_code=400)
             context["checked"], context["changes"] = await dry_run(ctx.db, result.parsed)
             active = await rule_lists.active_version(ctx.db)
@@ -84,8 +95,8 @@ class AdminRulesPages(Controller):
             return Redirect("/login", status_code=303)
         try:
             await rule_lists.activate_stored(ctx.db, version, user.username)
-        except LookupError as exc:
-            return Redirect(f"/admin/rules?error={exc}", status_code=303)
+        except LookupError:
+            return Redirect("/admin/rules?error=admin.rules.err.unknown_version", status_code=303)
         ctx.engines.refresh()
         return Redirect("/admin/rules?msg=msg.activated", status_code=303)
 
@@ -97,7 +108,7 @@ class AdminRulesPages(Controller):
             return Redirect("/login")
         rows = [await rule_lists.get_version(ctx.db, v) for v in (old, new)]
         if rows[0] is None or rows[1] is None:
-            return Redirect("/admin/rules?error=unknown%20version", status_code=303)
+            return Redirect("/admin/rules?error=admin.rules.err.unknown_version", status_code=303)
         diff = diff_lists(parse_list(rows[0].content), parse_list(rows[1].content))
         return Template("admin_rules_diff.html", context={"user": user, "diff": diff})
 

@@ -28,6 +28,7 @@ from store.admin_org import AdminError, UnitDraft
 from store.users import ROLES, get_user
 from web.auth import CurrentUser, resolve_user
 from web.context import AppContext
+from web.errors import refusal
 from web.i18n import language_of, translate
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -40,7 +41,7 @@ async def _admin(ctx: AppContext, request: Request) -> CurrentUser | None:
     """The administrator of this request; None when nobody is logged in; 403 for anyone else."""
     user = await resolve_user(ctx, request, api=False)
     if user is not None and not user.is_admin:
-        raise PermissionDeniedException("administrators only")
+        raise refusal(PermissionDeniedException, "error.admins_only")
     return user
 
 
@@ -151,7 +152,7 @@ class AdminOrgPages(Controller):
             org = await ctx.org()
             unit = org.units.get(code)
         if unit is None:
-            raise NotFoundException(f"unit {code} does not exist")
+            raise refusal(NotFoundException, "error.unit_missing", code=code)
         parent = org.units.get(unit.parent) if unit.parent else None
         return {"user": user, "unit": unit, "parent": parent, "children": _sorted(org.children.get(code, [])),
                 "people": await queries.users(ctx.db, code), "errors": [], "bad": "", "form": {
@@ -181,7 +182,7 @@ class AdminOrgPages(Controller):
         try:
             await admin_org.update_unit(ctx.db, user.username, code, _unit_draft(data, new=False))
         except LookupError:
-            raise NotFoundException(f"unit {code} does not exist") from None
+            raise refusal(NotFoundException, "error.unit_missing", code=code) from None
         except AdminError as exc:
             context = await self._unit_context(ctx, user, code)
             context.update(_error(request, exc), form=data)
@@ -239,7 +240,7 @@ class AdminOrgPages(Controller):
     async def _person_context(self, ctx: AppContext, user: CurrentUser, username: str) -> dict[str, Any]:
         person = await get_user(ctx.db, username)
         if person is None:
-            raise NotFoundException(f"user {username} does not exist")
+            raise refusal(NotFoundException, "error.user_missing", username=username)
         org = await ctx.org()
         return {
             "user": user, "person": person, "roles": ROLES, "units": _sorted(list(org.units.values())),
@@ -276,7 +277,7 @@ class AdminOrgPages(Controller):
             else:
                 await admin_org.station(ctx.db, user.username, username, _field(data, "street"))
         except LookupError:
-            raise NotFoundException(f"user {username} does not exist") from None
+            raise refusal(NotFoundException, "error.user_missing", username=username) from None
         except AdminError as exc:
             context = await self._person_context(ctx, user, username)
             context.update(_error(request, exc))

@@ -14,6 +14,7 @@ from store.timeutil import utcnow
 from web import commands
 from web.auth import CurrentUser, require_api_user, visible_event
 from web.context import AppContext
+from web.errors import refusal
 from web.exports import TIME_ZONE_NAME, csv_response
 from web.schemas import BulkIn, SuperviseIn, TaskRequestIn
 from web.views import iso, task_view
@@ -50,7 +51,7 @@ def console_view(data: dict[str, list[Any]]) -> dict[str, Any]:
 async def _supervisor(ctx: AppContext, request: Request) -> CurrentUser:
     user = await require_api_user(ctx, request)
     if not user.is_supervisor:
-        raise PermissionDeniedException("supervisors only")
+        raise refusal(PermissionDeniedException, "error.supervisors_only")
     return user
 
 

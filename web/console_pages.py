@@ -12,6 +12,7 @@ from store import queries
 from store.timeutil import utcnow
 from web import commands
 from web.context import AppContext
+from web.errors import refusal
 from web.event_pages import units_for_forms
 from web.i18n import language_of
 from web.page_forms import form_text, form_texts, page_user, with_query
@@ -31,7 +32,7 @@ class ConsolePages(Controller):
         if user is None:
             return Redirect("/login")
         if not user.is_supervisor:
-            raise PermissionDeniedException("supervisors only")
+            raise refusal(PermissionDeniedException, "error.supervisors_only")
         data = await queries.console(ctx.db, user.scope, utcnow())
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
@@ -48,7 +49,7 @@ class ConsolePages(Controller):
         if user is None:
             return Redirect("/login", status_code=303)
         if not user.is_supervisor:
-            raise PermissionDeniedException("supervisors only")
+            raise refusal(PermissionDeniedException, "error.supervisors_only")
         form = await request.form()
         event_ids = form_texts(form, "event_ids")
         action = form_text(form, "action", 32)

@@ -15,6 +15,7 @@ from web import commands
 from web.auth import CurrentUser, visible_event
 from web.console_api import timeline_csv_response
 from web.context import AppContext
+from web.errors import refusal, refusal_text
 from web.i18n import language_of
 from web.location_map import location_map
 from web.page_forms import form_hours, form_text, form_texts, page_user, safe_next, with_query
@@ -86,10 +87,10 @@ class EventPages(Controller):
             elif action in REQUEST_ACTIONS:
                 units = form_texts(form, "units")
                 if len(units) > 5:
-                    raise commands.CommandError(400, "co-handling: at most 5 units")
+                    raise commands.CommandError.keyed(400, "error.cohandling_max", n=5)
                 hours = form_hours(form) if action == "extension" else None
                 if action == "extension" and hours is None:
-                    raise commands.CommandError(400, "an extension needs the number of hours")
+                    raise commands.CommandError.keyed(400, "error.extension_hours")
                 await commands.request(ctx, user, task_id, REQUEST_ACTIONS[action], form_text(form, "reason"),
                                        hours or 0, units if action == "cohandling" else None)
                 msg = f"msg.requested.{action}"
@@ -98,11 +99,12 @@ class EventPages(Controller):
                                       form_text(form, "note"))
                 msg = "msg.triaged"
             else:
-                raise NotFoundException(f"unknown action '{action}'")
+                raise refusal(NotFoundException, "error.unknown_action", action=action)
         except commands.CommandError as exc:
             if exc.status == 403:
-                raise PermissionDeniedException(exc.reason) from exc
-            return Redirect(with_query(back, error=exc.reason), status_code=303)
+                raise  # the error page, with the reason in the visitor's language
+            return Redirect(with_query(back, error=refusal_text(language_of(request.cookies), exc, exc.status)),
+                            status_code=303)
         return Redirect(with_query(back, msg=msg), status_code=303)
 
     @get("/events/{event_id:str}")
@@ -156,22 +158,21 @@ class EventPages(Controller):
         if user is None:
             return Redirect("/login", status_code=303)
         if not user.is_supervisor:
-            raise PermissionDeniedException("only supervisors can do this")
+            raise refusal(PermissionDeniedException, "error.supervisors_only_action")
         form = await request.form()
         back = safe_next(form_text(form, "next", 300), f"/events/{quote(event_id, safe='')}")
         action = form_text(form, "action", 32)
         try:
             if action not in commands.SUPERVISOR_ACTIONS:
-                raise commands.CommandError(400, f"unknown action '{action}'")
+                raise commands.CommandError.keyed(400, "error.unknown_action", action=action)
             await commands.supervise(
                 ctx, user, event_id, action, reason=form_text(form, "reason"), unit=form_text(form, "unit", 32) or None,
                 assignee=form_text(form, "assignee", 64) or None, hours=form_hours(form),
                 notice_id=form_text(form, "notice_id", 220) or None,
             )
         except commands.CommandError as exc:
-            if exc.status == 403:
-                raise PermissionDeniedException(exc.reason) from exc
-            if exc.status == 404:
-                raise NotFoundException(exc.reason) from exc
-            return Redirect(with_query(back, error=exc.text(language_of(request.cookies))), status_code=303)
+            if exc.status in (403, 404):
+                raise  # the error page, with the reason in the visitor's language
+            return Redirect(with_query(back, error=refusal_text(language_of(request.cookies), exc, exc.status)),
+                            status_code=303)
         return Redirect(with_query(back, msg=f"msg.supervised.{action}"), status_code=303)

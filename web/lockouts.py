@@ -25,6 +25,7 @@ from store import models
 from store.users import audit
 from web.auth import CITY_WIDE_ROLES, CurrentUser, require_api_user, resolve_user
 from web.context import AppContext
+from web.errors import refusal
 from web.ratelimit import FIELD_MAX, Lockout, LoginLimiter
 from web.views import iso
 
@@ -73,7 +74,7 @@ async def _units_of(ctx: AppContext, usernames: Iterable[str]) -> dict[str, str]
 async def visible_lockouts(ctx: AppContext, user: CurrentUser) -> tuple[list[Lockout], list[Lockout]]:
     """The current lockouts ``user`` may see and lift, and all of them."""
     if not user.is_supervisor:
-        raise PermissionDeniedException("supervisors only")
+        raise refusal(PermissionDeniedException, "error.supervisors_only")
     everything = await LoginLimiter(ctx.db).lockouts()
     if user.role in CITY_WIDE_ROLES:
         return everything, everything
@@ -96,8 +97,8 @@ async def lift(ctx: AppContext, user: CurrentUser, wanted: LiftIn) -> Lockout:
     lock = next((lock for lock in seen if lock.key == key), None)
     if lock is None:
         if any(other.key == key for other in everything):
-            raise PermissionDeniedException("this lockout concerns users outside your scope")
-        raise NotFoundException("no such current lockout (it may have ended or been lifted)")
+            raise refusal(PermissionDeniedException, "error.lockout_scope")
+        raise refusal(NotFoundException, "error.lockout_missing")
     rows = await LoginLimiter(ctx.db).lift(*key)
     target = f"{lock.kind}:{lock.username}@{lock.address}"
     await audit(ctx.db, user.username, "login_lift", target=target[:200],

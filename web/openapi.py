@@ -42,10 +42,12 @@ _ERROR = Schema(
     required=["status_code", "detail"],
     properties={
         "status_code": Schema(type=OpenAPIType.INTEGER),
-        "detail": Schema(type=OpenAPIType.STRING),
+        "code": Schema(type=OpenAPIType.STRING,
+                       description="what was refused, for programs: e.g. event_scope, not_found, conflict"),
+        "detail": Schema(type=OpenAPIType.STRING, description="the reason in English"),
         "extra": Schema(),
     },
-    description="A refusal: the HTTP status and the reason",
+    description="A refusal: the HTTP status, a machine-readable code and the reason",
 )
 _HTML = {"text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
 _RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {

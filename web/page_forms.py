@@ -61,7 +61,7 @@ def form_hours(form: FormMultiDict) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise commands.CommandError(400, "hours must be a whole number") from None
+        raise commands.CommandError.keyed(400, "error.hours_number") from None
 
 
 def with_query(target: str, **params: str) -> str:
