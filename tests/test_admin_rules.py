@@ -45,8 +45,9 @@ async def test_admin_uploads_checks_activates_and_diffs(platform: Platform) -> N
     r = await http.post("/admin/rules/upload", data={"_csrf_token": csrf(page)},
                         files={"file": ("broken.json", list_file("2026.5", break_it=True), "application/json")})
     # Each problem with its place, in the page's language (the field's name in the file too).
-    assert r.status_code == 400 and "未启用" in r.text and "类别 SR-01" in r.text
-    assert re.search(r"时限 › 执行处置 <code translate=\"no\">deadlines.handling</code></td><td>[^<]*\S", r.text)
+    broken = json.loads(DEFAULT_LIST_PATH.read_text(encoding="utf-8"))["categories"][5]["code"]
+    assert r.status_code == 400 and "未启用" in r.text and f"类别 {broken}" in r.text
+    assert re.search(r"时限 › 执行处置 <code translate=\"no\">deadlines.handling</code></td><td>应大于 0</td>", r.text)
 
     r = await http.post("/admin/rules/upload", data={"_csrf_token": csrf(page)},
                         files={"file": ("v2.json", list_file("2026.2"), "application/json")})

@@ -290,9 +290,10 @@ async def _build(w: World) -> None:
     # No category: triage at the street's command centre. A camera alarm. A law-enforcement case
     # (the street's stationed cadre), a severe one and a repeated one.
     await w.report("triage", category=None, description="语言测试:不知道是什么问题")
-    await w.report("camera", source="camera", description="语言测试:摄像头告警")
-    await w.report("enforcement", needs_enforcement=True, description="语言测试:违章")
-    await w.report("department", category="SG-07", description="语言测试:部门")
+    # (Other grids, so that the repeat rule, which comes first, does not decide them.)
+    await w.report("camera", source="camera", description="语言测试:摄像头告警", location={"grid": "HS01-G2"})
+    await w.report("enforcement", needs_enforcement=True, description="语言测试:违章", location={"grid": "HS01-G3"})
+    await w.report("department", category="SG-07", description="语言测试:部门", location={"grid": "HS01-G4"})
     await w.report("repeat", description="语言测试:再次反映")
     await w.state("cohandling", "handling", "dispatched")
 
@@ -371,6 +372,11 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
                                                                         "_csrf_token": csrf(page.text)})
             pages.append(("refused override", (await http.get(r.headers["location"])).text
                           if r.status_code == 303 else r.text))
+    if role == "street":  # a lift form that names no kind of lockout: the form's problem, by its field
+        lockouts = (await http.get("/console/lockouts")).text
+        r = await http.post("/console/lockouts/lift", data={"kind": "nope", "_csrf_token": csrf(lockouts)})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused lift", r.text))
     if role == "community":  # a photo that is no photo, with a completion: refused before the workflow is asked
         task = await w.task("extension", "handle")
         r = await http.post(f"/tasks/{task.task_id}/complete", data={"next": f"/events/{event_id}", "result": "x",
@@ -432,6 +438,12 @@ def _changed_list() -> bytes:
     return json.dumps(raw, ensure_ascii=False).encode()
 
 
+def _dump(directory: Path, prefix: str, pages: list[tuple[str, str]]) -> None:
+    for i, (name, html) in enumerate(pages):
+        text = "\n".join(t.strip() for t, _ in visible_text(html))
+        (directory / f"{prefix}-{i:02d}.txt").write_text(f"{name}\n{text}", encoding="utf-8")
+
+
 @pytest.mark.parametrize("lang", list(LANGUAGES))
 @pytest.mark.parametrize("role", ROLES)
 async def test_every_page_speaks_the_visitors_language(world: World, role: str, lang: str) -> None:
@@ -447,9 +459,7 @@ async def test_every_page_speaks_the_visitors_language(world: World, role: str, 
         await http.aclose()
     assert len(pages) > (10 if role == "anon" else 25)
     if dump := os.environ.get("WULIAN_DUMP_PAGES"):  # to look at them: a directory to write them into
-        for i, (name, html) in enumerate(pages):
-            Path(dump, f"{role}-{lang}-{i:02d}.txt").write_text(
-                name + "\n" + "\n".join(t.strip() for t, _ in visible_text(html)), encoding="utf-8")
+        _dump(Path(dump), f"{role}-{lang}", pages)
     found = {name: problems for name, html in pages if (problems := problems_of(html, lang, world.names))}
     report = "\n".join(f"{name}:\n  " + "\n  ".join(sorted(set(problems))) for name, problems in found.items())
     assert not found, f"{role} in {lang}:\n{report}"
@@ -473,3 +483,135 @@ def test_every_html_page_route_is_rendered() -> None:
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
+
+
+# ------------------------------------------------------------------ the parts, one by one
+
+
+def _chinese_only(text: str) -> list[str]:
+    """English words in a text meant for a Chinese page (as the page check finds them)."""
+    return problems_of(f"<p>{text}</p>", "zh-CN", set())
+
+
+def test_every_reason_has_a_code_its_english_text_and_both_translations() -> None:
+    from rules import reasons
+    from web.labels import reason_text
+
+    samples = {"category": "SR-01", "name": "暴露垃圾", "tier": "street", "from_tier": "grid", "department": "ZF",
+               "street": "HS", "level": "重大", "steps": 2, "repeat": 3, "days": 7, "returned": 2}
+    for code, template in reasons.TEMPLATES.items():
+        fields = reasons.reason(code, **{k: v for k, v in samples.items() if "{" + k + "}" in template})
+        assert fields["reason_code"] == code and fields["reason"] == template.format(**fields["reason_params"])
+        parsed = reasons.parse(fields["reason"])  # old events and timeline notes have only the text
+        assert parsed is not None and parsed[0] == code, (code, fields["reason"])
+        zh, en = reason_text("zh-CN", fields), reason_text("en", fields)
+        assert not _chinese_only(zh) and zh != fields["reason"] and en, (code, zh)
+        assert reason_text("zh-CN", {"reason": fields["reason"]}) == zh  # from the text alone
+    # A reason nobody can read back (a supervisor's own note) stays as written.
+    assert reason_text("zh-CN", {"reason": "按现场情况交社区"}) == "按现场情况交社区"
+
+
+def test_the_engine_gives_every_decision_a_reason_code() -> None:
+    from rules.engine import RoutingEngine
+    from rules.reasons import TEMPLATES
+    from rules.responsibility_list import load
+
+    engine = RoutingEngine(load())
+    try:
+        place = {"grid": "HS01-G1", "community": "HS01", "street": "HS"}
+        cases = {
+            "category": {"category": "SR-01", **place}, "repeat": {"category": "SR-01", "repeat": 5, **place},
+            "escalated": {"category": "SR-01", "escalated": 1, **place},
+            "enforcement": {"category": "SR-01", "needs_enforcement": True, **place},
+            "camera": {"category": "SR-01", "source": "camera", **place},
+            "returned": {"category": "SR-01", "returned": 5, **place},
+            "unknown_category": {"category": "NOPE-1", **place}, "no_category": {**place},
+            "no_location": {"category": "SR-01"},
+        }
+        for code, facts in cases.items():
+            decision = engine.decide(dict(facts))
+            assert decision["reason_code"] == code, (code, decision["rule"], decision["reason"])
+            assert decision["reason"] == TEMPLATES[code].format(**decision["reason_params"])
+    finally:
+        engine.close()
+
+
+def test_machine_notes_of_the_workflow_are_translated() -> None:
+    """The notes the workflow writes in English for timers and co-handling, and its warnings: each
+    text is still written there (so the patterns stay true), and each reads back in Chinese."""
+    from web.labels import note_text, warning_note
+
+    source = Path("workflows/event_lifecycle.py").read_text(encoding="utf-8")
+    for written in ('f"{task.task_id} overdue (yellow)"', 'f"overdue: {task.unit} → {target}"',
+                    'f"{task.task_id} claimed"', 'f"{task.task_id} done: {cmd.result}"',
+                    'f"{pct}% of the time used"', '"deadline passed: urging notice (督办)"',
+                    'f"escalated to {target} (red)"', 'f"escalated to {target} by {actor.username}"',
+                    'f"{cmd.rating} {cmd.comment}"'):
+        assert written in source, written
+    notes = [("urge", "EV-1.T1 overdue (yellow)"), ("escalate_overdue", "overdue: HS01-G1 → HS01"),
+             ("cohandle", "EV-1.T3 claimed"), ("cohandle", "EV-1.T3 done: 已配合"), ("rate", "satisfied 很快"),
+             ("rework", "dissatisfied 没修好"), ("rate", "basically_satisfied")]
+    for action, note in notes:
+        shown = note_text("zh-CN", action, note)
+        assert shown != note and not _chinese_only(shown), (action, shown)
+    for note in ("50% of the time used", "deadline passed: urging notice (督办)", "escalated to HS01 (red)",
+                 "escalated to HS (red)", "escalated to CC-HS by zx_hs"):
+        assert not _chinese_only(warning_note("zh-CN", note).replace("zx_hs", "")), note
+    assert note_text("zh-CN", "complete", "people write what they like") == "people write what they like"
+
+
+def test_category_names_in_english_for_every_category() -> None:
+    from rules.responsibility_list import load
+    from web.labels import category_name
+
+    for category in load().categories:
+        assert category_name("en", category.code, category.name_zh) == catalogue("en")[f"category.{category.code}"]
+        assert category_name("zh-CN", category.code, category.name_zh) == category.name_zh
+        assert not re.search(r"[\u4e00-\u9fff]", category_name("en", category.code, category.name_zh))
+    # A category the catalogue does not know yet (a new list version): the list's name.
+    assert category_name("en", "XX-99", "新类别") == "新类别"
+    assert category_name("en", "XX-99", "新类别", "New category") == "New category"
+
+
+def test_list_check_problems_have_their_place_and_are_translated() -> None:
+    from rules.responsibility_list import check
+    from web.labels import list_problem
+
+    raw = {"version": "bad version", "groups": [{"code": "SR", "name_zh": "x", "name_en": "x"}],
+           "categories": [{"code": "SR-01", "name_zh": "", "group": "NO", "tier": "planet", "department": "NOPE",
+                           "deadlines": {"dispatch": 0}, "severity_scale": [], "keywords": [" "]}],
+           "policies": {"priorities": {"nope": 1}, "repeat_threshold": "x"}}
+    _, problems = check(raw, {"ZF"})
+    assert len(problems) >= 10
+    for problem in problems:
+        assert problem.code and str(problem)  # the CLI keeps its English line
+        zh, en = list_problem("zh-CN", problem), list_problem("en", problem)
+        assert zh["where"] and zh["what"] != catalogue("zh-CN")["invalid.invalid"], (problem, zh)
+        # (The values the file holds are quoted back as they are: "nope" is the file's.)
+        assert not _chinese_only(f"{zh['where']} {zh['label']} {zh['what']}".replace("nope", "")), zh
+        assert en["what"] and "{" not in en["what"], en
+
+
+async def test_error_pages_and_api_errors(org_db: Any, tmp_path: Path) -> None:
+    """Error pages in the visitor's language; the API answers a code and an English detail."""
+    from tests import webapp
+
+    browser = webapp.browsers(webapp.context(org_db, tmp_path))
+    async with browser() as http:
+        r = await http.get("/api/events/EV-NOPE")
+        assert r.status_code == 401 and r.json()["code"] == "not_authenticated" and r.json()["detail"]
+        headers = await webapp.api_login(http, "wg_hs01_g1")
+        r = await http.get("/api/console", headers=headers)
+        assert r.status_code == 403 and r.json() == {"status_code": 403, "code": "supervisors_only",
+                                                     "detail": "supervisors only"}
+        await webapp.page_login(http, "wg_hs01_g1")
+        for url, status, text in (("/console", 403, "仅限督办员"), ("/events/EV-NOPE", 404, "事件 EV-NOPE 不存在"),
+                                  ("/no/such/page", 404, "页面或记录不存在"), ("/tasks/x/claim", 405, "不支持")):
+            r = await http.get(url)
+            assert r.status_code == status and text in r.text, (url, r.status_code)
+            assert not problems_of(r.text, "zh-CN", {"wg_hs01_g1"}), (url, problems_of(r.text, "zh-CN", set()))
+        await http.get("/lang/en")
+        r = await http.get("/console")
+        assert r.status_code == 403 and "supervisors only" in r.text
+        r = await http.get("/no/such/page")
+        assert r.status_code == 404 and "Not found" in r.text

@@ -9,9 +9,12 @@ translated meaning of its status; its English detail only on English pages.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from litestar.exceptions import HTTPException
+from pydantic import ValidationError
 
 from web.i18n import catalogue, translate
 
@@ -23,10 +26,57 @@ STATUS_CODES = {400: "invalid", 401: "not_authenticated", 403: "forbidden", 404:
                 500: "internal_error", 503: "unavailable"}
 
 
+@dataclass(frozen=True)
+class Msg:
+    """A message used as a value of another (a field's label, a problem), translated with it."""
+
+    key: str
+    values: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang``."""
+        return translate(lang, self.key, **_shown(lang, self.values))
+
+
+@dataclass(frozen=True)
+class Choices:
+    """A list of choices by their catalogue keys, shown joined in the page's language."""
+
+    keys: tuple[str, ...]
+
+    def text(self, lang: str) -> str:
+        """The choices' labels in ``lang``, joined."""
+        return ("、" if lang == "zh-CN" else ", ").join(translate(lang, k) for k in self.keys)
+
+
+def _shown(lang: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.text(lang) if isinstance(v, Msg | Choices) else v for k, v in values.items()}
+
+
+def validation_refusal(cls: type[E], exc: ValidationError, labels: dict[str, str]) -> E:
+    """A refusal of ``cls`` for the first problem pydantic found: the field by its label (``labels``:
+    field name → catalogue key) and the problem by its type (``invalid.<type>``), in the page's
+    language; in English ``field: message`` for the API."""
+    err = exc.errors()[0]
+    name = ".".join(str(p) for p in err["loc"])
+    key = f"invalid.{err['type']}"
+    params: dict[str, Any] = {k: str(v) for k, v in (err.get("ctx") or {}).items() if k != "error"}
+    if err["type"] == "literal_error" and name in labels:
+        # "'pair', 'address' or 'user'": each choice by its label (``<field label key>.<choice>``).
+        choices = re.findall(r"'([^']*)'", params.get("expected", ""))
+        if all(f"{labels[name]}.{c}" in catalogue("zh-CN") for c in choices):
+            params = {"expected": Choices(tuple(f"{labels[name]}.{c}" for c in choices))}
+    problem = Msg(key if key in catalogue("zh-CN") else "invalid.invalid", params)
+    label = Msg(labels[name]) if name in labels else name
+    refused = refusal(cls, "error.validation", field=label, problem=problem)
+    refused.detail = f"{name}: {err['msg']}"
+    return refused
+
+
 def refusal(cls: type[E], key: str, *, headers: dict[str, str] | None = None, **values: Any) -> E:
     """An HTTP exception of ``cls`` whose detail is the English message ``key`` (filled with
     ``values``) and which carries the key for pages."""
-    exc = cls(detail=translate("en", key, **values), headers=headers)
+    exc = cls(detail=translate("en", key, **_shown("en", values)), headers=headers)
     exc.i18n_key = key  # type: ignore[attr-defined]
     exc.i18n_values = values  # type: ignore[attr-defined]
     return exc
@@ -60,7 +110,7 @@ def reason_text(lang: str, status: int, key: str | None, values: dict[str, Any],
     pages and the status's meaning on Chinese ones (never English there)."""
     if key:
         try:
-            return translate(lang, key, **values)
+            return translate(lang, key, **_shown(lang, values))
         except (KeyError, IndexError):
             pass
     if lang == "en" and detail:

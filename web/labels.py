@@ -185,6 +185,8 @@ def list_problem(lang: str, problem: Problem) -> dict[str, str]:
     else:
         where = translate(lang, "listcheck.where.file")
     key = f"listcheck.{problem.code}" if problem.code else ""
+    if key and not has_key(key):
+        key = f"invalid.{problem.code}"  # pydantic's own error types, shared with the forms
     params = dict(problem.params)
     if problem.code == "literal_error" and (problem.field or "").split(".")[-1] == "tier":
         # pydantic lists the allowed values as "'grid', 'community' or 'city'": the tiers by name.
@@ -194,11 +196,11 @@ def list_problem(lang: str, problem: Problem) -> dict[str, str]:
         try:
             what = translate(lang, key, **params)
         except (KeyError, IndexError):
-            what = translate(lang, "listcheck.invalid")
+            what = translate(lang, "invalid.invalid")
     elif lang == "en":
         what = problem.message
     else:
-        what = translate(lang, "listcheck.invalid")
+        what = translate(lang, "invalid.invalid")
     return {"where": where, "field": problem.field or "", "label": list_field(lang, problem.field), "what": what}
 
 

@@ -25,7 +25,7 @@ from store import models
 from store.users import audit
 from web.auth import CITY_WIDE_ROLES, CurrentUser, require_api_user, resolve_user
 from web.context import AppContext
-from web.errors import refusal
+from web.errors import refusal, validation_refusal
 from web.ratelimit import FIELD_MAX, Lockout, LoginLimiter
 from web.views import iso
 
@@ -135,7 +135,8 @@ class LockoutPages(Controller):
         try:
             wanted = LiftIn.model_validate({k: data.get(k, "") for k in ("kind", "username", "address")})
         except ValidationError as exc:
-            raise ValidationException(f"not a lockout: {exc.errors()[0]['msg']}") from None
+            raise validation_refusal(ValidationException, exc, {k: f"lockouts.{k}" for k in LiftIn.model_fields}) \
+                from None
         try:
             await lift(ctx, user, wanted)
         except NotFoundException:  # ended, or lifted by someone else meanwhile
