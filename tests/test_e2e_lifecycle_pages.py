@@ -168,7 +168,7 @@ async def test_worker_escalates_to_the_community(platform: Platform) -> None:
         inbox = (await community.get("/inbox")).text
         assert f'action="/tasks/{event_id}.T2/claim"' in inbox
         page = (await community.get(f"/events/{event_id}")).text
-        assert "<code>escalated</code>" in page and "上报" in page
+        assert "<dd>提级</dd>" in page and "上报" in page  # the rule, by its name in the page's language
 
 
 # ------------------------------------------------------------------ (c) extension (and release)
@@ -186,7 +186,7 @@ async def test_extension_approved_moves_the_deadline(platform: Platform) -> None
         assert before is not None
         r = await submit(worker, "/inbox", f"/tasks/{first}/extension",
                          {"hours": "abc", "reason": "等待配件", "next": "/inbox"})
-        assert "whole number" in flash(r)["error"][0]
+        assert "小时数须为整数" in flash(r)["error"][0]
         r = await submit(worker, "/inbox", f"/tasks/{first}/extension",
                          {"hours": "8", "reason": "等待配件", "next": "/inbox"})
         assert flash(r)["msg"] == ["msg.requested.extension"]
@@ -229,9 +229,13 @@ async def test_cohandling_must_finish_before_the_main_task(platform: Platform) -
                          {"units": ["D-ZF"], "reason": "需执法配合", "next": "/inbox"})
         assert flash(r)["msg"] == ["msg.requested.cohandling"]
         r = await submit(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已处理", "next": "/inbox"})
+        assert flash(r)["error"] == ["操作与当前状态冲突"]  # a refusal without a code: no English on a Chinese page
+        await worker.get("/lang/en")  # its English reason on an English page
+        r = await submit(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已处理", "next": "/inbox"})
         error = flash(r)["error"][0]
         assert "D-ZF" in error and "not finished" in error
         assert error in (await worker.get(r.headers["location"])).text  # shown on the page
+        await worker.get("/lang/zh-CN")
 
         async with browser(platform, "bm_zf") as department:
             inbox = (await department.get("/inbox")).text
@@ -245,7 +249,7 @@ async def test_cohandling_must_finish_before_the_main_task(platform: Platform) -
         # A file that is not an image is refused with a clear message; the task stays claimed.
         r = await submit(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已清理完毕", "next": "/inbox"},
                          files=[("photos", ("notes.txt", b"hello", "text/plain"))])
-        assert flash(r)["error"] == ["a photo must be JPEG, PNG or WebP"]
+        assert flash(r)["error"] == ["照片须为 JPEG、PNG 或 WebP 格式"]  # in the page's language
         assert (await task(platform, main)).status == "claimed"
         # Now the main task completes, with a photo (multipart form).
         r = await submit(worker, "/inbox", f"/tasks/{main}/complete", {"result": "已清理完毕", "next": "/inbox"},
@@ -367,7 +371,7 @@ async def test_scopes_are_enforced_on_pages_and_forms(platform: Platform) -> Non
         token = csrf((await other_street.get("/inbox")).text)
         r = await other_street.post(f"/events/{event_id}/supervise", data={"action": "pause",
                                                                             "_csrf_token": token})
-        assert r.status_code == 403 and "scope" in r.text
+        assert r.status_code == 403 and "无权访问" in r.text
     async with browser(platform, "wg_hs01_g1") as worker:
         inbox = (await worker.get("/inbox")).text
         assert 'href="/console"' not in inbox
@@ -512,7 +516,11 @@ async def test_supervisor_reassigns_changes_the_deadline_and_escalates(platform:
         after = (await task(platform, f"{event_id}.T2")).due_at
         assert before and after and after < before
         r = await supervise(zx, event_id, "change_deadline", hours="9999")
+        assert flash(r)["error"] == ["请求有误"]  # a refusal without a code: no English on a Chinese page
+        await zx.get("/lang/en")
+        r = await supervise(zx, event_id, "change_deadline", hours="9999")
         assert "1 to 720" in flash(r)["error"][0]
+        await zx.get("/lang/zh-CN")
         async with browser(platform, "wg_hs01_g2") as other:
             assert f'action="/tasks/{event_id}.T2/claim"' in (await other.get("/inbox")).text
         r = await supervise(zx, event_id, "force_escalate", reason="久拖不决")

@@ -162,8 +162,9 @@ class EventController(Controller):
             tier=decision.tier if decision else None,
             unit=decision.unit if decision else None,
             department=decision.department if decision else None,
-            decision={"rule": decision.rule, "list_version": decision.list_version,
-                      "reason": decision.reason} if decision else None,
+            decision={"rule": decision.rule, "list_version": decision.list_version, "reason": decision.reason,
+                      "reason_code": decision.reason_code, "reason_params": decision.reason_params}
+            if decision else None,
         )
         return Response(body, status_code=HTTP_201_CREATED)
 

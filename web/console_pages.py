@@ -12,9 +12,9 @@ from store import queries
 from store.timeutil import utcnow
 from web import commands
 from web.context import AppContext
-from web.errors import refusal
+from web.errors import refusal, refusal_text
 from web.event_pages import units_for_forms
-from web.i18n import language_of
+from web.i18n import language_of, translate
 from web.page_forms import form_text, form_texts, page_user, with_query
 
 BULK_ACTIONS = ("reassign", "force_escalate", "pause", "resume", "void", "close")
@@ -54,11 +54,13 @@ class ConsolePages(Controller):
         event_ids = form_texts(form, "event_ids")
         action = form_text(form, "action", 32)
         if action not in BULK_ACTIONS:
-            return Redirect(with_query("/console", error=f"unknown bulk action '{action}'"), status_code=303)
+            text = translate(language_of(request.cookies), "error.unknown_action", action=action)
+            return Redirect(with_query("/console", error=text), status_code=303)
         if not event_ids:
             return Redirect(with_query("/console", msg="msg.bulk_none"), status_code=303)
         if len(event_ids) > MAX_BULK:
-            return Redirect(with_query("/console", error=f"at most {MAX_BULK} events at once"), status_code=303)
+            text = translate(language_of(request.cookies), "error.bulk_max", n=MAX_BULK)
+            return Redirect(with_query("/console", error=text), status_code=303)
         reason, unit = form_text(form, "reason"), form_text(form, "unit", 32) or None
         failures: list[str] = []
         for event_id in event_ids:
@@ -66,7 +68,7 @@ class ConsolePages(Controller):
                 await commands.supervise(ctx, user, event_id, action, reason=reason,
                                          unit=unit if action == "reassign" else None)
             except commands.CommandError as exc:
-                failures.append(f"{event_id}: {exc.text(language_of(request.cookies))}")
+                failures.append(f"{event_id}: {refusal_text(language_of(request.cookies), exc, exc.status)}")
         params = {"msg": "msg.bulk_done", "ok": str(len(event_ids) - len(failures)), "total": str(len(event_ids))}
         if failures:
             params["error"] = "; ".join(failures)[:1500]
