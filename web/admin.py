@@ -8,28 +8,19 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from rules.diff import diff_lists
 from rules.responsibility_list import Problem
 from store import rule_lists
+from web.access import admins
 from web.admin_org import ADMIN_ORG_CONTROLLERS
-from web.auth import CurrentUser, resolve_user
+from web.auth import CurrentUser
 from web.context import AppContext
-from web.errors import refusal
 from web.i18n import language_of, translate
 from wulian.rule_admin import MAX_LIST_BYTES, activate, check_content, dry_run
 from wulian.rule_registry import parse_list
-
-
-async def _admin(ctx: AppContext, request: Request) -> CurrentUser | None:
-    user = await resolve_user(ctx, request, api=False)
-    if user is not None and not user.is_admin:
-        raise refusal(PermissionDeniedException, "error.admins_only")
-    return user
-
 
 #: The refusals the overview shows (``?error=<key>``).
 _ERRORS = ("admin.rules.err.choose_file", "admin.rules.err.unknown_version")
@@ -39,14 +30,12 @@ class AdminRulesPages(Controller):
     """The responsibility list, for administrators."""
 
     path = "/admin/rules"
+    guards = [admins]  # every route: administrators only (web/access.py)
 
     @get("/")
-    async def overview(self, ctx: AppContext, request: Request, msg: str | None = None,
+    async def overview(self, ctx: AppContext, user: CurrentUser, request: Request, msg: str | None = None,
                        error: str | None = None) -> Response[Any]:
         """Active version, all versions, upload form, diff form."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login")
         engine = await ctx.engine()  # first: stores the shipped list as version one if none is stored
         versions = await rule_lists.list_versions(ctx.db)
         active = next((v for v in versions if v.active), None)
@@ -58,13 +47,10 @@ class AdminRulesPages(Controller):
 
     @post("/upload", status_code=200)
     async def upload(
-        self, ctx: AppContext, request: Request,
+        self, ctx: AppContext, user: CurrentUser, request: Request,
         data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> Response[Any]:
         """Check an uploaded list; when valid store it (inactive) and show what would route differently."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         upload = data.get("file")
         if not isinstance(upload, UploadFile):
             return Redirect("/admin/rules?error=admin.rules.err.choose_file", status_code=303)
@@ -88,11 +74,8 @@ class AdminRulesPages(Controller):
         return Template("admin_rules_check.html", context=context, status_code=status)
 
     @post("/{version:str}/activate", status_code=303)
-    async def activate_version(self, ctx: AppContext, request: Request, version: str) -> Redirect:
+    async def activate_version(self, ctx: AppContext, user: CurrentUser, request: Request, version: str) -> Redirect:
         """Activate a stored version (new events route with it; events in flight keep theirs)."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         try:
             await rule_lists.activate_stored(ctx.db, version, user.username)
         except LookupError:
@@ -101,11 +84,8 @@ class AdminRulesPages(Controller):
         return Redirect("/admin/rules?msg=msg.activated", status_code=303)
 
     @get("/diff")
-    async def diff(self, ctx: AppContext, request: Request, old: str, new: str) -> Response[Any]:
+    async def diff(self, ctx: AppContext, user: CurrentUser, request: Request, old: str, new: str) -> Response[Any]:
         """The changes between two stored versions."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login")
         rows = [await rule_lists.get_version(ctx.db, v) for v in (old, new)]
         if rows[0] is None or rows[1] is None:
             return Redirect("/admin/rules?error=admin.rules.err.unknown_version", status_code=303)
