@@ -34,10 +34,10 @@ def category_name(lang: str, code: str | None, name_zh: str | None = "", name_en
     English name); in Chinese the list's (or the event's stored) Chinese name; else the catalogue's,
     else the other language's name, else the code."""
     key = f"category.{code}"
-    known = translate(lang, key) if code and has_key(key) else ""
+    known = catalogue(lang).get(key, "") if code else ""
     if lang == "zh-CN":
         return name_zh or known or name_en or code or "—"
-    return (translate(lang, key) if code and key in catalogue(lang) else "") or name_en or name_zh or code or "—"
+    return known or name_en or name_zh or code or "—"
 
 
 def rule_label(lang: str, rule: str | None) -> str:
