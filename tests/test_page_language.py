@@ -610,6 +610,8 @@ async def test_error_pages_and_api_errors(org_db: Any, tmp_path: Path) -> None:
             r = await http.get(url)
             assert r.status_code == status and text in r.text, (url, r.status_code)
             assert not problems_of(r.text, "zh-CN", {"wg_hs01_g1"}), (url, problems_of(r.text, "zh-CN", set()))
+            if url in ("/console", "/events/EV-NOPE"):  # refused after the login was read: still logged in
+                assert 'action="/logout"' in r.text, url
         await http.get("/lang/en")
         r = await http.get("/console")
         assert r.status_code == 403 and "supervisors only" in r.text

@@ -54,6 +54,13 @@ async def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Curren
     return found
 
 
+def resolved_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser | None:
+    """The user this request was already resolved to (None when nobody is, or not yet): for error
+    pages, which show the navigation of whoever is logged in without resolving anything again."""
+    found = connection.state.get(_STATE_KEY)
+    return found if isinstance(found, CurrentUser) else None
+
+
 async def _required(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
     user = await current_user(connection)
     if user is None:

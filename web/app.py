@@ -22,7 +22,7 @@ from litestar.template import TemplateConfig
 from rules.worktime import CITY_TZ
 from store.db import Database
 from web import labels
-from web.access import LoginRequired, provide_optional_user, provide_user
+from web.access import LoginRequired, provide_optional_user, provide_user, resolved_user
 from web.admin import ADMIN_CONTROLLERS
 from web.api import API_CONTROLLERS
 from web.commands import CommandError
@@ -108,7 +108,7 @@ def _error_response(request: Request, status: int, reason: str, headers: dict[st
                         status_code=status, media_type=MediaType.JSON, headers=headers)
     lang = language_of(request.cookies)
     heading, shown = status_text(lang, status), reason_text(lang, status, key, values or {}, reason)
-    return Template("error.html", context={"status": status, "heading": heading,
+    return Template("error.html", context={"status": status, "heading": heading, "user": resolved_user(request),
                                            "reason": "" if shown == heading else shown},
                     status_code=status, headers=headers)
 
