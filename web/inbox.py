@@ -18,6 +18,7 @@ from web.access import signed_in
 from web.answers import InboxAnswer
 from web.auth import CurrentUser
 from web.context import AppContext
+from web.errors import refusal
 from web.event_pages import task_offers, units_for_forms
 from web.i18n import language_of, translate
 from web.views import task_view
@@ -28,8 +29,16 @@ TIERS = ("grid", "community", "street", "department", "city")
 
 
 def query_error(exc: InboxQueryError, lang: str) -> str:
-    """The reason of a refused inbox query in ``lang`` (messages without a catalogue key as they are)."""
-    return translate(lang, exc.key, **exc.values) if exc.key else str(exc)
+    """The reason of a refused inbox query in ``lang``. A message without a catalogue key names its
+    parameter first (``created_from: expected a date``): in English it is shown as it is, in other
+    languages as "this filter is invalid" with the filter's label."""
+    if exc.key:
+        return translate(lang, exc.key, **exc.values)
+    if lang == "en":
+        return str(exc)
+    name = str(exc).split(":", 1)[0].strip()
+    field = translate(lang, "inbox.views" if name == "view" else f"inbox.filter.{name}")
+    return translate(lang, "inbox.err.invalid", field=field if not field.startswith("inbox.") else name)
 
 
 class InboxPages(Controller):
@@ -82,9 +91,9 @@ class InboxPages(Controller):
         """Delete one of the user's saved filters (404 unknown, 403 someone else's)."""
         row = await inbox_queries.get_filter(ctx.db, filter_id)
         if row is None:
-            raise NotFoundException("no such saved filter")
+            raise refusal(NotFoundException, "error.filter_missing")
         if row.username != user.username:
-            raise PermissionDeniedException("this saved filter belongs to someone else")
+            raise refusal(PermissionDeniedException, "error.filter_other")
         await inbox_queries.delete_filter(ctx.db, filter_id)
         return Redirect("/inbox?msg=inbox.filter.deleted", status_code=303)
 

@@ -43,11 +43,12 @@ _ERROR = Schema(
     required=["status_code", "detail"],
     properties={
         "status_code": Schema(type=OpenAPIType.INTEGER),
-        "detail": Schema(type=OpenAPIType.STRING),
+        "code": Schema(type=OpenAPIType.STRING,
+                       description="what was refused, for programs: e.g. cohandling_open, event_scope, not_found"),
+        "detail": Schema(type=OpenAPIType.STRING, description="the reason in English"),
         "extra": Schema(),
-        "code": Schema(type=OpenAPIType.STRING, description="a refusal's stable code (e.g. cohandling_open)"),
     },
-    description="A refusal: the HTTP status and the reason (in English; ``code`` names it for clients)",
+    description="A refusal: the HTTP status, a machine-readable code and the reason",
 )
 _HTML = {"text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
 _RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
