@@ -21,6 +21,7 @@ from web import commands
 from web.auth import CurrentUser, end_session, issue_token, require_admin, require_api_user, visible_event
 from web.client_address import client_ip
 from web.context import AppContext
+from web.event_search import api_search
 from web.ratelimit import guarded_login
 from web.request_limits import Limited, follow_limit, follow_phone_limit, hit, track_limit
 from web.schemas import CompleteIn, EventIn, FollowIn, LoginIn, RatingIn, TriageIn
@@ -166,6 +167,15 @@ class EventController(Controller):
                       "reason": decision.reason} if decision else None,
         )
         return Response(body, status_code=HTTP_201_CREATED)
+
+    @get("/")
+    async def search(self, ctx: AppContext, request: Request) -> dict[str, Any]:
+        """Search the events of the supervisor's scope (supervisors and admins; 403 otherwise), newest
+        first: ``q`` (a receipt code, or text in description and address), ``category``, ``unit``,
+        ``tier``, ``state``, ``source``, ``created_from``/``created_to``, ``closed_from``/``closed_to``
+        (YYYY-MM-DD), ``overdue``, ``rework`` (1 or 0), ``limit`` (1-100) and ``cursor`` (the
+        ``next_cursor`` of the previous page). The same as the page ``/search`` (web/event_search.py)."""
+        return await api_search(ctx, request)
 
     @get("/{event_id:str}")
     async def read(self, ctx: AppContext, request: Request, event_id: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from web.api import API_CONTROLLERS
 from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
+from web.event_search import SEARCH_CONTROLLERS
 from web.guards import GuardedRequest, refuse_nul_in_url
 from web.headers import security_headers
 from web.i18n import LANGUAGES, language_of, translate
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *INBOX_CONTROLLERS,
             *ADMIN_CONTROLLERS,
             *LOCKOUT_CONTROLLERS,
+            *SEARCH_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         dependencies={"ctx": Provide(_provide_ctx, sync_to_thread=False)},

@@ -28,8 +28,15 @@ TIERS = ("grid", "community", "street", "department", "city")
 
 
 def query_error(exc: InboxQueryError, lang: str) -> str:
-    """The reason of a refused inbox query in ``lang`` (messages without a catalogue key as they are)."""
-    return translate(lang, exc.key, **exc.values) if exc.key else str(exc)
+    """The reason of a refused inbox or search query in ``lang`` (messages without a catalogue key as
+    they are); a parameter it names is given by its label (``params.name.<parameter>``)."""
+    if not exc.key:
+        return str(exc)
+    values = dict(exc.values)
+    for slot in ("name", "first", "last"):
+        if isinstance(values.get(slot), str):
+            values[slot] = translate(lang, f"params.name.{values[slot]}")
+    return translate(lang, exc.key, **values)
 
 
 class InboxPages(Controller):

@@ -9,7 +9,8 @@ description is exact (schemathesis checks every answer against it, tests/test_sc
   ``{"status_code", "detail", "extra"?}``; ``POST /api/events`` also 202 (accepted, not yet routed).
 - Pages: HTML (``text/html``), never JSON: the page, the redirects (302 after a GET, 303 after a
   form), and the same refusals as an HTML error page.
-- Files: the CSV exports as ``text/csv``, photos as JPEG, PNG or WebP.
+- Files: the CSV exports as ``text/csv``, the XLSX exports as the spreadsheet type, photos as JPEG,
+  PNG or WebP.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ _RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
 }
 _FILES = {
     ".csv": {"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
+    ".xlsx": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+              OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))},
     "/photos/": {t: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=None))
                  for t in ("image/jpeg", "image/png", "image/webp")},
 }

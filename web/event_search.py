@@ -1,0 +1,177 @@
+"""The supervisors' event search (``store/event_search.py``) as a page (``GET /search``), in the API
+(``GET /api/events``) and as CSV and XLSX exports of the whole result, all from one parse of the
+parameters (``parse_search``) and one scope (``SearchScope.of`` the user's unit scope).
+
+Supervisors and administrators only (403 otherwise). A bad parameter is a 400 whose reason is in the
+visitor's language (the page) or in English (the API), never a 500. An export is refused with its cap
+(:data:`store.event_search.EXPORT_CAP` rows) before a byte is sent, then streamed a batch at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.exceptions import PermissionDeniedException, ValidationException
+from litestar.response import Redirect, Stream, Template
+
+from store import event_search
+from store.event_search import EventSearch, Hit, SearchScope, parse_search
+from store.query_params import QueryError
+from web.auth import CurrentUser, require_api_user
+from web.context import AppContext
+from web.exports import TIME_ZONE_NAME, csv_stream, xlsx_stream
+from web.i18n import language_of, translate
+from web.inbox import query_error
+from web.page_forms import page_user
+from web.views import iso
+from workflows.types import SOURCES
+
+#: The columns of an export: (catalogue key of the header, what of a hit it holds).
+EXPORT_COLUMNS = ("receipt_code", "event_id", "category", "category_name", "unit", "unit_name", "tier", "state",
+                  "source", "reported", "closed", "overdue", "rework_count", "address", "description")
+
+
+def _supervisor(user: CurrentUser) -> None:
+    if not user.is_supervisor:
+        raise PermissionDeniedException("supervisors only")
+
+
+async def _names(ctx: AppContext, lang: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Category and unit names in ``lang`` (category names from the active list, unit names from the tree)."""
+    english = lang == "en"
+    categories = {c.code: (c.name_en if english else c.name_zh) for c in (await ctx.engine()).list.categories}
+    units = {u.code: (u.name_en if english else u.name_zh) for u in (await ctx.org()).units.values()}
+    return categories, units
+
+
+def _row(hit: Hit, lang: str, categories: dict[str, str], units: dict[str, str]) -> list[Any]:
+    """One export row (values; ``web.exports`` makes them safe cells)."""
+    ev = hit.event
+    yes_no = translate(lang, "search.yes" if hit.overdue else "search.no")
+    return [ev.receipt_code, ev.event_id, ev.category, categories.get(ev.category, ev.category_name),
+            ev.unit, units.get(ev.unit or "", ""), translate(lang, f"tier.{ev.tier}") if ev.tier else "",
+            translate(lang, f"state.{ev.state}"), translate(lang, f"inbox.source.{ev.source}"), ev.created_at,
+            ev.closed_at, yes_no, ev.rework_count, ev.address, ev.description]
+
+
+def _header(lang: str) -> list[str]:
+    return [translate(lang, f"search.col.{c}", zone=TIME_ZONE_NAME) for c in EXPORT_COLUMNS]
+
+
+async def _export(ctx: AppContext, user: CurrentUser, search: EventSearch, lang: str, kind: str) -> Stream:
+    """The whole result of ``search`` as a CSV or XLSX download (400 beyond the cap)."""
+    scope = SearchScope.of(user.scope, await ctx.org())
+    await event_search.check_export(ctx.db, scope, search)
+    categories, units = await _names(ctx, lang)
+
+    async def rows() -> AsyncIterator[list[Any]]:
+        async for hit in event_search.export_rows(ctx.db, scope, search):
+            yield _row(hit, lang, categories, units)
+
+    if kind == "xlsx":
+        return await xlsx_stream("events.xlsx", _header(lang), rows())
+    return csv_stream("events.csv", _header(lang), rows())
+
+
+def hit_view(hit: Hit) -> dict[str, Any]:
+    """A search result as JSON."""
+    ev = hit.event
+    return {"event_id": ev.event_id, "receipt_code": ev.receipt_code, "category": ev.category,
+            "category_name": ev.category_name, "unit": ev.unit, "tier": ev.tier, "state": ev.state,
+            "source": ev.source, "street": ev.street, "created_at": iso(ev.created_at),
+            "closed_at": iso(ev.closed_at), "overdue": hit.overdue, "rework_count": ev.rework_count}
+
+
+class SearchPages(Controller):
+    """The search page and its exports, for supervisors."""
+
+    @get("/search")
+    async def search(self, ctx: AppContext, request: Request) -> Response[Any]:
+        """Search the events of the supervisor's scope: the filters as a form, a page of results
+        (newest first), a count up to 1,000, the next page and the exports."""
+        user = await page_user(ctx, request)
+        if user is None:
+            return Redirect("/login")
+        _supervisor(user)
+        lang = language_of(request.cookies)
+        org = await ctx.org()
+        scope = SearchScope.of(user.scope, org)
+        status, error, total = 200, None, 0
+        try:
+            search = parse_search(request.query_params)
+            page = await event_search.search_page(ctx.db, scope, search)
+            total = await event_search.count(ctx.db, scope, search)
+        except QueryError as exc:
+            search, page, status, error = EventSearch(), event_search.SearchPage(), 400, query_error(exc, lang)
+        categories, units = await _names(ctx, lang)
+        return Template("search.html", status_code=status, context={
+            "user": user, "error": error, "search": search, "page": page, "total": total,
+            "count_cap": event_search.COUNT_CAP, "export_cap": event_search.EXPORT_CAP,
+            "category_names": categories, "unit_names": units,
+            "categories": sorted(categories.items()),
+            "units": sorted((u for u in org.units.values() if user.sees(u.code)), key=lambda u: (u.kind, u.code)),
+            "tiers": event_search.TIERS, "states": event_search.STATES, "sources": SOURCES,
+        })
+
+    @get("/search/export.csv")
+    async def export_csv(self, ctx: AppContext, request: Request) -> Response[Any]:
+        """The whole result of a search as CSV (UTF-8 with BOM; at most 50,000 rows, else 400)."""
+        return await self._export(ctx, request, "csv")
+
+    @get("/search/export.xlsx")
+    async def export_xlsx(self, ctx: AppContext, request: Request) -> Response[Any]:
+        """The whole result of a search as an Excel workbook (at most 50,000 rows, else 400)."""
+        return await self._export(ctx, request, "xlsx")
+
+    async def _export(self, ctx: AppContext, request: Request, kind: str) -> Response[Any]:
+        user = await page_user(ctx, request)
+        if user is None:
+            return Redirect("/login")
+        _supervisor(user)
+        lang = language_of(request.cookies)
+        try:
+            return await _export(ctx, user, parse_search(request.query_params), lang, kind)
+        except QueryError as exc:
+            raise ValidationException(query_error(exc, lang)) from None
+
+
+async def api_search(ctx: AppContext, request: Request) -> dict[str, Any]:
+    """``GET /api/events`` (routed by ``web.api.EventController``, which owns the path): one page."""
+    user = await require_api_user(ctx, request)
+    _supervisor(user)
+    try:
+        search = parse_search(request.query_params)
+    except QueryError as exc:
+        raise ValidationException(query_error(exc, "en")) from None
+    scope = SearchScope.of(user.scope, await ctx.org())
+    page = await event_search.search_page(ctx.db, scope, search)
+    return {"events": [hit_view(h) for h in page.rows], "next_cursor": page.next_cursor, "limit": search.limit}
+
+
+class SearchApi(Controller):
+    """The exports of ``GET /api/events``: the search page's parameters, scope and files."""
+
+    path = "/api/events"
+
+    @get("/export.csv")
+    async def export_csv(self, ctx: AppContext, request: Request) -> Stream:
+        """The whole result of a search (the same parameters) as CSV; at most 50,000 rows, else 400."""
+        return await self._export(ctx, request, "csv")
+
+    @get("/export.xlsx")
+    async def export_xlsx(self, ctx: AppContext, request: Request) -> Stream:
+        """The whole result of a search (the same parameters) as XLSX; at most 50,000 rows, else 400."""
+        return await self._export(ctx, request, "xlsx")
+
+    async def _export(self, ctx: AppContext, request: Request, kind: str) -> Stream:
+        user = await require_api_user(ctx, request)
+        _supervisor(user)
+        try:
+            return await _export(ctx, user, parse_search(request.query_params), "zh-CN", kind)
+        except QueryError as exc:
+            raise ValidationException(query_error(exc, "en")) from None
+
+
+SEARCH_CONTROLLERS = [SearchPages, SearchApi]
