@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from litestar.openapi.spec import (
     OpenAPI,
+    OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -56,7 +57,7 @@ _RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
 _FILES = {
     ".csv": {"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
     ".xlsx": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
-              OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))},
+              OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))},
     "/photos/": {t: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=None))
                  for t in ("image/jpeg", "image/png", "image/webp")},
 }
