@@ -267,9 +267,11 @@ class TooManyRows(qp.QueryError):
     """An export larger than :data:`EXPORT_CAP` rows."""
 
 
-async def check_export(db: Database, scope: SearchScope, search: EventSearch, *, cap: int = EXPORT_CAP,
+async def check_export(db: Database, scope: SearchScope, search: EventSearch, *, cap: int | None = None,
                        now: datetime | None = None) -> None:
-    """Refuse (:class:`TooManyRows`) an export of more than ``cap`` rows, before anything is sent."""
+    """Refuse (:class:`TooManyRows`) an export of more than ``cap`` rows (:data:`EXPORT_CAP`), before
+    anything is sent."""
+    cap = EXPORT_CAP if cap is None else cap
     if await count(db, scope, search, cap=cap, now=now) > cap:
         raise TooManyRows(f"the result has more than {cap} rows: narrow the search", "search.err.too_many",
                           cap=cap)

@@ -104,7 +104,8 @@ class SearchPages(Controller):
             page = await event_search.search_page(ctx.db, scope, search)
             total = await event_search.count(ctx.db, scope, search)
         except QueryError as exc:
-            search, page, status, error = EventSearch(), event_search.SearchPage(), 400, query_error(exc, lang)
+            search, page, status = EventSearch(), event_search.SearchPage(), 400
+            error = query_error(exc, lang, "search.")
         categories, units = await _names(ctx, lang)
         return Template("search.html", status_code=status, context={
             "user": user, "error": error, "search": search, "page": page, "total": total,
@@ -134,7 +135,7 @@ class SearchPages(Controller):
         try:
             return await _export(ctx, user, parse_search(request.query_params), lang, kind)
         except QueryError as exc:
-            raise ValidationException(query_error(exc, lang)) from None
+            raise ValidationException(query_error(exc, lang, "search.")) from None
 
 
 async def api_search(ctx: AppContext, request: Request) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from store.inbox_queries import SORTS, TASK_STATUSES, VIEWS, InboxQuery, InboxQu
 from web.auth import require_api_user
 from web.context import AppContext
 from web.event_pages import units_for_forms
-from web.i18n import language_of, translate
+from web.i18n import catalogue, language_of, translate
 from web.page_forms import page_user
 from web.views import task_view
 from workflows.lifecycle import triggers_from
@@ -27,15 +27,21 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 TIERS = ("grid", "community", "street", "department", "city")
 
 
-def query_error(exc: InboxQueryError, lang: str) -> str:
+def query_error(exc: InboxQueryError, lang: str, labels: str | None = None) -> str:
     """The reason of a refused inbox or search query in ``lang`` (messages without a catalogue key as
-    they are); a parameter it names is given by its label (``params.name.<parameter>``)."""
+    they are). On a page (``labels``, the prefix of its form's label keys) a parameter it names is
+    given by its label, ``<labels><parameter>`` or else ``params.name.<parameter>``; the API keeps
+    the parameter's name."""
     if not exc.key:
         return str(exc)
     values = dict(exc.values)
-    for slot in ("name", "first", "last"):
-        if isinstance(values.get(slot), str):
-            values[slot] = translate(lang, f"params.name.{values[slot]}")
+    if labels is not None:
+        messages = catalogue(lang)
+        for slot in ("name", "first", "last"):
+            name = values.get(slot)
+            if isinstance(name, str):
+                key = next((k for k in (f"{labels}{name}", f"params.name.{name}") if k in messages), None)
+                values[slot] = messages[key] if key else name
     return translate(lang, exc.key, **values)
 
 
@@ -55,7 +61,7 @@ class InboxPages(Controller):
             page = await inbox_queries.inbox_page(ctx.db, user.unit, user.username, query)
         except InboxQueryError as exc:
             query, page, status = InboxQuery(), inbox_queries.InboxPage(), 400
-            error = query_error(exc, language_of(request.cookies))
+            error = query_error(exc, language_of(request.cookies), "inbox.filter.")
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
         here = "/inbox" + (f"?{qs}" if (qs := query.query_string()) else "")
@@ -79,7 +85,7 @@ class InboxPages(Controller):
             query.cursor = None
             await inbox_queries.save_filter(ctx.db, user.username, data.get("name") or "", query)
         except InboxQueryError as exc:
-            reason = query_error(exc, language_of(request.cookies))
+            reason = query_error(exc, language_of(request.cookies), "inbox.filter.")
             return Redirect(f"/inbox?{InboxQuery().query_string(error=reason)}", status_code=303)
         qs = query.query_string(msg="inbox.filter.saved")
         return Redirect(f"/inbox?{qs}", status_code=303)
