@@ -33,6 +33,28 @@ EXPORT_COLUMNS = ("receipt_code", "event_id", "category", "category_name", "unit
                   "source", "reported", "closed", "overdue", "rework_count", "address", "description")
 
 
+#: The query parameters of the search, its exports and its API, for the OpenAPI description (web/openapi.py).
+PARAMETERS = {
+    "q": "a receipt code (matched exactly), or text looked for in description and address",
+    "category": "category code (GET /api/categories)",
+    "unit": "code of the handling unit",
+    "tier": "grid, community, street, department or city",
+    "state": "the event's state (intake, dispatched, handling, ..., closed, voided)",
+    "source": "portal, hotline, camera, grid_patrol, wechat, api or cli",
+    "created_from": "reported on or after this day (YYYY-MM-DD, Asia/Shanghai)",
+    "created_to": "reported on or before this day",
+    "closed_from": "closed on or after this day",
+    "closed_to": "closed on or before this day",
+    "overdue": "1: an open task is past its due time; 0: none is",
+    "rework": "1: reworked at least once; 0: never",
+    "limit": "page size, 1-100 (default 25; the exports read every page)",
+    "cursor": "next_cursor of the previous page",
+}
+#: The routes that take them.
+SEARCH_PATHS = ("/search", "/search/export.csv", "/search/export.xlsx", "/api/events", "/api/events/export.csv",
+                "/api/events/export.xlsx")
+
+
 def _supervisor(user: CurrentUser) -> None:
     if not user.is_supervisor:
         raise PermissionDeniedException("supervisors only")

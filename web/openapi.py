@@ -11,6 +11,7 @@ description is exact (schemathesis checks every answer against it, tests/test_sc
   form), and the same refusals as an HTML error page.
 - Files: the CSV exports as ``text/csv``, the XLSX exports as the spreadsheet type, photos as JPEG,
   PNG or WebP.
+- The event search's query parameters (read by one parser, ``store.event_search.parse_search``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Parameter,
     Reference,
     Schema,
 )
+
+from web.event_search import PARAMETERS as SEARCH_PARAMETERS
+from web.event_search import SEARCH_PATHS
 
 #: Refusals every route may answer (the reasons are in web/app.py and web/commands.py).
 REFUSALS = {
@@ -117,6 +122,12 @@ def complete_schema(schema: OpenAPI) -> OpenAPI:
             responses.setdefault("202", OpenAPIResponse(
                 description="Accepted but not routed within the wait: the receipt code and key, state intake",
                 content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
+        if path in SEARCH_PATHS and method == "get":  # read from the query string by one parser
+            operation.parameters = [
+                Parameter(name=name, param_in="query", required=False, description=text,
+                          schema=Schema(type=OpenAPIType.STRING))
+                for name, text in SEARCH_PARAMETERS.items()
+            ]
         for code, description in REFUSALS.items():
             key = str(code)
             if key in responses and code != 400:
