@@ -13,12 +13,18 @@ Cost: each query reads one range of one ``(…, created_at, event_id)`` index of
 and stops at the page's LIMIT; the other filters are checked on the rows read. A street
 supervisor's scope is two such ranges merged (the street's events, and events without a location
 handled by a unit of the street), like the inbox's "mine". A receipt code is one unique-index
-lookup. Text has no index that helps with two-character Chinese words, so a rare text reads the
-whole scope: see bench/README.md for the figures.
+lookup. Text has no index that helps with two-character Chinese words (a trigram index, pg_trgm or
+SQLite's FTS5 trigram tokenizer, needs three characters; most Chinese search words have two), so a
+text search reads reports newest first and checks the text on each: a frequent word fills a page at
+once, a rare one would read the whole scope. So a page of a text search reads at most
+:data:`TEXT_WINDOW` reports (per branch); when they hold fewer hits than a page it says how far back
+it searched and its cursor goes on from there, each request bounded. The exports read every window.
+See bench/README.md for the figures.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -44,6 +50,10 @@ MAX_Q = 100
 COUNT_CAP = 1000
 #: Most rows one export holds; a larger result is refused with this number.
 EXPORT_CAP = 50_000
+#: Most reports a text search reads per request (and per branch of the scope), newest first: a text
+#: has no index (see the module's docstring), so this bounds what one page costs; the page says how
+#: far back it looked and goes on from there on request.
+TEXT_WINDOW = 20_000
 #: Rows read per query while exporting.
 EXPORT_BATCH = 1000
 FILTER_KEYS = ("q", "category", "unit", "tier", "state", "source", "created_from", "created_to",
@@ -146,10 +156,12 @@ class Hit:
 
 @dataclass
 class SearchPage:
-    """One page of results and the cursor of the next (None on the last page)."""
+    """One page of results and the cursor of the next (None on the last page); ``searched_to``, for a
+    text search whose window ended before the page filled, the report time it searched back to."""
 
     rows: list[Hit] = field(default_factory=list)
     next_cursor: str | None = None
+    searched_to: datetime | None = None
 
 
 def _branches(scope: SearchScope) -> list[list[Any]]:
@@ -172,14 +184,24 @@ def _overdue_clause(now: datetime) -> Any:
                           col(task.due_key) < now)
 
 
-def _filters(search: EventSearch, receipt_event: str | None, now: datetime) -> list[Any]:
+@dataclass
+class _Plan:
+    """A search as SQL: the filters checked on every row read, and the text filter apart (it is
+    bounded by a window, :data:`TEXT_WINDOW`)."""
+
+    where: list[Any]
+    text: Any = None
+
+
+def _filters(search: EventSearch, receipt_event: str | None, now: datetime) -> _Plan:
     event = models.Event
-    where: list[Any] = []
+    plan = _Plan(where=[])
+    where = plan.where
     if search.q:
         if receipt_event is not None:
             where.append(event.event_id == receipt_event)
         else:
-            where.append(col(event.search_text).like(qp.contains_pattern(search.q), escape="\\"))
+            plan.text = col(event.search_text).like(qp.contains_pattern(search.q), escape="\\")
     for name in ("category", "unit", "tier", "state", "source"):
         value = getattr(search, name)
         if value is not None:
@@ -199,10 +221,10 @@ def _filters(search: EventSearch, receipt_event: str | None, now: datetime) -> l
         where.append(clause if search.overdue else ~clause)
     if search.rework is not None:
         where.append(col(event.rework_count) > 0 if search.rework else col(event.rework_count) == 0)
-    return where
+    return plan
 
 
-async def _where(db: Database, search: EventSearch, now: datetime) -> list[Any]:
+async def _plan(db: Database, search: EventSearch, now: datetime) -> _Plan:
     return _filters(search, await qp.receipt_event(db, search.q), now)
 
 
@@ -219,11 +241,35 @@ async def _overdue_of(db: Database, event_ids: list[str], now: datetime) -> set[
         return set(rows.all())
 
 
-async def _page(db: Database, scope: SearchScope, where: list[Any], cursor: str | None, size: int,
-                now: datetime) -> SearchPage:
-    filters = list(where)
+async def _window_end(db: Database, scope: SearchScope, where: list[Any]) -> list[Any] | None:
+    """The key of the oldest row of the text window: the :data:`TEXT_WINDOW`-th newest row that
+    matches ``where`` in any branch (the newest of those, so no branch reads more than the window);
+    None when no branch has that many (the window holds everything)."""
+    ends: list[list[Any]] = []
+    async with db.session() as session:
+        for branch in _branches(scope):
+            found = (await session.exec(
+                select(models.Event.created_at, models.Event.event_id).where(*branch, *where)
+                .order_by(*keyset.order_by(KEYS, descending=True)).offset(TEXT_WINDOW - 1).limit(1)
+            )).first()
+            if found is not None:
+                ends.append([keyset.typed(KEYS[0], found[0].isoformat()), found[1]])
+    return max(ends) if ends else None
+
+
+async def _page(db: Database, scope: SearchScope, plan: _Plan, cursor: str | None, size: int,
+                now: datetime, *, windowed: bool = True) -> SearchPage:
+    base = list(plan.where)
     if cursor:
-        filters.append(keyset.after(KEYS, keyset.cursor_values(KEYS, cursor), descending=True))
+        base.append(keyset.after(KEYS, keyset.cursor_values(KEYS, cursor), descending=True))
+    filters = list(base)
+    boundary = None
+    if plan.text is not None:
+        filters.append(plan.text)
+        if windowed:
+            boundary = await _window_end(db, scope, base)
+            if boundary is not None:
+                filters.append(keyset.up_to(KEYS, boundary, descending=True))
     found: dict[str, models.Event] = {}
     async with db.session() as session:
         for branch in _branches(scope):
@@ -237,22 +283,36 @@ async def _page(db: Database, scope: SearchScope, where: list[Any], cursor: str 
     page = SearchPage(rows=[Hit(e, e.event_id in late) for e in rows])
     if len(merged) > size:
         page.next_cursor = keyset.encode_cursor(keyset.values_of(KEYS, rows[-1]))
+    elif boundary is not None:
+        # The window ended before the page filled: go on from its end (older reports) on request.
+        page.next_cursor, page.searched_to = keyset.encode_cursor(boundary), boundary[0]
     return page
 
 
 async def search_page(db: Database, scope: SearchScope, search: EventSearch, *,
                       now: datetime | None = None) -> SearchPage:
-    """One page of ``search`` within ``scope``, newest first (``search.limit`` rows at most)."""
+    """One page of ``search`` within ``scope``, newest first (``search.limit`` rows at most). A text
+    search reads at most :data:`TEXT_WINDOW` reports per branch: when they hold fewer hits than a
+    page, the page says how far back it searched (``searched_to``) and its cursor goes on from there."""
     now = now or datetime.now(UTC)
-    return await _page(db, scope, await _where(db, search, now), search.cursor, search.limit, now)
+    return await _page(db, scope, await _plan(db, search, now), search.cursor, search.limit, now)
 
 
 async def count(db: Database, scope: SearchScope, search: EventSearch, *, cap: int = COUNT_CAP,
-                now: datetime | None = None) -> int:
-    """How many events ``search`` finds within ``scope``, counted up to ``cap + 1`` at most (so a
-    count costs no more than reading that many rows; more than ``cap`` means "more than ``cap``")."""
+                now: datetime | None = None, windowed: bool = True) -> int:
+    """How many events ``search`` finds within ``scope`` (from its cursor on; a text search within its
+    window unless ``windowed`` is false), counted up to ``cap + 1`` at most, so that a count costs no
+    more than reading that many hits; more than ``cap`` means "more than ``cap``"."""
     now = now or datetime.now(UTC)
-    where = await _where(db, search, now)
+    plan = await _plan(db, search, now)
+    where = list(plan.where)
+    if search.cursor:
+        where.append(keyset.after(KEYS, keyset.cursor_values(KEYS, search.cursor), descending=True))
+    if plan.text is not None:
+        boundary = await _window_end(db, scope, where) if windowed else None
+        where.append(plan.text)
+        if boundary is not None:
+            where.append(keyset.up_to(KEYS, boundary, descending=True))
     total = 0
     async with db.session() as session:
         for branch in _branches(scope):  # disjoint: located in a street, or without a location
@@ -272,7 +332,7 @@ async def check_export(db: Database, scope: SearchScope, search: EventSearch, *,
     """Refuse (:class:`TooManyRows`) an export of more than ``cap`` rows (:data:`EXPORT_CAP`), before
     anything is sent."""
     cap = EXPORT_CAP if cap is None else cap
-    if await count(db, scope, search, cap=cap, now=now) > cap:
+    if await count(db, scope, dataclasses.replace(search, cursor=None), cap=cap, now=now, windowed=False) > cap:
         raise TooManyRows(f"the result has more than {cap} rows: narrow the search", "search.err.too_many",
                           cap=cap)
 
@@ -282,10 +342,10 @@ async def export_rows(db: Database, scope: SearchScope, search: EventSearch, *, 
     """Every event ``search`` finds within ``scope`` (all pages, ignoring its cursor), newest first,
     read ``batch`` at a time so that memory stays bounded (:func:`check_export` first)."""
     now = now or datetime.now(UTC)
-    where = await _where(db, search, now)
+    plan = await _plan(db, search, now)
     cursor: str | None = None
     while True:
-        page = await _page(db, scope, where, cursor, batch, now)
+        page = await _page(db, scope, plan, cursor, batch, now, windowed=False)
         for hit in page.rows:
             yield hit
         if page.next_cursor is None:

@@ -89,6 +89,13 @@ def after(keys: list[Key], values: list[Any], descending: bool) -> ColumnElement
     return columns < bound if descending else columns > bound
 
 
+def up_to(keys: list[Key], values: list[Any], descending: bool) -> ColumnElement[bool]:
+    """Rows up to ``values`` in the order of ``keys``, ``values`` included (the end of a range)."""
+    columns = tuple_(*(col(k.column) for k in keys))
+    bound = tuple_(*(literal(v, k.column.property.columns[0].type) for k, v in zip(keys, values, strict=True)))
+    return columns >= bound if descending else columns <= bound
+
+
 def values_of(keys: list[Key], row: Any) -> list[Any]:
     """The sort key values of ``row``."""
     return [getattr(row, key.column.key) for key in keys]

@@ -174,6 +174,37 @@ async def test_keyset_pages_have_no_duplicates_or_gaps(db: Database) -> None:
     assert exported == seen
 
 
+async def test_a_text_search_reads_a_bounded_window_and_goes_on_from_its_end(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(event_search, "TEXT_WINDOW", 5)
+    # 12 reports in the street and 3 without a location; only the 2nd and the 11th mention 井盖.
+    events = [_event(i, description="井盖缺失" if i in (1, 10) else f"路灯 {i}") for i in range(12)]
+    events += [_event(50 + i, street=None, unit="CC-HS", created_at=NOW - timedelta(hours=i, minutes=30))
+               for i in range(3)]
+    await _add(db, events)
+    scope = await _street_scope(db, "HS")
+    found: list[str] = []
+    windows: list[datetime] = []
+    cursor: str | None = None
+    for _ in range(10):
+        params = {"q": "井盖", **({"cursor": cursor} if cursor else {})}
+        page = await event_search.search_page(db, scope, parse_search(params), now=NOW)
+        found += [h.event.event_id for h in page.rows]
+        if page.searched_to is not None:
+            windows.append(page.searched_to)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert found == ["EV-S0001", "EV-S0010"]  # each once, newest first, none missed
+    assert windows and windows == sorted(windows, reverse=True)  # each page looked further back
+    assert windows[0] == (NOW - timedelta(hours=4)).replace(tzinfo=UTC)  # the street's 5th newest
+    first = parse_search({"q": "井盖"})
+    assert await event_search.count(db, scope, first, now=NOW) == 1  # within the first window
+    assert await event_search.count(db, scope, first, now=NOW, windowed=False) == 2
+    exported = [h.event.event_id async for h in event_search.export_rows(db, scope, first, now=NOW)]
+    assert exported == ["EV-S0001", "EV-S0010"]  # the export reads every window
+
+
 async def test_the_export_is_refused_beyond_its_cap(db: Database) -> None:
     await _add(db, [_event(i) for i in range(6)])
     scope = await _scope(db, None)
