@@ -132,6 +132,7 @@ class SearchPages(Controller):
         return Template("search.html", status_code=status, context={
             "user": user, "error": error, "search": search, "page": page, "total": total,
             "count_cap": event_search.COUNT_CAP, "export_cap": event_search.EXPORT_CAP,
+            "text_window": event_search.TEXT_WINDOW,
             "category_names": categories, "unit_names": units,
             "categories": sorted(categories.items()),
             "units": sorted((u for u in org.units.values() if user.sees(u.code)), key=lambda u: (u.kind, u.code)),
