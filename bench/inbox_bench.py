@@ -151,8 +151,9 @@ async def _search_cases(db: Any, category: str, events: int) -> list[tuple[str, 
         search = parse_search(params)
 
         async def call() -> None:
-            await event_search.search_page(db, scope, search)
-            await event_search.count(db, scope, search)  # the page's bounded count
+            found = await event_search.search_page(db, scope, search)
+            if search.cursor is None and found.next_cursor and found.searched_to is None:
+                await event_search.count(db, scope, search)  # the page's bounded count, as web/event_search.py
         return call
 
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="wulian-bench-")), secret_key="bench-" + "x" * 40)
@@ -173,7 +174,7 @@ async def _search_cases(db: Any, category: str, events: int) -> list[tuple[str, 
         return call
 
     return [
-        ("search, city: first page (+ count to 1,000)", page(city, {}), SEARCH_BUDGET_MS),
+        ("search, city: first page (+ count to 200)", page(city, {}), SEARCH_BUDGET_MS),
         ("search, street HS: first page", page(street, {}), SEARCH_BUDGET_MS),
         ("search by receipt code", page(city, {"q": "B000000042"}), SEARCH_BUDGET_MS),
         ("search text 垃圾, city", page(city, {"q": "垃圾"}), SEARCH_BUDGET_MS),

@@ -120,11 +120,13 @@ class SearchPages(Controller):
         lang = language_of(request.cookies)
         org = await ctx.org()
         scope = SearchScope.of(user.scope, org)
-        status, error, total = 200, None, 0
+        status, error, total = 200, None, None
         try:
             search = parse_search(request.query_params)
             page = await event_search.search_page(ctx.db, scope, search)
-            total = await event_search.count(ctx.db, scope, search)
+            if search.cursor is None:  # the count is a hint on the first page; counted only when it has more
+                more = page.next_cursor is not None and page.searched_to is None
+                total = await event_search.count(ctx.db, scope, search) if more else len(page.rows)
         except QueryError as exc:
             search, page, status = EventSearch(), event_search.SearchPage(), 400
             error = query_error(exc, lang, "search.")

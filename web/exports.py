@@ -92,20 +92,22 @@ def _attachment(filename: str, default: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{safe_name}"'}
 
 
-def _csv_line(values: Sequence[Any]) -> str:
-    out = io.StringIO()
-    csv.writer(out).writerow([cell(v) for v in values])
-    return out.getvalue()
-
-
 def csv_stream(filename: str, header: Sequence[str], rows: AsyncIterable[Sequence[Any]]) -> Stream:
-    """A CSV download written as ``rows`` come (memory bounded by one row): the byte order mark,
+    """A CSV download written as ``rows`` come (memory bounded by a chunk of 64 KiB): the byte order mark,
     ``header``, then every row, each value a safe :func:`cell`."""
 
     async def lines() -> AsyncIterator[bytes]:
-        yield (BOM + _csv_line(header)).encode("utf-8")
+        out = io.StringIO()
+        writer = csv.writer(out)
+        out.write(BOM)
+        writer.writerow([cell(h) for h in header])
         async for row in rows:
-            yield _csv_line(row).encode("utf-8")
+            writer.writerow([cell(v) for v in row])
+            if out.tell() >= _CHUNK:  # a chunk of lines at a time, not one message per row
+                yield out.getvalue().encode("utf-8")
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue().encode("utf-8")
 
     return Stream(lines(), media_type="text/csv", headers=_attachment(filename, "export.csv"))
 
