@@ -12,7 +12,7 @@ from temporalio import activity
 from activities.delivery import Adapter, LoggingAdapter
 from rules.engine import cadre_fact
 from rules.worktime import add_working_hours
-from store import notices, queries, receipts
+from store import notices, queries, receipts, repeats
 from store.db import Database
 from store.org import OrgTree
 from store.projection import apply_snapshot
@@ -102,8 +102,11 @@ class LifecycleActivities:
         repeat = 0
         if placement.grid and category:
             since = now - timedelta(days=engine.policies.repeat_window_days)
-            repeat = await queries.count_recent_reports(
-                self.db, category=category, grid=placement.grid, since=since, exclude=request.event_id
+            # Other people who reported it, not copies of this report (store/repeats.py).
+            who = report.reporter
+            repeat = await repeats.other_reporters(
+                self.db, category=category, grid=placement.grid, since=since, exclude=request.event_id,
+                reporter=repeats.reporter_key(who.phone, report.source, report.external_id, report.description),
             )
         facts: dict[str, object] = {
             "category": category,

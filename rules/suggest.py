@@ -61,6 +61,12 @@ _WORD = re.compile(r"[a-z0-9]+")
 _ENGLISH_STOPWORDS = frozenset(
     "a an and or the of on in at for to by with from during around into its their not no".split()
 )
+#: Bigrams that say when or how often, not what: residents write them everywhere ("晚上广场舞太吵"),
+#: and as a weak signal they ranked whichever category has such a word in a keyword (在建违建's
+#: 晚上偷建). They still count inside a keyword found whole in the text (半夜施工).
+_UNINFORMATIVE_BIGRAMS = frozenset(
+    "晚上 早上 上午 下午 中午 半夜 夜里 凌晨 白天 每天 天天 整天 一直 经常 总是 好几 几天 已经 还在".split()
+)
 
 
 @dataclass(frozen=True)
@@ -104,11 +110,12 @@ def _words(text: str) -> list[str]:
 
 
 def _bigrams(text: str) -> set[str]:
-    """Character bigrams within runs of Chinese characters (never across punctuation)."""
+    """Character bigrams within runs of Chinese characters (never across punctuation), without the
+    uninformative ones (:data:`_UNINFORMATIVE_BIGRAMS`)."""
     grams: set[str] = set()
     for run in _CJK_RUN.findall(text):
         grams.update(run[i : i + 2] for i in range(len(run) - 1))
-    return grams
+    return grams - _UNINFORMATIVE_BIGRAMS
 
 
 def _idf(document_frequency: int, documents: int) -> float:

@@ -335,3 +335,25 @@ class Photo(SQLModel, table=True):
     event_id: str | None = Field(default=None, max_length=200)
     task_id: str | None = Field(default=None, max_length=220)
     attached_at: datetime | None = None
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A report submitted with a one-time key (the report form's hidden key, or the API's
+    ``Idempotency-Key`` header): claimed before its workflow starts, so that the same key again within
+    24 hours gets the same answer and never a second event (``store/idempotency.py``).
+
+    The key itself is not stored: ``key_hash`` is an HMAC of the caller's scope and key with the server
+    secret. Nor is the reporter's tracking key: the answer (``body``) is kept without it, and it is
+    derived again from ``tracking_nonce`` (``store/receipts.py``) when the answer is given again.
+    """
+
+    key_hash: str = Field(primary_key=True, max_length=64)
+    request_hash: str = Field(max_length=64)  # sha256 of the request: the same key with another body is refused
+    created_at: datetime = Field(index=True)  # rows older than 24 hours are deleted by the next claim
+    claimed_at: datetime  # when the request now running took it (a stale claim is taken over)
+    event_id: str = Field(max_length=200)  # drawn before the start, so that a take-over starts the same event
+    receipt_code: str = Field(default="", max_length=16)
+    tracking_nonce: str = Field(default="", max_length=64)
+    tracking_key_hash: str = Field(default="", max_length=64)
+    status: int | None = None  # the answer's HTTP status; None while the first request runs
+    body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

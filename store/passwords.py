@@ -12,7 +12,7 @@ Chinese-language leaks but missing from zxcvbn's mostly English and Russian list
 writes hashes directly and is not checked: demo users keep ``demo12345`` in demo mode only.
 
 :func:`password_problem` answers with a message-catalogue key (``admin.err.password_*``) and its
-values, so the store's callers raise their own errors (``store.admin_org.AdminError``) and the
+values, so the store's callers raise their own errors (``store.admin_common.AdminError``) and the
 pages answer in the visitor's language.
 """
 

@@ -65,22 +65,6 @@ async def users(db: Database, unit: str | None = None) -> list[models.User]:
         return list((await session.exec(query)).all())
 
 
-async def count_recent_reports(db: Database, *, category: str, grid: str, since: datetime, exclude: str) -> int:
-    """Events of ``category`` in ``grid`` reported since ``since``, other than ``exclude``."""
-    async with db.session() as session:
-        query = (
-            select(func.count())
-            .select_from(models.Event)
-            .where(
-                models.Event.category == category,
-                models.Event.grid == grid,
-                col(models.Event.created_at) >= since,
-                models.Event.event_id != exclude,
-            )
-        )
-        return int((await session.exec(query)).one())
-
-
 async def cadres_at(db: Database, street: str) -> dict[str, str]:
     """The "1+X" cadres stationed at ``street``: department code → username."""
     async with db.session() as session:

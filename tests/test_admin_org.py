@@ -16,8 +16,9 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 import activities.lifecycle as lifecycle
-from store import admin_org, models, queries
-from store.admin_org import AdminError, UnitDraft
+from store import admin_people, admin_units, models, queries
+from store.admin_common import AdminError
+from store.admin_units import UnitDraft
 from store.db import Database
 from store.org import OrgTree
 from store.seed import load_organisation
@@ -374,10 +375,10 @@ async def org_store(any_db: Database) -> Database:
 
 async def test_store_creates_and_validates_units(org_store: Database) -> None:
     db = org_store
-    unit = await admin_org.create_unit(db, "admin", UnitDraft(
+    unit = await admin_units.create_unit(db, "admin", UnitDraft(
         code="CC-XN", kind="command_centre", parent="HS", name_zh="新指挥中心", name_en="New centre"))
     assert unit.tier == "street" and unit.parent == "HS"
-    street = await admin_org.create_unit(db, "admin", UnitDraft(code="XN", kind="street", name_zh="新街道",
+    street = await admin_units.create_unit(db, "admin", UnitDraft(code="XN", kind="street", name_zh="新街道",
                                                                 name_en="New street"))
     assert street.parent == "JS"
     for draft, key in [
@@ -394,34 +395,34 @@ async def test_store_creates_and_validates_units(org_store: Database) -> None:
          "admin.err.keyword_long"),
     ]:
         with pytest.raises(AdminError) as refused:
-            await admin_org.create_unit(db, "admin", draft)
+            await admin_units.create_unit(db, "admin", draft)
         assert refused.value.key == key, draft
     with pytest.raises(AdminError):
-        admin_org.parse_coordinate("nan", "lat")
-    assert admin_org.parse_keywords("a, b、c\n\nb") == ["a", "b", "c"]
+        admin_units.parse_coordinate("nan", "lat")
+    assert admin_units.parse_keywords("a, b、c\n\nb") == ["a", "b", "c"]
     assert [a.action for a in await audit_rows(db, "admin")] == ["unit_create", "unit_create"]
 
 
 async def test_store_stations_cadres_seen_by_cadres_at(org_store: Database) -> None:
     db = org_store
-    await admin_org.create_user(db, "admin", username="pz_sj_x", display_name="新干部", unit="D-SJ",
+    await admin_people.create_user(db, "admin", username="pz_sj_x", display_name="新干部", unit="D-SJ",
                                 role="dispatched_cadre", password="long-enough-1")
-    await admin_org.station(db, "admin", "pz_sj_hs", None)  # the old cadre leaves HS
+    await admin_people.station(db, "admin", "pz_sj_hs", None)  # the old cadre leaves HS
     assert "SJ" not in await queries.cadres_at(db, "HS")
-    await admin_org.station(db, "admin", "pz_sj_x", "HS")
+    await admin_people.station(db, "admin", "pz_sj_x", "HS")
     assert (await queries.cadres_at(db, "HS"))["SJ"] == "pz_sj_x"
     with pytest.raises(AdminError) as refused:
-        await admin_org.station(db, "admin", "wg_hs01_g1", "HS")
+        await admin_people.station(db, "admin", "wg_hs01_g1", "HS")
     assert refused.value.key == "admin.err.not_cadre"
     # a deactivated cadre is not routed to, and comes back only if the station is still free
-    await admin_org.set_active(db, "admin", "pz_sj_x", False)
+    await admin_people.set_active(db, "admin", "pz_sj_x", False)
     assert "SJ" not in await queries.cadres_at(db, "HS")
-    await admin_org.station(db, "admin", "pz_sj_st", "HS")
+    await admin_people.station(db, "admin", "pz_sj_st", "HS")
     with pytest.raises(AdminError) as refused:
-        await admin_org.set_active(db, "admin", "pz_sj_x", True)
+        await admin_people.set_active(db, "admin", "pz_sj_x", True)
     assert refused.value.key == "admin.err.station_taken"
     # leaving the cadre role drops the station
-    user = await admin_org.update_user(db, "admin", "pz_sj_st", role="department_staff", unit="D-SJ")
+    user = await admin_people.update_user(db, "admin", "pz_sj_st", role="department_staff", unit="D-SJ")
     assert user.stationed_street is None and "SJ" not in await queries.cadres_at(db, "HS")
 
 
@@ -429,7 +430,7 @@ async def test_worker_sees_a_grid_added_after_it_cached_the_tree(org_store: Data
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     acts = lifecycle.LifecycleActivities(org_store)
     assert "HS01-G9" not in (await acts.org()).units
-    await admin_org.create_unit(org_store, "admin", UnitDraft(code="HS01-G9", kind="grid", parent="HS01",
+    await admin_units.create_unit(org_store, "admin", UnitDraft(code="HS01-G9", kind="grid", parent="HS01",
                                                               name_zh="九", name_en="Nine"))
     assert "HS01-G9" not in (await acts.org()).units  # cached: no reload without a reason
     monkeypatch.setattr(lifecycle, "ORG_MISS_RELOAD_SECONDS", 0.0)

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from store import admin_org, models
-from store.admin_org import AdminError
+from store import admin_people, models
+from store.admin_common import AdminError
 from store.db import Database
 from store.passwords import is_sequence, password_problem
 from tests.platform import Platform, csrf, running_platform
@@ -287,14 +287,14 @@ def test_sequences() -> None:
 
 async def test_every_password_setter_applies_the_policy(org_db: Database) -> None:
     with pytest.raises(AdminError) as refused:
-        await admin_org.create_user(org_db, "admin", username="wg_new", display_name="新人", unit="HS01-G1",
+        await admin_people.create_user(org_db, "admin", username="wg_new", display_name="新人", unit="HS01-G1",
                                     role="grid_worker", password="11111111111")
     assert refused.value.key == "admin.err.password_one_char" and refused.value.field == "password"
     with pytest.raises(AdminError) as refused:
-        await admin_org.reset_password(org_db, "admin", "wg_hs01_g1", "Wg_Hs01_G1_2026")
+        await admin_people.reset_password(org_db, "admin", "wg_hs01_g1", "Wg_Hs01_G1_2026")
     assert refused.value.key == "admin.err.password_username"
     with pytest.raises(AdminError) as refused:
-        await admin_org.reset_password(org_db, "admin", "wg_hs01_g1", "12345678901")
+        await admin_people.reset_password(org_db, "admin", "wg_hs01_g1", "12345678901")
     assert refused.value.key == "admin.err.password_sequence"
 
 

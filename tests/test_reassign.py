@@ -12,7 +12,7 @@ import httpx
 import pytest
 from markupsafe import escape
 
-from store import admin_org, models
+from store import admin_people, models
 from store.db import Database
 from tests import webapp
 from tests.platform import csrf
@@ -54,7 +54,7 @@ REFUSALS = [  # (assignee, unit, English reason, Chinese reason)
 
 
 async def test_api_refuses_unknown_inactive_and_out_of_unit_assignees(browser: Browser, app_ctx: AppContext) -> None:
-    await admin_org.set_active(app_ctx.db, "admin", "wg_hs01_g3", False)
+    await admin_people.set_active(app_ctx.db, "admin", "wg_hs01_g3", False)
     async with browser() as http:
         bearer = await webapp.api_login(http, "zx_hs")
         for assignee, unit, english, _ in REFUSALS:
@@ -78,7 +78,7 @@ async def _supervise_page(http: httpx.AsyncClient, data: dict[str, str]) -> str:
 
 
 async def test_event_page_refuses_them_in_the_visitors_language(browser: Browser, app_ctx: AppContext) -> None:
-    await admin_org.set_active(app_ctx.db, "admin", "wg_hs01_g3", False)
+    await admin_people.set_active(app_ctx.db, "admin", "wg_hs01_g3", False)
     async with browser() as http:
         await webapp.page_login(http, "zx_hs")
         for assignee, unit, english, chinese in REFUSALS:
@@ -98,3 +98,16 @@ async def test_active_users_of_the_new_unit_and_cadres_of_their_department_quali
     with pytest.raises(commands.CommandError) as refused:
         await commands.check_assignee(app_ctx, "pz_zf_hs", "D-GT")
     assert refused.value.status == 400 and refused.value.key == "reassign.err.other_unit"
+
+
+async def test_bulk_takes_only_bulk_actions_on_the_page_and_the_api_alike(browser: Browser) -> None:
+    """The bulk overrides are one list (web/bulk.py) for the console's form and the API: an action that
+    needs one event's context (approving an extension) is refused as a whole, before any event is touched."""
+    async with browser() as http:
+        bearer = await webapp.api_login(http, "zx_hs")
+        r = await http.post("/api/console/bulk", json={"event_ids": [EVENT], "action": "approve_extension"},
+                            headers=bearer)
+        assert r.status_code == 400 and "not a bulk action" in r.json()["detail"], r.text
+        r = await http.post("/api/console/bulk", json={"event_ids": ["EV-NOPE"] * 2, "action": "void",
+                                                        "reason": "x"}, headers=bearer)
+        assert r.status_code == 200 and [x["status"] for x in r.json()["results"]] == [404]  # each event once

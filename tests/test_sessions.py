@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from store import admin_org, models, sessions
+from store import admin_people, models, sessions
 from store.db import Database
 from store.seed import load_organisation
 from tests import webapp
@@ -90,9 +90,9 @@ async def test_reactivation_brings_back_no_token_issued_before_the_deactivation(
         cookie = await page_login(http)
         bearer = await api_login(http)
         assert (await http.get("/api/inbox", headers=bearer)).status_code == 200
-        await admin_org.set_active(db, "admin", WORKER, False)
+        await admin_people.set_active(db, "admin", WORKER, False)
         assert await sessions.user_sessions(db, WORKER) == []  # ended in the deactivation's transaction
-        await admin_org.set_active(db, "admin", WORKER, True)
+        await admin_people.set_active(db, "admin", WORKER, True)
         assert (await http.get("/api/inbox", headers=bearer)).status_code == 401
         http.cookies.set(SESSION_COOKIE, cookie)
         assert await logged_out_of_pages(http)
@@ -103,7 +103,7 @@ async def test_reactivation_brings_back_no_token_issued_before_the_deactivation(
 async def test_a_password_reset_ends_the_sessions_in_the_same_second(browser: Browser, app_ctx: AppContext) -> None:
     async with browser() as http:
         bearer = await api_login(http)
-        await admin_org.reset_password(app_ctx.db, "admin", WORKER, "a-new-password-2026")
+        await admin_people.reset_password(app_ctx.db, "admin", WORKER, "a-new-password-2026")
         # No need to wait for the next second (tokens carry whole seconds): the session row is gone.
         assert (await http.get("/api/inbox", headers=bearer)).status_code == 401
 

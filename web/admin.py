@@ -8,38 +8,29 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from rules.diff import diff_lists
 from store import rule_lists
+from web.access import admins
 from web.admin_org import ADMIN_ORG_CONTROLLERS
-from web.auth import CurrentUser, resolve_user
+from web.auth import CurrentUser
 from web.context import AppContext
 from wulian.rule_admin import MAX_LIST_BYTES, activate, check_content, dry_run
 from wulian.rule_registry import parse_list
-
-
-async def _admin(ctx: AppContext, request: Request) -> CurrentUser | None:
-    user = await resolve_user(ctx, request, api=False)
-    if user is not None and not user.is_admin:
-        raise PermissionDeniedException("administrators only")
-    return user
 
 
 class AdminRulesPages(Controller):
     """The responsibility list, for administrators."""
 
     path = "/admin/rules"
+    guards = [admins]  # every route: administrators only (web/access.py)
 
     @get("/")
-    async def overview(self, ctx: AppContext, request: Request, msg: str | None = None,
+    async def overview(self, ctx: AppContext, user: CurrentUser, request: Request, msg: str | None = None,
                        error: str | None = None) -> Response[Any]:
         """Active version, all versions, upload form, diff form."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login")
         engine = await ctx.engine()  # first: stores the shipped list as version one if none is stored
         versions = await rule_lists.list_versions(ctx.db)
         active = next((v for v in versions if v.active), None)
@@ -49,13 +40,10 @@ class AdminRulesPages(Controller):
 
     @post("/upload", status_code=200)
     async def upload(
-        self, ctx: AppContext, request: Request,
+        self, ctx: AppContext, user: CurrentUser, request: Request,
         data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> Response[Any]:
         """Check an uploaded list; when valid store it (inactive) and show what would route differently."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         upload = data.get("file")
         if not isinstance(upload, UploadFile):
             return Redirect("/admin/rules?error=choose%20a%20JSON%20file", status_code=303)
@@ -77,11 +65,8 @@ class AdminRulesPages(Controller):
         return Template("admin_rules_check.html", context=context, status_code=status)
 
     @post("/{version:str}/activate", status_code=303)
-    async def activate_version(self, ctx: AppContext, request: Request, version: str) -> Redirect:
+    async def activate_version(self, ctx: AppContext, user: CurrentUser, request: Request, version: str) -> Redirect:
         """Activate a stored version (new events route with it; events in flight keep theirs)."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         try:
             await rule_lists.activate_stored(ctx.db, version, user.username)
         except LookupError as exc:
@@ -90,11 +75,8 @@ class AdminRulesPages(Controller):
         return Redirect("/admin/rules?msg=msg.activated", status_code=303)
 
     @get("/diff")
-    async def diff(self, ctx: AppContext, request: Request, old: str, new: str) -> Response[Any]:
+    async def diff(self, ctx: AppContext, user: CurrentUser, request: Request, old: str, new: str) -> Response[Any]:
         """The changes between two stored versions."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login")
         rows = [await rule_lists.get_version(ctx.db, v) for v in (old, new)]
         if rows[0] is None or rows[1] is None:
             return Redirect("/admin/rules?error=unknown%20version", status_code=303)

@@ -19,14 +19,16 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from store import admin_org, models, queries
-from store.admin_org import AdminError, UnitDraft
+from store import admin_people, admin_units, models, queries
+from store.admin_common import AdminError
+from store.admin_units import UnitDraft
 from store.users import ROLES, get_user
-from web.auth import CurrentUser, resolve_user
+from web.access import admins
+from web.auth import CurrentUser
 from web.context import AppContext
 from web.i18n import language_of, translate
 
@@ -35,13 +37,6 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 #: Order of unit kinds in the tree's top level.
 _KIND_ORDER = {"city": 0, "command_centre": 1, "street": 2, "community": 3, "grid": 4, "department": 5}
 
-
-async def _admin(ctx: AppContext, request: Request) -> CurrentUser | None:
-    """The administrator of this request; None when nobody is logged in; 403 for anyone else."""
-    user = await resolve_user(ctx, request, api=False)
-    if user is not None and not user.is_admin:
-        raise PermissionDeniedException("administrators only")
-    return user
 
 
 def _sorted(units: list[models.Unit]) -> list[models.Unit]:
@@ -83,9 +78,9 @@ def _unit_draft(data: dict[str, str], *, new: bool) -> UnitDraft:
     """A unit as typed in the form (numbers parsed here; everything else checked by the store)."""
     draft = UnitDraft(
         name_zh=_field(data, "name_zh"), name_en=_field(data, "name_en"),
-        lat=admin_org.parse_coordinate(_field(data, "lat"), "lat"),
-        lon=admin_org.parse_coordinate(_field(data, "lon"), "lon"),
-        address_keywords=admin_org.parse_keywords(_field(data, "address_keywords")),
+        lat=admin_units.parse_coordinate(_field(data, "lat"), "lat"),
+        lon=admin_units.parse_coordinate(_field(data, "lon"), "lon"),
+        address_keywords=admin_units.parse_keywords(_field(data, "address_keywords")),
         stationed=bool(_field(data, "stationed")),
     )
     if new:
@@ -99,6 +94,7 @@ class AdminOrgPages(Controller):
     """The organisation and its people, for administrators."""
 
     path = "/admin"
+    guards = [admins]  # every route: administrators only (web/access.py)
 
     # ---- units ---------------------------------------------------------------------------------
 
@@ -115,27 +111,21 @@ class AdminOrgPages(Controller):
             "departments": _sorted([u for u in units if u.kind == "department"]),
             "centres": _sorted([u for u in units if u.kind == "command_centre"]),
             "children": {code: _sorted(kids) for code, kids in org.children.items()},
-            "counts": counts, "kinds": admin_org.UNIT_KINDS, "form": {}, "errors": [], "bad": "",
+            "counts": counts, "kinds": admin_units.UNIT_KINDS, "form": {}, "errors": [], "bad": "",
         }
 
     @get("/org")
-    async def org(self, ctx: AppContext, request: Request, msg: str | None = None) -> Response[Any]:
+    async def org(self, ctx: AppContext, user: CurrentUser, request: Request, msg: str | None = None) -> Response[Any]:
         """The unit tree, departments and command centres, and the form to add a unit."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login")
         context = await self._org_context(ctx, user)
         context["msg"] = _flash(msg)
         return Template("admin_org.html", context=context)
 
     @post("/org/units", status_code=303)
-    async def add_unit(self, ctx: AppContext, request: Request, data: Form) -> Response[Any]:
+    async def add_unit(self, ctx: AppContext, user: CurrentUser, request: Request, data: Form) -> Response[Any]:
         """Add a unit; the form comes back with the reason (400) when it is refused."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         try:
-            unit = await admin_org.create_unit(ctx.db, user.username, _unit_draft(data, new=True))
+            unit = await admin_units.create_unit(ctx.db, user.username, _unit_draft(data, new=True))
         except AdminError as exc:
             context = await self._org_context(ctx, user)
             context.update(_error(request, exc), form=data)
@@ -163,23 +153,19 @@ class AdminOrgPages(Controller):
                 }}
 
     @get("/org/units/{code:str}")
-    async def unit(self, ctx: AppContext, request: Request, code: str, msg: str | None = None) -> Response[Any]:
+    async def unit(self, ctx: AppContext, user: CurrentUser, request: Request, code: str,
+                   msg: str | None = None) -> Response[Any]:
         """One unit: what it is, its people and children, and the form to edit it."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login")
         context = await self._unit_context(ctx, user, code)
         context["msg"] = _flash(msg)
         return Template("admin_unit.html", context=context)
 
     @post("/org/units/{code:str}", status_code=303)
-    async def edit_unit(self, ctx: AppContext, request: Request, code: str, data: Form) -> Response[Any]:
+    async def edit_unit(self, ctx: AppContext, user: CurrentUser, request: Request, code: str,
+                        data: Form) -> Response[Any]:
         """Change a unit's names, coordinates and keywords (grids) or "1+X" flag (departments)."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         try:
-            await admin_org.update_unit(ctx.db, user.username, code, _unit_draft(data, new=False))
+            await admin_units.update_unit(ctx.db, user.username, code, _unit_draft(data, new=False))
         except LookupError:
             raise NotFoundException(f"unit {code} does not exist") from None
         except AdminError as exc:
@@ -205,13 +191,10 @@ class AdminOrgPages(Controller):
         }
 
     @get("/users")
-    async def users(self, ctx: AppContext, request: Request, unit: str | None = None,
+    async def users(self, ctx: AppContext, user: CurrentUser, request: Request, unit: str | None = None,
                     role: str | None = None, msg: str | None = None) -> Response[Any]:
         """Users and roles, optionally of one unit and/or one role; the dispatched cadres; the form
         to add a user."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login")
         unit = (unit or "").strip()[:32] or None
         role = role if role in ROLES else None
         context = await self._users_context(ctx, user, unit, role)
@@ -219,13 +202,10 @@ class AdminOrgPages(Controller):
         return Template("admin_users.html", context=context)
 
     @post("/users", status_code=303)
-    async def add_user(self, ctx: AppContext, request: Request, data: Form) -> Response[Any]:
+    async def add_user(self, ctx: AppContext, user: CurrentUser, request: Request, data: Form) -> Response[Any]:
         """Add a user with an initial password; the form comes back with the reason (400) when refused."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         try:
-            person = await admin_org.create_user(
+            person = await admin_people.create_user(
                 ctx.db, user.username, username=_field(data, "username"), display_name=_field(data, "display_name"),
                 unit=_field(data, "unit"), role=_field(data, "role"), password=_field(data, "password"),
             )
@@ -249,32 +229,26 @@ class AdminOrgPages(Controller):
         }
 
     @get("/users/{username:str}")
-    async def person(self, ctx: AppContext, request: Request, username: str,
+    async def person(self, ctx: AppContext, user: CurrentUser, request: Request, username: str,
                      msg: str | None = None) -> Response[Any]:
         """One user: role and unit, password, active, station (dispatched cadres)."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login")
         context = await self._person_context(ctx, user, username)
         context["msg"] = _flash(msg)
         return Template("admin_user.html", context=context)
 
-    async def _person_change(self, ctx: AppContext, request: Request, username: str, data: Form,
+    async def _person_change(self, ctx: AppContext, user: CurrentUser, request: Request, username: str, data: Form,
                              action: str) -> Response[Any]:
         """Apply one of the per-user forms; 303 back with a message, or the page with the reason (400)."""
-        user = await _admin(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         try:
             if action == "profile":
-                await admin_org.update_user(ctx.db, user.username, username, role=_field(data, "role"),
+                await admin_people.update_user(ctx.db, user.username, username, role=_field(data, "role"),
                                             unit=_field(data, "unit"), display_name=_field(data, "display_name"))
             elif action == "password":
-                await admin_org.reset_password(ctx.db, user.username, username, _field(data, "password"))
+                await admin_people.reset_password(ctx.db, user.username, username, _field(data, "password"))
             elif action == "active":
-                await admin_org.set_active(ctx.db, user.username, username, _field(data, "active") == "1")
+                await admin_people.set_active(ctx.db, user.username, username, _field(data, "active") == "1")
             else:
-                await admin_org.station(ctx.db, user.username, username, _field(data, "street"))
+                await admin_people.station(ctx.db, user.username, username, _field(data, "street"))
         except LookupError:
             raise NotFoundException(f"user {username} does not exist") from None
         except AdminError as exc:
@@ -287,24 +261,28 @@ class AdminOrgPages(Controller):
         return Redirect(f"/admin/users/{username}?msg=admin.msg.{action}_saved", status_code=303)
 
     @post("/users/{username:str}", status_code=303)
-    async def edit_user(self, ctx: AppContext, request: Request, username: str, data: Form) -> Response[Any]:
+    async def edit_user(self, ctx: AppContext, user: CurrentUser, request: Request,
+                        username: str, data: Form) -> Response[Any]:
         """Change a user's display name, role and unit (an administrator cannot demote themselves)."""
-        return await self._person_change(ctx, request, username, data, "profile")
+        return await self._person_change(ctx, user, request, username, data, "profile")
 
     @post("/users/{username:str}/password", status_code=303)
-    async def password(self, ctx: AppContext, request: Request, username: str, data: Form) -> Response[Any]:
+    async def password(self, ctx: AppContext, user: CurrentUser, request: Request,
+                       username: str, data: Form) -> Response[Any]:
         """Set a new password (at least 10 characters)."""
-        return await self._person_change(ctx, request, username, data, "password")
+        return await self._person_change(ctx, user, request, username, data, "password")
 
     @post("/users/{username:str}/active", status_code=303)
-    async def active(self, ctx: AppContext, request: Request, username: str, data: Form) -> Response[Any]:
+    async def active(self, ctx: AppContext, user: CurrentUser, request: Request,
+                     username: str, data: Form) -> Response[Any]:
         """Deactivate (``active=0``) or reactivate (``active=1``) a user; not oneself."""
-        return await self._person_change(ctx, request, username, data, "active")
+        return await self._person_change(ctx, user, request, username, data, "active")
 
     @post("/users/{username:str}/station", status_code=303)
-    async def station(self, ctx: AppContext, request: Request, username: str, data: Form) -> Response[Any]:
+    async def station(self, ctx: AppContext, user: CurrentUser, request: Request,
+                      username: str, data: Form) -> Response[Any]:
         """Station a dispatched cadre at a street (``street``), or un-station them (empty)."""
-        return await self._person_change(ctx, request, username, data, "station")
+        return await self._person_change(ctx, user, request, username, data, "station")
 
 
 ADMIN_ORG_CONTROLLERS = [AdminOrgPages]

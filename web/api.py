@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import (
@@ -12,16 +12,29 @@ from litestar.exceptions import (
     TooManyRequestsException,
     ValidationException,
 )
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from rules.suggest import MAX_TEXT_CHARS
 from store import queries
 from store.receipts import shown_key
-from web import commands
-from web.auth import CurrentUser, end_session, issue_token, require_admin, require_api_user, visible_event
+from web import commands, idempotency
+from web.access import admins, signed_in, supervisors
+from web.answers import (
+    CategoriesAnswer,
+    FollowedAnswer,
+    RatedAnswer,
+    SuggestionsAnswer,
+    TaskAnswer,
+    TokenAnswer,
+    TriagedAnswer,
+    UnitsAnswer,
+    UsersAnswer,
+)
+from web.auth import CurrentUser, end_session, issue_token, visible_event
 from web.client_address import client_ip
 from web.context import AppContext
-from web.event_search import api_search
+from web.event_search import EventSearchAnswer, api_search
 from web.ratelimit import guarded_login
 from web.request_limits import Limited, follow_limit, follow_phone_limit, hit, track_limit
 from web.schemas import CompleteIn, EventIn, FollowIn, LoginIn, RatingIn, TriageIn
@@ -30,10 +43,6 @@ from web.views import event_detail, public_status
 #: Most suggestions one request may ask for.
 SUGGEST_MAX_LIMIT = 20
 
-
-async def api_user(ctx: AppContext, request: Request) -> CurrentUser:
-    """Dependency: the authenticated API user (401 otherwise)."""
-    return await require_api_user(ctx, request)
 
 
 class HealthController(Controller):
@@ -55,7 +64,7 @@ class AuthController(Controller):
     path = "/api/auth"
 
     @post("/login", status_code=HTTP_200_OK)
-    async def login(self, ctx: AppContext, request: Request, data: LoginIn) -> dict[str, Any]:
+    async def login(self, ctx: AppContext, request: Request, data: LoginIn) -> TokenAnswer:
         """Exchange username and password for a bearer token (429 after too many failures)."""
         user, wait = await guarded_login(ctx, request, data.username, data.password, "api")
         if wait:
@@ -71,11 +80,10 @@ class AuthController(Controller):
         }
 
 
-    @post("/logout", status_code=HTTP_204_NO_CONTENT)
-    async def logout(self, ctx: AppContext, request: Request) -> None:
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, guards=[signed_in])
+    async def logout(self, ctx: AppContext, user: CurrentUser, request: Request) -> None:
         """Revoke the bearer token of this request on the server (audited): it gives 401 from now on,
         also before its expiry. 401 when the token is not valid (any more)."""
-        user = await api_user(ctx, request)
         await end_session(ctx, user)
 
 
@@ -85,7 +93,7 @@ class CatalogueController(Controller):
     path = "/api"
 
     @get("/categories")
-    async def categories(self, ctx: AppContext) -> dict[str, Any]:
+    async def categories(self, ctx: AppContext) -> CategoriesAnswer:
         """The active responsibility list's categories."""
         lst = (await ctx.engine()).list
         return {
@@ -101,7 +109,7 @@ class CatalogueController(Controller):
         }
 
     @get("/categories/suggest")
-    async def suggest_categories(self, ctx: AppContext, text: str | None = None, limit: int = 5) -> dict[str, Any]:
+    async def suggest_categories(self, ctx: AppContext, text: str | None = None, limit: int = 5) -> SuggestionsAnswer:
         """Categories that fit a free-text description (?text=...&limit=5), best first.
 
         Keyword and character matching against the active list; no network model. 400 when the text
@@ -122,7 +130,7 @@ class CatalogueController(Controller):
         }
 
     @get("/units")
-    async def units(self, ctx: AppContext) -> dict[str, Any]:
+    async def units(self, ctx: AppContext) -> UnitsAnswer:
         """The organisation tree with unit codes and tiers."""
         org = await ctx.org()
         return {"units": org.tree()}
@@ -134,55 +142,102 @@ class EventController(Controller):
     path = "/api/events"
 
     @post("/", status_code=HTTP_201_CREATED)
-    async def create(self, ctx: AppContext, data: EventIn) -> Response[dict[str, Any]]:
+    async def create(
+        self, ctx: AppContext, request: Request, data: EventIn,
+        idempotency_key: Annotated[str | None, Parameter(
+            header=idempotency.HEADER, min_length=1, max_length=idempotency.MAX_HEADER_KEY,
+            pattern=idempotency.HEADER_KEY_PATTERN, required=False,
+            description="A key of yours for this report (e.g. a UUID; 1-255 visible ASCII characters). The "
+                        "same key within 24 hours gives the same status and body, the same event, and "
+                        "never a second one; with another body: 422. Keys are scoped to the caller (the "
+                        "logged-in user, else the client address)."),
+        ] = None,
+    ) -> Response[dict[str, Any]]:
         """Report an event (public, like the portal): 201 with the receipt code and the tracking key (shown
         once), 202 when not yet routed. The same source and external id again gives the same event: 200
-        with only its id and ``duplicate`` (never its receipt code: external ids can be guessed)."""
+        with only its id and ``duplicate`` (never its receipt code: external ids can be guessed). With an
+        ``Idempotency-Key`` header, a repetition within 24 hours gives the first answer again (with the
+        header ``Idempotent-Replayed: true``); the same key with another body gives 422."""
         if data.category and (await ctx.engine()).category(data.category) is None:
             raise commands.CommandError(
                 400, f"unknown category '{data.category}' (see GET /api/categories)"
             )
-        started = await commands.start_event(ctx, data.to_report())
-        if started.duplicate:
-            # The same source and external id: the same event, and nothing of it to an anonymous caller
-            # (external ids such as hotline ticket numbers are guessable; the receipt code reads it).
-            return Response({"event_id": started.event_id, "duplicate": True}, status_code=HTTP_200_OK)
-        body: dict[str, Any] = {"event_id": started.event_id, "receipt_code": started.receipt_code}
-        if started.tracking_key:
-            # Shown once: only its hash is kept. Rating the result needs it.
-            body.update(tracking_key=shown_key(started.tracking_key),
-                        tracking_url=f"/track/{started.receipt_code}?key={started.tracking_key}")
-        snap = started.snapshot
-        if snap is None:
-            body["state"] = "intake"
-            return Response(body, status_code=HTTP_202_ACCEPTED)
-        decision = snap.decision
-        body.update(
-            state=snap.state,
-            stage=snap.stage,
-            tier=decision.tier if decision else None,
-            unit=decision.unit if decision else None,
-            department=decision.department if decision else None,
-            decision={"rule": decision.rule, "list_version": decision.list_version,
-                      "reason": decision.reason} if decision else None,
-        )
-        return Response(body, status_code=HTTP_201_CREATED)
+        report = data.to_report()
+        if idempotency_key is None:
+            started = await commands.start_event(ctx, report)
+            status, body = _created(started)
+            return Response(_with_tracking(body, started.tracking_key), status_code=status)
+        scope = await idempotency.api_scope(ctx, request)
 
-    @get("/")
-    async def search(self, ctx: AppContext, request: Request) -> dict[str, Any]:
+        async def run(prepared: commands.Prepared) -> tuple[int, dict[str, Any]]:
+            return _created(await commands.start_event(ctx, report, prepared))
+
+        try:
+            answer = await idempotency.once(
+                ctx, report, idempotency.key_hash(ctx.settings.secret(), f"api:{scope}", idempotency_key),
+                idempotency.request_hash(data.model_dump(mode="json")), run)
+        except idempotency.KeyReused:
+            raise commands.CommandError(
+                422, "this Idempotency-Key was used for another request within 24 hours; use a new key for a "
+                     "new report") from None
+        except idempotency.StillRunning:
+            raise commands.CommandError(
+                409, "a request with this Idempotency-Key is still running; try again shortly") from None
+        return Response(_with_tracking(answer.body, answer.tracking_key), status_code=answer.status,
+                        headers={"Idempotent-Replayed": "true"} if answer.replayed else None)
+
+    @get("/", guards=[supervisors])
+    async def search(self, ctx: AppContext, user: CurrentUser, request: Request) -> EventSearchAnswer:
         """Search the events of the supervisor's scope (supervisors and admins; 403 otherwise), newest
         first: ``q`` (a receipt code, or text in description and address), ``category``, ``unit``,
         ``tier``, ``state``, ``source``, ``created_from``/``created_to``, ``closed_from``/``closed_to``
         (YYYY-MM-DD), ``overdue``, ``rework`` (1 or 0), ``limit`` (1-100) and ``cursor`` (the
         ``next_cursor`` of the previous page). The same as the page ``/search`` (web/event_search.py)."""
-        return await api_search(ctx, request)
+        return await api_search(ctx, user, request)
 
-    @get("/{event_id:str}")
-    async def read(self, ctx: AppContext, request: Request, event_id: str) -> dict[str, Any]:
+    @get("/{event_id:str}", guards=[signed_in])
+    async def read(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> dict[str, Any]:
         """One event with its decision, deadlines, tasks and timeline (within the user's scope)."""
-        user = await api_user(ctx, request)
         event, _ = await visible_event(ctx, user, event_id)
         return await event_detail(ctx, event)
+
+
+def _created(started: commands.Started) -> tuple[int, dict[str, Any]]:
+    """The status and body answering a report, without the tracking key (which is added as it is sent:
+    :func:`_with_tracking`; an answer kept for an ``Idempotency-Key`` holds no key)."""
+    if started.duplicate:
+        # The same source and external id: the same event, and nothing of it to an anonymous caller
+        # (external ids such as hotline ticket numbers are guessable; the receipt code reads it).
+        return HTTP_200_OK, {"event_id": started.event_id, "duplicate": True}
+    body: dict[str, Any] = {"event_id": started.event_id, "receipt_code": started.receipt_code}
+    snap = started.snapshot
+    if snap is None:
+        body["state"] = "intake"
+        return HTTP_202_ACCEPTED, body
+    decision = snap.decision
+    body.update(
+        state=snap.state,
+        stage=snap.stage,
+        tier=decision.tier if decision else None,
+        unit=decision.unit if decision else None,
+        department=decision.department if decision else None,
+        decision={"rule": decision.rule, "list_version": decision.list_version,
+                  "reason": decision.reason} if decision else None,
+    )
+    return HTTP_201_CREATED, body
+
+
+def _with_tracking(body: dict[str, Any], tracking_key: str | None) -> dict[str, Any]:
+    """``body`` with the reporter's tracking key and link (shown to the reporter; only its hash is kept).
+    Rating the result needs it. Only an answer with a receipt code (a new event) gets one."""
+    if not tracking_key or "receipt_code" not in body:
+        return body
+    # The key and link come after the receipt code, as they always did.
+    extra = {"tracking_key": shown_key(tracking_key),
+             "tracking_url": f"/track/{body['receipt_code']}?key={tracking_key}"}
+    items = list(body.items())
+    at = next(i for i, (k, _) in enumerate(items) if k == "receipt_code") + 1
+    return dict(items[:at] + list(extra.items()) + items[at:])
 
 
 class TaskController(Controller):
@@ -190,26 +245,25 @@ class TaskController(Controller):
 
     path = "/api"
 
-    @post("/tasks/{task_id:str}/claim", status_code=HTTP_200_OK)
-    async def claim(self, ctx: AppContext, request: Request, task_id: str) -> dict[str, Any]:
+    @post("/tasks/{task_id:str}/claim", status_code=HTTP_200_OK, guards=[signed_in])
+    async def claim(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str) -> TaskAnswer:
         """签收. A task already claimed gives 409 with the reason."""
-        user = await api_user(ctx, request)
         view = await commands.claim(ctx, user, task_id)
         return {"task_id": view.task.task_id, "status": view.task.status,
                 "claimed_by": view.task.claimed_by, "event_state": view.event_state}
 
-    @post("/tasks/{task_id:str}/complete", status_code=HTTP_200_OK)
-    async def complete(self, ctx: AppContext, request: Request, task_id: str, data: CompleteIn) -> dict[str, Any]:
+    @post("/tasks/{task_id:str}/complete", status_code=HTTP_200_OK, guards=[signed_in])
+    async def complete(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str,
+                       data: CompleteIn) -> TaskAnswer:
         """办结 (with a result) or, for a verification task, 核查 (with passed)."""
-        user = await api_user(ctx, request)
         view = await commands.complete(ctx, user, task_id, data.result, data.passed, data.photos)
         return {"task_id": view.task.task_id, "status": view.task.status,
                 "event_state": view.event_state, "event_stage": view.event_stage}
 
-    @post("/tasks/{task_id:str}/triage", status_code=HTTP_200_OK)
-    async def triage(self, ctx: AppContext, request: Request, task_id: str, data: TriageIn) -> dict[str, Any]:
+    @post("/tasks/{task_id:str}/triage", status_code=HTTP_200_OK, guards=[signed_in])
+    async def triage(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str,
+                     data: TriageIn) -> TriagedAnswer:
         """A supervisor places an event from the triage inbox (category and unit)."""
-        user = await api_user(ctx, request)
         view = await commands.triage(ctx, user, task_id, data.category, data.unit, data.note)
         return {"task_id": view.task.task_id, "event_state": view.event_state}
 
@@ -237,7 +291,7 @@ class TrackController(Controller):
         return public_status(event, await queries.timeline(ctx.db, event.event_id))
 
     @post("/{receipt_code:str}/rating", status_code=HTTP_200_OK)
-    async def rating(self, ctx: AppContext, request: Request, receipt_code: str, data: RatingIn) -> dict[str, Any]:
+    async def rating(self, ctx: AppContext, request: Request, receipt_code: str, data: RatingIn) -> RatedAnswer:
         """The reporter's rating, with the tracking key given when reporting (403 without it); closes
         the event or sends it back for rework."""
         await _limited(ctx, request, track_limit)
@@ -254,7 +308,7 @@ class FollowController(Controller):
     path = "/api/events"
 
     @post("/{event_id:str}/follow", status_code=HTTP_200_OK)
-    async def follow(self, ctx: AppContext, request: Request, event_id: str, data: FollowIn) -> dict[str, Any]:
+    async def follow(self, ctx: AppContext, request: Request, event_id: str, data: FollowIn) -> FollowedAnswer:
         """Count the caller as one more person with this problem, and send its notices to ``phone``
         (when given). Gives no receipt code and no right to act on the event."""
         await _limited(ctx, request, follow_limit)
@@ -276,12 +330,11 @@ class AdminController(Controller):
     """Administration (admins only)."""
 
     path = "/api"
+    guards = [admins]  # every route: administrators only (web/access.py)
 
     @get("/users")
-    async def users(self, ctx: AppContext, request: Request, unit: str | None = None) -> dict[str, Any]:
+    async def users(self, ctx: AppContext, user: CurrentUser, request: Request, unit: str | None = None) -> UsersAnswer:
         """Users, optionally of one unit (?unit=CODE)."""
-        user = await api_user(ctx, request)
-        require_admin(user)
         rows = await queries.users(ctx.db, unit)
         return {
             "users": [

@@ -11,15 +11,17 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from rules.worktime import CITY_TZ
 from store.db import Database
+from web.access import LoginRequired, provide_optional_user, provide_user
 from web.admin import ADMIN_CONTROLLERS
 from web.api import API_CONTROLLERS
 from web.commands import CommandError
@@ -88,6 +90,9 @@ def _command_error(request: Request, exc: CommandError) -> Response[Any]:
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, LoginRequired) and not _wants_json(request):
+        # A page without a login (web/access.py guards): to the login form.
+        return Redirect("/login", status_code=302 if request.method == "GET" else 303)
     if _wants_json(request):
         body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
         if exc.extra:
@@ -138,7 +143,11 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *SEARCH_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
-        dependencies={"ctx": Provide(_provide_ctx, sync_to_thread=False)},
+        # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the
+        # logged-in user as ``user`` (admitted by the route's guard) or ``viewer`` (maybe nobody).
+        state=State({"ctx": context}),
+        dependencies={"ctx": Provide(_provide_ctx, sync_to_thread=False), "user": Provide(provide_user),
+                      "viewer": Provide(provide_optional_user)},
         # No input ends in a 500: JSON nesting and NUL characters are refused before decoding (web/guards.py).
         request_class=GuardedRequest,
         before_request=refuse_nul_in_url,

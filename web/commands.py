@@ -81,11 +81,28 @@ class Started:
     duplicate: bool = False  # the same source and external id were reported before
 
 
-async def start_event(ctx: AppContext, report: EventReport) -> Started:
+@dataclass
+class Prepared:
+    """What a report's start uses, drawn before it (``web/idempotency.py`` keeps it with the report's
+    one-time key): the event id and the receipt grant. ``adopt``: a start with these before may have
+    happened (a take-over of a claim whose request died), so an event already started with this id
+    and no external id is this report's own."""
+
+    event_id: str
+    grant: receipts.Grant
+    adopt: bool = False
+
+
+async def prepare(ctx: AppContext, report: EventReport) -> Prepared:
+    """A fresh event id and receipt grant for ``report``."""
+    return Prepared(event_id_for(report), await receipts.new_grant(ctx.db, ctx.settings.secret()))
+
+
+async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared | None = None) -> Started:
     """Start the event's workflow (idempotent per source and external id) with a random receipt code
-    and a fresh tracking key, and wait briefly for its dispatch to be recorded."""
-    event_id = event_id_for(report)
-    grant = await receipts.new_grant(ctx.db, ctx.settings.secret())
+    and a fresh tracking key (or those ``prepared``), and wait briefly for its dispatch to be recorded."""
+    prepared = prepared or await prepare(ctx, report)
+    event_id, grant = prepared.event_id, prepared.grant
     report.receipt_code = grant.receipt_code
     report.tracking_key_hash, report.tracking_nonce = grant.tracking_key_hash, grant.tracking_nonce
     client = await ctx.temporal()
@@ -100,9 +117,12 @@ async def start_event(ctx: AppContext, report: EventReport) -> Started:
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
     except WorkflowAlreadyStartedError:
-        # An existing event: nothing of it is answered (no receipt code, no key: only its first
-        # reporter holds them), so there is nothing to wait for.
-        return Started(event_id, None, None, duplicate=True)
+        if not (prepared.adopt and not report.external_id):
+            # An existing event: nothing of it is answered (no receipt code, no key: only its first
+            # reporter holds them), so there is nothing to wait for.
+            return Started(event_id, None, None, duplicate=True)
+        # Started by this report's own earlier request (its id was drawn at random for it alone).
+        handle = client.get_workflow_handle_for(EventLifecycle.run, event_id)
     snapshot: EventSnapshot | None = None
     try:
         snapshot = await asyncio.wait_for(

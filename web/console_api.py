@@ -6,13 +6,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException
 from litestar.status_codes import HTTP_200_OK
 
 from store import models, queries
 from store.timeutil import utcnow
 from web import commands
-from web.auth import CurrentUser, require_api_user, visible_event
+from web.access import signed_in, supervisors
+from web.answers import BulkAnswer, BulkResult, SupervisedAnswer, TaskAnswer
+from web.auth import CurrentUser, visible_event
+from web.bulk import supervise_many
 from web.context import AppContext
 from web.exports import TIME_ZONE_NAME, csv_response
 from web.schemas import BulkIn, SuperviseIn, TaskRequestIn
@@ -47,69 +50,58 @@ def console_view(data: dict[str, list[Any]]) -> dict[str, Any]:
     }
 
 
-async def _supervisor(ctx: AppContext, request: Request) -> CurrentUser:
-    user = await require_api_user(ctx, request)
-    if not user.is_supervisor:
-        raise PermissionDeniedException("supervisors only")
-    return user
-
 
 class WorkflowActionController(Controller):
     """Worker requests and supervisor overrides (JSON API)."""
 
     path = "/api"
 
-    @post("/tasks/{task_id:str}/release", status_code=HTTP_200_OK)
-    async def release(self, ctx: AppContext, request: Request, task_id: str) -> dict[str, Any]:
+    @post("/tasks/{task_id:str}/release", status_code=HTTP_200_OK, guards=[signed_in])
+    async def release(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str) -> TaskAnswer:
         """Give a claimed task back to the unit's inbox."""
-        user = await require_api_user(ctx, request)
         view = await commands.release(ctx, user, task_id)
         return {"task_id": view.task.task_id, "status": view.task.status, "event_state": view.event_state}
 
-    @post("/tasks/{task_id:str}/{kind:str}", status_code=HTTP_200_OK)
-    async def task_request(self, ctx: AppContext, request: Request, task_id: str, kind: str,
-                           data: TaskRequestIn) -> dict[str, Any]:
-        """退回 (return), 上报 (escalate), 延期 (extension, with hours) or 协办 (co-handling, with units)."""
+    @post("/tasks/{task_id:str}/{kind:str}", status_code=HTTP_200_OK, guards=[signed_in])
+    async def task_request(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str, kind: str,
+                           data: TaskRequestIn) -> TaskAnswer:
+        """退回 (return), 提级 (escalate), 延期 (extension, with hours) or 协办 (co-handling, with units)."""
         if kind not in _REQUEST_ACTIONS:
             raise NotFoundException(f"unknown task action '{kind}'")
-        user = await require_api_user(ctx, request)
         view = await commands.request(ctx, user, task_id, _REQUEST_ACTIONS[kind], data.reason, data.hours,
                                       data.units)
         return {"task_id": view.task.task_id, "status": view.task.status, "event_state": view.event_state}
 
-    @post("/events/{event_id:str}/supervise", status_code=HTTP_200_OK)
-    async def supervise(self, ctx: AppContext, request: Request, event_id: str, data: SuperviseIn) -> dict[str, Any]:
+    @post("/events/{event_id:str}/supervise", status_code=HTTP_200_OK, guards=[supervisors])
+    async def supervise(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str,
+                        data: SuperviseIn) -> SupervisedAnswer:
         """A supervisor's override: approve/deny extension or return, reassign, force_escalate,
         change_deadline, pause, resume, void, close, reopen, review_rework, retry_notice, skip_notice."""
-        user = await _supervisor(ctx, request)
         snap = await commands.supervise(ctx, user, event_id, data.action, reason=data.reason, unit=data.unit,
                                         assignee=data.assignee, hours=data.hours, notice_id=data.notice_id)
         return {"event_id": snap.event_id, "state": snap.state, "pending": snap.pending, "paused": snap.paused}
 
-    @post("/console/bulk", status_code=HTTP_200_OK)
-    async def bulk(self, ctx: AppContext, request: Request, data: BulkIn) -> dict[str, Any]:
-        """One override on a selection of events; each result is reported, none hides another."""
-        user = await _supervisor(ctx, request)
-        results = []
-        for event_id in data.event_ids:
-            try:
-                snap = await commands.supervise(ctx, user, event_id, data.action, reason=data.reason, unit=data.unit,
-                                                assignee=data.assignee, hours=data.hours)
-                results.append({"event_id": event_id, "ok": True, "state": snap.state})
-            except commands.CommandError as exc:
-                results.append({"event_id": event_id, "ok": False, "status": exc.status, "detail": exc.reason})
+    @post("/console/bulk", status_code=HTTP_200_OK, guards=[supervisors])
+    async def bulk(self, ctx: AppContext, user: CurrentUser, request: Request, data: BulkIn) -> BulkAnswer:
+        """One override (a bulk action: reassign, force_escalate, pause, resume, void, close) on a selection of
+        events; each result is reported, none hides another."""
+        outcomes = await supervise_many(ctx, user, data.event_ids, data.action, reason=data.reason, unit=data.unit,
+                                        assignee=data.assignee, hours=data.hours)
+        results: list[BulkResult] = [
+            {"event_id": o.event_id, "ok": True, "state": o.state} if o.error is None
+            else {"event_id": o.event_id, "ok": False, "status": o.error.status, "detail": o.error.reason}
+            for o in outcomes
+        ]
         return {"results": results, "succeeded": sum(r["ok"] for r in results)}
 
-    @get("/console")
-    async def console(self, ctx: AppContext, request: Request) -> dict[str, Any]:
+    @get("/console", guards=[supervisors])
+    async def console(self, ctx: AppContext, user: CurrentUser, request: Request) -> dict[str, Any]:
         """The command-centre queues within the supervisor's scope."""
-        user = await _supervisor(ctx, request)
         return console_view(await queries.console(ctx.db, user.scope, utcnow()))
 
-    @get("/events/{event_id:str}/timeline.csv")
-    async def export(self, ctx: AppContext, request: Request, event_id: str) -> Response[str]:
+    @get("/events/{event_id:str}/timeline.csv", guards=[signed_in])
+    async def export(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> Response[str]:
         """The audit trail of an event as CSV (actor, time, from-state, to-state, reason)."""
-        user = await require_api_user(ctx, request)
         event, _ = await visible_event(ctx, user, event_id)
         return timeline_csv_response(event_id, await queries.timeline(ctx.db, event_id))
 

@@ -5,33 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import PermissionDeniedException
 from litestar.response import Redirect, Template
 
 from store import queries
 from store.timeutil import utcnow
 from web import commands
+from web.access import supervisors
+from web.auth import CurrentUser
+from web.bulk import BULK_ACTIONS, supervise_many
 from web.context import AppContext
 from web.event_pages import units_for_forms
 from web.i18n import language_of
-from web.page_forms import form_text, form_texts, page_user, with_query
-
-BULK_ACTIONS = ("reassign", "force_escalate", "pause", "resume", "void", "close")
-MAX_BULK = 200
+from web.page_forms import form_text, form_texts, with_query
 
 
 class ConsolePages(Controller):
     """The console, for supervisors."""
 
-    @get("/console")
-    async def console(self, ctx: AppContext, request: Request, msg: str | None = None, error: str | None = None,
+    @get("/console", guards=[supervisors])
+    async def console(self, ctx: AppContext, user: CurrentUser, request: Request, msg: str | None = None,
+                      error: str | None = None,
                       ok: int | None = None, total: int | None = None) -> Response[Any]:
         """The command-centre console: counts per unit and the queues that need a supervisor."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login")
-        if not user.is_supervisor:
-            raise PermissionDeniedException("supervisors only")
         data = await queries.console(ctx.db, user.scope, utcnow())
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
@@ -41,32 +36,21 @@ class ConsolePages(Controller):
             "org": org.units, "now": utcnow(), "bulk_actions": BULK_ACTIONS, **forms,
         })
 
-    @post("/console/bulk", status_code=303)
-    async def bulk(self, ctx: AppContext, request: Request) -> Redirect:
+    @post("/console/bulk", status_code=303, guards=[supervisors])
+    async def bulk(self, ctx: AppContext, user: CurrentUser, request: Request) -> Redirect:
         """One override on the selected events; each is tried, failures are reported with their reasons."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
-        if not user.is_supervisor:
-            raise PermissionDeniedException("supervisors only")
         form = await request.form()
         event_ids = form_texts(form, "event_ids")
-        action = form_text(form, "action", 32)
-        if action not in BULK_ACTIONS:
-            return Redirect(with_query("/console", error=f"unknown bulk action '{action}'"), status_code=303)
-        if not event_ids:
-            return Redirect(with_query("/console", msg="msg.bulk_none"), status_code=303)
-        if len(event_ids) > MAX_BULK:
-            return Redirect(with_query("/console", error=f"at most {MAX_BULK} events at once"), status_code=303)
-        reason, unit = form_text(form, "reason"), form_text(form, "unit", 32) or None
-        failures: list[str] = []
-        for event_id in event_ids:
-            try:
-                await commands.supervise(ctx, user, event_id, action, reason=reason,
-                                         unit=unit if action == "reassign" else None)
-            except commands.CommandError as exc:
-                failures.append(f"{event_id}: {exc.text(language_of(request.cookies))}")
-        params = {"msg": "msg.bulk_done", "ok": str(len(event_ids) - len(failures)), "total": str(len(event_ids))}
+        lang = language_of(request.cookies)
+        try:
+            outcomes = await supervise_many(ctx, user, event_ids, form_text(form, "action", 32),
+                                            reason=form_text(form, "reason"), unit=form_text(form, "unit", 32) or None)
+        except commands.CommandError as exc:
+            if exc.key == "bulk.err.none":
+                return Redirect(with_query("/console", msg="msg.bulk_none"), status_code=303)
+            return Redirect(with_query("/console", error=exc.text(lang)), status_code=303)
+        failures = [f"{o.event_id}: {o.error.text(lang)}" for o in outcomes if o.error is not None]
+        params = {"msg": "msg.bulk_done", "ok": str(len(outcomes) - len(failures)), "total": str(len(outcomes))}
         if failures:
             params["error"] = "; ".join(failures)[:1500]
         return Redirect(with_query("/console", **params), status_code=303)

@@ -12,12 +12,13 @@ from litestar.response import Redirect, Template
 
 from store import queries
 from web import commands
+from web.access import signed_in, supervisors
 from web.auth import CurrentUser, visible_event
 from web.console_api import timeline_csv_response
 from web.context import AppContext
 from web.i18n import language_of
 from web.location_map import location_map
-from web.page_forms import form_hours, form_text, form_texts, page_user, safe_next, with_query
+from web.page_forms import form_hours, form_text, form_texts, safe_next, with_query
 from web.photos import MAX_TASK_PHOTOS, form_uploads, save_staff_photos
 from web.views import event_detail
 from workflows.lifecycle import ACTORS, triggers_from
@@ -61,13 +62,11 @@ async def units_for_forms(ctx: AppContext, user: CurrentUser) -> dict[str, Any]:
 class EventPages(Controller):
     """Pages of one event and its tasks, for logged-in staff."""
 
-    @post("/tasks/{task_id:str}/{action:str}", status_code=303)
-    async def task_action(self, ctx: AppContext, request: Request, task_id: str, action: str) -> Redirect:
+    @post("/tasks/{task_id:str}/{action:str}", status_code=303, guards=[signed_in])
+    async def task_action(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str,
+                          action: str) -> Redirect:
         """Claim, complete (with photos), release, triage, or ask for return, escalation, extension or
         co-handling, from the inbox or the event page. Takes url-encoded and multipart forms."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         form = await request.form()
         back = safe_next(form_text(form, "next", 300), "/inbox")
         try:
@@ -105,13 +104,10 @@ class EventPages(Controller):
             return Redirect(with_query(back, error=exc.reason), status_code=303)
         return Redirect(with_query(back, msg=msg), status_code=303)
 
-    @get("/events/{event_id:str}")
-    async def event(self, ctx: AppContext, request: Request, event_id: str, msg: str | None = None,
+    @get("/events/{event_id:str}", guards=[signed_in])
+    async def event(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str, msg: str | None = None,
                     error: str | None = None) -> Response[Any]:
         """Everything about one event, within the user's scope; the supervisor panel for supervisors."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login")
         event, tasks = await visible_event(ctx, user, event_id)
         detail = await event_detail(ctx, event)
         rows = {t.task_id: t for t in tasks}
@@ -140,23 +136,15 @@ class EventPages(Controller):
             "units": forms["org_units"] if user.is_supervisor else [], **forms,
         })
 
-    @get("/events/{event_id:str}/timeline.csv")
-    async def timeline_csv(self, ctx: AppContext, request: Request, event_id: str) -> Response[Any]:
+    @get("/events/{event_id:str}/timeline.csv", guards=[signed_in])
+    async def timeline_csv(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> Response[Any]:
         """The event's audit trail as CSV, for the logged-in user (same scope as the event page)."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login")
         event, _ = await visible_event(ctx, user, event_id)
         return timeline_csv_response(event_id, await queries.timeline(ctx.db, event_id))
 
-    @post("/events/{event_id:str}/supervise", status_code=303)
-    async def supervise(self, ctx: AppContext, request: Request, event_id: str) -> Redirect:
+    @post("/events/{event_id:str}/supervise", status_code=303, guards=[supervisors])
+    async def supervise(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> Redirect:
         """A supervisor's override from the event page or the console."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
-        if not user.is_supervisor:
-            raise PermissionDeniedException("only supervisors can do this")
         form = await request.form()
         back = safe_next(form_text(form, "next", 300), f"/events/{quote(event_id, safe='')}")
         action = form_text(form, "action", 32)

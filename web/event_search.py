@@ -2,29 +2,30 @@
 (``GET /api/events``) and as CSV and XLSX exports of the whole result, all from one parse of the
 parameters (``parse_search``) and one scope (``SearchScope.of`` the user's unit scope).
 
-Supervisors and administrators only (403 otherwise). A bad parameter is a 400 whose reason is in the
-visitor's language (the page) or in English (the API), never a 500. An export is refused with its cap
-(:data:`store.event_search.EXPORT_CAP` rows) before a byte is sent, then streamed a batch at a time.
+Supervisors and administrators only (the ``supervisors`` guard: 403 otherwise). A bad parameter is
+a 400 whose reason is in the visitor's language (the page) or in English (the API), never a 500. An
+export is refused with its cap (:data:`store.event_search.EXPORT_CAP` rows) before a byte is sent,
+then streamed a batch at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypedDict
 
 from litestar import Controller, Request, Response, get
-from litestar.exceptions import PermissionDeniedException, ValidationException
-from litestar.response import Redirect, Stream, Template
+from litestar.exceptions import ValidationException
+from litestar.response import Stream, Template
 
 from store import event_search
 from store.event_search import EventSearch, Hit, SearchScope, parse_search
 from store.query_params import QueryError
-from web.auth import CurrentUser, require_api_user
+from web.access import supervisors
+from web.auth import CurrentUser
 from web.context import AppContext
 from web.exports import TIME_ZONE_NAME, csv_stream, xlsx_stream
 from web.i18n import language_of, translate
 from web.inbox import query_error
-from web.page_forms import page_user
 from web.views import iso
 from workflows.types import SOURCES
 
@@ -53,11 +54,6 @@ PARAMETERS = {
 #: The routes that take them.
 SEARCH_PATHS = ("/search", "/search/export.csv", "/search/export.xlsx", "/api/events", "/api/events/export.csv",
                 "/api/events/export.xlsx")
-
-
-def _supervisor(user: CurrentUser) -> None:
-    if not user.is_supervisor:
-        raise PermissionDeniedException("supervisors only")
 
 
 async def _names(ctx: AppContext, lang: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -97,7 +93,33 @@ async def _export(ctx: AppContext, user: CurrentUser, search: EventSearch, lang:
     return csv_stream("events.csv", _header(lang), rows())
 
 
-def hit_view(hit: Hit) -> dict[str, Any]:
+class EventHitAnswer(TypedDict):
+    """One event found by the search."""
+
+    event_id: str
+    receipt_code: str
+    category: str
+    category_name: str
+    unit: str | None
+    tier: str | None
+    state: str
+    source: str
+    street: str | None
+    created_at: str | None
+    closed_at: str | None
+    overdue: bool
+    rework_count: int
+
+
+class EventSearchAnswer(TypedDict):
+    """``GET /api/events``: one page of the search, newest first, and the cursor of the next."""
+
+    events: list[EventHitAnswer]
+    next_cursor: str | None
+    limit: int
+
+
+def hit_view(hit: Hit) -> EventHitAnswer:
     """A search result as JSON."""
     ev = hit.event
     return {"event_id": ev.event_id, "receipt_code": ev.receipt_code, "category": ev.category,
@@ -109,14 +131,12 @@ def hit_view(hit: Hit) -> dict[str, Any]:
 class SearchPages(Controller):
     """The search page and its exports, for supervisors."""
 
+    guards = [supervisors]
+
     @get("/search")
-    async def search(self, ctx: AppContext, request: Request) -> Response[Any]:
+    async def search(self, ctx: AppContext, user: CurrentUser, request: Request) -> Response[Any]:
         """Search the events of the supervisor's scope: the filters as a form, a page of results
-        (newest first), a count up to 1,000, the next page and the exports."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login")
-        _supervisor(user)
+        (newest first), a count up to 200, the next page and the exports."""
         lang = language_of(request.cookies)
         org = await ctx.org()
         scope = SearchScope.of(user.scope, org)
@@ -142,20 +162,16 @@ class SearchPages(Controller):
         })
 
     @get("/search/export.csv")
-    async def export_csv(self, ctx: AppContext, request: Request) -> Response[Any]:
+    async def export_csv(self, ctx: AppContext, user: CurrentUser, request: Request) -> Stream:
         """The whole result of a search as CSV (UTF-8 with BOM; at most 50,000 rows, else 400)."""
-        return await self._export(ctx, request, "csv")
+        return await self._export(ctx, user, request, "csv")
 
     @get("/search/export.xlsx")
-    async def export_xlsx(self, ctx: AppContext, request: Request) -> Response[Any]:
+    async def export_xlsx(self, ctx: AppContext, user: CurrentUser, request: Request) -> Stream:
         """The whole result of a search as an Excel workbook (at most 50,000 rows, else 400)."""
-        return await self._export(ctx, request, "xlsx")
+        return await self._export(ctx, user, request, "xlsx")
 
-    async def _export(self, ctx: AppContext, request: Request, kind: str) -> Response[Any]:
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login")
-        _supervisor(user)
+    async def _export(self, ctx: AppContext, user: CurrentUser, request: Request, kind: str) -> Stream:
         lang = language_of(request.cookies)
         try:
             return await _export(ctx, user, parse_search(request.query_params), lang, kind)
@@ -163,10 +179,8 @@ class SearchPages(Controller):
             raise ValidationException(query_error(exc, lang, "search.")) from None
 
 
-async def api_search(ctx: AppContext, request: Request) -> dict[str, Any]:
+async def api_search(ctx: AppContext, user: CurrentUser, request: Request) -> EventSearchAnswer:
     """``GET /api/events`` (routed by ``web.api.EventController``, which owns the path): one page."""
-    user = await require_api_user(ctx, request)
-    _supervisor(user)
     try:
         search = parse_search(request.query_params)
     except QueryError as exc:
@@ -180,20 +194,19 @@ class SearchApi(Controller):
     """The exports of ``GET /api/events``: the search page's parameters, scope and files."""
 
     path = "/api/events"
+    guards = [supervisors]
 
     @get("/export.csv")
-    async def export_csv(self, ctx: AppContext, request: Request) -> Stream:
+    async def export_csv(self, ctx: AppContext, user: CurrentUser, request: Request) -> Stream:
         """The whole result of a search (the same parameters) as CSV; at most 50,000 rows, else 400."""
-        return await self._export(ctx, request, "csv")
+        return await self._export(ctx, user, request, "csv")
 
     @get("/export.xlsx")
-    async def export_xlsx(self, ctx: AppContext, request: Request) -> Stream:
+    async def export_xlsx(self, ctx: AppContext, user: CurrentUser, request: Request) -> Stream:
         """The whole result of a search (the same parameters) as XLSX; at most 50,000 rows, else 400."""
-        return await self._export(ctx, request, "xlsx")
+        return await self._export(ctx, user, request, "xlsx")
 
-    async def _export(self, ctx: AppContext, request: Request, kind: str) -> Stream:
-        user = await require_api_user(ctx, request)
-        _supervisor(user)
+    async def _export(self, ctx: AppContext, user: CurrentUser, request: Request, kind: str) -> Stream:
         try:
             return await _export(ctx, user, parse_search(request.query_params), "zh-CN", kind)
         except QueryError as exc:

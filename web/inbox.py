@@ -14,11 +14,12 @@ from litestar.response import Redirect, Template
 
 from store import inbox_queries
 from store.inbox_queries import SORTS, TASK_STATUSES, VIEWS, InboxQuery, InboxQueryError, parse_query
-from web.auth import require_api_user
+from web.access import signed_in
+from web.answers import InboxAnswer
+from web.auth import CurrentUser
 from web.context import AppContext
 from web.event_pages import units_for_forms
 from web.i18n import catalogue, language_of, translate
-from web.page_forms import page_user
 from web.views import task_view
 from workflows.lifecycle import triggers_from
 from workflows.types import SOURCES
@@ -48,13 +49,10 @@ def query_error(exc: InboxQueryError, lang: str, labels: str | None = None) -> s
 class InboxPages(Controller):
     """The inbox page and the saved filters."""
 
-    @get("/inbox")
-    async def inbox(self, ctx: AppContext, request: Request, msg: str | None = None,
+    @get("/inbox", guards=[signed_in])
+    async def inbox(self, ctx: AppContext, user: CurrentUser, request: Request, msg: str | None = None,
                     error: str | None = None) -> Response[Any]:
         """The inbox of the user's unit: one view, filtered, one page of 25."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login")
         status = 200
         try:
             query = parse_query(request.query_params)
@@ -73,12 +71,9 @@ class InboxPages(Controller):
             "units": forms["org_units"] if user.is_supervisor else [], "triggers_from": triggers_from, **forms,
         })
 
-    @post("/inbox/filters", status_code=303)
-    async def save_filter(self, ctx: AppContext, request: Request, data: Form) -> Redirect:
+    @post("/inbox/filters", status_code=303, guards=[signed_in])
+    async def save_filter(self, ctx: AppContext, user: CurrentUser, request: Request, data: Form) -> Redirect:
         """Save the current filters (the hidden ``query`` field) under ``name``."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         raw = (data.get("query") or "")[:1000]
         try:
             query = parse_query(dict(parse_qsl(raw)))
@@ -90,12 +85,9 @@ class InboxPages(Controller):
         qs = query.query_string(msg="inbox.filter.saved")
         return Redirect(f"/inbox?{qs}", status_code=303)
 
-    @post("/inbox/filters/{filter_id:int}/delete", status_code=303)
-    async def delete_filter(self, ctx: AppContext, request: Request, filter_id: int) -> Redirect:
+    @post("/inbox/filters/{filter_id:int}/delete", status_code=303, guards=[signed_in])
+    async def delete_filter(self, ctx: AppContext, user: CurrentUser, request: Request, filter_id: int) -> Redirect:
         """Delete one of the user's saved filters (404 unknown, 403 someone else's)."""
-        user = await page_user(ctx, request)
-        if user is None:
-            return Redirect("/login", status_code=303)
         row = await inbox_queries.get_filter(ctx.db, filter_id)
         if row is None:
             raise NotFoundException("no such saved filter")
@@ -110,11 +102,10 @@ class InboxApi(Controller):
 
     path = "/api"
 
-    @get("/inbox")
-    async def inbox(self, ctx: AppContext, request: Request) -> dict[str, Any]:
+    @get("/inbox", guards=[signed_in])
+    async def inbox(self, ctx: AppContext, user: CurrentUser, request: Request) -> InboxAnswer:
         """One page of the user's inbox (default: open and claimed tasks of the unit, most urgent
         first); ``next_cursor`` fetches the next page."""
-        user = await require_api_user(ctx, request)
         try:
             query = parse_query(request.query_params)
         except InboxQueryError as exc:

@@ -23,7 +23,9 @@ from sqlmodel import col, select
 
 from store import models
 from store.users import audit
-from web.auth import CITY_WIDE_ROLES, CurrentUser, require_api_user, resolve_user
+from web.access import signed_in
+from web.answers import LiftedAnswer, LockoutAnswer, LockoutsAnswer
+from web.auth import CITY_WIDE_ROLES, CurrentUser
 from web.context import AppContext
 from web.ratelimit import FIELD_MAX, Lockout, LoginLimiter
 from web.views import iso
@@ -105,7 +107,7 @@ async def lift(ctx: AppContext, user: CurrentUser, wanted: LiftIn) -> Lockout:
     return lock
 
 
-def lockout_view(lock: Lockout) -> dict[str, Any]:
+def lockout_view(lock: Lockout) -> LockoutAnswer:
     """A lockout as JSON."""
     return {"kind": lock.kind, "username": lock.username, "address": lock.address, "failures": lock.failures,
             "until": iso(lock.until), "usernames": list(lock.usernames), "addresses": list(lock.addresses)}
@@ -114,23 +116,18 @@ def lockout_view(lock: Lockout) -> dict[str, Any]:
 class LockoutPages(Controller):
     """The lockouts page of supervisors and administrators."""
 
-    @get(PAGE)
-    async def lockouts(self, ctx: AppContext, request: Request, msg: str | None = None) -> Response[Any]:
+    @get(PAGE, guards=[signed_in])
+    async def lockouts(self, ctx: AppContext, user: CurrentUser, request: Request,
+                       msg: str | None = None) -> Response[Any]:
         """Current lockouts and delays, each with a lift button."""
-        user = await resolve_user(ctx, request, api=False)
-        if user is None:
-            return Redirect("/login")
         seen, _ = await visible_lockouts(ctx, user)
         shown = msg if msg in ("lockouts.msg.lifted", "lockouts.msg.gone") else None  # only our own messages
         return Template("lockouts.html", context={"user": user, "lockouts": seen, "msg": shown})
 
-    @post(f"{PAGE}/lift", status_code=303)
-    async def lift(self, ctx: AppContext, request: Request, data: Form) -> Response[Any]:
+    @post(f"{PAGE}/lift", status_code=303, guards=[signed_in])
+    async def lift(self, ctx: AppContext, user: CurrentUser, request: Request, data: Form) -> Response[Any]:
         """Lift one lockout (CSRF-protected form); back to the page with a message (also when it has
         ended meanwhile); 403 outside the supervisor's scope."""
-        user = await resolve_user(ctx, request, api=False)
-        if user is None:
-            return Redirect("/login", status_code=303)
         try:
             wanted = LiftIn.model_validate({k: data.get(k, "") for k in ("kind", "username", "address")})
         except ValidationError as exc:
@@ -147,17 +144,15 @@ class LockoutApi(Controller):
 
     path = "/api/lockouts"
 
-    @get("/")
-    async def list_lockouts(self, ctx: AppContext, request: Request) -> dict[str, Any]:
+    @get("/", guards=[signed_in])
+    async def list_lockouts(self, ctx: AppContext, user: CurrentUser, request: Request) -> LockoutsAnswer:
         """Current lockouts and delays within the caller's scope (supervisors and administrators)."""
-        user = await require_api_user(ctx, request)
         seen, _ = await visible_lockouts(ctx, user)
         return {"lockouts": [lockout_view(lock) for lock in seen]}
 
-    @post("/lift", status_code=200)
-    async def lift_lockout(self, ctx: AppContext, request: Request, data: LiftIn) -> dict[str, Any]:
+    @post("/lift", status_code=200, guards=[signed_in])
+    async def lift_lockout(self, ctx: AppContext, user: CurrentUser, request: Request, data: LiftIn) -> LiftedAnswer:
         """Lift one current lockout within the caller's scope (404 when there is none, 403 outside it)."""
-        user = await require_api_user(ctx, request)
         return {"lifted": lockout_view(await lift(ctx, user, data))}
 
 

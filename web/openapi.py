@@ -6,7 +6,8 @@ description is exact (schemathesis checks every answer against it, tests/test_sc
 
 - JSON API routes (``/api/...``, ``/healthz``): the refusals of ``web/app.py``'s error handlers
   (400, 401, 403, 404, 409, 413, 429 with ``Retry-After``, 503), each with the error body
-  ``{"status_code", "detail", "extra"?}``; ``POST /api/events`` also 202 (accepted, not yet routed).
+  ``{"status_code", "detail", "extra"?}``; ``POST /api/events`` also 202 (accepted, not yet routed),
+  422 (an ``Idempotency-Key`` used for another body) and ``Idempotent-Replayed`` on a repeated answer.
 - Pages: HTML (``text/html``), never JSON: the page, the redirects (302 after a GET, 303 after a
   form), and the same refusals as an HTML error page.
 - Files: the CSV exports as ``text/csv``, the XLSX exports as the spreadsheet type, photos as JPEG,
@@ -58,6 +59,10 @@ _HTML = {"text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
 _RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
     "Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), required=False,
                                  description="seconds until a new attempt may succeed"),
+}
+_REPLAYED: dict[str, OpenAPIHeader | Reference] = {
+    "Idempotent-Replayed": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING, enum=["true"]), required=False,
+                                         description="the answer given before to this Idempotency-Key"),
 }
 _FILES = {
     ".csv": {"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
@@ -122,6 +127,13 @@ def complete_schema(schema: OpenAPI) -> OpenAPI:
             responses.setdefault("202", OpenAPIResponse(
                 description="Accepted but not routed within the wait: the receipt code and key, state intake",
                 content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
+            responses.setdefault("422", OpenAPIResponse(
+                description="The Idempotency-Key was used for another request body within 24 hours",
+                content=error_json))
+            for status in ("200", "201", "202"):  # a repeated Idempotency-Key answers as the first time
+                answer = responses.get(status)
+                if isinstance(answer, OpenAPIResponse):
+                    answer.headers = {**(answer.headers or {}), **_REPLAYED}
         if path in SEARCH_PATHS and method == "get":  # read from the query string by one parser
             operation.parameters = [
                 Parameter(name=name, param_in="query", required=False, description=text,

@@ -9,14 +9,11 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode, urlparse
 
-from litestar import Request
 from litestar.datastructures import FormMultiDict
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from web import commands
-from web.auth import CurrentUser, resolve_user
-from web.context import AppContext
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 """A url-encoded form as a plain dict."""
@@ -30,11 +27,6 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     return target
-
-
-async def page_user(ctx: AppContext, request: Request) -> CurrentUser | None:
-    """The logged-in user of a page request (session cookie), or None."""
-    return await resolve_user(ctx, request, api=False)
 
 
 

@@ -38,7 +38,8 @@ from store import models, queries
 from store import photos as photo_store
 from store.receipts import key_matches
 from store.timeutil import as_utc, utcnow
-from web.auth import CurrentUser, require_api_user, resolve_user, visible_event
+from web.access import signed_in
+from web.auth import CurrentUser, resolve_user, visible_event
 from web.client_address import client_ip
 from web.commands import CommandError
 from web.context import AppContext
@@ -280,9 +281,9 @@ class PhotoUpload:
 class PhotoController(Controller):
     """Uploading (staff, for ``complete``) and fetching stored photos."""
 
-    @post("/api/photos", status_code=HTTP_201_CREATED)
+    @post("/api/photos", status_code=HTTP_201_CREATED, guards=[signed_in])
     async def upload(
-        self, ctx: AppContext, request: Request,
+        self, ctx: AppContext, user: CurrentUser, request: Request,
         data: Annotated[PhotoUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> dict[str, str]:
         """Store a photo (JPEG, PNG or WebP, up to 5 MB, checked and re-encoded without metadata);
@@ -290,9 +291,8 @@ class PhotoController(Controller):
         upload = data.data
         if upload is None:  # the file under another name, as this endpoint has always taken
             upload = next((v for v in (await request.form()).values() if isinstance(v, UploadFile)), None)
-        if upload is None:  # a malformed request is a 400 whoever sends it (the body is parsed anyway)
+        if upload is None:  # a malformed request from staff is a 400 (the guard answers strangers first)
             raise PhotoError(400, "photo.error.no_file")
-        user = await require_api_user(ctx, request)
         return {"photo_id": (await save_staff_photos(ctx, request, user, [upload], 1))[0]}
 
     @get("/photos/{photo_id:str}")

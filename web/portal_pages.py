@@ -13,12 +13,12 @@ from pydantic import ValidationError
 
 from store import queries
 from store.receipts import key_matches, normalise_key, shown_key
-from web import commands
-from web.auth import SESSION_COOKIE, end_session, issue_token
+from web import commands, idempotency
+from web.auth import SESSION_COOKIE, CurrentUser, end_session, issue_token
 from web.client_address import client_ip
 from web.context import AppContext
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
-from web.page_forms import Form, form_text, page_user, safe_next
+from web.page_forms import Form, form_text, safe_next
 from web.photos import MAX_REPORT_PHOTOS, PhotoError, form_uploads, save_anonymous_photos
 from web.ratelimit import guarded_login, wait_text
 from web.request_limits import Limited, hit, track_limit
@@ -32,10 +32,9 @@ class PublicPages(Controller):
     """Pages anyone can use: home, language, login, report, track."""
 
     @get("/")
-    async def home(self, ctx: AppContext, request: Request) -> Redirect:
+    async def home(self, viewer: CurrentUser | None) -> Redirect:
         """Staff go to their inbox, residents to the report form."""
-        user = await page_user(ctx, request)
-        return Redirect("/inbox" if user else "/report")
+        return Redirect("/inbox" if viewer else "/report")
 
     @get("/lang/{lang:str}")
     async def set_language(self, lang: str, next: str | None = None) -> Redirect:  # noqa: A002
@@ -70,53 +69,79 @@ class PublicPages(Controller):
         return response
 
     @post("/logout", status_code=303)
-    async def logout(self, ctx: AppContext, request: Request) -> Redirect:
+    async def logout(self, ctx: AppContext, viewer: CurrentUser | None) -> Redirect:
         """End the session: its token is revoked on the server (audited), so the cookie, even if kept
         or copied, no longer logs anybody in; then forget the cookie."""
-        user = await page_user(ctx, request)
-        if user is not None:
-            await end_session(ctx, user)
+        if viewer is not None:
+            await end_session(ctx, viewer)
         response = Redirect("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     @get("/report")
     async def report_form(self, ctx: AppContext) -> Template:
-        """The citizen report form."""
+        """The citizen report form, with a fresh one-time key (``web/idempotency.py``)."""
         return Template("report.html", context=await _report_context(ctx))
 
     @post("/report", status_code=200)
     async def report(self, ctx: AppContext, request: Request) -> Template:
-        """Submit a report (url-encoded, or multipart with photos); shows the receipt code."""
+        """Submit a report (url-encoded, or multipart with photos); shows the receipt code.
+
+        The form's one-time key makes a repeated submission (three quick clicks, a reload) give the
+        same receipt page for the same event, never a second event. A post without a key (not from
+        the form) is taken as it comes, as the API takes a report without ``Idempotency-Key``."""
         form = await request.form()
-        # One character over each limit, so that a too long text is refused with the reason, not cut.
-        data = {k: form_text(form, k, limit + 1) for k, limit in _REPORT_FIELDS.items()}
+        # Well over each limit, so that a too long text is refused with the limit (never cut to fit) and
+        # comes back whole in the form, for the resident to shorten.
+        data = {k: form_text(form, k, _KEPT * limit) for k, limit in _REPORT_FIELDS.items()}
         report = inputs.normalised(EventReport(
             category=data["category"], description=data["description"],
             location=Location(grid=data["grid"] or None, address=data["address"] or None),
             reporter=Reporter(name=data["name"], phone=data["phone"]), source="portal",
         ))
         lang = language_of(request.cookies)
+        secret = ctx.settings.secret()
+        form_key = form_text(form, idempotency.FORM_FIELD, 120)
+        problem = idempotency.form_key_problem(secret, form_key) if form_key else None
         errors = [problem_text(lang, p) for p in inputs.report_problems(report)]
         if not errors and report.category and (await ctx.engine()).category(report.category) is None:
             errors.append(translate(lang, "input.unknown_category", code=report.category))
         if errors:
-            ctx_ = await _report_context(ctx)
-            ctx_.update(errors=errors, form=data)
-            return Template("report.html", context=ctx_, status_code=400)
-        try:
+            # Nothing was claimed: the corrected form may use the same key (if it is a good one).
+            return await _report_again(ctx, data, errors, 400, "" if problem else form_key)
+        if problem:
+            return await _report_again(ctx, data, [translate(lang, f"report.key.{problem}")], 400)
+
+        async def run(prepared: commands.Prepared) -> tuple[int, dict[str, Any]]:
             photos = await save_anonymous_photos(ctx, request, form_uploads(form), MAX_REPORT_PHOTOS)
+            started = await commands.start_event(ctx, report, prepared)
+            if photos:
+                await queries.add_report_photos(ctx.db, started.event_id, photos)
+            return 200, {"receipt_code": started.receipt_code, "photos": len(photos)}
+
+        try:
+            if form_key:
+                answer = await idempotency.once(
+                    ctx, report, idempotency.key_hash(secret, "form", form_key),
+                    idempotency.request_hash(data), run)
+            else:
+                prepared = await commands.prepare(ctx, report)
+                status, body = await run(prepared)
+                answer = idempotency.Answer(status, body, prepared.grant.tracking_key, replayed=False)
         except PhotoError as exc:
-            ctx_ = await _report_context(ctx)
-            ctx_.update(errors=[exc.message(language_of(request.cookies))], form=data)
-            return Template("report.html", context=ctx_, status_code=exc.status, headers=exc.headers)
-        started = await commands.start_event(ctx, report)
-        if photos:
-            await queries.add_report_photos(ctx.db, started.event_id, photos)
-        key = started.tracking_key or ""
+            return await _report_again(ctx, data, [exc.message(lang)], exc.status, headers=exc.headers)
+        except idempotency.KeyReused as exc:
+            # The same form sent again with other content (e.g. back, edited, submitted): say so, with
+            # the first report's receipt code, and a fresh key so that submitting again reports anew.
+            text = translate(lang, "report.key.reused", code=exc.first.receipt_code)
+            return await _report_again(ctx, data, [text], 409)
+        except idempotency.StillRunning:
+            return await _report_again(ctx, data, [translate(lang, "report.key.running")], 409, form_key)
+        code = str(answer.body.get("receipt_code") or "")
+        key = answer.tracking_key or ""
         return Template("report_done.html", context={
-            "receipt_code": started.receipt_code, "photos": len(photos), "tracking_key": shown_key(key),
-            "tracking_link": f"/track/{started.receipt_code}?key={key}" if key else None,
+            "receipt_code": code, "photos": int(answer.body.get("photos") or 0), "tracking_key": shown_key(key),
+            "tracking_link": f"/track/{code}?key={key}" if key else None,
         })
 
     @get("/track")
@@ -221,11 +246,21 @@ class NearbyController(Controller):
 
 
 
-async def _report_context(ctx: AppContext) -> dict[str, Any]:
+async def _report_context(ctx: AppContext, form_key: str = "") -> dict[str, Any]:
     org = await ctx.org()
     grids = sorted((u for u in org.units.values() if u.kind == "grid"), key=lambda u: u.code)
     lst = (await ctx.engine()).list
-    return {"groups": lst.groups, "categories": lst.categories, "grids": grids, "errors": [], "form": {}}
+    return {"groups": lst.groups, "categories": lst.categories, "grids": grids, "errors": [], "form": {},
+            "form_key": form_key or idempotency.issue_form_key(ctx.settings.secret()),
+            "max_description": inputs.MAX_DESCRIPTION}
+
+
+async def _report_again(ctx: AppContext, data: dict[str, str], errors: list[str], status: int,
+                        form_key: str = "", headers: dict[str, str] | None = None) -> Template:
+    """The report form again with ``errors`` and what was typed, with ``form_key`` (a fresh key if none)."""
+    context = await _report_context(ctx, form_key)
+    context.update(errors=errors, form=data)
+    return Template("report.html", context=context, status_code=status, headers=headers)
 
 
 
@@ -235,6 +270,8 @@ NEARBY_TEXT = 40
 #: The report form's fields and their limits (``workflows.inputs``, the one definition of a report).
 _REPORT_FIELDS = {"category": inputs.MAX_CATEGORY, "description": inputs.MAX_DESCRIPTION, "grid": inputs.MAX_GRID,
                   "address": inputs.MAX_ADDRESS, "name": inputs.MAX_REPORTER_NAME, "phone": inputs.MAX_PHONE}
+#: A refused form field comes back with up to this many times its limit (a body is at most a few MB).
+_KEPT = 4
 #: Field names of the shared problems, as the report form labels them.
 _FIELD_LABELS = {"category": "report.category", "description": "report.description", "location.grid": "report.grid",
                  "location.address": "report.address", "reporter.name": "report.name",

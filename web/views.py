@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from store import models, queries
+from web.answers import TaskViewAnswer
 from web.context import AppContext
 from workflows.lifecycle import STAGE_OF_STATE, Stage, State, triggers_from
 
@@ -15,7 +16,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def task_view(task: models.Task) -> dict[str, Any]:
+def task_view(task: models.Task) -> TaskViewAnswer:
     """A task as JSON."""
     return {
         "task_id": task.task_id,

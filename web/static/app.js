@@ -151,3 +151,16 @@
     wrap.hidden = false;
   });
 })();
+
+// A submit button marked data-once is disabled once its form is sent, so a second click sends nothing
+// (the server makes one report of a form's one-time key anyway: web/idempotency.py). Enabled again when
+// the page comes back from the browser's back-forward cache.
+(function () {
+  document.querySelectorAll('button[data-once]').forEach(function (button) {
+    if (!button.form) return;
+    button.form.addEventListener('submit', function () {
+      setTimeout(function () { button.disabled = true; }, 0);
+    });
+    window.addEventListener('pageshow', function () { button.disabled = false; });
+  });
+})();
