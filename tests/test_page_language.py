@@ -516,7 +516,7 @@ def test_the_engine_gives_every_decision_a_reason_code() -> None:
     from rules.reasons import TEMPLATES
     from rules.responsibility_list import load
 
-    engine = RoutingEngine(load())
+    engine = RoutingEngine(load(), city_centre="CC-JS")  # the demo city's centre, as test data
     try:
         place = {"grid": "HS01-G1", "community": "HS01", "street": "HS"}
         cases = {

@@ -29,6 +29,7 @@ from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
 from web.errors import error_code, key_of, reason_text, status_text
+from web.event_search import SEARCH_CONTROLLERS
 from web.guards import GuardedRequest, refuse_nul_in_url
 from web.headers import security_headers
 from web.i18n import LANGUAGES, language_of, translate
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *INBOX_CONTROLLERS,
             *ADMIN_CONTROLLERS,
             *LOCKOUT_CONTROLLERS,
+            *SEARCH_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the
