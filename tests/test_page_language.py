@@ -334,7 +334,9 @@ def _urls(w: World) -> list[str]:
             "/inbox?sort=priority&source=hotline", "/inbox?created_from=nonsense",
             "/console", "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/HS01-G1",
             "/admin/org/units/NOPE", "/admin/users", "/admin/users/wg_hs01_g1", "/admin/users/nobody",
-            "/admin/users?role=dispatched_cadre", "/events/EV-NOPE", "/no/such/page", "/tasks/x/claim"]
+            "/admin/users?role=dispatched_cadre", "/events/EV-NOPE", "/no/such/page", "/tasks/x/claim",
+            "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
+            "/search/export.csv?state=nope"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
     urls += [f"/events/{w.events['closed']}?error=任何文字&msg=msg.claimed", "/inbox?msg=msg.nope",
              "/inbox?msg=nope.nope", "/admin/rules?error=any+text", "/login?error=login.wait"]
@@ -476,11 +478,12 @@ def test_every_html_page_route_is_rendered() -> None:
     app = create_app(settings, AppContext(settings=settings, db=Database("sqlite+aiosqlite://")))
     not_pages = ("/api", "/static", "/schema/", "/healthz")  # /schema/...: the documents for tools
     skipped = {"/", "/lang/{lang:str}", "/events/{event_id:str}/timeline.csv", "/photos/{photo_id:str}",
-               "/track/{code:str}/photos/{photo_id:str}"}
+               "/track/{code:str}/photos/{photo_id:str}", "/search/export.xlsx"}  # files (a refused one: .csv)
     routes = {r.path for r in app.routes if "GET" in getattr(r, "methods", ())}
     covered = {"/login", "/report", "/track", "/track/{code:str}", "/schema", "/inbox", "/console",
                "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/{code:str}", "/admin/users",
-               "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff"}
+               "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
+               "/search/export.csv"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
 

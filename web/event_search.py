@@ -23,6 +23,7 @@ from store.query_params import QueryError
 from web.access import supervisors
 from web.auth import CurrentUser
 from web.context import AppContext
+from web.errors import refusal
 from web.exports import TIME_ZONE_NAME, csv_stream, xlsx_stream
 from web.i18n import language_of, translate
 from web.inbox import query_error
@@ -176,7 +177,9 @@ class SearchPages(Controller):
         try:
             return await _export(ctx, user, parse_search(request.query_params), lang, kind)
         except QueryError as exc:
-            raise ValidationException(query_error(exc, lang, "search.")) from None
+            # Keyed, so that the error page shows it (a reason without a key shows there only as the
+            # status's meaning); the text is already in the page's language, fields by their labels.
+            raise refusal(ValidationException, "search.err.refused", text=query_error(exc, lang, "search.")) from None
 
 
 async def api_search(ctx: AppContext, user: CurrentUser, request: Request) -> EventSearchAnswer:

@@ -40,6 +40,7 @@ def query_error(exc: InboxQueryError, lang: str, labels: str | None = None) -> s
         field = translate(lang, "inbox.views" if param == "view" else f"inbox.filter.{param}")
         return translate(lang, "inbox.err.invalid", field=field if not field.startswith("inbox.") else param)
     values = dict(exc.values)
+    name_of = values.get("name")  # the parameter's name, before it is replaced by its label
     if labels is not None:
         messages = catalogue(lang)
         for slot in ("name", "first", "last"):
@@ -47,6 +48,16 @@ def query_error(exc: InboxQueryError, lang: str, labels: str | None = None) -> s
             if isinstance(name, str):
                 key = next((k for k in (f"{labels}{name}", f"params.name.{name}") if k in messages), None)
                 values[slot] = messages[key] if key else name
+        options = values.get("options")
+        if isinstance(options, str) and isinstance(name_of, str):
+            # Each choice by its label where the catalogue has one (the inbox's views, states, tiers...).
+            shown = []
+            for option in options.split(", "):
+                key = next((k for k in (f"{labels}{name_of}.{option}", f"inbox.{name_of}.{option}",
+                                          f"{name_of}.{option}")
+                            if k in messages), None)
+                shown.append(messages[key] if key else option)
+            values["options"] = ("、" if lang == "zh-CN" else ", ").join(shown)
     return translate(lang, exc.key, **values)
 
 
