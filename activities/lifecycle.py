@@ -136,6 +136,8 @@ class LifecycleActivities:
             rule=raw["rule"],
             list_version=raw["list_version"],
             reason=raw["reason"],
+            reason_code=raw.get("reason_code", ""),
+            reason_params=raw.get("reason_params", {}),
             grid=placement.grid,
             community=placement.community,
             street=placement.street,

@@ -36,6 +36,30 @@ WORDS = ("垃圾堆积", "路灯不亮", "井盖缺失", "占道经营", "噪音
 STATUSES = (("done", 70), ("open", 15), ("claimed", 10), ("cancelled", 5))
 
 
+#: The event's state for its one task's status.
+EVENT_STATE = {"done": "closed", "open": "dispatched", "claimed": "handling", "cancelled": "voided"}
+STREETS = ("中山路", "解放路", "江滨路", "鹿溪路", "城南大道")
+
+
+def _location(unit: str, kinds: dict[str, str], parents: dict[str, str | None], grids: list[str],
+              rng: random.Random) -> dict[str, str | None]:
+    """Where an event handled by ``unit`` lies: in the unit's grid, community or street; a
+    department's or the city's anywhere in a grid; 3% without any location."""
+    if rng.random() < 0.03:
+        return {"grid": None, "community": None, "street": None}
+    kind = kinds.get(unit)
+    if kind not in ("grid", "community", "street", "command_centre") or parents.get(unit) is None:
+        unit, kind = rng.choice(grids), "grid"
+    if kind == "command_centre":
+        unit, kind = parents[unit] or unit, "street"
+    grid = unit if kind == "grid" else None
+    community = parents[unit] if kind == "grid" else unit if kind == "community" else None
+    street = unit if kind == "street" else parents.get(community or "")
+    if kinds.get(street or "") != "street":  # the city's command centre: anywhere
+        return _location(rng.choice(grids), kinds, parents, grids, rng)
+    return {"grid": grid, "community": community, "street": street}
+
+
 def open_db(url: str, schema: str | None) -> Database:
     """The store at ``url`` (PostgreSQL: with ``schema`` as its search path)."""
     if schema and url.startswith("postgresql"):
@@ -69,6 +93,9 @@ async def seed(url: str, count: int, schema: str | None = None, seed_value: int 
     users: dict[str, list[str]] = {}
     for u in org["users"]:
         users.setdefault(u["unit"], []).append(u["username"])
+    kinds = {u["code"]: u["kind"] for u in org["units"]}
+    parents = {u["code"]: u.get("parent") for u in org["units"]}
+    grids = [c for c, k in kinds.items() if k == "grid"]
     rng = random.Random(seed_value)
     now = datetime.now(UTC)
     ev_tpl = _template(models.Event, event_id="x", receipt_code="x", source="api", category="x",
@@ -94,18 +121,24 @@ async def seed(url: str, count: int, schema: str | None = None, seed_value: int 
                 due = now + timedelta(minutes=rng.randint(-3 * 24 * 60, 5 * 24 * 60))
             event_id = f"bench-{n:09d}"
             claimer = rng.choice(users[unit]) if status in ("claimed", "done") and unit in users else None
+            completed = created + timedelta(hours=rng.randint(1, 100)) if status == "done" else None
+            description = f"{rng.choice(WORDS)} {rng.choice(WORDS)} #{n}"
+            address = f"{rng.choice(STREETS)}{n % 500}号" if rng.random() < 0.7 else None
             event = {**ev_tpl, "event_id": event_id, "receipt_code": f"B{n:09d}",
                      "source": rng.choice(SOURCES), "category": rng.choice(CATEGORIES),
-                     "description": f"{rng.choice(WORDS)} {rng.choice(WORDS)} #{n}",
-                     "state": "closed" if status == "done" else "dispatched",
+                     "description": description, "address": address,
+                     "search_text": models.search_text(description, address),
+                     "state": EVENT_STATE[status], "closed_at": completed if status == "done" else None,
+                     "rework_count": 1 if rng.random() < 0.04 else 0,
                      "tier": rng.choice(TIERS), "unit": unit, "priority": rng.randint(1, 5),
-                     "created_at": created, "updated_at": created}
+                     "created_at": created, "updated_at": created,
+                     **_location(unit, kinds, parents, grids, rng)}
             events.append(event)
             tasks.append({**task_tpl, **models.inbox_fields(status, due, SimpleNamespace(**event)),
                           "task_id": f"{event_id}.T1", "event_id": event_id, "unit": unit,
                           "status": status, "claimed_by": claimer, "due_at": due, "created_at": created,
                           "claimed_at": created if claimer else None,
-                          "completed_at": created + timedelta(hours=rng.randint(1, 100)) if status == "done" else None})
+                          "completed_at": completed})
         async with db.engine.begin() as conn:
             await conn.execute(insert(models.Event.__table__), events)  # type: ignore[attr-defined]
             await conn.execute(insert(models.Task.__table__), tasks)  # type: ignore[attr-defined]

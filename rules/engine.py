@@ -23,6 +23,7 @@ from typing import Any
 import durable_rules_engine
 from durable import engine as dr_engine
 
+from rules.reasons import reason as reason_fields
 from rules.responsibility_list import Category, ResponsibilityList
 from workflows.policy import TIER_UP, department_unit, street_centre
 
@@ -131,9 +132,10 @@ class RoutingEngine:
     # ------------------------------------------------------------ rule actions
     def _by_category(self, category: Category, why: str) -> Callable[[Facts], Decision]:
         def decide(facts: Facts) -> Decision:
-            reason = f"{category.code} {category.name_zh}: responsibility of the {category.tier}"
+            reason = reason_fields("category", category=category.code, name=category.name_zh, tier=category.tier)
             if why == "cadre":
-                reason += f"; a cadre of {category.department} is stationed at street {facts.get('street')}"
+                reason = reason_fields("cadre", category=category.code, name=category.name_zh, tier=category.tier,
+                                       department=category.department, street=facts.get("street"))
             return self._place(category, category.tier, facts, reason)
 
         return decide
@@ -142,7 +144,7 @@ class RoutingEngine:
         def decide(facts: Facts) -> Decision:
             tier = self._up(category, category.tier, 1)
             level = category.severity_scale[-1]
-            reason = f"{category.code} at severity '{level}': one tier up to {tier}"
+            reason = reason_fields("severity", category=category.code, level=level, tier=tier)
             decision = self._place(category, tier, facts, reason)
             decision["priority"] = 1
             return decision
@@ -160,7 +162,8 @@ class RoutingEngine:
 
         def then(category: Category) -> Decision:
             tier = self._up(category, category.tier, steps)
-            return self._place(category, tier, facts, f"escalated {steps} time(s): {category.tier} → {tier}")
+            why = reason_fields("escalated", steps=steps, from_tier=category.tier, tier=tier)
+            return self._place(category, tier, facts, why)
 
         return self._with_category(facts, then)
 
@@ -168,7 +171,7 @@ class RoutingEngine:
         def then(category: Category) -> Decision:
             tier = self._up(category, category.tier, 1)
             days = self.policies.repeat_window_days
-            reason = f"{facts.get('repeat')} earlier report(s) in {days} days in this grid: {category.tier} → {tier}"
+            reason = reason_fields("repeat", repeat=facts.get("repeat"), days=days, from_tier=category.tier, tier=tier)
             decision = self._place(category, tier, facts, reason)
             decision["priority"] = min(decision["priority"], 2)
             return decision
@@ -179,14 +182,14 @@ class RoutingEngine:
         def then(category: Category) -> Decision:
             own = category.law_enforcement and category.department
             department = category.department if own else self.policies.enforcement_department
-            reason = f"needs law-enforcement power: department {department}"
+            reason = reason_fields("enforcement", department=department)
             return self._place(category, "department", facts, reason, department=department)
 
         return self._with_category(facts, then)
 
     def _camera(self, facts: Facts) -> Decision:
         def then(category: Category) -> Decision:
-            decision = self._place(category, "grid", facts, "camera alarm: the grid worker confirms it on site first")
+            decision = self._place(category, "grid", facts, reason_fields("camera"))
             decision["priority"] = 1
             return decision
 
@@ -194,11 +197,11 @@ class RoutingEngine:
 
     def _returned(self, facts: Facts) -> Decision:
         category = self._categories.get(str(facts.get("category") or ""))
-        return self._triage(facts, f"returned {facts.get('returned')} time(s): a supervisor dispatches it", category)
+        return self._triage(facts, reason_fields("returned", returned=facts.get("returned")), category)
 
     def _unplaced(self, facts: Facts) -> Decision:
         category = facts.get("category") or ""
-        reason = f"no rule places category '{category}'" if category else "no category given"
+        reason = reason_fields("unknown_category", category=category) if category else reason_fields("no_category")
         return self._triage(facts, reason, None)
 
     # ------------------------------------------------------------ helpers
@@ -211,7 +214,7 @@ class RoutingEngine:
         return tier
 
     def _place(
-        self, category: Category, tier: str, facts: Facts, reason: str, *, department: str | None = None
+        self, category: Category, tier: str, facts: Facts, reason: dict[str, Any], *, department: str | None = None
     ) -> Decision:
         """Resolve ``tier`` to a unit with the event's location, or triage when it is unknown."""
         department = department or category.department
@@ -224,7 +227,7 @@ class RoutingEngine:
         else:
             unit = facts.get(tier) or None
         if unit is None:
-            return self._triage(facts, f"{category.code} needs a {tier} but the location is unknown", category)
+            return self._triage(facts, reason_fields("no_location", category=category.code, tier=tier), category)
         handling = category.deadlines.handling
         priority = 1 if handling <= 4 else 2 if handling <= 16 else 3
         if facts.get("source") == "hotline":
@@ -237,7 +240,7 @@ class RoutingEngine:
             "assignee": assignee,
             "co_departments": list(category.co_departments),
             "category_name": category.name_zh,
-            "reason": reason,
+            **reason,  # reason_code, reason_params and the English reason (rules/reasons.py)
             "deadline_hours": category.deadlines.model_dump(),
             "priority": priority,
         }
@@ -253,7 +256,7 @@ class RoutingEngine:
         start = ("grid", "community", "street", "city").index(tier)
         return [str(unit) for unit in chain[start:] if unit]
 
-    def _triage(self, facts: Facts, reason: str, category: Category | None) -> Decision:
+    def _triage(self, facts: Facts, reason: dict[str, Any], category: Category | None) -> Decision:
         street = facts.get("street")
         deadlines = (
             category.deadlines.model_dump()
@@ -268,7 +271,7 @@ class RoutingEngine:
             "assignee": None,
             "co_departments": [],
             "category_name": category.name_zh if category else "",
-            "reason": reason,
+            **reason,
             "deadline_hours": deadlines,
             "priority": 2,
         }
@@ -300,8 +303,7 @@ class RoutingEngine:
         if excluded:
             decision["excluded"] = excluded
             if skipped and not decision["placed"] and decision["rule"] == "catch-all":
-                decision["reason"] = (f"every unit the list names returned it ({', '.join(excluded)}): "
-                                      "a supervisor dispatches it")
+                decision.update(reason_fields("returned_everywhere", units=", ".join(excluded)))
         decision["list_version"] = self.version
         decision["facts"] = dict(facts)
         decision["verification"] = self.verification_units(facts, centre)

@@ -7,11 +7,12 @@ One definition of the list's shape. :func:`check` reports every problem with its
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 Tier = Literal["grid", "community", "street", "department", "city"]
 TIERS: tuple[str, ...] = ("grid", "community", "street", "department", "city")
@@ -66,7 +67,7 @@ class Category(BaseModel):
     @classmethod
     def _department_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("tier") == "department" and not value:
-            raise ValueError("tier 'department' needs a responsible department")
+            raise PydanticCustomError("department_needed", "tier 'department' needs a responsible department")
         return value
 
     @field_validator("co_departments")
@@ -74,14 +75,15 @@ class Category(BaseModel):
     def _not_also_co_handler(cls, value: list[str], info: ValidationInfo) -> list[str]:
         department = info.data.get("department")
         if department and department in value:
-            raise ValueError("the responsible department cannot also be a co-handler")
+            raise PydanticCustomError("co_handler_responsible",
+                                      "the responsible department cannot also be a co-handler")
         return value
 
     @field_validator("keywords")
     @classmethod
     def _non_blank(cls, value: list[str]) -> list[str]:
         if any(not k.strip() for k in value):
-            raise ValueError("keywords must not be blank")
+            raise PydanticCustomError("blank_keywords", "keywords must not be blank")
         return value
 
 
@@ -141,10 +143,10 @@ class Policies(BaseModel):
     def _all_rules(cls, value: dict[str, int]) -> dict[str, int]:
         unknown = set(value) - set(DEFAULT_PRIORITIES)
         if unknown:
-            raise ValueError(f"unknown rule(s) {', '.join(sorted(unknown))}")
+            raise PydanticCustomError("unknown_rules", "unknown rule(s) {rules}", {"rules": ", ".join(sorted(unknown))})
         merged = {**DEFAULT_PRIORITIES, **value}
         if any(p < 0 for p in merged.values()):
-            raise ValueError("priorities must not be negative")
+            raise PydanticCustomError("negative_priority", "priorities must not be negative")
         return merged
 
 
@@ -167,10 +169,19 @@ class ResponsibilityList(BaseModel):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in a list file, with its place."""
+    """One problem found in a list file, with its place: ``place`` and ``message`` in English (the
+    CLI), and for pages the same as data: ``code`` (catalogue ``listcheck.<code>``) with ``params``,
+    and the place as ``category`` (its code, or ``#n``), ``field`` (dotted path in the file) or
+    ``line``/``column``."""
 
     place: str
     message: str
+    code: str = ""
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    category: str | None = None
+    field: str | None = None
+    line: int | None = None
+    column: int | None = None
 
     def __str__(self) -> str:
         return f"{self.place}: {self.message}"
@@ -184,17 +195,38 @@ class InvalidList(Exception):
         self.problems = problems
 
 
-def _place(raw: Any, loc: tuple[Any, ...]) -> str:
-    """Turn a pydantic error location into 'category SR-01, field deadlines.handling'."""
+def _where(raw: Any, loc: tuple[Any, ...]) -> tuple[str | None, str]:
+    """A pydantic error location as (category, field): ('SR-01', 'deadlines.handling'), or
+    (None, 'policies.repeat_threshold') outside the categories."""
     if len(loc) >= 2 and loc[0] == "categories" and isinstance(loc[1], int):
         cats = raw.get("categories") if isinstance(raw, dict) else None
         code = None
         if isinstance(cats, list) and loc[1] < len(cats) and isinstance(cats[loc[1]], dict):
             code = cats[loc[1]].get("code")
-        where = f"category {code}" if code else f"category #{loc[1] + 1}"
-        field = ".".join(str(p) for p in loc[2:]) or "(entry)"
-        return f"{where}, field {field}"
-    return "list, field " + (".".join(str(p) for p in loc) or "(root)")
+        return (str(code) if code else f"#{loc[1] + 1}"), ".".join(str(p) for p in loc[2:])
+    return None, ".".join(str(p) for p in loc)
+
+
+def _place(raw: Any, loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic error location into 'category SR-01, field deadlines.handling'."""
+    category, fields = _where(raw, loc)
+    if category is not None:
+        return f"category {category}, field {fields or '(entry)'}"
+    return "list, field " + (fields or "(root)")
+
+
+def _problem(raw: Any, err: Any) -> Problem:
+    """A pydantic error as a problem: its type is the code, its context the parameters."""
+    loc = tuple(err["loc"])
+    category, fields = _where(raw, loc)
+    params = {k: str(v) for k, v in (err.get("ctx") or {}).items() if k != "error"}
+    return Problem(_place(raw, loc), err["msg"], err["type"], params, category, fields)
+
+
+def _cross(where: str, code: str | None, index: int, field_name: str, message: str, kind: str,
+           **params: Any) -> Problem:
+    return Problem(f"{where}, field {field_name}", message, kind, {k: str(v) for k, v in params.items()},
+                   str(code) if code else f"#{index + 1}", field_name)
 
 
 def check(raw: Any, departments: set[str] | None = None) -> tuple[ResponsibilityList | None, list[Problem]]:
@@ -209,7 +241,7 @@ def check(raw: Any, departments: set[str] | None = None) -> tuple[Responsibility
         parsed = ResponsibilityList.model_validate(raw)
     except ValidationError as exc:
         for err in exc.errors():
-            problems.append(Problem(_place(raw, tuple(err["loc"])), err["msg"]))
+            problems.append(_problem(raw, err))
     problems.extend(_cross_check(raw, departments))
     return (parsed if not problems else None), problems
 
@@ -228,16 +260,18 @@ def _cross_check(raw: Any, departments: set[str] | None) -> list[Problem]:
         where = f"category {code}" if code else f"category #{index + 1}"
         if isinstance(code, str):
             if code in seen:
-                problems.append(Problem(f"{where}, field code", "duplicate code"))
+                problems.append(_cross(where, code, index, "code", "duplicate code", "duplicate_code"))
             seen.add(code)
         if cat.get("group") not in groups:
-            problems.append(Problem(f"{where}, field group", f"unknown group '{cat.get('group')}'"))
+            problems.append(_cross(where, code, index, "group", f"unknown group '{cat.get('group')}'",
+                                   "unknown_group", group=cat.get("group")))
         if departments is not None:
             codes = [("department", cat.get("department"))]
             codes += [("co_departments", d) for d in cat.get("co_departments") or []]
-            for field, dept in codes:
+            for name, dept in codes:
                 if dept and dept not in departments:
-                    problems.append(Problem(f"{where}, field {field}", f"unknown department '{dept}'"))
+                    problems.append(_cross(where, code, index, name, f"unknown department '{dept}'",
+                                           "unknown_department", department=dept))
     policies = raw.get("policies")
     verification = policies.get("verification") if isinstance(policies, dict) else None
     if isinstance(verification, dict) and isinstance(verification.get("categories"), dict):
@@ -247,7 +281,9 @@ def _cross_check(raw: Any, departments: set[str] | None) -> list[Problem]:
     if departments is not None and isinstance(policies, dict):
         dept = policies.get("enforcement_department")
         if dept and dept not in departments:
-            problems.append(Problem("policies, field enforcement_department", f"unknown department '{dept}'"))
+            problems.append(Problem("policies, field enforcement_department", f"unknown department '{dept}'",
+                                    "unknown_department", {"department": str(dept)},
+                                    field="policies.enforcement_department"))
     return problems
 
 

@@ -7,19 +7,19 @@ the same with a million tasks (see the composite indexes on ``Task``).
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, literal, or_, true, tuple_
+from sqlalchemy import or_, true
 from sqlmodel import col, func, select
 
-from rules.worktime import CITY_TZ
-from store import models
+from rules.worktime import CITY_TZ  # noqa: F401  (re-exported: tests read the city's zone here)
+from store import keyset, models
+from store import query_params as qp
 from store.db import Database
+from store.keyset import CURSOR_TEXT_MAX, Key, decode_cursor, encode_cursor  # noqa: F401  (re-exported)
+from store.query_params import DATE_MAX, DATE_MIN, INT_MAX, INT_MIN, receipt_code_of  # noqa: F401
 
 VIEWS = ("all", "mine", "unit", "due_soon", "overdue", "done")
 SORTS = ("due", "priority")
@@ -29,25 +29,8 @@ PAGE_SIZE = 25
 MAX_Q = 100
 FILTER_KEYS = ("view", "category", "tier", "status", "source", "created_from", "created_to", "q", "sort")
 
-
-#: The dates a filter may name: every day in this range has a start and an end the databases can
-#: compare (0001-01-01 or 9999-12-31 would overflow a datetime once shifted to UTC or to the next day).
-DATE_MIN = date(1970, 1, 1)
-DATE_MAX = date(2999, 12, 31)
-#: A priority in a cursor must fit the column (INTEGER: 32 bits on PostgreSQL).
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
-#: Longest task id a cursor may carry (``models.Task.task_id``).
-CURSOR_TEXT_MAX = 220
-
-
-class InboxQueryError(ValueError):
-    """A bad inbox parameter; the message names it (shown on the page, 400 in the API). ``key`` and
-    ``values``, when set, are a message-catalogue key the web shows in the visitor's language."""
-
-    def __init__(self, message: str, key: str | None = None, **values: Any) -> None:
-        super().__init__(message)
-        self.key = key
-        self.values = values
+#: A bad inbox parameter (the shared :class:`store.query_params.QueryError`).
+InboxQueryError = qp.QueryError
 
 
 @dataclass
@@ -77,13 +60,7 @@ class InboxQuery:
 
     def query_string(self, **overrides: str | None) -> str:
         """The query string of these filters, with ``overrides`` (``None`` removes a key)."""
-        params: dict[str, str] = self.params()
-        for key, value in overrides.items():
-            if value is None:
-                params.pop(key, None)
-            else:
-                params[key] = value
-        return urlencode(params)
+        return qp.query_string(self.params(), **overrides)
 
 
 @dataclass
@@ -94,59 +71,16 @@ class InboxPage:
     next_cursor: str | None = None
 
 
-def _one(params: Any, key: str, limit: int = 64) -> str | None:
-    value = params.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InboxQueryError(f"{key}: expected one value")
-    value = value.strip()
-    if len(value) > limit:
-        raise InboxQueryError(f"{key}: at most {limit} characters")
-    return value or None
-
-
-def _date(params: Any, key: str) -> date | None:
-    value = _one(params, key, 10)
-    if value is None:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise InboxQueryError(f"{key}: expected a date YYYY-MM-DD, got '{value}'") from None
-    if not DATE_MIN <= day <= DATE_MAX:
-        raise InboxQueryError(f"{key}: the date must lie between {DATE_MIN} and {DATE_MAX}",
-                              "inbox.err.date_range", name=key, low=DATE_MIN.isoformat(), high=DATE_MAX.isoformat())
-    return day
-
-
-def _code(params: Any, key: str) -> str | None:
-    value = _one(params, key, 32)
-    if value is not None and not all(c.isalnum() or c in "-_" for c in value):
-        raise InboxQueryError(f"{key}: '{value}' is not a valid code")
-    return value
-
-
 def parse_query(params: Any) -> InboxQuery:
     """Validate the GET parameters (a mapping; multi-dicts give their first value)."""
-    get = params.get if hasattr(params, "get") else dict(params).get
-    flat = {k: get(k) for k in (*FILTER_KEYS, "cursor")}
-    view = _one(flat, "view") or "all"
-    if view not in VIEWS:
-        raise InboxQueryError(f"view: must be one of {', '.join(VIEWS)}")
-    sort = _one(flat, "sort") or "due"
-    if sort not in SORTS:
-        raise InboxQueryError(f"sort: must be one of {', '.join(SORTS)}")
-    status = _one(flat, "status")
-    if status is not None and status not in TASK_STATUSES:
-        raise InboxQueryError(f"status: must be one of {', '.join(TASK_STATUSES)}")
+    flat = qp.flat(params, (*FILTER_KEYS, "cursor"))
     query = InboxQuery(
-        view=view, sort=sort, status=status, category=_code(flat, "category"), tier=_code(flat, "tier"),
-        source=_code(flat, "source"), created_from=_date(flat, "created_from"),
-        created_to=_date(flat, "created_to"), q=_one(flat, "q", MAX_Q), cursor=_one(flat, "cursor", 500),
+        view=qp.choice(flat, "view", VIEWS) or "all", sort=qp.choice(flat, "sort", SORTS) or "due",
+        status=qp.choice(flat, "status", TASK_STATUSES), category=qp.code(flat, "category"),
+        tier=qp.code(flat, "tier"), source=qp.code(flat, "source"), created_from=qp.day(flat, "created_from"),
+        created_to=qp.day(flat, "created_to"), q=qp.text(flat, "q", MAX_Q), cursor=qp.text(flat, "cursor", 500),
     )
-    if query.created_from and query.created_to and query.created_from > query.created_to:
-        raise InboxQueryError("created_from: must not be after created_to")
+    qp.day_range(query.created_from, query.created_to, "created_from", "created_to")
     if query.cursor is not None:
         cursor_values(query)  # every value of the cursor binds, or the query is refused here
     return query
@@ -154,23 +88,17 @@ def parse_query(params: Any) -> InboxQuery:
 
 # --- keyset -------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Key:
-    column: Any
-    kind: str  # dt | int | str
-
-
-def _keys(query: InboxQuery) -> list[_Key]:
+def _keys(query: InboxQuery) -> list[Key]:
     """The sort keys, ending with the task id so the order is total. No key is ever NULL (``due_key``
     stands for a missing deadline; the done view keeps only rows with ``completed_at``), so the ORDER
     BY matches the indexes' order on SQLite and PostgreSQL alike, and every key runs the same way
     (all ascending, or all descending for "done") so one row-value comparison is the keyset."""
-    task_id = _Key(models.Task.task_id, "str")
+    task_id = Key(models.Task.task_id, "str")
     if query.view == "done":
-        return [_Key(models.Task.completed_at, "dt"), task_id]
-    due = _Key(models.Task.due_key, "dt")
+        return [Key(models.Task.completed_at, "dt"), task_id]
+    due = Key(models.Task.due_key, "dt")
     if query.sort == "priority":
-        return [_Key(models.Task.priority, "int"), due, task_id]
+        return [Key(models.Task.priority, "int"), due, task_id]
     return [due, task_id]
 
 
@@ -178,78 +106,13 @@ def _descending(query: InboxQuery) -> bool:
     return query.view == "done"  # most recently completed first
 
 
-def encode_cursor(values: list[Any]) -> str:
-    """An opaque cursor from the sort key values of the last row."""
-    raw = [v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for v in values]
-    return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, length: int) -> list[Any]:
-    """The values of a cursor (raises :class:`InboxQueryError` when it is not one of ours)."""
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError, RecursionError):
-        raise _bad_cursor() from None
-    if not isinstance(raw, list) or len(raw) != length:
-        raise InboxQueryError("cursor: does not match the sort")
-    return raw
-
-
-def _bad_cursor() -> InboxQueryError:
-    return InboxQueryError("cursor: not a valid cursor", "inbox.err.cursor")
-
-
 def cursor_values(query: InboxQuery) -> list[Any]:
     """The sort key values of ``query``'s cursor, typed as their columns (``InboxQueryError`` when
     the cursor is not one of ours or holds a value the databases could not bind)."""
-    keys = _keys(query)
-    return [_typed(k, v) for k, v in zip(keys, decode_cursor(query.cursor or "", len(keys)), strict=True)]
-
-
-def _typed(key: _Key, value: Any) -> Any:
-    """A cursor value as the column's type, or :class:`InboxQueryError` when the databases could not
-    bind it: a datetime that overflows once moved to UTC (``0001-01-01T00:00:00+14:00``), an integer
-    beyond 32 bits (``2**63``), a text with NUL or a lone surrogate (``json`` lets both through)."""
-    try:
-        if key.kind == "dt":
-            if not isinstance(value, str):
-                raise TypeError
-            parsed = datetime.fromisoformat(value)
-            # Stored and compared in UTC (SQLite keeps no offset: a +14:00 bound would compare wrongly).
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-        if key.kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int) or not INT_MIN <= value <= INT_MAX:
-                raise TypeError
-            return value
-        if not isinstance(value, str) or len(value) > CURSOR_TEXT_MAX or "\x00" in value:
-            raise TypeError
-        value.encode("utf-8")  # a lone surrogate cannot be sent to either database
-        return value
-    except (TypeError, ValueError, OverflowError):  # UnicodeEncodeError is a ValueError
-        raise _bad_cursor() from None
-
-
-def _after(keys: list[_Key], values: list[Any], descending: bool) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in the order of ``keys``: one row-value comparison, which both
-    databases turn into the start of an index range."""
-    columns = tuple_(*(col(k.column) for k in keys))
-    bound = tuple_(*(literal(v, k.column.property.columns[0].type) for k, v in zip(keys, values, strict=True)))
-    return columns < bound if descending else columns > bound
-
-
-def _values(keys: list[_Key], task: models.Task) -> list[Any]:
-    return [getattr(task, key.column.key) for key in keys]
+    return keyset.cursor_values(_keys(query), query.cursor or "")
 
 
 # --- the query ----------------------------------------------------------------------------------
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=CITY_TZ).astimezone(UTC)
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
 
 def _branches(query: InboxQuery, unit: str, username: str, now: datetime) -> list[list[Any]]:
     """The view as one or more conjunctions whose union it is; each is one index range, read in
@@ -287,33 +150,15 @@ def _filters(query: InboxQuery, receipt_event: str | None) -> list[Any]:
     if query.source:
         where.append(task.source == query.source)
     if query.created_from:
-        where.append(col(task.created_at) >= _day_start(query.created_from))
+        where.append(col(task.created_at) >= qp.day_start(query.created_from))
     if query.created_to:
-        where.append(col(task.created_at) < _day_start(query.created_to + timedelta(days=1)))
+        where.append(col(task.created_at) < qp.day_start(query.created_to + timedelta(days=1)))
     if query.q:
         if receipt_event is not None:
             where.append(task.event_id == receipt_event)
         else:
-            pattern = f"%{_like_escape(query.q.lower())}%"
-            where.append(col(task.search_text).like(pattern, escape="\\"))
+            where.append(col(task.search_text).like(qp.contains_pattern(query.q), escape="\\"))
     return where
-
-
-def receipt_code_of(text: str) -> str | None:
-    """``text`` as a receipt code (spaces and dashes dropped, upper case), if it could be one."""
-    code = text.replace("-", "").replace(" ", "").upper()
-    return code if 6 <= len(code) <= 16 and code.isascii() and code.isalnum() else None
-
-
-async def _receipt_event(db: Database, q: str | None) -> str | None:
-    """The event whose receipt code ``q`` is, if any: a search for a code is one unique-index lookup."""
-    code = receipt_code_of(q) if q else None
-    if code is None:
-        return None
-    async with db.session() as session:
-        return (await session.exec(
-            select(models.Event.event_id).where(models.Event.receipt_code == code)
-        )).first()
 
 
 async def inbox_page(
@@ -324,10 +169,10 @@ async def inbox_page(
     now = now or datetime.now(UTC)
     keys = _keys(query)
     descending = _descending(query)
-    filters = _filters(query, await _receipt_event(db, query.q))
+    filters = _filters(query, await qp.receipt_event(db, query.q))
     if query.cursor:
-        filters.append(_after(keys, cursor_values(query), descending))
-    order = [col(k.column).desc() if descending else col(k.column).asc() for k in keys]
+        filters.append(keyset.after(keys, cursor_values(query), descending))
+    order = keyset.order_by(keys, descending)
     rows: dict[str, tuple[models.Task, models.Event]] = {}
     async with db.session() as session:
         for branch in _branches(query, unit, username, now):
@@ -341,10 +186,10 @@ async def inbox_page(
             for task, event in (await session.exec(statement)).all():
                 rows[task.task_id] = (task, event)
     # The union of the branches, in the page's order (each branch is sorted and limited already).
-    merged = sorted(rows.values(), key=lambda r: _values(keys, r[0]), reverse=descending)
+    merged = sorted(rows.values(), key=lambda r: keyset.values_of(keys, r[0]), reverse=descending)
     page = InboxPage(rows=merged[:page_size])
     if len(merged) > page_size:
-        page.next_cursor = encode_cursor(_values(keys, page.rows[-1][0]))
+        page.next_cursor = encode_cursor(keyset.values_of(keys, page.rows[-1][0]))
     return page
 
 

@@ -54,15 +54,25 @@ class LoginSession(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """Projection of one event (the workflow is the source of truth)."""
 
-    # Repeats (routing) and related reports (the event page): same grid and category, by time.
-    __table_args__ = (Index("ix_event_grid_category_created", "grid", "category", "created_at"),)
+    __table_args__ = (
+        # Repeats (routing) and related reports (the event page): same grid and category, by time.
+        Index("ix_event_grid_category_created", "grid", "category", "created_at"),
+        # The supervisors' event search (store/event_search.py) reads newest first, one range of one
+        # of these, stopped by the page's LIMIT: the whole city, a street (its scope), a handling
+        # unit, a category, a state.
+        Index("ix_event_created", "created_at", "event_id"),
+        Index("ix_event_street_created", "street", "created_at", "event_id"),
+        Index("ix_event_unit_created", "unit", "created_at", "event_id"),
+        Index("ix_event_category_created", "category", "created_at", "event_id"),
+        Index("ix_event_state_created", "state", "created_at", "event_id"),
+    )
 
     event_id: str = Field(primary_key=True, max_length=200)
     receipt_code: str = Field(max_length=16, unique=True)
     version: int = 0
     external_id: str | None = Field(default=None, max_length=200)
     source: str = Field(max_length=32)
-    category: str = Field(max_length=32, index=True)
+    category: str = Field(max_length=32)
     category_name: str = Field(default="", max_length=100)
     description: str = Field(sa_column=Column(Text, nullable=False))
     address: str | None = Field(default=None, max_length=300)
@@ -70,13 +80,13 @@ class Event(SQLModel, table=True):
     lon: float | None = None
     grid: str | None = Field(default=None, max_length=32, index=True)
     community: str | None = Field(default=None, max_length=32)
-    street: str | None = Field(default=None, max_length=32, index=True)
+    street: str | None = Field(default=None, max_length=32)
     reporter_name: str = Field(default="", max_length=100)
     reporter_phone: str = Field(default="", max_length=40)
-    state: str = Field(max_length=20, index=True)
+    state: str = Field(max_length=20)
     stage: str = Field(max_length=20)
     tier: str | None = Field(default=None, max_length=20)
-    unit: str | None = Field(default=None, max_length=32, index=True)
+    unit: str | None = Field(default=None, max_length=32)
     department: str | None = Field(default=None, max_length=32)
     priority: int = 3
     decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -94,6 +104,8 @@ class Event(SQLModel, table=True):
     # before tracking keys existed, which then nobody can rate (the window accepts by default).
     tracking_key_hash: str = Field(default="", max_length=64)
     follower_count: int = 0  # people who follow it ("me too") from the nearby list
+    # Description and address lower-cased (``search_text``), for the event search's text filter.
+    search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 #: Task statuses that put a task in an inbox.

@@ -74,6 +74,7 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
             closed_at=parse_utc(snap.closed_at),
             tracking_key_hash=report.tracking_key_hash,
             follower_count=len(snap.followers),
+            search_text=models.search_text(report.description, report.location.address),
         )
         if row is None:
             row = models.Event(event_id=snap.event_id, **fields)

@@ -44,12 +44,16 @@ async def test_admin_uploads_checks_activates_and_diffs(platform: Platform) -> N
 
     r = await http.post("/admin/rules/upload", data={"_csrf_token": csrf(page)},
                         files={"file": ("broken.json", list_file("2026.5", break_it=True), "application/json")})
-    assert r.status_code == 400 and "field deadlines.handling" in r.text and "未启用" in r.text
+    # Each problem with its place, in the page's language (the field's name in the file too).
+    broken = json.loads(DEFAULT_LIST_PATH.read_text(encoding="utf-8"))["categories"][5]["code"]
+    assert r.status_code == 400 and "未启用" in r.text and f"类别 {broken}" in r.text
+    assert re.search(r"时限 › 执行处置 <code translate=\"no\">deadlines.handling</code></td><td>应大于 0</td>", r.text)
 
     r = await http.post("/admin/rules/upload", data={"_csrf_token": csrf(page)},
                         files={"file": ("v2.json", list_file("2026.2"), "application/json")})
     assert r.status_code == 200, r.text
-    assert "2026.2" in r.text and "SR-01.tier: &#39;grid&#39; → &#39;community&#39;" in r.text
+    assert "2026.2" in r.text
+    assert re.search(r"层级 <code translate=\"no\">tier</code></td><td>网格</td><td>社区</td>", r.text)
     page = (await http.get("/admin/rules")).text
     assert re.search(r"<code>2026.1</code> ✓", page)  # stored, but not active until confirmed
 
@@ -61,7 +65,7 @@ async def test_admin_uploads_checks_activates_and_diffs(platform: Platform) -> N
     assert categories["version"] == "2026.2"
 
     diff = (await http.get("/admin/rules/diff?old=2026.1&new=2026.2")).text
-    assert "SR-01" in diff and "community" in diff
+    assert "SR-01" in diff and "社区" in diff
 
 
 async def test_only_admins_see_the_rules_pages(platform: Platform) -> None:

@@ -68,7 +68,8 @@ async def test_inbox_dates_out_of_range_are_refused_in_api_and_page(browser: Bro
             assert r.status_code == 400, r.text
             assert r.json()["detail"] == f"{name}: the date must lie between 1970-01-01 and 2999-12-31"
             page = await http.get("/inbox", params=params)
-            assert page.status_code == 400 and f"{name}：日期须在 1970-01-01 到 2999-12-31 之间" in page.text
+            label = {"created_from": "创建自", "created_to": "创建至"}[name]  # the form's label, not the parameter
+            assert page.status_code == 400 and f"{label}：日期须在 1970-01-01 到 2999-12-31 之间" in page.text
         r = await http.get("/api/inbox", params={"created_from": "2999-12-31", "created_to": "2999-12-31"},
                            headers=bearer)
         assert r.status_code == 200  # the last day allowed still works

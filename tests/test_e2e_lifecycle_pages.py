@@ -176,7 +176,7 @@ async def test_worker_escalates_to_the_community(platform: Platform) -> None:
         inbox = (await community.get("/inbox")).text
         assert f'action="/tasks/{event_id}.T2/claim"' in inbox
         page = (await community.get(f"/events/{event_id}")).text
-        assert "<code>escalated</code>" in page and "上报" in page
+        assert "<dd>提级</dd>" in page and "上报" in page  # the rule, by its name in the page's language
 
 
 # ------------------------------------------------------------------ (c) extension (and release)
@@ -393,7 +393,7 @@ async def test_scopes_are_enforced_on_pages_and_forms(platform: Platform) -> Non
         token = csrf((await other_street.get("/inbox")).text)
         r = await other_street.post(f"/events/{event_id}/supervise", data={"action": "pause",
                                                                             "_csrf_token": token})
-        assert r.status_code == 403 and "该事件不在您单位的管辖范围内" in r.text  # in the page's language
+        assert r.status_code == 403 and "无权访问" in r.text and "该事件不在您单位的管辖范围内" in r.text
     async with browser(platform, "wg_hs01_g1") as worker:
         inbox = (await worker.get("/inbox")).text
         assert 'href="/console"' not in inbox

@@ -78,7 +78,7 @@ async def test_resident_and_grid_worker_close_the_loop_in_the_pages(platform: Pl
         page = (await worker.get(f"/events/{event_id}")).text
         for stage in ("信息收集", "分流交办", "执行处置", "核查", "信息反馈", "结案"):
             assert stage in page
-        assert "category:SR-01" in page and "2026.1" in page and "已结案" in page
+        assert "按清单类别 SR-01" in page and "2026.1" in page and "已结案" in page
 
 
 async def test_form_without_csrf_token_is_refused(platform: Platform) -> None:
@@ -93,7 +93,7 @@ async def test_other_grid_worker_gets_403_on_the_event_page(platform: Platform) 
     async with httpx.AsyncClient(transport=platform.http._transport, base_url="http://testserver") as other:
         await login(other, "wg_st01_g1")
         r = await other.get(f"/events/{created['event_id']}")
-        assert r.status_code == 403 and "scope" in r.text
+        assert r.status_code == 403 and "该事件不在本单位的管辖范围内" in r.text
         html = (await other.get("/inbox")).text
         r = await other.post(f"/tasks/{created['event_id']}.T1/claim", data={"_csrf_token": csrf(html)})
         assert r.status_code == 403

@@ -218,7 +218,7 @@ async def test_page_tabs_filters_and_next_page(http: httpx.AsyncClient, app_ctx:
     r = await http.get("/inbox", params={"q": "R000000003"})
     assert re.findall(r'data-task="([^"]+)"', r.text) == ["ev-003.T1"]
     r = await http.get("/inbox", params={"view": "weird"})
-    assert r.status_code == 400 and "view: must be one of" in r.text
+    assert r.status_code == 400 and "视图：须为以下之一" in r.text  # the page's language (issue 10)
     r = await http.get("/inbox", params={"created_to": "yesterday"})
     assert r.status_code == 400 and "created_to" in r.text
 

@@ -240,7 +240,7 @@ async def test_photos_are_served_within_the_event_scope_and_complete_takes_only_
     assert (await http.get(f"/photos/{mine}", headers=community)).status_code == 200
     for outsider in (g2, other_street):
         r = await http.get(f"/photos/{mine}", headers=outsider)
-        assert r.status_code == 403 and "belongs to an event outside your unit" in r.text
+        assert r.status_code == 403 and "该照片所属事件不在本单位的管辖范围内" in r.text  # (the page's language)
     # A photo already of this event may be given again (here on the verification, by the community).
     verify = await _task_of(platform, community, event_id, "verify")
     assert (await http.post(f"/api/tasks/{verify['task_id']}/claim", headers=community)).status_code == 200

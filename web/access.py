@@ -21,6 +21,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from web.auth import CurrentUser, resolve_user
 from web.context import AppContext
+from web.errors import refusal
 
 #: Where the resolved user is kept on the connection's state (None: resolved, nobody logged in).
 _STATE_KEY = "wulian_user"
@@ -53,6 +54,13 @@ async def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Curren
     return found
 
 
+def resolved_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser | None:
+    """The user this request was already resolved to (None when nobody is, or not yet): for error
+    pages, which show the navigation of whoever is logged in without resolving anything again."""
+    found = connection.state.get(_STATE_KEY)
+    return found if isinstance(found, CurrentUser) else None
+
+
 async def _required(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
     user = await current_user(connection)
     if user is None:
@@ -69,13 +77,13 @@ async def signed_in(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
 async def supervisors(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: street and city supervisors (and administrators)."""
     if not (await _required(connection)).is_supervisor:
-        raise PermissionDeniedException("supervisors only")
+        raise refusal(PermissionDeniedException, "error.supervisors_only")
 
 
 async def admins(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: administrators."""
     if not (await _required(connection)).is_admin:
-        raise PermissionDeniedException("administrators only")
+        raise refusal(PermissionDeniedException, "error.admins_only")
 
 
 async def provide_user(request: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:

@@ -12,13 +12,18 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from rules.diff import diff_lists
+from rules.responsibility_list import Problem
 from store import rule_lists
 from web.access import admins
 from web.admin_org import ADMIN_ORG_CONTROLLERS
 from web.auth import CurrentUser
 from web.context import AppContext
+from web.i18n import language_of, translate
 from wulian.rule_admin import MAX_LIST_BYTES, activate, check_content, dry_run
 from wulian.rule_registry import parse_list
+
+#: The refusals the overview shows (``?error=<key>``).
+_ERRORS = ("admin.rules.err.choose_file", "admin.rules.err.unknown_version")
 
 
 class AdminRulesPages(Controller):
@@ -35,7 +40,9 @@ class AdminRulesPages(Controller):
         versions = await rule_lists.list_versions(ctx.db)
         active = next((v for v in versions if v.active), None)
         return Template("admin_rules.html", context={
-            "user": user, "versions": versions, "active": active, "lst": engine.list, "msg": msg, "error": error,
+            "user": user, "versions": versions, "active": active, "lst": engine.list, "msg": msg,
+            # Only this page's own refusals (a text from the query string is never shown).
+            "error": translate(language_of(request.cookies), error) if error in _ERRORS else None,
         })
 
     @post("/upload", status_code=200)
@@ -46,7 +53,7 @@ class AdminRulesPages(Controller):
         """Check an uploaded list; when valid store it (inactive) and show what would route differently."""
         upload = data.get("file")
         if not isinstance(upload, UploadFile):
-            return Redirect("/admin/rules?error=choose%20a%20JSON%20file", status_code=303)
+            return Redirect("/admin/rules?error=admin.rules.err.choose_file", status_code=303)
         content = await upload.read(MAX_LIST_BYTES + 1)
         result = await check_content(ctx.db, content)
         context: dict[str, Any] = {"user": user, "filename": upload.filename, "problems": result.problems,
@@ -55,7 +62,9 @@ class AdminRulesPages(Controller):
             try:
                 context["stored"] = await activate(ctx.db, result, user.username, now=False)
             except ValueError as exc:
-                context["problems"] = [f"version: {exc}"]
+                version = result.parsed.version
+                context["problems"] = [Problem(f"version: {exc}", str(exc), "version_exists", {"version": version},
+                                               field="version")]
                 return Template("admin_rules_check.html", context=context, status_code=400)
             context["checked"], context["changes"] = await dry_run(ctx.db, result.parsed)
             active = await rule_lists.active_version(ctx.db)
@@ -69,8 +78,8 @@ class AdminRulesPages(Controller):
         """Activate a stored version (new events route with it; events in flight keep theirs)."""
         try:
             await rule_lists.activate_stored(ctx.db, version, user.username)
-        except LookupError as exc:
-            return Redirect(f"/admin/rules?error={exc}", status_code=303)
+        except LookupError:
+            return Redirect("/admin/rules?error=admin.rules.err.unknown_version", status_code=303)
         ctx.engines.refresh()
         return Redirect("/admin/rules?msg=msg.activated", status_code=303)
 
@@ -79,7 +88,7 @@ class AdminRulesPages(Controller):
         """The changes between two stored versions."""
         rows = [await rule_lists.get_version(ctx.db, v) for v in (old, new)]
         if rows[0] is None or rows[1] is None:
-            return Redirect("/admin/rules?error=unknown%20version", status_code=303)
+            return Redirect("/admin/rules?error=admin.rules.err.unknown_version", status_code=303)
         diff = diff_lists(parse_list(rows[0].content), parse_list(rows[1].content))
         return Template("admin_rules_diff.html", context={"user": user, "diff": diff})
 

@@ -30,6 +30,7 @@ from store.users import ROLES, get_user
 from web.access import admins
 from web.auth import CurrentUser
 from web.context import AppContext
+from web.errors import refusal
 from web.i18n import language_of, translate
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -141,7 +142,7 @@ class AdminOrgPages(Controller):
             org = await ctx.org()
             unit = org.units.get(code)
         if unit is None:
-            raise NotFoundException(f"unit {code} does not exist")
+            raise refusal(NotFoundException, "error.unit_missing", code=code)
         parent = org.units.get(unit.parent) if unit.parent else None
         return {"user": user, "unit": unit, "parent": parent, "children": _sorted(org.children.get(code, [])),
                 "people": await queries.users(ctx.db, code), "errors": [], "bad": "", "form": {
@@ -167,7 +168,7 @@ class AdminOrgPages(Controller):
         try:
             await admin_units.update_unit(ctx.db, user.username, code, _unit_draft(data, new=False))
         except LookupError:
-            raise NotFoundException(f"unit {code} does not exist") from None
+            raise refusal(NotFoundException, "error.unit_missing", code=code) from None
         except AdminError as exc:
             context = await self._unit_context(ctx, user, code)
             context.update(_error(request, exc), form=data)
@@ -219,7 +220,7 @@ class AdminOrgPages(Controller):
     async def _person_context(self, ctx: AppContext, user: CurrentUser, username: str) -> dict[str, Any]:
         person = await get_user(ctx.db, username)
         if person is None:
-            raise NotFoundException(f"user {username} does not exist")
+            raise refusal(NotFoundException, "error.user_missing", username=username)
         org = await ctx.org()
         return {
             "user": user, "person": person, "roles": ROLES, "units": _sorted(list(org.units.values())),
@@ -250,7 +251,7 @@ class AdminOrgPages(Controller):
             else:
                 await admin_people.station(ctx.db, user.username, username, _field(data, "street"))
         except LookupError:
-            raise NotFoundException(f"user {username} does not exist") from None
+            raise refusal(NotFoundException, "error.user_missing", username=username) from None
         except AdminError as exc:
             context = await self._person_context(ctx, user, username)
             context.update(_error(request, exc))

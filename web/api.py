@@ -19,7 +19,7 @@ from rules.suggest import MAX_TEXT_CHARS
 from store import queries
 from store.receipts import shown_key
 from web import commands, idempotency
-from web.access import admins, signed_in
+from web.access import admins, signed_in, supervisors
 from web.answers import (
     CategoriesAnswer,
     FollowedAnswer,
@@ -34,6 +34,7 @@ from web.answers import (
 from web.auth import CurrentUser, end_session, issue_token, visible_event
 from web.client_address import client_ip
 from web.context import AppContext
+from web.event_search import EventSearchAnswer, api_search
 from web.ratelimit import guarded_login
 from web.request_limits import Limited, follow_limit, follow_phone_limit, hit, track_limit
 from web.schemas import CompleteIn, EventIn, FollowIn, LoginIn, RatingIn, TriageIn
@@ -184,6 +185,15 @@ class EventController(Controller):
                 409, "a request with this Idempotency-Key is still running; try again shortly") from None
         return Response(_with_tracking(answer.body, answer.tracking_key), status_code=answer.status,
                         headers={"Idempotent-Replayed": "true"} if answer.replayed else None)
+
+    @get("/", guards=[supervisors])
+    async def search(self, ctx: AppContext, user: CurrentUser, request: Request) -> EventSearchAnswer:
+        """Search the events of the supervisor's scope (supervisors and admins; 403 otherwise), newest
+        first: ``q`` (a receipt code, or text in description and address), ``category``, ``unit``,
+        ``tier``, ``state``, ``source``, ``created_from``/``created_to``, ``closed_from``/``closed_to``
+        (YYYY-MM-DD), ``overdue``, ``rework`` (1 or 0), ``limit`` (1-100) and ``cursor`` (the
+        ``next_cursor`` of the previous page). The same as the page ``/search`` (web/event_search.py)."""
+        return await api_search(ctx, user, request)
 
     @get("/{event_id:str}", guards=[signed_in])
     async def read(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> dict[str, Any]:

@@ -21,12 +21,15 @@ from litestar.template import TemplateConfig
 
 from rules.worktime import CITY_TZ
 from store.db import Database
-from web.access import LoginRequired, provide_optional_user, provide_user
+from web import labels
+from web.access import LoginRequired, provide_optional_user, provide_user, resolved_user
 from web.admin import ADMIN_CONTROLLERS
 from web.api import API_CONTROLLERS
 from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
+from web.errors import error_code, key_of, reason_text, status_text
+from web.event_search import SEARCH_CONTROLLERS
 from web.guards import GuardedRequest, refuse_nul_in_url
 from web.headers import security_headers
 from web.i18n import LANGUAGES, language_of, translate
@@ -71,50 +74,80 @@ def _configure_templates(engine: JinjaTemplateEngine) -> None:
     engine.register_template_callable("lang", _lang)
     engine.engine.globals["LANGUAGES"] = LANGUAGES
     engine.engine.globals["rules"] = policy  # the limits forms show (maxlength, min, max): workflows.policy
+    # Codes shown as words in the visitor's language (web/labels.py): {{ cat_name(code, name_zh) }} ...
+    for name, helper in _LABELS.items():
+        engine.register_template_callable(name, _in_lang(helper))
+    engine.engine.globals["has_key"] = labels.has_key
+    engine.engine.globals["FREE_TEXT_FIELDS"] = labels.FREE_TEXT_FIELDS
+
+
+_LABELS: dict[str, Any] = {
+    "label": labels.label, "cat_name": labels.category_name, "rule_label": labels.rule_label,
+    "reason_text": labels.reason_text, "deadlines_text": labels.deadlines_text, "actor_text": labels.actor_text,
+    "note_text": labels.note_text, "warning_note": labels.warning_note, "list_problem": labels.list_problem,
+    "list_field": labels.list_field, "diff_value": labels.diff_value,
+}
+
+
+def _in_lang(helper: Any) -> Any:
+    """A template callable that calls ``helper`` with the visitor's language first."""
+
+    def call(context: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return helper(_lang(context), *args, **kwargs)
+
+    return call
 
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api") or request.url.path == "/healthz"
 
 
-def _error_response(request: Request, status: int, reason: str,
-                    headers: dict[str, str] | None = None) -> Response[Any]:
+def _error_response(request: Request, status: int, reason: str, headers: dict[str, str] | None = None,
+                    key: str | None = None, values: dict[str, Any] | None = None,
+                    text: str | None = None) -> Response[Any]:
+    """The API answers ``{status_code, code, detail}`` (English); a page is the error page in the
+    visitor's language: the meaning of the status and the keyed reason (never English on a Chinese
+    page: a reason without a key shows there only as the status's meaning)."""
     if _wants_json(request):
-        return Response({"status_code": status, "detail": reason}, status_code=status,
-                        media_type=MediaType.JSON, headers=headers)
-    return Template("error.html", context={"status": status, "reason": reason}, status_code=status,
-                    headers=headers)
+        return Response({"status_code": status, "code": error_code(status, key), "detail": reason},
+                        status_code=status, media_type=MediaType.JSON, headers=headers)
+    lang = language_of(request.cookies)
+    heading = status_text(lang, status)
+    shown = text or reason_text(lang, status, key, values or {}, reason)
+    return Template("error.html", context={"status": status, "heading": heading, "user": resolved_user(request),
+                                           "reason": "" if shown == heading else shown},
+                    status_code=status, headers=headers)
 
 
 def _command_error(request: Request, exc: CommandError) -> Response[Any]:
-    # A refusal may carry headers (a photo upload's Retry-After). The API answers the English reason
-    # and, for a refusal with a catalogue key, its ``code``; a page gives the reason in its language.
-    headers = getattr(exc, "headers", None) or None
-    if _wants_json(request):
-        body: dict[str, Any] = {"status_code": exc.status, "detail": exc.reason}
-        if exc.code:
-            body["code"] = exc.code
-        return Response(body, status_code=exc.status, media_type=MediaType.JSON, headers=headers)
-    return _error_response(request, exc.status, exc.text(language_of(request.cookies)), headers)
+    # A refusal may carry headers (a photo upload's Retry-After). A page gives the reason in its
+    # language, the parameters that are codes by their names (CommandError.text); the API answers the
+    # English reason and the refusal's code.
+    key, values = key_of(exc)
+    text = exc.text(language_of(request.cookies)) if key else None
+    return _error_response(request, exc.status, exc.reason, getattr(exc, "headers", None) or None, key, values,
+                           text)
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response[Any]:
+    key, values = key_of(exc)
     if isinstance(exc, LoginRequired) and not _wants_json(request):
         # A page without a login (web/access.py guards): to the login form.
         return Redirect("/login", status_code=302 if request.method == "GET" else 303)
     if _wants_json(request):
-        body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+        body: dict[str, Any] = {"status_code": exc.status_code, "code": error_code(exc.status_code, key),
+                                "detail": exc.detail}
         if exc.extra:
             body["extra"] = exc.extra
         return Response(body, status_code=exc.status_code, media_type=MediaType.JSON,
                         headers=exc.headers or None)
-    return _error_response(request, exc.status_code, str(exc.detail))
+    return _error_response(request, exc.status_code, str(exc.detail), exc.headers or None, key, values)
 
 
 def _internal_error(request: Request, exc: Exception) -> Response[Any]:
     # Never show a stack trace to a user; the log has it.
     request.logger.exception("unhandled error on %s", request.url.path)
-    return _error_response(request, 500, "internal error; it has been logged")
+    return _error_response(request, 500, translate("en", "error.internal"), key="error.internal")
 
 
 def _undecodable(request: Request, exc: UnicodeDecodeError) -> Response[Any]:
@@ -122,7 +155,7 @@ def _undecodable(request: Request, exc: UnicodeDecodeError) -> Response[Any]:
     client's fault, a 400. Any other UnicodeDecodeError is a bug of ours and stays a 500."""
     frames = traceback.extract_tb(exc.__traceback__)
     if any(frame.filename.endswith(("litestar/_multipart.py", "multipart/multipart.py")) for frame in frames):
-        return _error_response(request, 400, "a form field holds text that is not UTF-8")
+        return _error_response(request, 400, translate("en", "error.not_utf8"), key="error.not_utf8")
     return _internal_error(request, exc)
 
 
@@ -150,6 +183,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *ADMIN_CONTROLLERS,
             *LOCKOUT_CONTROLLERS,
             *UNIT_USER_CONTROLLERS,
+            *SEARCH_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the

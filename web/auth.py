@@ -19,6 +19,7 @@ from store import models, queries, sessions
 from store.org import OrgTree
 from store.timeutil import as_utc
 from web.context import AppContext
+from web.errors import refusal
 from workflows import policy
 from workflows.policy import CITY_WIDE_ROLES
 from workflows.types import Actor
@@ -161,7 +162,7 @@ async def require_api_user(ctx: AppContext, request: Request) -> CurrentUser:
 def require_admin(user: CurrentUser) -> None:
     """403 unless ``user`` is an administrator."""
     if not user.is_admin:
-        raise PermissionDeniedException("administrators only")
+        raise refusal(PermissionDeniedException, "error.admins_only")
 
 
 async def visible_event(
@@ -170,8 +171,8 @@ async def visible_event(
     """The event and its tasks when ``user`` may see it: 404 when unknown, 403 when out of scope."""
     event = await queries.get_event(ctx.db, event_id)
     if event is None:
-        raise NotFoundException(f"event {event_id} does not exist")
+        raise refusal(NotFoundException, "error.event_missing", event_id=event_id)
     tasks = await queries.event_tasks(ctx.db, event_id)
     if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
-        raise PermissionDeniedException("this event is outside your unit's scope")
+        raise refusal(PermissionDeniedException, "error.event_scope")
     return event, tasks

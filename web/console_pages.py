@@ -14,6 +14,7 @@ from web.access import supervisors
 from web.auth import CurrentUser
 from web.bulk import BULK_ACTIONS, supervise_many
 from web.context import AppContext
+from web.errors import refusal_text
 from web.event_pages import supervisor_actions, units_for_forms
 from web.i18n import language_of
 from web.page_forms import form_text, form_texts, with_query
@@ -60,8 +61,9 @@ class ConsolePages(Controller):
         except commands.CommandError as exc:
             if exc.key == "bulk.err.none":
                 return Redirect(with_query("/console", msg="msg.bulk_none"), status_code=303)
-            return Redirect(with_query("/console", error=exc.text(lang)), status_code=303)
-        failures = [f"{o.event_id}: {o.error.text(lang)}" for o in outcomes if o.error is not None]
+            return Redirect(with_query("/console", error=refusal_text(lang, exc, exc.status)), status_code=303)
+        failures = [f"{o.event_id}: {refusal_text(lang, o.error, o.error.status)}" for o in outcomes
+                    if o.error is not None]
         params = {"msg": "msg.bulk_done", "ok": str(len(outcomes) - len(failures)), "total": str(len(outcomes))}
         if failures:
             params["error"] = "; ".join(failures)[:1500]

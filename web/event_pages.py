@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
 from store import models, queries
@@ -18,6 +18,7 @@ from web.access import signed_in, supervisors
 from web.auth import CurrentUser, visible_event
 from web.console_api import timeline_csv_response
 from web.context import AppContext
+from web.errors import refusal, refusal_text
 from web.i18n import language_of
 from web.location_map import location_map
 from web.page_forms import form_hours, form_text, form_texts, safe_next, with_query
@@ -118,12 +119,12 @@ class EventPages(Controller):
                                       form_text(form, "note"))
                 msg = "msg.triaged"
             else:
-                raise NotFoundException(f"unknown action '{action}'")
+                raise refusal(NotFoundException, "error.unknown_action", action=action)
         except commands.CommandError as exc:
-            lang = language_of(request.cookies)
             if exc.status == 403:
-                raise PermissionDeniedException(exc.text(lang)) from exc
-            return Redirect(with_query(back, error=exc.text(lang)), status_code=303)
+                raise  # the error page, with the reason in the visitor's language
+            return Redirect(with_query(back, error=refusal_text(language_of(request.cookies), exc, exc.status)),
+                            status_code=303)
         return Redirect(with_query(back, msg=msg), status_code=303)
 
     @get("/events/{event_id:str}", guards=[signed_in])
@@ -184,10 +185,8 @@ class EventPages(Controller):
                 notice_id=form_text(form, "notice_id", 220) or None,
             )
         except commands.CommandError as exc:
-            lang = language_of(request.cookies)
-            if exc.status == 403:
-                raise PermissionDeniedException(exc.text(lang)) from exc
-            if exc.status == 404:
-                raise NotFoundException(exc.text(lang)) from exc
-            return Redirect(with_query(back, error=exc.text(lang)), status_code=303)
+            if exc.status in (403, 404):
+                raise  # the error page, with the reason in the visitor's language
+            return Redirect(with_query(back, error=refusal_text(language_of(request.cookies), exc, exc.status)),
+                            status_code=303)
         return Redirect(with_query(back, msg=f"msg.supervised.{action}"), status_code=303)

@@ -21,7 +21,7 @@ from litestar import Request
 from litestar.datastructures import FormMultiDict
 from litestar.exceptions import ClientException
 
-from web.i18n import language_of, translate
+from web.errors import refusal
 
 #: Deepest nesting of arrays and objects a JSON body may have.
 MAX_JSON_DEPTH = 32
@@ -55,8 +55,8 @@ def json_problem(body: bytes) -> str | None:
 
 def _refuse(request: Request[Any, Any, Any], key: str) -> ClientException:
     """A 400 with the reason in English for the API, in the visitor's language for pages."""
-    lang = "en" if request.url.path.startswith("/api") else language_of(request.cookies)
-    return ClientException(translate(lang, key, depth=MAX_JSON_DEPTH))
+    # Keyed: the error page translates it (web/errors.py); the detail is English.
+    return refusal(ClientException, key, depth=MAX_JSON_DEPTH)
 
 
 class GuardedRequest(Request[Any, Any, Any]):

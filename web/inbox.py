@@ -18,8 +18,9 @@ from web.access import signed_in
 from web.answers import InboxAnswer
 from web.auth import CurrentUser
 from web.context import AppContext
+from web.errors import refusal
 from web.event_pages import task_offers, units_for_forms
-from web.i18n import language_of, translate
+from web.i18n import catalogue, language_of, translate
 from web.views import task_view
 from workflows.types import SOURCES
 
@@ -27,9 +28,37 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 TIERS = ("grid", "community", "street", "department", "city")
 
 
-def query_error(exc: InboxQueryError, lang: str) -> str:
-    """The reason of a refused inbox query in ``lang`` (messages without a catalogue key as they are)."""
-    return translate(lang, exc.key, **exc.values) if exc.key else str(exc)
+def query_error(exc: InboxQueryError, lang: str, labels: str | None = None) -> str:
+    """The reason of a refused inbox or search query in ``lang`` (messages without a catalogue key as
+    they are). On a page (``labels``, the prefix of its form's label keys) a parameter it names is
+    given by its label, ``<labels><parameter>`` or else ``params.name.<parameter>``; the API keeps
+    the parameter's name."""
+    if not exc.key:  # named by its parameter: as it is in English, else "this filter is invalid"
+        if lang == "en":
+            return str(exc)
+        param = str(exc).split(":", 1)[0].strip()
+        field = translate(lang, "inbox.views" if param == "view" else f"inbox.filter.{param}")
+        return translate(lang, "inbox.err.invalid", field=field if not field.startswith("inbox.") else param)
+    values = dict(exc.values)
+    name_of = values.get("name")  # the parameter's name, before it is replaced by its label
+    if labels is not None:
+        messages = catalogue(lang)
+        for slot in ("name", "first", "last"):
+            name = values.get(slot)
+            if isinstance(name, str):
+                key = next((k for k in (f"{labels}{name}", f"params.name.{name}") if k in messages), None)
+                values[slot] = messages[key] if key else name
+        options = values.get("options")
+        if isinstance(options, str) and isinstance(name_of, str):
+            # Each choice by its label where the catalogue has one (the inbox's views, states, tiers...).
+            shown = []
+            for option in options.split(", "):
+                key = next((k for k in (f"{labels}{name_of}.{option}", f"inbox.{name_of}.{option}",
+                                          f"{name_of}.{option}")
+                            if k in messages), None)
+                shown.append(messages[key] if key else option)
+            values["options"] = ("、" if lang == "zh-CN" else ", ").join(shown)
+    return translate(lang, exc.key, **values)
 
 
 class InboxPages(Controller):
@@ -45,7 +74,7 @@ class InboxPages(Controller):
             page = await inbox_queries.inbox_page(ctx.db, user.unit, user.username, query)
         except InboxQueryError as exc:
             query, page, status = InboxQuery(), inbox_queries.InboxPage(), 400
-            error = query_error(exc, language_of(request.cookies))
+            error = query_error(exc, language_of(request.cookies), "inbox.filter.")
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
         # The actions of each row, as the workflow's validators decide them: with the other tasks of its
@@ -72,7 +101,7 @@ class InboxPages(Controller):
             query.cursor = None
             await inbox_queries.save_filter(ctx.db, user.username, data.get("name") or "", query)
         except InboxQueryError as exc:
-            reason = query_error(exc, language_of(request.cookies))
+            reason = query_error(exc, language_of(request.cookies), "inbox.filter.")
             return Redirect(f"/inbox?{InboxQuery().query_string(error=reason)}", status_code=303)
         qs = query.query_string(msg="inbox.filter.saved")
         return Redirect(f"/inbox?{qs}", status_code=303)
@@ -82,9 +111,9 @@ class InboxPages(Controller):
         """Delete one of the user's saved filters (404 unknown, 403 someone else's)."""
         row = await inbox_queries.get_filter(ctx.db, filter_id)
         if row is None:
-            raise NotFoundException("no such saved filter")
+            raise refusal(NotFoundException, "error.filter_missing")
         if row.username != user.username:
-            raise PermissionDeniedException("this saved filter belongs to someone else")
+            raise refusal(PermissionDeniedException, "error.filter_other")
         await inbox_queries.delete_filter(ctx.db, filter_id)
         return Redirect("/inbox?msg=inbox.filter.deleted", status_code=303)
 

@@ -27,6 +27,7 @@ from web.access import signed_in
 from web.answers import LiftedAnswer, LockoutAnswer, LockoutsAnswer
 from web.auth import CITY_WIDE_ROLES, CurrentUser
 from web.context import AppContext
+from web.errors import refusal, validation_refusal
 from web.ratelimit import FIELD_MAX, Lockout, LoginLimiter
 from web.views import iso
 
@@ -75,7 +76,7 @@ async def _units_of(ctx: AppContext, usernames: Iterable[str]) -> dict[str, str]
 async def visible_lockouts(ctx: AppContext, user: CurrentUser) -> tuple[list[Lockout], list[Lockout]]:
     """The current lockouts ``user`` may see and lift, and all of them."""
     if not user.is_supervisor:
-        raise PermissionDeniedException("supervisors only")
+        raise refusal(PermissionDeniedException, "error.supervisors_only")
     everything = await LoginLimiter(ctx.db).lockouts()
     if user.role in CITY_WIDE_ROLES:
         return everything, everything
@@ -98,8 +99,8 @@ async def lift(ctx: AppContext, user: CurrentUser, wanted: LiftIn) -> Lockout:
     lock = next((lock for lock in seen if lock.key == key), None)
     if lock is None:
         if any(other.key == key for other in everything):
-            raise PermissionDeniedException("this lockout concerns users outside your scope")
-        raise NotFoundException("no such current lockout (it may have ended or been lifted)")
+            raise refusal(PermissionDeniedException, "error.lockout_scope")
+        raise refusal(NotFoundException, "error.lockout_missing")
     rows = await LoginLimiter(ctx.db).lift(*key)
     target = f"{lock.kind}:{lock.username}@{lock.address}"
     await audit(ctx.db, user.username, "login_lift", target=target[:200],
@@ -131,7 +132,8 @@ class LockoutPages(Controller):
         try:
             wanted = LiftIn.model_validate({k: data.get(k, "") for k in ("kind", "username", "address")})
         except ValidationError as exc:
-            raise ValidationException(f"not a lockout: {exc.errors()[0]['msg']}") from None
+            raise validation_refusal(ValidationException, exc, {k: f"lockouts.{k}" for k in LiftIn.model_fields}) \
+                from None
         try:
             await lift(ctx, user, wanted)
         except NotFoundException:  # ended, or lifted by someone else meanwhile

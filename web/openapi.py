@@ -10,21 +10,28 @@ description is exact (schemathesis checks every answer against it, tests/test_sc
   422 (an ``Idempotency-Key`` used for another body) and ``Idempotent-Replayed`` on a repeated answer.
 - Pages: HTML (``text/html``), never JSON: the page, the redirects (302 after a GET, 303 after a
   form), and the same refusals as an HTML error page.
-- Files: the CSV exports as ``text/csv``, photos as JPEG, PNG or WebP.
+- Files: the CSV exports as ``text/csv``, the XLSX exports as the spreadsheet type, photos as JPEG,
+  PNG or WebP.
+- The event search's query parameters (read by one parser, ``store.event_search.parse_search``).
 """
 
 from __future__ import annotations
 
 from litestar.openapi.spec import (
     OpenAPI,
+    OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Parameter,
     Reference,
     Schema,
 )
+
+from web.event_search import PARAMETERS as SEARCH_PARAMETERS
+from web.event_search import SEARCH_PATHS
 
 #: Refusals every route may answer (the reasons are in web/app.py and web/commands.py).
 REFUSALS = {
@@ -43,11 +50,12 @@ _ERROR = Schema(
     required=["status_code", "detail"],
     properties={
         "status_code": Schema(type=OpenAPIType.INTEGER),
-        "detail": Schema(type=OpenAPIType.STRING),
+        "code": Schema(type=OpenAPIType.STRING,
+                       description="what was refused, for programs: e.g. cohandling_open, event_scope, not_found"),
+        "detail": Schema(type=OpenAPIType.STRING, description="the reason in English"),
         "extra": Schema(),
-        "code": Schema(type=OpenAPIType.STRING, description="a refusal's stable code (e.g. cohandling_open)"),
     },
-    description="A refusal: the HTTP status and the reason (in English; ``code`` names it for clients)",
+    description="A refusal: the HTTP status, a machine-readable code and the reason",
 )
 _HTML = {"text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
 _RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
@@ -60,6 +68,8 @@ _REPLAYED: dict[str, OpenAPIHeader | Reference] = {
 }
 _FILES = {
     ".csv": {"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
+    ".xlsx": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+              OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))},
     "/photos/": {t: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=None))
                  for t in ("image/jpeg", "image/png", "image/webp")},
 }
@@ -126,6 +136,12 @@ def complete_schema(schema: OpenAPI) -> OpenAPI:
                 answer = responses.get(status)
                 if isinstance(answer, OpenAPIResponse):
                     answer.headers = {**(answer.headers or {}), **_REPLAYED}
+        if path in SEARCH_PATHS and method == "get":  # read from the query string by one parser
+            operation.parameters = [
+                Parameter(name=name, param_in="query", required=False, description=text,
+                          schema=Schema(type=OpenAPIType.STRING))
+                for name, text in SEARCH_PARAMETERS.items()
+            ]
         for code, description in REFUSALS.items():
             key = str(code)
             if key in responses and code != 400:

@@ -43,6 +43,7 @@ from web.auth import CurrentUser, resolve_user, visible_event
 from web.client_address import client_ip
 from web.commands import CommandError
 from web.context import AppContext
+from web.errors import refusal
 from web.i18n import translate
 from web.request_limits import Limited, hit, track_limit
 from workflows import policy
@@ -255,20 +256,20 @@ async def viewable_photo(ctx: AppContext, photo_id: str, user: CurrentUser | Non
     tracking key, at ``/track/<code>/photos/<id>?key=``: :meth:`PhotoController.reporter_photo`).
     """
     if user is None:
-        raise PermissionDeniedException("log in to see photos")
+        raise refusal(PermissionDeniedException, "error.photo_login")
     photo = await photo_store.get(ctx.db, photo_id) if photo_store.is_photo_id(photo_id) else None
     path = photo_dir(ctx) / photo_id
     if photo is None or not path.is_file():
-        raise NotFoundException("no such photo")
+        raise refusal(NotFoundException, "error.photo_missing")
     if photo.event_id is not None:
         try:
             await visible_event(ctx, user, photo.event_id)
         except PermissionDeniedException:
-            raise PermissionDeniedException("this photo belongs to an event outside your unit's scope") from None
+            raise refusal(PermissionDeniedException, "error.photo_scope") from None
         except NotFoundException:
-            raise NotFoundException("no such photo") from None
+            raise refusal(NotFoundException, "error.photo_missing") from None
     elif photo.uploaded_by != user.username:
-        raise PermissionDeniedException("this photo is not attached to an event and was uploaded by someone else")
+        raise refusal(PermissionDeniedException, "error.photo_other")
     return photo, path
 
 
@@ -314,12 +315,12 @@ class PhotoController(Controller):
             raise TooManyRequestsException(str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         event = await queries.event_by_receipt(ctx.db, code)
         if event is None or not key_matches(key, event.tracking_key_hash):
-            raise PermissionDeniedException("a reporter's photos are shown only with the tracking key of the report")
+            raise refusal(PermissionDeniedException, "error.photo_key")
         photo = await photo_store.get(ctx.db, photo_id) if photo_store.is_photo_id(photo_id) else None
         path = photo_dir(ctx) / photo_id
         # Only what the reporter sent (anonymous uploads of this event), never the staff's photos.
         if photo is None or photo.event_id != event.event_id or photo.uploaded_by is not None or not path.is_file():
-            raise NotFoundException("no such photo of this report")
+            raise refusal(NotFoundException, "error.photo_missing_report")
         return _file(photo, path)
 
 

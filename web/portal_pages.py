@@ -17,6 +17,7 @@ from web import commands, idempotency
 from web.auth import SESSION_COOKIE, CurrentUser, end_session, issue_token
 from web.client_address import client_ip
 from web.context import AppContext
+from web.errors import refusal
 from web.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
 from web.page_forms import Form, form_text, safe_next
 from web.photos import MAX_REPORT_PHOTOS, PhotoError, form_uploads, save_anonymous_photos
@@ -47,7 +48,8 @@ class PublicPages(Controller):
     @get("/login")
     async def login_form(self, error: str | None = None) -> Template:
         """The login form."""
-        return Template("login.html", context={"error": error})
+        # Only the login page's own messages (a key from the query string is never shown raw).
+        return Template("login.html", context={"login_error": error if error == "login.failed" else None})
 
     @post("/login", status_code=303)
     async def login(self, ctx: AppContext, request: Request, data: Form) -> Response[Any]:
@@ -55,11 +57,11 @@ class PublicPages(Controller):
         username = (data.get("username") or "").strip()[:64]
         user, wait = await guarded_login(ctx, request, username, data.get("password") or "", "web")
         if wait:
-            return Template("login.html", context={"error": "login.wait", "wait": wait_text(request, wait),
+            return Template("login.html", context={"login_error": "login.wait", "wait": wait_text(request, wait),
                                                    "username": username},
                             status_code=429, headers={"Retry-After": str(wait)})
         if user is None:
-            return Template("login.html", context={"error": "login.failed", "username": username},
+            return Template("login.html", context={"login_error": "login.failed", "username": username},
                             status_code=401)
         response = Redirect("/inbox", status_code=303)
         response.set_cookie(
@@ -170,7 +172,7 @@ class PublicPages(Controller):
             return limited
         event = await queries.event_by_receipt(ctx.db, code)
         if event is None:
-            raise NotFoundException("no report with this receipt code")
+            raise refusal(NotFoundException, "error.receipt_missing")
         lang = language_of(request.cookies)
         key = (data.get("tracking_key") or "").strip()[:64]
         try:

@@ -104,6 +104,7 @@ def public_status(event: models.Event, entries: list[models.TimelineEntry]) -> d
         "receipt_code": event.receipt_code,
         "state": event.state,
         "stage": event.stage,
+        "category": event.category,
         "category_name": event.category_name,
         "description": event.description,
         "created_at": iso(event.created_at),

@@ -903,7 +903,8 @@ class EventLifecycle:
         if old is not None:
             snap.decision = dataclasses.replace(
                 old, placed=True, tier=cmd.tier or old.tier, unit=unit, department=cmd.department,
-                rule="manual-return", reason=cmd.reason or "placed by a supervisor after a return",
+                rule="manual-return", reason=cmd.reason or "placed by a supervisor",
+                reason_code="" if cmd.reason else "manual", reason_params={},
                 actor=cmd.actor.username, assignee=None, ladder=list(cmd.ladder) or old.ladder, excluded=excluded,
             )
         self._move("route", cmd.actor, note=_with_exclusions(f"督办员指定 {unit}", excluded))

@@ -139,6 +139,10 @@ class Decision:
     assignee: str | None = None  # a person (e.g. a stationed "1+X" cadre) whose inbox gets the task
     #: Units an overdue task climbs, lowest first (grid, community, street, city command centre).
     ladder: list[str] = field(default_factory=list)
+    #: Why, as a code with parameters (rules/reasons.py); ``reason`` is its English text. Empty in
+    #: decisions made before codes (and by a supervisor's triage): pages then show ``reason``.
+    reason_code: str = ""
+    reason_params: dict[str, Any] = field(default_factory=dict)
     #: Who may verify (核查), in order: the unit at the list's verification tier for the event's place,
     #: then the tiers above (computed by the routing activity from the list's policy).
     verification: list[str] = field(default_factory=list)

@@ -40,15 +40,17 @@ async def check_content(db: Database, content: str | bytes) -> CheckResult:
     """Validate an uploaded list (JSON text) against the schema and the organisation's departments."""
     if isinstance(content, bytes):
         if len(content) > MAX_LIST_BYTES:
-            return CheckResult("", None, [Problem("file", f"larger than {MAX_LIST_BYTES} bytes")])
+            return CheckResult("", None, [Problem("file", f"larger than {MAX_LIST_BYTES} bytes", "too_large",
+                                                  {"limit": str(MAX_LIST_BYTES)})])
         try:
             content = content.decode("utf-8")
         except UnicodeDecodeError:
-            return CheckResult("", None, [Problem("file", "not UTF-8 text")])
+            return CheckResult("", None, [Problem("file", "not UTF-8 text", "not_utf8")])
     try:
         raw = json.loads(content)
     except json.JSONDecodeError as exc:
-        return CheckResult(content, None, [Problem(f"line {exc.lineno}, column {exc.colno}", exc.msg)])
+        return CheckResult(content, None, [Problem(f"line {exc.lineno}, column {exc.colno}", exc.msg, "not_json",
+                                                   line=exc.lineno, column=exc.colno)])
     departments = await departments_of(db)
     parsed, problems = check(raw, departments or None)
     return CheckResult(content, parsed, problems)

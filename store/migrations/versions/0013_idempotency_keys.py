@@ -4,7 +4,7 @@
 backfill.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012 (re-chained after the event search's 0012, written in parallel)
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
