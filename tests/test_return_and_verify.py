@@ -83,7 +83,7 @@ async def test_an_approved_return_without_a_pick_never_goes_back_to_the_returnin
         assert snap.decision is not None and snap.decision.excluded == ["HS01-G1"]
         assert "HS01-G1" in snap.decision.reason and snap.returned_units == ["HS01-G1"]
         assert [t.unit for t in snap.tasks if t.status == "open"] == ["CC-HS"]
-        assert "退回单位 HS01-G1 已排除" in snap.timeline[-1].note
+        assert snap.decision.reason_code == "returned_everywhere" and snap.timeline[-1].note == snap.decision.reason
         stored = await queries.get_event(org_db, snap.event_id)
         assert stored is not None and stored.decision is not None and stored.decision["excluded"] == ["HS01-G1"]
         await handle.terminate("test over")
@@ -132,7 +132,7 @@ async def test_the_approving_supervisor_picks_the_unit_but_never_a_returning_one
         assert (snap.decision.unit, snap.decision.rule, snap.decision.actor) == ("HS01", "manual-return", "zx_hs")
         assert snap.decision.excluded == ["HS01-G1"] and snap.decision.ladder == ["HS01", "HS", "CC-JS"]
         assert [e.action for e in snap.timeline[-2:]] == ["approve_return", "route"]
-        assert "退回单位 HS01-G1 已排除" in snap.timeline[-1].note
+        assert snap.timeline[-1].actor == "zx_hs" and snap.timeline[-1].note == "→ HS01"
         stored = await queries.event_tasks(org_db, snap.event_id)
         assert [(t.unit, t.status) for t in stored][-1] == ("HS01", "open")
         await handle.terminate("test over")

@@ -162,13 +162,6 @@ def _in_turn(validator: str) -> Callable[[Callable[[Any, Any], Awaitable[_T]]], 
     return decorate
 
 
-def _with_exclusions(note: str, excluded: list[str]) -> str:
-    """A routing note that says which returning units the decision excluded."""
-    if not excluded:
-        return note
-    return f"{note};退回单位 {'、'.join(excluded)} 已排除"
-
-
 @workflow.defn(name="EventLifecycle")
 class EventLifecycle:
     """The closed loop of one event: intake → dispatch → handling → verification → feedback → close."""
@@ -869,13 +862,13 @@ class EventLifecycle:
         self.snap.decision = decision
         rule_actor = Actor(username=f"rule:{decision.rule}", display_name=decision.rule, kind="rule")
         if decision.placed:
-            self._move("route", rule_actor, note=_with_exclusions(decision.reason, decision.excluded))
+            self._move("route", rule_actor, note=decision.reason)
             task = self._new_task("handle", decision.unit, decision.assignee)
             await self._set_due(task, "handling")
             if len(self.snap.tasks) == 1:
                 self._notify("dispatched", "您反映的问题已受理并交办处理。")
         else:
-            self._move("route_to_triage", rule_actor, note=_with_exclusions(decision.reason, decision.excluded))
+            self._move("route_to_triage", rule_actor, note=decision.reason)
             self._new_task("triage", decision.unit)
         self._upsert_search_attributes()
 
@@ -907,7 +900,7 @@ class EventLifecycle:
                 reason_code="" if cmd.reason else "manual", reason_params={},
                 actor=cmd.actor.username, assignee=None, ladder=list(cmd.ladder) or old.ladder, excluded=excluded,
             )
-        self._move("route", cmd.actor, note=_with_exclusions(f"督办员指定 {unit}", excluded))
+        self._move("route", cmd.actor, note=f"→ {unit}")
         handle = self._new_task("handle", unit)
         await self._set_due(handle, "handling")
         self._upsert_search_attributes()
