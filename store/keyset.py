@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, literal, tuple_
 from sqlmodel import col
 
 from store.query_params import INT_MAX, INT_MIN, QueryError
+from store.timeutil import as_utc
 
 #: Longest text a cursor may carry (``models.Task.task_id``, ``models.Event.event_id``).
 CURSOR_TEXT_MAX = 220
@@ -33,7 +34,8 @@ class Key:
 
 def encode_cursor(values: list[Any]) -> str:
     """An opaque cursor from the sort key values of the last row."""
-    raw = [v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for v in values]
+    # as_utc: the store's naive datetimes are UTC (astimezone would read them as the host's local time).
+    raw = [as_utc(v).isoformat() if isinstance(v, datetime) else v for v in values]
     return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
 
 

@@ -170,6 +170,7 @@ class Task(SQLModel, table=True):
     result: str | None = Field(default=None, sa_column=Column(Text))
     passed: bool | None = None
     due_at: datetime | None = None
+    return_by: datetime | None = None  # the end of the return window (the workflow's mark), for the offers
     created_at: datetime
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     extension_hours: int = 0

@@ -104,6 +104,7 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
                 result=task.result,
                 passed=task.passed,
                 due_at=parse_utc(task.due_at),
+                return_by=parse_utc(task.marks.get("return_by")),
                 created_at=parse_utc(task.created_at),
                 reason=task.reason,
                 extension_hours=task.extension_hours,

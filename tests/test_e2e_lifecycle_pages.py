@@ -588,3 +588,26 @@ async def test_third_dissatisfied_rating_goes_to_a_supervisor_review(platform: P
     event = await queries.get_event(platform.db, event_id)
     assert event is not None and event.state == "dispatched" and event.rework_count == 3 and event.pending is None
     assert await _open_task(platform, event_id, "handle")
+
+
+async def test_return_is_offered_only_within_its_window(platform: Platform) -> None:
+    """The handling task's return window (the workflow's mark) is kept on its row: while it is open
+    the pages offer 退回, once it has passed they do not (the workflow would refuse with return_window)."""
+    created = await platform.report(description="退回时限的问题")
+    first = f"{created['event_id']}.T1"
+    async with browser(platform, "wg_hs01_g1") as worker:
+        await claim(worker, first)
+        row = await task(platform, first)
+        assert row.return_by is not None and row.due_at is not None  # projected from the marks
+        page = (await worker.get(f"/events/{created['event_id']}")).text
+        assert f'action="/tasks/{first}/return"' in page and f'action="/tasks/{first}/extension"' in page
+        async with platform.db.session() as session:  # as if the window had run out meanwhile
+            stored = await session.get(models.Task, first)
+            assert stored is not None
+            stored.return_by = utcnow() - timedelta(minutes=1)
+            session.add(stored)
+            await session.commit()
+        for url in ("/inbox", f"/events/{created['event_id']}"):
+            page = (await worker.get(url)).text
+            assert f'action="/tasks/{first}/return"' not in page, url
+            assert f'action="/tasks/{first}/escalate"' in page and f'action="/tasks/{first}/extension"' in page, url

@@ -128,6 +128,9 @@ def test_form_keys_are_signed_and_expire() -> None:
     assert form_key_problem("s", f"{int(stamp) - 1}.{nonce}.{signature}") == "invalid"
     assert form_key_problem("s", issue_form_key("s", utcnow() - timedelta(hours=23))) is None
     assert form_key_problem("s", issue_form_key("s", utcnow() - timedelta(hours=25))) == "expired"
+    # A forged key with non-ASCII text is refused, not a 500 (compare_digest raises on such text).
+    assert form_key_problem("s", f"{stamp}.{nonce}.é") == "invalid"
+    assert form_key_problem("s", "１２.a.b") == "invalid"  # full-width digits pass isdigit()
 
 
 # ------------------------------------------------------------------ the API's Idempotency-Key

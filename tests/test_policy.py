@@ -327,3 +327,20 @@ def test_the_ladder_climbs_to_the_city_centre_of_the_organisation() -> None:
     assert policy.ladder_up(ladder, "D-ZF") == "CC-XC"  # off the ladder: to its top
     assert policy.ladder([("D-ZF", "department"), ("XC", "city")], None) == ["D-ZF"]
     assert policy.TIER_UP["street"] == "department" and policy.TIER_UP["city"] == "city"
+
+
+# ------------------------------------------------------------------ request windows on the pages
+def test_return_and_extension_are_offered_only_in_their_windows() -> None:
+    """The validator refuses a return after the return window and an extension at or after the
+    deadline (check_request_timing); given the task's marks, the offers leave them out too."""
+    now = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    inside = {"return_by": (now + timedelta(hours=1)).isoformat(), "due": (now + timedelta(hours=5)).isoformat()}
+    assert {"return", "extension"} <= set(policy.task_actions(HANDLING, MAIN, WORKER, marks=inside, now=now))
+    late_return = {**inside, "return_by": (now - timedelta(minutes=1)).isoformat()}
+    offered = policy.task_actions(HANDLING, MAIN, WORKER, marks=late_return, now=now)
+    assert "return" not in offered and "extension" in offered and "escalate" in offered
+    assert refusal(policy.check_request_timing, "request_return", late_return, now).code == "return_window"
+    overdue = {**inside, "due": now.isoformat()}
+    offered = policy.task_actions(HANDLING, MAIN, WORKER, marks=overdue, now=now)
+    assert "extension" not in offered and "return" in offered
+    assert refusal(policy.check_request_timing, "request_extension", overdue, now).code == "extension_late"

@@ -237,8 +237,10 @@ async def complete(
 ) -> TaskView:
     """Complete a claimed task (handling result, or verification with ``passed``)."""
     task = await _task_for(ctx, user, task_id)
-    if task.kind == "verify" and passed is None:
-        raise CommandError.keyed(400, "refusal.verify_needs_passed")
+    try:  # the workflow's own check of a completion's input, asked before any photo is attached
+        policy.check_complete_input(task, result_text, passed, len(set(photos or [])))
+    except policy.Refused as exc:
+        raise CommandError.refused(exc) from None
     photo_ids = await _usable_photos(ctx, user, task.event_id, photos or [])
     # Attached before the update, so that no expiry (run by another request) can remove a photo
     # between the check and the task naming it; a refused update leaves them photos of the event,
@@ -348,7 +350,7 @@ def check_confirmed(action: str, reason: str, confirmed: bool) -> None:
     pages ask for both: the event ends and the reporter is told)."""
     if action not in CONFIRMED_ACTIONS:
         return
-    if not reason.strip():
+    if action in policy.NEEDS_REASON and not reason.strip():
         raise CommandError.keyed(400, f"confirm.err.reason.{action}")
     if not confirmed:
         raise CommandError.keyed(400, f"confirm.err.unconfirmed.{action}")

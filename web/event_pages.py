@@ -13,6 +13,7 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
 from store import models, queries
+from store.timeutil import as_utc, utcnow
 from web import commands
 from web.access import signed_in, supervisors
 from web.auth import CurrentUser, visible_event
@@ -56,17 +57,25 @@ def task_offers(pairs: Sequence[tuple[models.Event, Sequence[models.Task]]], use
     """The offers of the tasks of each (event, its tasks) pair to ``user`` (of ``only`` when given),
     by task id: ``policy.task_actions``, the checks the workflow's validators make."""
     wanted = {t.task_id for t in only} if only is not None else None
+    now = utcnow()
     offers: dict[str, Offer] = {}
     for event, tasks in pairs:
         case = case_of(event, tasks)
         for task in tasks:
             if wanted is not None and task.task_id not in wanted:
                 continue
-            actions = policy.task_actions(case, task, user)
+            actions = policy.task_actions(case, task, user, marks=task_marks(task), now=now)
             mine = task.kind == "handle" and task.status == "claimed" and task.claimed_by == user.username
             waiting = ", ".join(policy.open_helpers(case, task.task_id)) if mine and not event.paused else ""
             offers[task.task_id] = Offer(actions, waiting)
     return offers
+
+
+def task_marks(task: models.Task) -> dict[str, str]:
+    """The workflow's marks of a task that the offers need, from its store row (``due``, ``return_by``)."""
+    marks = {"due": as_utc(task.due_at).isoformat() if task.due_at else "",
+             "return_by": as_utc(task.return_by).isoformat() if task.return_by else ""}
+    return {name: value for name, value in marks.items() if value}
 
 
 async def units_for_forms(ctx: AppContext, user: CurrentUser) -> dict[str, Any]:

@@ -108,7 +108,8 @@ def form_key_problem(secret: str, key: str, now: datetime | None = None) -> str 
     """Why a submitted form key is refused (``invalid``: not one of ours; ``expired``: over 24 hours
     old, so its first answer may be gone), or None."""
     parts = key.split(".")
-    if len(parts) != 3 or len(key) > 100 or not parts[0].isdigit():
+    # ASCII only: compare_digest raises on non-ASCII text (a 500 for a forged key), and ours are ASCII.
+    if len(parts) != 3 or len(key) > 100 or not key.isascii() or not parts[0].isdigit():
         return "invalid"
     if not hmac.compare_digest(_sign(secret, f"{parts[0]}.{parts[1]}"), parts[2]):
         return "invalid"

@@ -13,6 +13,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from store import inbox_queries, queries
+from store.event_search import TIERS
 from store.inbox_queries import SORTS, TASK_STATUSES, VIEWS, InboxQuery, InboxQueryError, parse_query
 from web.access import signed_in
 from web.answers import InboxAnswer
@@ -25,7 +26,6 @@ from web.views import task_view
 from workflows.types import SOURCES
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-TIERS = ("grid", "community", "street", "department", "city")
 
 
 def query_error(exc: InboxQueryError, lang: str, labels: str | None = None) -> str:

@@ -70,6 +70,10 @@ def reason_text(lang: str, decision: Mapping[str, Any] | None) -> str:
     if not decision:
         return "—"
     code, params = decision.get("reason_code") or "", decision.get("reason_params") or {}
+    if decision.get("rule") == "manual-triage":
+        # A triage keeps the earlier decision's fields (dataclasses.replace in the workflow): its reason
+        # code is the rule that could not place the event, not this placement's; the note is the reason.
+        code, params = "", {}
     if not code:
         parsed = reasons.parse(decision.get("reason"))
         if parsed is None:

@@ -24,7 +24,8 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if not target:
         return default
     parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+    # A backslash too: browsers read "/\\evil.example" as "//evil.example".
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
 

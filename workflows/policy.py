@@ -451,9 +451,12 @@ def _allowed(check: object, *args: object) -> bool:
 TASK_ACTIONS = ("claim", "complete", "verify", "release", "return", "escalate", "extension", "cohandling", "triage")
 
 
-def task_actions(case: Case, task: TaskFacts, who: Who) -> list[str]:
+def task_actions(case: Case, task: TaskFacts, who: Who, *, marks: dict[str, str] | None = None,
+                 now: datetime | None = None) -> list[str]:
     """The actions ``who`` is offered on ``task`` now: exactly those the validators would accept
-    (given valid parameters). ``verify`` is a completion of a verification task."""
+    (given valid parameters). ``verify`` is a completion of a verification task. With the task's
+    ``marks`` (``due``, ``return_by``) and ``now``, a return and an extension are offered only in
+    their windows (:func:`check_request_timing`)."""
     offered: list[str] = []
     if _allowed(check_claim, case, task.task_id, who):
         offered.append("claim")
@@ -465,7 +468,8 @@ def task_actions(case: Case, task: TaskFacts, who: Who) -> list[str]:
     if _allowed(check_release, case, task.task_id, who):
         offered.append("release")
     for name, trigger in REQUESTS.items():
-        if _allowed(check_request, case, task.task_id, who, trigger):
+        if _allowed(check_request, case, task.task_id, who, trigger) and (
+                marks is None or now is None or _allowed(check_request_timing, trigger, marks, now)):
             offered.append(name)
     if _allowed(check_triage, case, task.task_id, who):
         offered.append("triage")
