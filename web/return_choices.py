@@ -14,6 +14,7 @@ from typing import Any
 from store import models
 from web.auth import CurrentUser
 from web.context import AppContext
+from workflows import policy
 
 
 @dataclass
@@ -31,12 +32,9 @@ def returning_units(event: models.Event, tasks: list[models.Task]) -> list[str]:
     """The units that returned ``event``: those its decisions excluded so far, and the unit of the
     handling task whose return waits for approval."""
     decision: dict[str, Any] = event.decision or {}
-    units = [str(u) for u in decision.get("excluded") or []]
-    if event.pending == "return":
-        current = next((t for t in reversed(tasks) if t.kind == "handle" and t.status in ("open", "claimed")), None)
-        if current is not None and current.unit not in units:
-            units.append(current.unit)
-    return units
+    current = next((t for t in reversed(tasks) if t.kind == "handle" and t.status in ("open", "claimed")), None)
+    return policy.returning_units([str(u) for u in decision.get("excluded") or []], event.pending,
+                                  current.unit if current else None)
 
 
 async def return_choices(ctx: AppContext, user: CurrentUser, event: models.Event, tasks: list[models.Task],

@@ -882,11 +882,8 @@ class EventLifecycle:
 
     def _returning_units(self) -> list[str]:
         """Units that returned the event: those whose return was approved, and the one asking now."""
-        units = list(self.snap.returned_units)
         task = self._current_handle_task()
-        if self.snap.pending == "return" and task is not None and task.unit not in units:
-            units.append(task.unit)
-        return units
+        return policy.returning_units(self.snap.returned_units, self.snap.pending, task.unit if task else None)
 
     async def _place_after_return(self, cmd: SupervisorCommand) -> None:
         """Place a returned event in the unit the approving supervisor chose, recorded like a decision."""

@@ -411,6 +411,15 @@ def check_supervise_input(action: str, reason: str, unit: str | None, hours: int
                       "working hours", low=MIN_DEADLINE_HOURS, high=MAX_DEADLINE_HOURS)
 
 
+def returning_units(returned: Iterable[str], pending: str | None, current_unit: str | None) -> list[str]:
+    """The units that returned the event: those whose return was approved (``returned``), and the unit
+    of the current handling task while its return waits for a supervisor."""
+    units = list(dict.fromkeys(returned))
+    if pending == "return" and current_unit and current_unit not in units:
+        units.append(current_unit)
+    return units
+
+
 def check_return_target(unit: str | None, returning: Collection[str]) -> None:
     """An approved return (退回: "not ours") never goes back to a unit that returned the event
     (issue 10, item 1); without a unit the list decides again with them excluded."""
