@@ -158,10 +158,15 @@
 (function () {
   document.querySelectorAll('button[data-once]').forEach(function (button) {
     if (!button.form) return;
-    button.form.addEventListener('submit', function () {
+    var form = button.form;
+    form.addEventListener('submit', function (event) {
+      // A flag set at once, not only the disabled button: on a busy phone a second click can come
+      // before the timer below has run, and a second submission would cancel the first page load.
+      if (form.getAttribute('data-sent')) { event.preventDefault(); return; }
+      form.setAttribute('data-sent', '1');
       setTimeout(function () { button.disabled = true; }, 0);
     });
-    window.addEventListener('pageshow', function () { button.disabled = false; });
+    window.addEventListener('pageshow', function () { button.disabled = false; form.removeAttribute('data-sent'); });
   });
 })();
 
