@@ -56,14 +56,22 @@ async def _three_clicks(platform: Platform, base: str, *, script: bool, shot: st
             if script:
                 await _shot(page, "intake-00-report-form")  # with the description's limit under it
             # Three clicks as a hurried thumb makes them, 150 ms apart, where the button is (a disabled
-            # button takes the click and does nothing).
-            await page.locator("#report-form button[type=submit]").scroll_into_view_if_needed()
-            box = await page.locator("#report-form button[type=submit]").bounding_box()
+            # button takes the click and does nothing); its place is read once the page has settled (the
+            # category suggestions, loaded while typing, move it).
+            await page.wait_for_load_state("networkidle")
+            button = page.locator("#report-form button[type=submit]")
+            await button.scroll_into_view_if_needed()
+            await page.wait_for_timeout(300)
+            box = await button.bounding_box()
             assert box is not None
             for _ in range(3):
                 await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
                 await asyncio.sleep(0.15)
-            await page.wait_for_selector("#receipt", timeout=30_000)
+            try:
+                await page.wait_for_selector("#receipt", timeout=30_000)
+            except playwright_api.Error as exc:  # say what the browser shows instead
+                said = (await page.inner_text("body"))[:500]
+                raise AssertionError(f"no receipt at {page.url} after {len(posts)} POST(s): {said!r}") from exc
             await page.wait_for_load_state()
             shown = [t.strip() for t in await page.locator("#receipt").all_inner_texts()]
             key = (await page.inner_text("#tracking-key")).strip()
