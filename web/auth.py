@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from litestar import Request
-from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException, PermissionDeniedException
 
 from store import models, queries, sessions
 from store.org import OrgTree
@@ -151,18 +151,6 @@ async def end_session(ctx: AppContext, user: CurrentUser) -> bool:
     return await sessions.end_session(ctx.db, user.session_id) is not None
 
 
-async def require_api_user(ctx: AppContext, request: Request) -> CurrentUser:
-    """The API user, or 401."""
-    user = await resolve_user(ctx, request, api=True)
-    if user is None:
-        raise NotAuthorizedException("a valid 'Authorization: Bearer <token>' header is required")
-    return user
-
-
-def require_admin(user: CurrentUser) -> None:
-    """403 unless ``user`` is an administrator."""
-    if not user.is_admin:
-        raise refusal(PermissionDeniedException, "error.admins_only")
 
 
 async def visible_event(

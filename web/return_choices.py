@@ -43,6 +43,7 @@ async def return_choices(ctx: AppContext, user: CurrentUser, event: models.Event
     if event.pending != "return" or not user.is_supervisor:
         return None
     returning = returning_units(event, tasks)
+    org = await ctx.org()
     decision: dict[str, Any] = event.decision or {}
     suggestion, placed = None, False
     facts = decision.get("facts")
@@ -51,9 +52,8 @@ async def return_choices(ctx: AppContext, user: CurrentUser, event: models.Event
         engine = await (ctx.engines.version(str(version)) if version else ctx.engine())
         # As the workflow will ask it: the return counted, the returning units excluded.
         asked = engine.decide({**facts, "returned": event.returned_count + 1}, exclude=returning,
-                              city_centre=(await ctx.org()).city_centre())
+                              city_centre=org.city_centre())
         suggestion, placed = asked["unit"], bool(asked["placed"])
     units = [u for u in scope_units if u.code not in returning and u.code != suggestion]
-    org = await ctx.org()
     return ReturnChoices(returning=returning, suggestion=suggestion, suggestion_placed=placed, units=units,
                          suggestion_unit=org.units.get(suggestion) if suggestion else None)
