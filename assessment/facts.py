@@ -115,18 +115,23 @@ def _hours(start: datetime | None, end: datetime | None) -> float | None:
     return round(working_hours_between(start, end), 4)
 
 
+#: Makes a fact from its fields (``models.AssessmentFact``; a bulk writer may pass something lighter
+#: with the same attributes, as ``store.demo_history`` does).
+MakeFact = Callable[..., models.AssessmentFact]
+
+
 def facts_of(event: models.Event, tasks: Sequence[models.Task], warnings: Iterable[models.SupervisionWarning],
-             lookup: Lookup) -> list[models.AssessmentFact]:
+             lookup: Lookup, make: MakeFact = models.AssessmentFact) -> list[models.AssessmentFact]:
     """The facts of one event as it stands in the store: the event's, one per handling task, one per
     yellow or red warning, and one per handling task that went past its deadline."""
     handling = sorted((t for t in tasks if t.kind == "handle"), key=lambda t: (t.created_at, t.task_id))
-    facts = [_event_fact(event, handling, [t for t in tasks if t.kind == "verify"], warnings, lookup)]
+    facts = [_event_fact(event, handling, [t for t in tasks if t.kind == "verify"], warnings, lookup, make)]
     for task in handling:
-        facts.extend(_task_facts(event, task, lookup))
+        facts.extend(_task_facts(event, task, lookup, make))
     for warning in warnings:
         if warning.kind in ("yellow", "red"):
             place = place_of_unit(warning.unit, lookup)
-            facts.append(models.AssessmentFact(
+            facts.append(make(
                 subject=f"{event.event_id}#W{warning.seq}", event_id=event.event_id, kind="warning",
                 day=local_day(warning.at), category=event.category, flags=COUNTERS[f"warnings_{warning.kind}"],
                 **vars(place)))
@@ -145,7 +150,7 @@ def _event_place(event: models.Event, last_unit: str | None, lookup: Lookup) -> 
 
 
 def _event_fact(event: models.Event, handling: list[models.Task], verifying: list[models.Task],
-                warnings: Iterable[models.SupervisionWarning], lookup: Lookup) -> models.AssessmentFact:
+                warnings: Iterable[models.SupervisionWarning], lookup: Lookup, make: MakeFact) -> models.AssessmentFact:
     done = [t for t in handling if t.status == "done"]
     last = done[-1] if done else (handling[-1] if handling else None)
     counters = ["events"]
@@ -179,13 +184,14 @@ def _event_fact(event: models.Event, handling: list[models.Task], verifying: lis
     passed = [t.completed_at for t in verifying if t.status == "done" and t.passed and t.completed_at]
     if event.state == "closed" and passed and event.closed_at is not None:
         amounts["hours_feedback"] = _hours(max(passed), event.closed_at) or 0.0
-    return models.AssessmentFact(
+    return make(
         subject=event.event_id, event_id=event.event_id, kind="event", day=local_day(event.created_at),
         category=event.category, flags=_bits(counters), amounts=amounts,
         **vars(_event_place(event, last.unit if last else None, lookup)))
 
 
-def _task_facts(event: models.Event, task: models.Task, lookup: Lookup) -> list[models.AssessmentFact]:
+def _task_facts(event: models.Event, task: models.Task, lookup: Lookup, make: MakeFact,
+                ) -> list[models.AssessmentFact]:
     place = place_of_unit(task.unit, lookup)
     counters = ["tasks"]
     due, completed = _aware(task.due_at), _aware(task.completed_at)
@@ -200,11 +206,11 @@ def _task_facts(event: models.Event, task: models.Task, lookup: Lookup) -> list[
         if task.ended_by != "returned":
             counters.append("dispatches_kept")
     common = dict(event_id=event.event_id, day=local_day(task.created_at), category=event.category, **vars(place))
-    facts = [models.AssessmentFact(subject=task.task_id, kind="task", flags=_bits(counters), **common)]
+    facts = [make(subject=task.task_id, kind="task", flags=_bits(counters), **common)]
     ended = completed or _aware(task.ended_at)
     # Late: the workflow fired its deadline mark, or it ended after it (projected when it ended).
     if due is not None and (task.overdue_level is not None or (ended is not None and ended > due)):
-        facts.append(models.AssessmentFact(subject=f"{task.task_id}#late", kind="late", flags=COUNTERS["tasks_late"],
+        facts.append(make(subject=f"{task.task_id}#late", kind="late", flags=COUNTERS["tasks_late"],
                                            due_at=due, ended_at=ended, **common))
     return facts
 

@@ -8,6 +8,7 @@ installed (its data changes between versions, which is why callers keep the resu
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
@@ -19,8 +20,10 @@ except ImportError:  # pragma: no cover - fallback when the package is absent
     _cc = None
 
 
+@lru_cache(maxsize=16_384)
 def is_working_day(day: date) -> bool:
-    """Whether ``day`` is a working day in the city."""
+    """Whether ``day`` is a working day in the city (kept per day: the package's lookup is slow, and
+    deadlines and the assessment's working hours ask about the same days again and again)."""
     if _cc is not None:
         try:
             return bool(_cc.is_workday(day))
