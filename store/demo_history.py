@@ -572,7 +572,7 @@ def _report_moments(rng: random.Random, first: date, last: date, n: int, latest:
                for d in days]
     cum = list(_accumulate(weights))
     hours_cum = list(_accumulate(HOUR_WEIGHTS))
-    stamps = []
+    stamps: list[tuple[int, int]] = []
     local = latest.astimezone(CITY_TZ)
     limit = ((local.date() - first).days, local.hour * 3600 + local.minute * 60 + local.second)
     while len(stamps) < n:
@@ -641,6 +641,12 @@ class _Rollups:
             for unit in units:
                 categories[(unit, day, category)] += n
         return rollup, categories
+
+
+async def has_events(db: Database) -> bool:
+    """Whether the store holds any event."""
+    async with db.engine.connect() as conn:
+        return (await conn.execute(select(col(models.Event.event_id)).limit(1))).first() is not None
 
 
 async def _start_number(db: Database) -> tuple[int, set[str]]:

@@ -260,3 +260,54 @@ async def test_a_generated_year_looks_like_a_county_city(org_db: Database) -> No
     assert [e.action for e in trail][:2] == ["report", "route"] and len(trail) >= 5
     assert [e.seq for e in trail] == list(range(1, len(trail) + 1))
     assert all(_aware(a.at) <= _aware(b.at) for a, b in zip(trail, trail[1:], strict=False))  # type: ignore[operator]
+
+
+# ------------------------------------------------------------------------------- CLI and launcher
+def test_cli_writes_history_in_demo_mode_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from wulian.cli import app
+    from wulian.settings import get_settings
+
+    monkeypatch.setenv("WULIAN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("WULIAN_MODE", "production")
+    get_settings.cache_clear()
+    try:
+        refused = CliRunner().invoke(app, ["demo", "history", "--events", "50"])
+        assert refused.exit_code == 2 and "demo mode" in refused.output
+        assert not (tmp_path / "cli.db").exists()
+        monkeypatch.setenv("WULIAN_MODE", "demo")
+        get_settings.cache_clear()
+        done = CliRunner().invoke(app, ["demo", "history", "--events", "120", "--months", "2"])
+        assert done.exit_code == 0, done.output
+        assert "wrote 120 past events over 2 months" in done.output
+    finally:
+        get_settings.cache_clear()
+
+    async def count() -> int:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+        async with db.session() as session:
+            n = len((await session.exec(select(models.Event.event_id))).all())
+        await db.dispose()
+        return n
+
+    assert asyncio.run(count()) == 120
+
+
+async def test_the_demo_launcher_writes_history_into_a_store_without_events(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wulian.launcher import prepare_store
+    from wulian.settings import Settings
+
+    settings = Settings(mode="demo", data_dir=tmp_path, database_url="", demo_history_events=150)
+    await prepare_store(settings)
+    assert "150 events" in capsys.readouterr().out
+    await prepare_store(settings)  # a store with events gets no second history
+    assert "demo history" not in capsys.readouterr().out
+    db = Database(settings.db_url)
+    org = await OrgTree.load(db)
+    values = await assessment.indicator_values(db, org, "JS", date.today() - timedelta(days=400), date.today())
+    await db.dispose()
+    assert values["events"].value == 150

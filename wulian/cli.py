@@ -19,6 +19,8 @@ store_app = typer.Typer(help="The store's contents, a projection of the event wo
 app.add_typer(store_app, name="store")
 assessment_app = typer.Typer(help="The assessment's facts and rollups (督查考核).", no_args_is_help=True)
 app.add_typer(assessment_app, name="assessment")
+demo_app = typer.Typer(help="Demo data (demo mode only).", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
 
 
 @app.command()
@@ -293,6 +295,51 @@ def seed() -> None:
         await db.dispose()
 
     asyncio.run(_seed())
+
+
+@demo_app.command("history")
+def demo_history(
+    events: int = typer.Option(3000, "--events", min=1, max=5_000_000, help="how many past events"),
+    months: int = typer.Option(12, "--months", min=1, max=36, help="over how many months up to today"),
+    seed: int = typer.Option(1, "--seed", help="the random seed (the same seed, the same history)"),
+) -> None:
+    """Write a realistic past into the store: events of the months before with their tasks, warnings,
+    timeline, ratings, and the assessment's facts and rollups (demo mode only; the organisation is
+    loaded first if the store has none)."""
+    import time
+
+    from store.db import Database
+    from store.demo_history import seed_history
+    from store.org import OrgTree
+    from store.seed import is_empty, load_organisation
+    from wulian.rule_registry import ensure_active
+    from wulian.settings import get_settings
+
+    settings = get_settings()
+    if settings.mode != "demo":
+        typer.echo("demo history is only written in demo mode (WULIAN_MODE=demo)", err=True)
+        raise typer.Exit(2)
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 50_000 < 2_000:
+            typer.echo(f"  {done:,}/{total:,} events")
+
+    async def _history() -> int:
+        db = Database(settings.db_url)
+        try:
+            await db.upgrade()
+            await ensure_active(db)
+            if await is_empty(db):
+                await load_organisation(db)
+            return await seed_history(db, await OrgTree.load(db), events=events, months=months, seed=seed,
+                                      progress=progress)
+        finally:
+            await db.dispose()
+
+    typer.echo(_shown_store())
+    started = time.monotonic()
+    written = asyncio.run(_history())
+    typer.echo(f"wrote {written:,} past events over {months} months in {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":

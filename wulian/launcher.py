@@ -280,6 +280,7 @@ async def prepare_store(settings: Settings) -> None:
                     f"演示数据已载入 / demo organisation loaded: {added['units']} units, {added['users']} users",
                     flush=True,
                 )
+            await seed_demo_history(db, settings.demo_history_events)
         else:
             demo_users = await users_with_password(db, DEMO_PASSWORDS)
             if demo_users:
@@ -293,6 +294,22 @@ async def prepare_store(settings: Settings) -> None:
                 )
     finally:
         await db.dispose()
+
+
+async def seed_demo_history(db: Database, events: int) -> int:
+    """Demo mode: write ``events`` past events (a year) into a store that has none yet, so that the
+    dashboard and the indicators open on data; returns how many were written."""
+    from store.demo_history import has_events, seed_history
+    from store.org import OrgTree
+
+    if events <= 0 or await has_events(db):
+        return 0
+    print(f"演示历史数据生成中 / writing a year of demo history: {events:,} past events ...", flush=True)
+    started = time.monotonic()
+    written = await seed_history(db, await OrgTree.load(db), events=events)
+    print(f"演示历史数据已载入 / demo history written: {written:,} events in {time.monotonic() - started:.1f} s",
+          flush=True)
+    return written
 
 
 async def wait_until(what: str, ready: Callable[[], Awaitable[bool]], children: list[Child]) -> None:

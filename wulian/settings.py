@@ -24,6 +24,9 @@ class Settings(BaseSettings):
 
     #: ``demo`` loads demo data and allows demo passwords; ``production`` refuses both.
     mode: str = Field(default="demo", pattern="^(demo|production)$")
+    #: Demo mode: past events the launcher writes into a store without events (a year of history for
+    #: the dashboard and the indicators; ``store.demo_history``). 0: none.
+    demo_history_events: int = Field(default=3000, ge=0)
     data_dir: Path = Path("var")
     database_url: str = ""  # empty: SQLite file under data_dir
     temporal_address: str = "127.0.0.1:7233"
