@@ -282,6 +282,7 @@ async def main_async(args: argparse.Namespace) -> bool:
         f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f}")
     say(f"started {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {args.events:,} events over {args.months} months; "
         f"n={args.n}")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     kinds = [args.only] if args.only else ["sqlite", "postgresql"]
     folder = Path(tempfile.mkdtemp(prefix="wulian-assessment-bench-"))
     ok = True
