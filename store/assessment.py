@@ -122,7 +122,11 @@ def _add(rollup: dict[F.Key, list[float]], categories: dict[tuple[str, date, str
 
 async def _apply_rollups(session: AsyncSession, db: Database, rollup: dict[F.Key, list[float]],
                          categories: dict[tuple[str, date, str], int]) -> None:
-    """Add the deltas to the rollups: one upsert per table (``n = n + excluded.n``)."""
+    """Add the deltas to the rollups: one upsert per table (``n = n + excluded.n``).
+
+    Rows go in key order, the tables always in this order, so that two projections adding to the same
+    rows (the city's of today) lock them in the same order and wait for each other, never deadlock.
+    """
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     rows = [{"unit": u, "counter": c, "day": d, "n": int(n), "total": round(t, 4)}
             for (u, c, d), (n, t) in sorted(rollup.items()) if n or abs(t) > 1e-9]
