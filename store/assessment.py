@@ -11,6 +11,7 @@ a number is the set of rows that made it.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,17 +41,18 @@ MAX_DRILL_LIMIT = 200
 
 
 class _Units:
-    """The organisation as the facts need it, read in the projection's session and kept per process
+    """The organisation as the facts need it, read in the projection's session and kept per store
     (units are never deleted or moved; one that is new is read again)."""
 
     def __init__(self) -> None:
-        self.tree: OrgTree | None = None
+        self.trees: weakref.WeakKeyDictionary[Database, OrgTree] = weakref.WeakKeyDictionary()
 
-    async def lookup(self, session: AsyncSession, codes: Iterable[str | None]) -> tuple[F.Lookup, str]:
+    async def lookup(self, session: AsyncSession, db: Database, codes: Iterable[str | None]) -> tuple[F.Lookup, str]:
         """A lookup knowing every unit of ``codes``, and the city's code."""
-        if self.tree is None or any(c and c not in self.tree.units for c in codes):
-            self.tree = OrgTree(list((await session.exec(select(models.Unit))).all()))
-        return lookup_of(self.tree), city_of(self.tree)
+        tree = self.trees.get(db)
+        if tree is None or any(c and c not in tree.units for c in codes):
+            tree = self.trees[db] = OrgTree(list((await session.exec(select(models.Unit))).all()))
+        return lookup_of(tree), city_of(tree)
 
 
 _UNITS = _Units()
@@ -78,7 +80,7 @@ def city_of(tree: OrgTree) -> str:
 async def record(session: AsyncSession, db: Database, event: models.Event, tasks: Sequence[models.Task],
                  warnings: Sequence[models.SupervisionWarning]) -> None:
     """Bring the event's facts and their rollups in line with its rows (in the caller's transaction)."""
-    lookup, city = await _UNITS.lookup(session, [event.unit, event.grid, *(t.unit for t in tasks),
+    lookup, city = await _UNITS.lookup(session, db, [event.unit, event.grid, *(t.unit for t in tasks),
                                                  *(w.unit for w in warnings)])
     new = {f.subject: f for f in F.facts_of(event, tasks, warnings, lookup)}
     old = {f.subject: f for f in (await session.exec(
@@ -126,6 +128,7 @@ def _add(rollup: dict[F.Key, list[float]], categories: dict[tuple[str, date, str
 
 async def _apply_rollups(session: AsyncSession, db: Database, rollup: dict[F.Key, list[float]],
                          categories: dict[tuple[str, date, str], int]) -> None:
+    """The projection's and the rebuild's deltas into the rollups (``add_rollups``)."""
     await add_rollups(session, db, rollup, categories)
 
 
@@ -135,9 +138,13 @@ ROLLUP_CHUNK = 10_000
 
 async def add_rollups(session: AsyncSession, db: Database, rollup: dict[F.Key, list[float]],
                       categories: dict[tuple[str, date, str], int]) -> None:
-    """Add the deltas to the rollups (``n = n + excluded.n``): one upsert statement, compiled once and
-    executed for many rows (a multi-row VALUES of every row a rebuild sums would pass the drivers'
-    limit of 32,767 parameters a statement, and compiling such statements is slow)."""
+    """Add the deltas to the rollups (``n = n + excluded.n``): one upsert statement per table, compiled
+    once and executed for many rows (a multi-row VALUES of every row a rebuild sums would pass the
+    drivers' limit of 32,767 parameters a statement, and compiling such statements is slow).
+
+    Rows go in key order, the tables always in this order, so that two projections adding to the same
+    rows (the city's of today) lock them in the same order and wait for each other, never deadlock.
+    """
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     rows = [{"unit": u, "counter": c, "day": d, "n": int(n), "total": round(t, 4)}
             for (u, c, d), (n, t) in sorted(rollup.items()) if n or abs(t) > 1e-9]

@@ -618,7 +618,7 @@ class _Rollups:
     def add(self, fact: models.AssessmentFact) -> None:
         if fact.kind == "late":
             return
-        units = (self.city, *(u for u in (fact.grid, fact.community, fact.street, fact.department, fact.centre) if u))
+        units = tuple(u for u in (self.city, fact.grid, fact.community, fact.street, fact.department, fact.centre) if u)
         self.counts[(units, fact.day, fact.flags)] += 1
         for name, amount in sorted(fact.amounts.items()):
             for unit in units:
