@@ -45,7 +45,7 @@ from sqlalchemy import text
 from rules.worktime import CITY_TZ
 from store import assessment
 from store.db import Database
-from store.demo_history import seed_history
+from store.demo_history import has_events, seed_history
 from store.org import OrgTree
 from store.seed import load_organisation
 
@@ -76,9 +76,9 @@ async def measure(n: int, call: Callable[[], Awaitable[Any]]) -> tuple[float, fl
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
 
 
-async def open_store(kind: str, pg_url: str, folder: Path) -> Database:
+async def open_store(kind: str, pg_url: str, folder: Path, sqlite_file: str | None = None) -> Database:
     if kind == "sqlite":
-        return Database(f"sqlite+aiosqlite:///{folder / 'assessment-bench.db'}")
+        return Database(f"sqlite+aiosqlite:///{sqlite_file or folder / 'assessment-bench.db'}")
     schema = f"assess_bench_{uuid.uuid4().hex[:8]}"
     admin = Database(pg_url)
     async with admin.engine.begin() as conn:
@@ -178,13 +178,14 @@ async def run_one(kind: str, args: argparse.Namespace, folder: Path) -> list[tup
         mark = "" if ok is None else ("  ok" if ok else "  MISSED")
         say(f"  {kind:10} {case:58} {figure}{mark}")
 
-    db = await open_store(kind, args.pg_url, folder)
+    db = await open_store(kind, args.pg_url, folder, args.sqlite_file)
     try:
         await db.upgrade()
         await ensure_active(db)
         await load_organisation(db)
         org = await OrgTree.load(db)
         end = datetime.now(CITY_TZ).date()
+        reused = kind == "sqlite" and args.sqlite_file and await has_events(db)
         last_shown = [0.0]
 
         def progress(done: int, total: int) -> None:
@@ -194,16 +195,20 @@ async def run_one(kind: str, args: argparse.Namespace, folder: Path) -> list[tup
                       file=sys.stderr, flush=True)
 
         started = time.monotonic()
-        written = await seed_history(db, org, events=args.events, months=args.months, end=end, seed=1,
-                                     progress=progress)
-        seeded = time.monotonic() - started
+        if not reused:
+            written = await seed_history(db, org, events=args.events, months=args.months, end=end, seed=1,
+                                         progress=progress)
+            seeded = time.monotonic() - started
         async with db.engine.begin() as conn:
             await conn.execute(text("ANALYZE"))
             counts = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
                       for t in ("event", "task", "supervisionwarning", "timelineentry", "assessmentfact",
                                 "indicatorrollup", "categoryrollup")}
-        row(f"seed {written:,} events ({args.months} months)",
-            f"{seeded:,.0f} s ({written / seeded:,.0f} events/s)")
+        if reused:
+            row("seed", f"reused {args.sqlite_file} ({counts['event']:,} events)")
+        else:
+            row(f"seed {written:,} events ({args.months} months)",
+                f"{seeded:,.0f} s ({written / seeded:,.0f} events/s)")
         say("             rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
 
         settings = Settings(data_dir=folder / f"web-{kind}", secret_key="bench-" + "x" * 40)
@@ -304,6 +309,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--no-rebuild", action="store_true", help="skip the rebuild (the longest step)")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
+    parser.add_argument("--sqlite-file", help="SQLite: this store (seeded only when it has no events)")
     args = parser.parse_args()
     sys.exit(0 if asyncio.run(main_async(args)) else 1)
 
