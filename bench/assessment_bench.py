@@ -54,12 +54,6 @@ INDICATORS_MS = 300.0
 DASHBOARD_MS = 500.0
 SNAPSHOT_S = 60.0
 STREET = "HS"
-#: Candidate monthly-snapshot functions of the reports (``module:function``), tried in order; each is
-#: called as ``fn(db, org, period)`` or ``fn(db, period)`` with ``period`` "YYYY-MM".
-SNAPSHOT_HOOKS = ("assessment.reports:compute_snapshot", "store.reports:compute_snapshot",
-                  "assessment.reports:period_snapshot", "store.reports:period_snapshot")
-
-
 def say(line: str = "") -> None:
     print(line, flush=True)
 
@@ -149,16 +143,24 @@ def baseline(db: Database, org: OrgTree, unit: str, day_from: date, day_to: date
     return call
 
 
-def _snapshot_hook() -> tuple[str, Callable[..., Any]] | None:
-    for spec in SNAPSHOT_HOOKS:
-        module, _, name = spec.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if callable(fn):
-            return spec, fn
-    return None
+def _snapshot_hook(period: str, day_from: date, day_to: date) -> Callable[[Database], Awaitable[Any]] | None:
+    """The reports' computation of a monthly snapshot (issue 11, item 4: ``activities.reports.compute``,
+    everything a snapshot holds, without storing it), when this build has it."""
+    try:
+        reports = importlib.import_module("activities.reports")
+        period_report = importlib.import_module("workflows.period_report")
+    except ImportError:
+        return None
+    compute, job_type = getattr(reports, "compute", None), getattr(period_report, "ReportJob", None)
+    if compute is None or job_type is None:
+        return None
+    job = job_type(period=period, kind=getattr(period_report, "MONTH", "month"), day_from=day_from.isoformat(),
+                   day_to=day_to.isoformat(), request_id="bench", recompute=False, actor="bench", reason="bench",
+                   trigger="schedule")
+
+    async def run(db: Database) -> Any:
+        return await compute(db, job)
+    return run
 
 
 async def run_one(kind: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str, bool | None]]:
@@ -255,20 +257,15 @@ async def run_one(kind: str, args: argparse.Namespace, folder: Path) -> list[tup
             await assessment.indicator_values(db, org, unit, last_month, month_end)
         took = time.monotonic() - started
         row(f"indicators of all {len(units)} units for {last_month:%Y-%m}", f"{took:,.1f} s", took < SNAPSHOT_S)
-        hook = _snapshot_hook()
+        hook = _snapshot_hook(f"{last_month:%Y-%m}", last_month, month_end)
         if hook is None:
-            row("monthly snapshot (reports)", "no snapshot function in this build (issue 11, item 4)")
+            row("monthly snapshot (reports)", "no snapshot computation in this build (issue 11, item 4)")
         else:
-            spec, fn = hook
             started = time.monotonic()
-            try:
-                result = fn(db, org, f"{last_month:%Y-%m}")
-            except TypeError:
-                result = fn(db, f"{last_month:%Y-%m}")
-            if asyncio.iscoroutine(result):
-                await result
+            await hook(db)
             took = time.monotonic() - started
-            row(f"monthly snapshot of the city ({spec})", f"{took:,.1f} s", took < SNAPSHOT_S)
+            row(f"monthly snapshot of the city {last_month:%Y-%m} (activities.reports.compute)", f"{took:,.1f} s",
+                took < SNAPSHOT_S)
         await client.aclose()
 
         if not args.no_rebuild:
