@@ -379,16 +379,18 @@ class AssessmentFact(SQLModel, table=True):
     ``amounts`` the working hours of its stages. The unit columns are the units it counts for below the
     city (the city counts everything): a task its unit's grid, community, street, department or command
     centre; an event its place, else its handling unit's. Drill-down lists read one range of these
-    indexes, so the list behind a number is the rows that made it.
+    indexes, so the list behind a number is the rows that made it; the late tasks' ``due_at`` and
+    ``ended_at`` close each index, so the count of tasks open past their deadline at the end of a
+    period reads the index alone (about 100,000 late tasks a year at a million events).
     """
 
     __table_args__ = (
-        Index("ix_fact_kind_day", "kind", "day", "subject"),
-        Index("ix_fact_kind_grid_day", "kind", "grid", "day", "subject"),
-        Index("ix_fact_kind_community_day", "kind", "community", "day", "subject"),
-        Index("ix_fact_kind_street_day", "kind", "street", "day", "subject"),
-        Index("ix_fact_kind_department_day", "kind", "department", "day", "subject"),
-        Index("ix_fact_kind_centre_day", "kind", "centre", "day", "subject"),
+        Index("ix_fact_kind_day", "kind", "day", "subject", "due_at", "ended_at"),
+        Index("ix_fact_kind_grid_day", "kind", "grid", "day", "subject", "due_at", "ended_at"),
+        Index("ix_fact_kind_community_day", "kind", "community", "day", "subject", "due_at", "ended_at"),
+        Index("ix_fact_kind_street_day", "kind", "street", "day", "subject", "due_at", "ended_at"),
+        Index("ix_fact_kind_department_day", "kind", "department", "day", "subject", "due_at", "ended_at"),
+        Index("ix_fact_kind_centre_day", "kind", "centre", "day", "subject", "due_at", "ended_at"),
     )
 
     subject: str = Field(primary_key=True, max_length=240)  # event id, task id, <event>#W<seq>, <task>#late
