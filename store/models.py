@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
@@ -358,3 +358,30 @@ class IdempotencyKey(SQLModel, table=True):
     tracking_key_hash: str = Field(default="", max_length=64)
     status: int | None = None  # the answer's HTTP status; None while the first request runs
     body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+# ---- issue 11: reports
+
+
+class ReportSnapshot(SQLModel, table=True):
+    """One revision of a period's report (月度/年度考核报告): every unit's indicators (and the scores of
+    the active scheme, when there is one) as computed once, never changed afterwards. Revision 1 is
+    written by the Schedule's run (or the first explicit computation); a recompute adds the next
+    revision, audited (``store/reports.py``). ``request_id`` is the workflow run that wrote it, so a
+    retried activity finds its own revision instead of adding another."""
+
+    __table_args__ = (UniqueConstraint("period", "revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(max_length=7, index=True)  # "2026-11" or "2026"
+    kind: str = Field(max_length=5)  # "month" or "year"
+    revision: int
+    day_from: date
+    day_to: date
+    scheme_version: str | None = Field(default=None, max_length=40)
+    computed_at: datetime
+    computed_by: str = Field(max_length=64)
+    trigger: str = Field(max_length=16)  # "schedule" or "recompute"
+    reason: str = Field(default="", max_length=500)
+    request_id: str = Field(max_length=200, unique=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,123 @@
+"""The PeriodReport workflow's activity: compute a period's report and store it as a snapshot.
+
+Idempotent (``store.reports.store_snapshot``): a period that has a snapshot is not computed again
+unless the run is a recompute, and a recompute's retry finds the revision it stored.
+
+The data of a snapshot (JSON, kept as computed)::
+
+    {"period": "2026-11", "kind": "month", "from": "2026-11-01", "to": "2026-11-30",
+     "indicators": ["handled_rate", ...],                      # the codes, in the catalogue's order
+     "units": [{"code", "name_zh", "name_en", "kind", "tier", "parent", "street",
+                "values": {"<code>": {"value", "numerator", "denominator"}}}, ...],
+     "scheme_version": "2026.1" | null,
+     "scores": {"<table>": [{"subject", "name_zh", "name_en", "score", "grade", "parts", "flags"}]}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import date
+from typing import Any
+
+from temporalio import activity
+
+from store import reports
+from store.db import Database
+from store.org import OrgTree
+from store.reports import NewSnapshot
+from workflows.period_report import ACTIVITY_REPORT, YEAR, ReportJob, ReportResult
+
+log = logging.getLogger("wulian.reports")
+
+
+def _value(value: Any) -> dict[str, float | None]:
+    """An indicator's ``Value`` as JSON."""
+    return {"value": value.value, "numerator": value.numerator, "denominator": value.denominator}
+
+
+def _row(row: Any) -> dict[str, Any]:
+    """A score row (a dataclass) as JSON."""
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
+        return dataclasses.asdict(row)
+    return dict(row)
+
+
+async def scores_for(db: Database, org: OrgTree, day_from: date, day_to: date,
+                     annual: bool) -> tuple[str | None, dict[str, list[dict[str, Any]]]]:
+    """The scores of the active assessment scheme for the period: its version and its tables of rows
+    (``assessment.scores.period_scores``). The one place the report asks for scores; without an
+    active scheme, ``(None, {})``: the report holds indicators only."""
+    try:
+        from assessment.scores import period_scores  # type: ignore[import-not-found,unused-ignore]
+        from store.schemes import active_scheme  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # the schemes are not installed in this checkout yet
+        return None, {}
+    scheme = await active_scheme(db)
+    if scheme is None:
+        return None, {}
+    sheet = await period_scores(db, org, scheme, day_from, day_to, annual=annual)
+    tables = {name: [_row(row) for row in rows] for name, rows in sheet.tables.items()}
+    return str(scheme.version), tables
+
+
+async def compute(db: Database, job: ReportJob) -> tuple[dict[str, Any], str | None]:
+    """Every unit's indicators for the job's period, and the scores: the snapshot's data."""
+    from assessment.indicators import INDICATORS
+    from store.assessment import indicator_values
+
+    org = await OrgTree.load(db)
+    first, last = date.fromisoformat(job.day_from), date.fromisoformat(job.day_to)
+    units = []
+    for code in sorted(org.units):
+        unit = org.units[code]
+        values = await indicator_values(db, org, code, first, last)
+        units.append({
+            "code": code, "name_zh": unit.name_zh, "name_en": unit.name_en, "kind": unit.kind,
+            "tier": unit.tier, "parent": unit.parent, "street": org.street_of(code),
+            "values": {c: _value(v) for c, v in values.items()},
+        })
+        if activity.in_activity():
+            activity.heartbeat(code)
+    version, scores = await scores_for(db, org, first, last, annual=job.kind == YEAR)
+    data = {"period": job.period, "kind": job.kind, "from": job.day_from, "to": job.day_to,
+            "indicators": [d.code for d in INDICATORS], "units": units, "scheme_version": version,
+            "scores": scores}
+    return data, version
+
+
+def _new(job: ReportJob) -> NewSnapshot:
+    return NewSnapshot(period=job.period, kind=job.kind, day_from=date.fromisoformat(job.day_from),
+                       day_to=date.fromisoformat(job.day_to), request_id=job.request_id, recompute=job.recompute,
+                       actor=job.actor, reason=job.reason, trigger=job.trigger)
+
+
+async def publish(db: Database, job: ReportJob) -> ReportResult:
+    """Compute and store the job's snapshot, unless it is stored already (then nothing is computed)."""
+    new = _new(job)
+    found = await reports.already_stored(db, new)
+    if found is not None:
+        log.info("report %s: revision %s stored already; nothing to do", job.period, found.revision)
+        return ReportResult(period=found.period, revision=found.revision, created=False,
+                            units=len(found.data.get("units", [])), scheme_version=found.scheme_version)
+    data, version = await compute(db, job)
+    row, created = await reports.store_snapshot(db, new, data, version)
+    log.info("report %s: revision %s %s", job.period, row.revision, "stored" if created else "found")
+    return ReportResult(period=row.period, revision=row.revision, created=created,
+                        units=len(row.data.get("units", [])), scheme_version=row.scheme_version)
+
+
+class ReportActivities:
+    """The report activity, bound to one store."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @activity.defn(name=ACTIVITY_REPORT)
+    async def compute_period_report(self, job: ReportJob) -> ReportResult:
+        """Compute and store the period's snapshot (idempotent: see :func:`publish`)."""
+        return await publish(self.db, job)
+
+    def all(self) -> list[object]:
+        """The activity callables, for a Worker."""
+        return [self.compute_period_report]
