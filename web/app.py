@@ -38,6 +38,7 @@ from web.lockouts import LOCKOUT_CONTROLLERS
 from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
+from web.reports import REPORT_CONTROLLERS
 from web.schema_page import SCHEMA_PATH, schema_plugins
 from web.unit_users import UNIT_USER_CONTROLLERS
 from workflows import policy
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *LOCKOUT_CONTROLLERS,
             *UNIT_USER_CONTROLLERS,
             *SEARCH_CONTROLLERS,
+            *REPORT_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the

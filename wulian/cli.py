@@ -17,6 +17,8 @@ db_app = typer.Typer(help="The store's schema (migrations in store/migrations)."
 app.add_typer(db_app, name="db")
 store_app = typer.Typer(help="The store's contents, a projection of the event workflows.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+reports_app = typer.Typer(help="The monthly and annual reports (考核报告).", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
 
 
 @app.command()
@@ -241,6 +243,72 @@ def store_repair(
     left = len(report.behind) if dry_run else len(report.behind) - report.repaired - report.overtaken
     if left or report.unreadable:
         raise typer.Exit(1)
+
+
+@reports_app.command("recompute")
+def reports_recompute(
+    period: str = typer.Argument(..., help="a month (2026-11) or a year (2026) that has ended"),
+    reason: str = typer.Option(..., help="why (kept with the new revision and in the audit)"),
+    actor: str = typer.Option("cli", help="who asks (recorded in the audit)"),
+    wait: float = typer.Option(600, help="seconds to wait for the run"),
+) -> None:
+    """Compute a period's report again: a PeriodReport run (a worker must be running) stores the next
+    revision, audited; the earlier revisions are kept. A period without a report gets revision 1."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from temporalio.client import Client
+
+    from workflows.period_report import BadPeriod, PeriodReport, ReportRequest, has_ended, parse_period
+    from wulian.settings import get_settings
+
+    try:
+        wanted = parse_period(period)
+    except BadPeriod as exc:
+        typer.echo(f"{period}: not a month (YYYY-MM) or a year (YYYY)", err=True)
+        raise typer.Exit(2) from exc
+    if not has_ended(wanted, datetime.now(UTC)):
+        typer.echo(f"{wanted.code} has not ended yet: no report can be made", err=True)
+        raise typer.Exit(2)
+    if not reason.strip() or len(reason) > 500:
+        typer.echo("give a reason of 1 to 500 characters", err=True)
+        raise typer.Exit(2)
+    settings = get_settings()
+
+    async def _recompute() -> None:
+        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        handle = await client.start_workflow(
+            PeriodReport.run,
+            ReportRequest(period=wanted.code, recompute=True, actor=actor[:64], reason=reason.strip()),
+            id=f"report-{wanted.code}-recompute-{uuid.uuid4().hex[:12]}", task_queue=settings.temporal_task_queue,
+        )
+        typer.echo(f"started {handle.id}")
+        result = await asyncio.wait_for(handle.result(), wait)
+        verb = "stored" if result.created else "found"
+        typer.echo(f"{result.period}: revision {result.revision} {verb} ({result.units} units, "
+                   f"scheme {result.scheme_version or 'none'})")
+
+    try:
+        asyncio.run(_recompute())
+    except TimeoutError as exc:
+        typer.echo(f"the run did not finish within {wait:.0f} s (is a worker running?); it goes on", err=True)
+        raise typer.Exit(1) from exc
+
+
+@reports_app.command("list")
+def reports_list() -> None:
+    """The periods with a report, newest first, with their newest revision."""
+    from store import reports
+
+    async def _list() -> None:
+        db = _store()
+        await db.upgrade()
+        for row in await reports.periods(db):
+            typer.echo(f"{row.period:8} revision {row.revision} of {row.revisions}  {row.computed_at}  "
+                       f"by {row.computed_by} ({row.trigger})  scheme {row.scheme_version or '-'}")
+        await db.dispose()
+
+    asyncio.run(_list())
 
 
 @app.command()
