@@ -15,7 +15,6 @@ The data of a snapshot (JSON, kept as computed)::
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import date
 from typing import Any
@@ -36,29 +35,21 @@ def _value(value: Any) -> dict[str, float | None]:
     return {"value": value.value, "numerator": value.numerator, "denominator": value.denominator}
 
 
-def _row(row: Any) -> dict[str, Any]:
-    """A score row (a dataclass) as JSON."""
-    if dataclasses.is_dataclass(row) and not isinstance(row, type):
-        return dataclasses.asdict(row)
-    return dict(row)
-
-
 async def scores_for(db: Database, org: OrgTree, day_from: date, day_to: date,
                      annual: bool) -> tuple[str | None, dict[str, list[dict[str, Any]]]]:
     """The scores of the active assessment scheme for the period: its version and its tables of rows
-    (``assessment.scores.period_scores``). The one place the report asks for scores; without an
-    active scheme, ``(None, {})``: the report holds indicators only."""
+    (``assessment.scores.period_scores``). The one place the report asks for scores; where the schemes
+    are not installed, ``(None, {})``: the report holds indicators only."""
     try:
         from assessment.scores import period_scores  # type: ignore[import-not-found,unused-ignore]
         from store.schemes import active_scheme  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the schemes are not installed in this checkout yet
+    except ImportError:  # the schemes are not in this checkout
         return None, {}
     scheme = await active_scheme(db)
     if scheme is None:
         return None, {}
     sheet = await period_scores(db, org, scheme, day_from, day_to, annual=annual)
-    tables = {name: [_row(row) for row in rows] for name, rows in sheet.tables.items()}
-    return str(scheme.version), tables
+    return str(sheet.scheme_version), dict(sheet.as_json()["tables"])
 
 
 async def compute(db: Database, job: ReportJob) -> tuple[dict[str, Any], str | None]:

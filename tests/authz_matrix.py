@@ -4,7 +4,8 @@ event, photo, task, saved filter, user, console (and the other administration ro
 The world it runs in (tests/test_authz_matrix.py builds it once): events in grid HS01-G1 of community
 HS01 of street HS — ``{event}`` (reported through the page with a photo ``{photo}``, its handling task
 ``{task}`` claimed by the grid worker), ``{open_event}`` with the open task ``{open_task}``, and
-``{triage_event}``, which no rule placed (task ``{triage_task}`` in the street centre CC-HS's triage);
+``{triage_event}``, which no rule placed (task ``{triage_task}`` in the street centre CC-HS's triage), and the report of
+November 2026;
 ``{receipt}`` is the receipt code of ``{event}``; ``{filter}`` a saved filter of the grid worker made
 afresh for each cell. Actions by those allowed are sent in a form that passes the check of who may
 act and is then refused for what it asks (e.g. approving an extension nobody requested: 409), so that
@@ -158,6 +159,17 @@ MATRIX: list[Row] = [
          "403 403 403 403 403 403 200 200 200 200 302", page=True),
     _row("GET", "/search/export.xlsx", "/search/export.xlsx?q={receipt}",
          "403 403 403 403 403 403 200 200 200 200 302", page=True),
+    _row("GET", "/reports", "/reports",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True, note="the periods with a report"),
+    _row("GET", "/reports/{period:str}", "/reports/2026-11",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True, note="each supervisor ranks their scope's units"),
+    _row("GET", "/reports/{period:str}/export.csv", "/reports/2026-11/export.csv",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True),
+    _row("GET", "/reports/{period:str}/export.xlsx", "/reports/2026-11/export.xlsx",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True),
+    _row("POST", "/reports/recompute", "/reports/recompute",
+         "403 403 403 403 403 403 403 403 400 400 303", page=True, form={"period": "2026-13", "reason": "x"},
+         note="the city's report: city supervisors and admins; a month that does not exist"),
     _row("GET", "/console/lockouts", "/console/lockouts",
          "403 403 403 403 403 403 200 200 200 200 302", page=True),
     _row("POST", "/console/lockouts/lift", "/console/lockouts/lift",

@@ -31,10 +31,12 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.reports import publish
 from store import queries
 from tests.authz_matrix import PNG
 from tests.platform import Platform, csrf, running_platform
 from web.i18n import LANGUAGES, catalogue
+from workflows.period_report import job_of, parse_period
 
 # ------------------------------------------------------------------ what a user sees
 
@@ -307,6 +309,11 @@ async def world(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
         # Usernames, and the one the test types into a URL (a 404 quotes it back).
         w.names = {u.username for u in await queries.users(p.db)} | {"nobody"}
         await _build(w)
+        # The reports of October and November (the second recomputed by the city supervisor, with a reason).
+        await publish(p.db, job_of(parse_period("2026-10"), "lang-report-10"))
+        await publish(p.db, job_of(parse_period("2026-11"), "lang-report-11"))
+        await publish(p.db, job_of(parse_period("2026-11"), "lang-report-11b", recompute=True, actor="zx_city",
+                                   reason="补录事件后重新计算"))
         yield w
 
 
@@ -337,7 +344,10 @@ def _urls(w: World) -> list[str]:
             "/admin/org/units/NOPE", "/admin/users", "/admin/users/wg_hs01_g1", "/admin/users/nobody",
             "/admin/users?role=dispatched_cadre", "/events/EV-NOPE", "/no/such/page", "/tasks/x/claim",
             "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
-            "/search/export.csv?state=nope"]
+            "/search/export.csv?state=nope",
+            "/reports", "/reports/2026-11", "/reports/2026-11?level=grids&by=rework_rate",
+            "/reports/2026-11?revision=1", "/reports/2026-09", "/reports/2026-11?level=nope", "/reports/2026-11/export.csv?table=nope",
+            "/reports/2026-11?msg=reports.msg.recomputed"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
     urls += [f"/events/{w.events['closed']}?error=任何文字&msg=msg.claimed", "/inbox?msg=msg.nope",
              "/inbox?msg=nope.nope", "/admin/rules?error=any+text", "/login?error=login.wait"]
@@ -387,6 +397,17 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
                             files={"photos": ("x.png", b"not a png", "image/png")})
         assert r.status_code == 303, r.text[:300]
         pages.append(("refused photo", (await http.get(r.headers["location"])).text))
+    if role in ("city", "admin"):  # a recompute refused for its form: the problem in the page's language
+        token = csrf((await http.get("/reports")).text)
+        for form in ({"period": "2026-13", "reason": "x"}, {"period": "2026-11", "reason": ""}):
+            r = await http.post("/reports/recompute", data={**form, "_csrf_token": token})
+            assert r.status_code == 400, r.text[:300]
+            pages.append((f"refused recompute {form}", r.text))
+    if role == "street":  # not the street's to recompute
+        r = await http.post("/reports/recompute", data={"period": "2026-11", "reason": "x",
+                                                        "_csrf_token": csrf((await http.get("/reports")).text)})
+        assert r.status_code == 403, r.text[:300]
+        pages.append(("refused recompute (street)", r.text))
     if role == "admin":
         rules = (await http.get("/admin/rules")).text
         bad = (b'{"version": "bad.1", "groups": [{"code": "SR", "name_zh": "x", "name_en": "x"}], '
@@ -479,12 +500,13 @@ def test_every_html_page_route_is_rendered() -> None:
     app = create_app(settings, AppContext(settings=settings, db=Database("sqlite+aiosqlite://")))
     not_pages = ("/api", "/static", "/schema/", "/healthz")  # /schema/...: the documents for tools
     skipped = {"/", "/lang/{lang:str}", "/events/{event_id:str}/timeline.csv", "/photos/{photo_id:str}",
-               "/track/{code:str}/photos/{photo_id:str}", "/search/export.xlsx"}  # files (a refused one: .csv)
+               "/track/{code:str}/photos/{photo_id:str}", "/search/export.xlsx",
+               "/reports/{period:str}/export.xlsx"}  # files (a refused one: .csv)
     routes = {r.path for r in app.routes if "GET" in getattr(r, "methods", ())}
     covered = {"/login", "/report", "/track", "/track/{code:str}", "/schema", "/inbox", "/console",
                "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/{code:str}", "/admin/users",
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
-               "/search/export.csv"}
+               "/search/export.csv", "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
 

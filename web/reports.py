@@ -230,8 +230,9 @@ def build_view(snapshot: models.ReportSnapshot, previous: models.ReportSnapshot 
     data = snapshot.data
     units = _scope_units(data, user)
     levels = levels_of(data, user)
-    if level is None:
-        level = levels[0] if levels else next(iter(LEVELS))
+    if level is None:  # the first level where units are compared (a street supervisor: the communities)
+        counts = {lv: sum(1 for u in units if u.get("kind") == LEVELS[lv]) for lv in levels}
+        level = next((lv for lv in levels if counts[lv] > 1), levels[0] if levels else next(iter(LEVELS)))
     elif level not in levels:
         raise refusal(ValidationException, "reports.err.level")
     found = measures(data.get("indicators", []))

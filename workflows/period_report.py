@@ -144,6 +144,14 @@ class ReportResult:
     scheme_version: str | None = None
 
 
+def job_of(period: Period, request_id: str, *, recompute: bool = False, actor: str = SCHEDULE_ACTOR,
+           reason: str = "") -> ReportJob:
+    """The activity's job for ``period``, asked by the run ``request_id``."""
+    return ReportJob(period=period.code, kind=period.kind, day_from=period.first.isoformat(),
+                     day_to=period.last.isoformat(), request_id=request_id, recompute=recompute,
+                     actor=actor or SCHEDULE_ACTOR, reason=reason, trigger="recompute" if recompute else "schedule")
+
+
 def _invalid(message: str, code: str) -> ApplicationError:
     details = [{"code": code, "params": {}}]
     return ApplicationError(message, *details, type="Invalid", non_retryable=True)
@@ -169,11 +177,8 @@ class PeriodReport:
             period = period_before(nominal, request.kind)
         if not has_ended(period, now):
             raise _invalid(f"period {period.code} has not ended", "period_open")
-        job = ReportJob(
-            period=period.code, kind=period.kind, day_from=period.first.isoformat(), day_to=period.last.isoformat(),
-            request_id=workflow.info().workflow_id, recompute=request.recompute, actor=request.actor or SCHEDULE_ACTOR,
-            reason=request.reason, trigger="recompute" if request.recompute else "schedule",
-        )
+        job = job_of(period, workflow.info().workflow_id, recompute=request.recompute, actor=request.actor,
+                     reason=request.reason)
         return await workflow.execute_activity(
             ACTIVITY_REPORT, job, result_type=ReportResult,
             start_to_close_timeout=REPORT_TIMEOUT, retry_policy=_REPORT_RETRY,
