@@ -346,8 +346,8 @@ def _urls(w: World) -> list[str]:
             "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
             "/search/export.csv?state=nope",
             "/reports", "/reports/2026-11", "/reports/2026-11?level=grids&by=rework_rate",
-            "/reports/2026-11?revision=1", "/reports/2026-09", "/reports/2026-11?level=nope", "/reports/2026-11/export.csv?table=nope",
-            "/reports/2026-11?msg=reports.msg.recomputed"]
+            "/reports/2026-11?revision=1", "/reports/2026-09", "/reports/2026-11?level=nope",
+            "/reports/2026-11/export.csv?table=nope", "/reports/2026-11?msg=reports.msg.recomputed"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
     urls += [f"/events/{w.events['closed']}?error=任何文字&msg=msg.claimed", "/inbox?msg=msg.nope",
              "/inbox?msg=nope.nope", "/admin/rules?error=any+text", "/login?error=login.wait"]
