@@ -20,7 +20,7 @@ import httpx
 import openpyxl
 import pytest
 from sqlmodel import select
-from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleBackfill, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from activities.reports import publish
@@ -32,6 +32,7 @@ from web.auth import CurrentUser
 from web.reports import build_view, red_and_black, shown
 from workflows.period_report import (
     BadPeriod,
+    PeriodReport,
     ReportJob,
     has_ended,
     job_of,
@@ -260,7 +261,7 @@ async def test_the_schedule_stores_a_snapshot_once_per_period(dev_env: WorkflowE
             expected = period_before(datetime.now(UTC), "month").code
             await client.get_schedule_handle(monthly).trigger()
             [first] = await _run_ids(client, monthly, 1)
-            result = await client.get_workflow_handle(first).result()
+            result = await client.get_workflow_handle_for(PeriodReport.run, first).result()
             assert (result.period, result.revision, result.created) == (expected, 1, True)
             snap = await reports.snapshot(p.db, expected)
             assert snap is not None and snap.trigger == "schedule" and snap.computed_by == "schedule"
@@ -268,10 +269,19 @@ async def test_the_schedule_stores_a_snapshot_once_per_period(dev_env: WorkflowE
 
             await client.get_schedule_handle(monthly).trigger()  # the same period again
             ids = await _run_ids(client, monthly, 2)
-            again = await client.get_workflow_handle(ids[-1]).result()
+            again = await client.get_workflow_handle_for(PeriodReport.run, ids[-1]).result()
             assert (again.period, again.revision, again.created) == (expected, 1, False)
             assert [r.revision for r in await reports.revisions(p.db, expected)] == [1]
             assert len(await _audit(p.db, "report_publish")) == 1
+
+            # A run caught up late reports the period of its nominal time (1 March 2026, 02:00 in Shanghai
+            # is 28 February 18:00 UTC): February, not the month before today.
+            await client.get_schedule_handle(monthly).backfill(ScheduleBackfill(
+                start_at=datetime(2026, 2, 28, 17, 59, tzinfo=UTC), end_at=datetime(2026, 2, 28, 18, 1, tzinfo=UTC),
+                overlap=ScheduleOverlapPolicy.ALLOW_ALL))
+            ids = await _run_ids(client, monthly, 3)
+            late = await client.get_workflow_handle_for(PeriodReport.run, ids[-1]).result()
+            assert (late.period, late.revision, late.created) == ("2026-02", 1, True)
         finally:
             for item in SCHEDULES:
                 await client.get_schedule_handle(schedule_id(item, prefix)).delete()
