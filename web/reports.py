@@ -23,11 +23,8 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
-from litestar.datastructures import FormMultiDict
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Body
 from litestar.response import Redirect, Template
 from temporalio.client import WorkflowFailureError
 
@@ -38,6 +35,7 @@ from web.context import AppContext
 from web.errors import refusal
 from web.exports import TIME_ZONE_NAME, Sheet, csv_response, local_time, xlsx_book
 from web.i18n import language_of, translate
+from web.page_forms import Form
 from workflows.period_report import (
     MONTH,
     BadPeriod,
@@ -83,6 +81,8 @@ class Measure:
     name_en: str
     kind: str  # rate | count | average | score
     better: str  # higher | lower
+    numerator: str | None = None  # the counters behind the numbers (drill-down links)
+    denominator: str | None = None
 
     def name(self, lang: str) -> str:
         """The name in ``lang``."""
@@ -96,8 +96,8 @@ def measures(codes: Sequence[str]) -> dict[str, Measure]:
     found = {}
     for code in codes:
         d = BY_CODE.get(code)
-        found[code] = (Measure(code, d.name_zh, d.name_en, d.kind, d.better) if d is not None
-                       else Measure(code, code, code, "count", "higher"))
+        found[code] = (Measure(code, d.name_zh, d.name_en, d.kind, d.better, d.numerator, d.denominator)
+                       if d is not None else Measure(code, code, code, "count", "higher"))
     return found
 
 
@@ -379,6 +379,16 @@ async def _view(ctx: AppContext, user: CurrentUser, request: Request, period_tex
                       params.get("by") or None)
 
 
+def drill_link(period: Period, unit: str, counter: str | None) -> str | None:
+    """The list of the events or tasks behind a number (``web.stats``, from today's data: a snapshot
+    keeps the numbers as computed, the list shows what is behind them now)."""
+    if not counter:
+        return None
+    from web.stats import drill_url
+
+    return drill_url(unit, period.first, period.last, counter)
+
+
 def period_label(lang: str, code: str) -> str:
     """``2026年11月`` / ``2026-11``; ``2026年度`` / ``Year 2026``."""
     period = parse_period(code)
@@ -394,7 +404,7 @@ class RecomputeIn:
         self.period, self.reason = period, reason
 
     @classmethod
-    def of(cls, form: FormMultiDict | dict[str, Any], now: datetime) -> RecomputeIn:
+    def of(cls, form: dict[str, str], now: datetime) -> RecomputeIn:
         """The form's values, or a keyed 400 naming the problem."""
         try:
             period = parse_period(str(form.get("period") or ""))
@@ -459,6 +469,7 @@ class ReportPages(Controller):
             "previous_label": period_label(lang, previous_period(view.period).code),
             "revisions": await reports.revisions(ctx.db, view.snapshot.period),
             "shown": shown, "change_shown": change_shown, "score": SCORE, "levels": LEVELS,
+            "drill": lambda unit, counter: drill_link(view.period, unit, counter),
             "may_recompute": user.role in CITY_WIDE_ROLES, "max_reason": MAX_REASON,
             "query": _query(view), "msg": msg if msg in MESSAGES else None,
         })
@@ -492,8 +503,7 @@ class ReportPages(Controller):
         return await xlsx_book(filename, sheets)
 
     @post("/reports/recompute", status_code=303, guards=[city_wide])
-    async def recompute(self, ctx: AppContext, user: CurrentUser, request: Request,
-                        data: FormMultiDict = Body(media_type=RequestEncodingType.URL_ENCODED)) -> Response[Any]:  # noqa: B008
+    async def recompute(self, ctx: AppContext, user: CurrentUser, request: Request, data: Form) -> Response[Any]:
         """Compute a period's report again (or for the first time): a new revision, audited with the
         reason; back to the report with what happened."""
         wanted = RecomputeIn.of(data, datetime.now(UTC))
