@@ -344,7 +344,9 @@ def _urls(w: World) -> list[str]:
             "/admin/org/units/NOPE", "/admin/users", "/admin/users/wg_hs01_g1", "/admin/users/nobody",
             "/admin/users?role=dispatched_cadre", "/events/EV-NOPE", "/no/such/page", "/tasks/x/claim",
             "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
-            "/search/export.csv?state=nope",
+            "/search/export.csv?state=nope", "/stats", "/stats?unit=HS", "/stats?from=nonsense&to=2026-01-01",
+            "/stats?unit=NOPE", "/stats/drill?counter=events", "/stats/drill?unit=HS&counter=tasks_done",
+            "/stats/drill?counter=nope",
             "/reports", "/reports/2026-11", "/reports/2026-11?level=grids&by=rework_rate",
             "/reports/2026-11?revision=1", "/reports/2026-09", "/reports/2026-11?level=nope",
             "/reports/2026-11/export.csv?table=nope", "/reports/2026-11?msg=reports.msg.recomputed"]
@@ -506,7 +508,8 @@ def test_every_html_page_route_is_rendered() -> None:
     covered = {"/login", "/report", "/track", "/track/{code:str}", "/schema", "/inbox", "/console",
                "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/{code:str}", "/admin/users",
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
-               "/search/export.csv", "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv"}
+               "/search/export.csv", "/stats", "/stats/drill",
+               "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
 
