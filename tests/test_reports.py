@@ -34,6 +34,7 @@ from workflows.period_report import (
     BadPeriod,
     PeriodReport,
     ReportJob,
+    city_day,
     has_ended,
     job_of,
     parse_period,
@@ -139,6 +140,30 @@ async def test_publish_computes_every_unit_once(org_db: Database) -> None:
     again = await publish(org_db, _job())
     assert not again.created and again.revision == 1
     assert len(await reports.revisions(org_db, "2026-11")) == 1
+
+
+async def test_a_snapshot_holds_the_indicators_of_every_unit(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    """Events reported this month through the real workflow: the snapshot of the month (computed
+    directly: the workflow refuses a period that has not ended) holds what the store counts."""
+    from store.assessment import indicator_values
+    from store.org import OrgTree
+
+    async with running_platform(dev_env.client, tmp_path) as p:
+        for grid in ("HS01-G1", "HS01-G2", "ST01-G1"):
+            await p.report(location={"grid": grid}, description=f"报告测试:{grid}")
+        month = parse_period(city_day(datetime.now(UTC)).strftime("%Y-%m"))
+        result = await publish(p.db, job_of(month, "this-month"))
+        snap = await reports.snapshot(p.db, month.code)
+        assert snap is not None and result.created
+        units = {u["code"]: u["values"] for u in snap.data["units"]}
+        assert (units["JS"]["events"]["value"], units["HS"]["events"]["value"], units["ST"]["events"]["value"],
+                units["QH"]["events"]["value"], units["HS01-G2"]["events"]["value"]) == (3, 2, 1, 0, 1)
+        org = await OrgTree.load(p.db)
+        live = await indicator_values(p.db, org, "HS", month.first, month.last)
+        assert units["HS"] == {code: {"value": v.value, "numerator": v.numerator, "denominator": v.denominator}
+                               for code, v in live.items()}
+        view = build_view(snap, None, _user("city_supervisor", "CC-JS", set(units)), "zh-CN", "streets", "events")
+        assert [(r.code, r.value) for r in view.ranking] == [("HS", 2), ("ST", 1), ("QH", 0)]
 
 
 # ------------------------------------------------------------------ what a report shows
