@@ -29,7 +29,7 @@ from store.db import Database
 from store.reports import NewSnapshot
 from tests.platform import Platform, csrf, running_platform
 from web.auth import CurrentUser
-from web.reports import build_view, red_and_black, shown
+from web.reports import build_view, levels_of, red_and_black, shown
 from workflows.period_report import (
     BadPeriod,
     PeriodReport,
@@ -221,6 +221,38 @@ def test_ranking_lists_and_changes_follow_the_indicator_and_the_scope() -> None:
         build_view(now, before, street, "zh-CN", "departments", None)
     with pytest.raises(Exception, match="no such indicator"):
         build_view(now, before, city, "zh-CN", "streets", "nope")
+
+
+def test_scores_rank_units_and_people() -> None:
+    """With a scheme, the snapshot holds its tables: units ranked by their score (with the grade), and
+    the tables of people, which only the city-wide roles see."""
+    units = [_unit("JS", "city", None, handled_rate=0.8), _unit("S0", "street", "JS", handled_rate=0.9),
+             _unit("S1", "street", "JS", handled_rate=0.5), _unit("S2", "street", "JS", handled_rate=0.6)]
+    now = _snapshot("2026", units)
+    now.data["scores"] = {
+        "streets": [{"subject": "S0", "score": 71.0, "grade": "C"}, {"subject": "S1", "score": 93.5, "grade": "A"},
+                    {"subject": "S2", "score": None, "grade": None}, {"subject": "X9", "score": 99.0, "grade": "A"}],
+        "party_members": [{"subject": "wg_a", "name_zh": "甲", "name_en": "A", "score": 80.0},
+                          {"subject": "wg_b", "name_zh": "乙", "name_en": "B", "score": 90.0}],
+        "cadres": []}
+    before = _snapshot("2025", units)
+    before.data["scores"] = {"streets": [{"subject": "S1", "score": 90.0, "grade": "A"}]}
+    city = _user("city_supervisor", "CC-JS", {u["code"] for u in units})
+    view = build_view(now, before, city, "zh-CN", "streets", "score")
+    assert view.has_scores and view.measure.code == "score"
+    assert [(r.code, r.value, r.grade, r.rank) for r in view.ranking] == [
+        ("S1", 93.5, "A", 1), ("S0", 71.0, "C", 2), ("S2", None, None, None)]  # X9 is no unit of the report
+    assert view.ranking[0].change == pytest.approx(3.5) and view.ranking[0].improved is True
+    assert view.levels == ["streets", "party_members"]  # no cadre rows: no cadre table
+    people = build_view(now, before, city, "en", "party_members", "handled_rate")  # an indicator: the score
+    assert [(r.code, r.name) for r in people.ranking] == [("wg_b", "B"), ("wg_a", "A")]
+    street = _user("street_supervisor", "CC-S0", {"S0", "CC-S0"})
+    assert "party_members" not in levels_of(now.data, street)
+    with pytest.raises(Exception, match="no such level"):
+        build_view(now, before, street, "zh-CN", "party_members", None)
+    assert not build_view(_snapshot("2026-11", units), None, city, "zh-CN", "streets", None).has_scores
+    with pytest.raises(Exception, match="no such indicator or score"):
+        build_view(_snapshot("2026-11", units), None, city, "zh-CN", "streets", "score")
 
 
 def test_red_and_black_lists_never_share_a_unit() -> None:

@@ -50,6 +50,9 @@ from workflows.policy import CITY_WIDE_ROLES
 
 #: The levels a report ranks, as the query's ``level`` (and the score tables' names) → the unit kind.
 LEVELS = {"streets": "street", "communities": "community", "grids": "grid", "departments": "department"}
+#: The scheme's tables of people (a party member's pioneer index, a dispatched cadre's annual score):
+#: ranked by their score, shown to the city-wide roles (a person's row names no unit to scope it by).
+PEOPLE = ("party_members", "cadres")
 #: ``by=score``: rank by the scheme's score of the level (when the snapshot has one).
 SCORE = "score"
 #: The red and black lists: at most this many units each, never the same unit on both.
@@ -219,9 +222,13 @@ def _top(units: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def levels_of(data: dict[str, Any], user: CurrentUser) -> list[str]:
-    """The levels with units in the user's scope."""
+    """The levels with units in the user's scope (and, for the city-wide roles, the scheme's tables of
+    people that have rows)."""
     kinds = {u.get("kind") for u in _scope_units(data, user)}
-    return [level for level, kind in LEVELS.items() if kind in kinds]
+    levels = [level for level, kind in LEVELS.items() if kind in kinds]
+    if user.role in CITY_WIDE_ROLES:
+        levels += [table for table in PEOPLE if (data.get("scores") or {}).get(table)]
+    return levels
 
 
 def build_view(snapshot: models.ReportSnapshot, previous: models.ReportSnapshot | None, user: CurrentUser,
@@ -231,19 +238,19 @@ def build_view(snapshot: models.ReportSnapshot, previous: models.ReportSnapshot 
     units = _scope_units(data, user)
     levels = levels_of(data, user)
     if level is None:  # the first level where units are compared (a street supervisor: the communities)
-        counts = {lv: sum(1 for u in units if u.get("kind") == LEVELS[lv]) for lv in levels}
+        counts = {lv: sum(1 for u in units if u.get("kind") == LEVELS.get(lv)) for lv in levels}
         level = next((lv for lv in levels if counts[lv] > 1), levels[0] if levels else next(iter(LEVELS)))
     elif level not in levels:
         raise refusal(ValidationException, "reports.err.level")
     found = measures(data.get("indicators", []))
     scores = (data.get("scores") or {}).get(level) or []
-    if by is None or by == "":
-        by = next(iter(found), SCORE)
+    if by is None or by == "" or (level in PEOPLE and by in found):  # people are ranked by their score
+        by = SCORE if level in PEOPLE else next(iter(found), SCORE)
     if by == SCORE:
         if not scores:
             raise refusal(ValidationException, "reports.err.by")
         measure = SCORE_MEASURE
-    elif by in found:
+    elif by in found and level not in PEOPLE:
         measure = found[by]
     else:
         raise refusal(ValidationException, "reports.err.by")
@@ -262,6 +269,8 @@ def build_view(snapshot: models.ReportSnapshot, previous: models.ReportSnapshot 
     rows: list[Ranked] = []
     if measure.code == SCORE:
         names = {u["code"]: view.unit_name(u) for u in units}
+        if level in PEOPLE:  # the city-wide roles only (levels_of)
+            names = {r.get("subject"): str(r.get("name_en") if lang == "en" else r.get("name_zh")) for r in scores}
         for row in scores:
             subject = row.get("subject")
             if subject not in names:
@@ -293,8 +302,10 @@ TABLES = ("overview", "ranking", "red", "black")
 def _ranking_header(view: ReportView) -> list[str]:
     lang, m = view.lang, view.measure
     unit = translate(lang, "reports.col.percent") if m.kind == "rate" else ""
-    header = [translate(lang, "reports.col.rank"), translate(lang, "reports.col.code"),
-              translate(lang, "reports.col.unit"), m.name(lang) + unit]
+    person = view.level in PEOPLE
+    header = [translate(lang, "reports.col.rank"),
+              translate(lang, "reports.col.username" if person else "reports.col.code"),
+              translate(lang, "reports.col.person" if person else "reports.col.unit"), m.name(lang) + unit]
     if m.code == SCORE:
         header.append(translate(lang, "reports.col.grade"))
     else:
@@ -468,7 +479,7 @@ class ReportPages(Controller):
             "user": user, "view": view, "label": period_label(lang, view.snapshot.period),
             "previous_label": period_label(lang, previous_period(view.period).code),
             "revisions": await reports.revisions(ctx.db, view.snapshot.period),
-            "shown": shown, "change_shown": change_shown, "score": SCORE, "levels": LEVELS,
+            "shown": shown, "change_shown": change_shown, "score": SCORE, "levels": LEVELS, "people": PEOPLE,
             "drill": lambda unit, counter: drill_link(view.period, unit, counter),
             "may_recompute": user.role in CITY_WIDE_ROLES, "max_reason": MAX_REASON,
             "query": _query(view), "msg": msg if msg in MESSAGES else None,
