@@ -52,6 +52,30 @@ async def scores_for(db: Database, org: OrgTree, day_from: date, day_to: date,
     return str(sheet.scheme_version), dict(sheet.as_json()["tables"])
 
 
+async def _every_unit(db: Database, org: OrgTree, first: date, last: date) -> dict[str, dict[str, Any]]:
+    """The indicators of the roots and, a parent at a time (``child_values``: one read of the rollups
+    for all children of a unit), of every unit below them."""
+    from store.assessment import child_values, indicator_values
+
+    found: dict[str, dict[str, Any]] = {}
+    parents = sorted(code for code, unit in org.units.items() if unit.parent is None or unit.parent not in org.units)
+    for root in parents:
+        found[root] = await indicator_values(db, org, root, first, last)
+    while parents:
+        below: list[str] = []
+        for parent in parents:
+            if not org.children.get(parent):
+                continue
+            for code, values in await child_values(db, org, parent, first, last):
+                if code not in found:
+                    found[code] = values
+                    below.append(code)
+            if activity.in_activity():
+                activity.heartbeat(parent)
+        parents = below
+    return found
+
+
 async def compute(db: Database, job: ReportJob) -> tuple[dict[str, Any], str | None]:
     """Every unit's indicators for the job's period, and the scores: the snapshot's data."""
     from assessment.indicators import INDICATORS
@@ -59,17 +83,18 @@ async def compute(db: Database, job: ReportJob) -> tuple[dict[str, Any], str | N
 
     org = await OrgTree.load(db)
     first, last = date.fromisoformat(job.day_from), date.fromisoformat(job.day_to)
+    every = await _every_unit(db, org, first, last)
     units = []
     for code in sorted(org.units):
         unit = org.units[code]
-        values = await indicator_values(db, org, code, first, last)
+        values = every.get(code)
+        if values is None:  # a unit no parent's children reach
+            values = await indicator_values(db, org, code, first, last)
         units.append({
             "code": code, "name_zh": unit.name_zh, "name_en": unit.name_en, "kind": unit.kind,
             "tier": unit.tier, "parent": unit.parent, "street": org.street_of(code),
             "values": {c: _value(v) for c, v in values.items()},
         })
-        if activity.in_activity():
-            activity.heartbeat(code)
     version, scores = await scores_for(db, org, first, last, annual=job.kind == YEAR)
     data = {"period": job.period, "kind": job.kind, "from": job.day_from, "to": job.day_to,
             "indicators": [d.code for d in INDICATORS], "units": units, "scheme_version": version,
