@@ -341,6 +341,17 @@ async def test_the_schedule_stores_a_snapshot_once_per_period(dev_env: WorkflowE
             ids = await _run_ids(client, monthly, 3)
             late = await client.get_workflow_handle_for(PeriodReport.run, ids[-1]).result()
             assert (late.period, late.revision, late.created) == ("2026-02", 1, True)
+            # The annual schedule's run of 1 January 2026, 02:30 in Shanghai, reports the year 2025.
+            annual_id = schedule_id(SCHEDULES[1], prefix)
+            await client.get_schedule_handle(annual_id).backfill(ScheduleBackfill(
+                start_at=datetime(2025, 12, 31, 18, 29, tzinfo=UTC), end_at=datetime(2025, 12, 31, 18, 31, tzinfo=UTC),
+                overlap=ScheduleOverlapPolicy.ALLOW_ALL))
+            [year_run] = await _run_ids(client, annual_id, 1)
+            year = await client.get_workflow_handle_for(PeriodReport.run, year_run).result()
+            assert (year.period, year.revision, year.created) == ("2025", 1, True)
+            snap_2025 = await reports.snapshot(p.db, "2025")
+            assert snap_2025 is not None and snap_2025.kind == "year"
+            assert (snap_2025.day_from, snap_2025.day_to) == (date(2025, 1, 1), date(2025, 12, 31))
         finally:
             for item in SCHEDULES:
                 await client.get_schedule_handle(schedule_id(item, prefix)).delete()
@@ -478,3 +489,32 @@ async def test_recompute_makes_an_audited_revision_2(reported: Platform) -> None
         assert len(await reports.revisions(p.db, "2026-11")) == 2
     finally:
         await http.aclose()
+
+
+async def test_the_cli_recomputes_a_period(reported: Platform, dev_env: WorkflowEnvironment,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``wulian reports recompute 2026-11 --reason ...``: a run on the platform's worker stores revision 2,
+    audited with the CLI's actor; a period that has not ended is refused before anything starts."""
+    from typer.testing import CliRunner
+
+    from wulian.cli import app
+    from wulian.settings import get_settings
+
+    monkeypatch.setenv("WULIAN_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
+    monkeypatch.setenv("WULIAN_TEMPORAL_TASK_QUEUE", reported.task_queue)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        done = await asyncio.to_thread(runner.invoke, app, ["reports", "recompute", "2026-11", "--reason", "核对数据",
+                                                            "--actor", "ops", "--wait", "60"])
+        assert done.exit_code == 0, done.output
+        assert "2026-11: revision 2 stored" in done.output
+        [entry] = await _audit(reported.db, "report_recompute")
+        assert (entry.actor, entry.target) == ("ops", "2026-11") and "核对数据" in entry.detail
+        future = period_before(datetime(2100, 1, 1, tzinfo=UTC), "month").code
+        refused = await asyncio.to_thread(runner.invoke, app, ["reports", "recompute", future, "--reason", "x"])
+        assert refused.exit_code == 2 and "has not ended" in refused.output
+        assert (await asyncio.to_thread(runner.invoke, app, ["reports", "recompute", "2026-13", "--reason", "x"])
+                ).exit_code == 2
+    finally:
+        get_settings.cache_clear()
