@@ -1,0 +1,1 @@
+"""督查考核: indicators, schemes and scores (issue 11)."""
