@@ -25,7 +25,7 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -283,10 +283,10 @@ def _place(item: str | None, path: str) -> str:
     return (f"item {item}, field {path}" if item else f"scheme, field {path or '(root)'}")
 
 
-def _problem(raw: Any, loc: tuple[Any, ...], message: str, code: str, **params: Any) -> Problem:
+def _problem(raw: Any, loc: tuple[Any, ...], message: str, kind: str, **params: Any) -> Problem:
     path = ".".join(str(p) for p in loc)
     item = _item_of(raw, loc)
-    return Problem(_place(item, path), message, code, {k: str(v) for k, v in params.items()}, item, path or None)
+    return Problem(_place(item, path), message, kind, {k: str(v) for k, v in params.items()}, item, path or None)
 
 
 def check(raw: Any, indicators: Collection[str] | None = None) -> tuple[Scheme | None, list[Problem]]:
@@ -317,8 +317,8 @@ class _Cross:
         self.raw, self.known = raw, known
         self.found: list[Problem] = []
 
-    def add(self, loc: tuple[Any, ...], message: str, code: str, **params: Any) -> None:
-        self.found.append(_problem(self.raw, loc, message, code, **params))
+    def add(self, loc: tuple[Any, ...], message: str, kind: str, **params: Any) -> None:
+        self.found.append(_problem(self.raw, loc, message, kind, **params))
 
     def run(self) -> list[Problem]:
         raw = self.raw
@@ -418,14 +418,12 @@ class _Cross:
         return seen
 
     def grid(self, grid: Mapping[str, Any]) -> None:
-        standards = grid.get("standards") if isinstance(grid.get("standards"), list) else []
-        duties = grid.get("duties") if isinstance(grid.get("duties"), list) else []
-        rules = grid.get("rules") if isinstance(grid.get("rules"), list) else []
+        standards, duties, rules = _list(grid.get("standards")), _list(grid.get("duties")), _list(grid.get("rules"))
         known_standards = self.codes(("grid", "standards"), standards)
         self.codes(("grid", "duties"), duties)
         self.codes(("grid", "rules"), rules)
-        points = [s.get("points") for s in map(_map, standards)]
-        if standards and all(_number(p) for p in points) and abs(sum(points) - 100) > 1e-6:
+        points = [float(p) for p in (s.get("points") for s in map(_map, standards)) if _number(p)]
+        if standards and len(points) == len(standards) and abs(sum(points) - 100) > 1e-6:
             self.add(("grid", "standards"), f"the standards' points sum to {_fmt(sum(points))}, not 100",
                      "points_total", total=_fmt(sum(points)), expected=100)
         used: set[str] = set()
@@ -486,13 +484,13 @@ class _Cross:
         points, cap = rule.get("points"), rule.get("cap")
         if _number(points) and points == 0:
             self.add((*loc, "points"), "a rule that gives 0 points changes nothing", "points_zero")
-        if _number(points) and _number(cap) and (points > 0) != (cap > 0):
+        if _number(points) and _number(cap) and (float(points) > 0) != (float(cap) > 0):
             self.add((*loc, "cap"), "the cap has the sign of the points", "cap_sign")
 
     def index(self, loc: tuple[Any, ...], node: Any, allowed: set[str], *, stars: bool = False) -> None:
         if not isinstance(node, Mapping):
             return  # missing or not an object: the shape check has said so
-        parts = node.get("parts") if isinstance(node.get("parts"), list) else []
+        parts = _list(node.get("parts"))
         self.codes((*loc, "parts"), parts)
         for i, part in enumerate(map(_map, parts)):
             here = (*loc, "parts", i)
@@ -514,7 +512,11 @@ def _map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _number(value: Any) -> bool:
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

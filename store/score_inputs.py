@@ -10,8 +10,8 @@ from datetime import date
 from sqlalchemy import and_, case, or_
 from sqlmodel import col, func, select
 
-from assessment.scores import Inputs, Measured, Person, Subject, city_day_bounds
 from assessment.schemes import Scheme
+from assessment.scores import Inputs, Measured, Person, Subject, city_day_bounds
 from store import models
 from store.assessment import indicator_values
 from store.db import Database
@@ -80,7 +80,7 @@ async def gather(db: Database, org: OrgTree, scheme: Scheme, day_from: date, day
     async with db.session() as session:
         users = (await session.exec(select(models.User).where(
             models.User.active == True,  # noqa: E712
-            or_(models.User.party_member == True, models.User.role == "dispatched_cadre")))).all()  # noqa: E712
+            or_(col(models.User.party_member) == True, col(models.User.role) == "dispatched_cadre")))).all()  # noqa: E712
     people = [Person(u.username, u.display_name, u.unit, u.role, u.party_member, u.stationed_street)
               for u in sorted(users, key=lambda u: u.username)]
     for person in people:  # a person's unit that is no grid, street or community: the grids below it

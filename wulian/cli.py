@@ -148,7 +148,8 @@ def _scheme_problems(file: Path, problems: list[Any]) -> None:
 @schemes_app.command("check")
 def schemes_check(file: Path) -> None:
     """Validate a scheme file; print every problem with its place; exit 1 if there is any."""
-    from assessment.schemes import InvalidScheme, load as load_scheme
+    from assessment.schemes import InvalidScheme
+    from assessment.schemes import load as load_scheme
 
     try:
         scheme = load_scheme(file)

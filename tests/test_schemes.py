@@ -1,0 +1,157 @@
+"""Assessment schemes as data: validation with every problem at its place, storage and activation
+(audited), and the CLI (``wulian schemes check|activate|versions``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from assessment.schemes import DEFAULT_SCHEME_PATH, check
+from store import models
+from store import schemes as scheme_store
+from store.db import Database
+from wulian.cli import app
+from wulian.scheme_admin import check_content, store_checked
+
+
+def default() -> dict[str, Any]:
+    return json.loads(DEFAULT_SCHEME_PATH.read_text(encoding="utf-8"))
+
+
+def broken() -> dict[str, Any]:
+    """The default scheme with one mistake of each kind, each in another place."""
+    raw = copy.deepcopy(default())
+    raw["version"] = "broken.1"
+    raw["composite"]["terms"][0]["weight"] = 25  # the weights sum to 95
+    raw["composite"]["terms"][2]["invert"] = False  # 返工率 counted as if higher were better
+    raw["composite"]["bands"][4]["min"] = 10  # no grade below 10
+    duties = raw["grid"]["duties"]
+    duties[3]["standard"] = "S99"  # D04: an unknown standard
+    duties[6]["measure"]["indicator"] = "nope_rate"  # D07: an unknown indicator
+    duties[19]["measure"].pop("target")  # D20: a count without a target
+    duties[29]["code"] = "D01"  # a duplicate code
+    raw["grid"]["standards"][9]["points"] = 10  # the standards sum to 105
+    raw["grid"]["rules"][0]["cap"] = 10  # R01: a punishment with a positive cap
+    raw["fortress"]["bands"][0]["grade"] = "6"  # stars are 1 to 5
+    raw["pioneer"]["parts"][0]["source"] = "composite"  # not a part of the pioneer index
+    raw["cadres"]["department_weight"] = 40  # 70 + 40
+    raw["cadres"]["excellent_share"] = 0  # shape: must be above 0
+    return raw
+
+
+def test_the_default_scheme_has_no_problem() -> None:
+    scheme, problems = check(default())
+    assert problems == [] and scheme is not None
+
+
+def test_a_broken_scheme_lists_every_problem_with_its_place() -> None:
+    scheme, problems = check(broken())
+    assert scheme is None
+    found = {(p.item, p.field, p.code) for p in problems}
+    assert found >= {
+        (None, "composite.terms", "weights_total"),
+        (None, "composite.terms.2.invert", "direction_lower"),
+        (None, "composite.bands.4.min", "bands_floor"),
+        ("D04", "grid.duties.3.standard", "unknown_standard"),
+        ("D07", "grid.duties.6.measure.indicator", "unknown_indicator"),
+        ("D20", "grid.duties.19.measure.target", "target_needed"),
+        ("D01", "grid.duties.29.code", "duplicate_code"),
+        (None, "grid.standards", "points_total"),
+        ("R01", "grid.rules.0.cap", "cap_sign"),
+        (None, "fortress.bands.0.grade", "stars"),
+        ("grid", "pioneer.parts.0.source", "source_not_here"),
+        (None, "cadres.department_weight", "weights_total"),
+        (None, "cadres.excellent_share", "greater_than"),
+    }, "\n".join(str(p) for p in problems)
+    # The English text names the place too (the CLI prints it).
+    assert any(str(p).startswith("item D04, field grid.duties.3.standard:") for p in problems)
+    # S04 still has its duties, so "standard has no duty" is not claimed for the wrong one.
+    assert not any(p.code == "standard_empty" and p.params.get("standard") != "S02" for p in problems)
+
+
+def test_problems_of_the_file_itself() -> None:
+    assert [p.code for p in check_content(b"{not json").problems] == ["not_json"]
+    assert check_content(b"{not json").problems[0].line == 1
+    assert [p.code for p in check_content(b"\xff\xfe").problems] == ["not_utf8"]
+    assert [p.code for p in check_content(b"x" * 1_000_001).problems] == ["too_large"]
+    assert check_content(b"[]").problems[0].code == "model_type"
+
+
+async def test_a_broken_scheme_activates_nothing(org_db: Database) -> None:
+    first = await scheme_store.ensure_default(org_db)
+    result = check_content(json.dumps(broken()).encode())
+    assert result.parsed is None
+    with pytest.raises(ValueError):
+        await store_checked(org_db, result, "admin", now=True)
+    assert [v.version for v in await scheme_store.list_versions(org_db)] == [first.version]
+    assert (await scheme_store.active_version(org_db)).version == "2026.1"  # type: ignore[union-attr]
+
+
+async def test_activation_is_stored_once_and_audited(org_db: Database) -> None:
+    raw = default()
+    raw["version"] = "2026.2"
+    raw["grid"]["unmeasured"] = 0.8
+    result = check_content(json.dumps(raw, ensure_ascii=False))
+    row = await store_checked(org_db, result, "admin", now=False)  # uploaded, not active yet
+    assert not row.active and (await scheme_store.active_version(org_db)).version == "2026.1"  # type: ignore[union-attr]
+    row = await scheme_store.activate_stored(org_db, "2026.2", "admin")
+    assert row.active and (await scheme_store.active_scheme(org_db)).grid.unmeasured == 0.8
+    # The same version with other content is refused; a rollback is an activation of the old one.
+    raw["grid"]["unmeasured"] = 0.5
+    with pytest.raises(ValueError):
+        await store_checked(org_db, check_content(json.dumps(raw)), "admin", now=True)
+    await scheme_store.activate_stored(org_db, "2026.1", "admin")
+    assert (await scheme_store.active_version(org_db)).version == "2026.1"  # type: ignore[union-attr]
+    with pytest.raises(LookupError):
+        await scheme_store.activate_stored(org_db, "NOPE", "admin")
+    async with org_db.session() as session:
+        audit = [(a.actor, a.action, a.target) for a in (await session.exec(
+            select(models.AuditEntry).where(models.AuditEntry.action.startswith("scheme_"))  # type: ignore[attr-defined]
+            .order_by(models.AuditEntry.id))).all()]
+    assert audit == [("system", "scheme_upload", "2026.1"), ("system", "scheme_activate", "2026.1"),
+                     ("admin", "scheme_upload", "2026.2"), ("admin", "scheme_activate", "2026.2"),
+                     ("admin", "scheme_activate", "2026.1")]
+
+
+def test_cli_check_prints_every_problem_and_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(broken()), encoding="utf-8")
+    result = CliRunner().invoke(app, ["schemes", "check", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}: item D04, field grid.duties.3.standard: unknown standard 'S99'" in result.output
+    assert "nothing activated" in result.output
+    good = CliRunner().invoke(app, ["schemes", "check", str(DEFAULT_SCHEME_PATH)])
+    assert good.exit_code == 0 and "30 duties, 10 standards, 6 rules: OK" in good.output
+
+
+def test_cli_activate_and_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wulian.settings import get_settings
+
+    monkeypatch.setenv("WULIAN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("WULIAN_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(broken()), encoding="utf-8")
+        refused = CliRunner().invoke(app, ["schemes", "activate", str(bad)])
+        assert refused.exit_code == 1 and "unknown standard 'S99'" in refused.output
+        raw = default()
+        raw["version"] = "2026.3"
+        good = tmp_path / "good.json"
+        good.write_text(json.dumps(raw), encoding="utf-8")
+        done = CliRunner().invoke(app, ["schemes", "activate", str(good), "--actor", "ops"])
+        assert done.exit_code == 0, done.output
+        assert "scheme version 2026.3 is now active" in done.output
+        listed = CliRunner().invoke(app, ["schemes", "versions"])
+        assert listed.exit_code == 0
+        lines = listed.output.splitlines()
+        assert lines[0].startswith("* 2026.3") and lines[1].startswith("  2026.1")
+        assert "broken.1" not in listed.output
+    finally:
+        get_settings.cache_clear()
