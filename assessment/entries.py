@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import date, timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ class FieldProblem:
 
     field: str
     code: str
-    values: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = dc_field(default_factory=dict)
 
     @property
     def key(self) -> str:

@@ -29,24 +29,15 @@ from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assessment.indicators import INDICATORS
 from workflows.types import SOURCES
 
 #: The scheme shipped with the platform.
 DEFAULT_SCHEME_PATH = Path(__file__).parent / "data" / "scheme_default.json"
 
-#: Indicator codes and kinds (``rate`` 0..1, ``count``, ``average`` hours) and which direction is better.
-#: The core's ``assessment.indicators`` defines them; this is its list as schemes may name it.
-INDICATOR_KINDS: dict[str, tuple[str, str]] = {
-    "handled_rate": ("rate", "higher"), "on_time_handled_rate": ("rate", "higher"),
-    "closed_rate": ("rate", "higher"), "on_time_closed_rate": ("rate", "higher"),
-    "rework_rate": ("rate", "lower"), "extension_rate": ("rate", "lower"),
-    "overdue_open_rate": ("rate", "lower"), "dispatch_accuracy": ("rate", "higher"),
-    "satisfaction_rate": ("rate", "higher"), "default_rating_rate": ("rate", "lower"),
-    "grassroots_share": ("rate", "higher"), "yellow_warnings": ("count", "lower"),
-    "red_warnings": ("count", "lower"), "avg_hours_dispatch": ("average", "lower"),
-    "avg_hours_handling": ("average", "lower"), "avg_hours_verification": ("average", "lower"),
-    "avg_hours_feedback": ("average", "lower"), "events": ("count", "higher"),
-}
+#: Indicator codes with their kind (``rate`` 0..1, ``count``, ``average`` hours) and which direction is
+#: better: the core's definitions (``assessment.indicators``), which schemes may name.
+INDICATOR_KINDS: dict[str, tuple[str, str]] = {d.code: (d.kind, d.better) for d in INDICATORS}
 #: What a person's own handling record measures (their handling tasks: claimed, completed, on time).
 PERSONAL_INDICATORS = ("handled_rate", "on_time_handled_rate")
 

@@ -21,31 +21,15 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Protocol
+from typing import Any
 
+from assessment.indicators import Value
 from assessment.schemes import INDICATOR_KINDS, Band, Index, IndexPart, Measure, RewardRule, Scheme, Term
 
 #: The tables of a sheet, in the order pages show them.
 TABLES = ("departments", "streets", "communities", "grids", "party_members", "cadres")
-
-
-class Valued(Protocol):
-    """An indicator's value (``assessment.indicators.Value``): a fraction for rates, None without a
-    denominator."""
-
-    @property
-    def value(self) -> float | None: ...
-
-
-@dataclass(frozen=True)
-class Measured:
-    """A value computed here (a person's own record): like the core's ``Value``."""
-
-    value: float | None
-    numerator: float
-    denominator: float | None
 
 
 @dataclass
@@ -130,9 +114,9 @@ class Inputs:
     grids: list[Subject]
     #: The grids below each street and community (and any unit a person works in).
     grids_under: Mapping[str, Sequence[str]]
-    values: Mapping[str, Mapping[str, Valued]]  # unit → indicator code → value
+    values: Mapping[str, Mapping[str, Value]]  # unit → indicator code → value
     people: list[Person] = field(default_factory=list)
-    personal: Mapping[str, Mapping[str, Valued]] = field(default_factory=dict)  # username → own record
+    personal: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)  # username → own record
     reports: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (grid, source) → events reported
     inspections: Mapping[str, Mapping[str, Sequence[float]]] = field(default_factory=dict)  # grid → duty → scores
     ratings: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (username, street|department) → 0..100
@@ -157,7 +141,7 @@ def months_in(day_from: date, day_to: date) -> float:
     return total
 
 
-def _value(values: Mapping[str, Valued] | None, code: str) -> float | None:
+def _value(values: Mapping[str, Value] | None, code: str) -> float | None:
     found = values.get(code) if values else None
     return None if found is None else found.value
 
@@ -174,7 +158,7 @@ def _band(bands: Sequence[Band], score: float | None) -> str | None:
 # ------------------------------------------------------------------ the pieces
 
 
-def weighted_terms(terms: Sequence[Term], values: Mapping[str, Valued] | None, unit: str | None,
+def weighted_terms(terms: Sequence[Term], values: Mapping[str, Value] | None, unit: str | None,
                    total: float) -> tuple[float | None, list[Part], bool]:
     """Σ weight × (value or 1 − value) over the terms with a value, re-weighed to ``total`` when
     some have none. Returns (score, parts, partial)."""
@@ -195,18 +179,18 @@ def weighted_terms(terms: Sequence[Term], values: Mapping[str, Valued] | None, u
     return got * (total / weights), parts, partial
 
 
-def composite(scheme: Scheme, values: Mapping[str, Valued] | None, unit: str) -> tuple[float | None, list[Part], bool]:
+def composite(scheme: Scheme, values: Mapping[str, Value] | None, unit: str) -> tuple[float | None, list[Part], bool]:
     """The composite score (0..100) of a unit from its indicators."""
     return weighted_terms(scheme.composite.terms, values, unit, 100.0)
 
 
-def own_score(scheme: Scheme, record: Mapping[str, Valued] | None) -> float | None:
+def own_score(scheme: Scheme, record: Mapping[str, Value] | None) -> float | None:
     """A person's own handling record as a score 0..100 (None: no handling task in the period)."""
     score, _, _ = weighted_terms(scheme.own.terms, record, None, 100.0)
     return score
 
 
-def achievement(measure: Measure, grid: str, values: Mapping[str, Valued] | None, inputs: Inputs,
+def achievement(measure: Measure, grid: str, values: Mapping[str, Value] | None, inputs: Inputs,
                 months: float, duty: str) -> tuple[float | None, float | None, str]:
     """How far a grid met a duty in the period, 0..1 (None: nothing measured it); with the value
     measured and how (indicator, reports, inspection)."""
@@ -240,7 +224,7 @@ def _compare(op: str | None, left: float, right: float) -> bool:
     return {">=": left >= right, ">": left > right, "<=": left <= right, "<": left < right}.get(op or "", False)
 
 
-def rule_points(rule: RewardRule, grid: str, values: Mapping[str, Valued] | None,
+def rule_points(rule: RewardRule, grid: str, values: Mapping[str, Value] | None,
                 inputs: Inputs) -> tuple[float, float | None]:
     """The points a reward or punishment rule gives a grid, and the value it looked at."""
     if rule.kind == "inspection_below":
@@ -301,7 +285,7 @@ def grid_score(scheme: Scheme, grid: Subject, inputs: Inputs, months: float) -> 
 
 
 def index_score(index: Index, sources: Mapping[str, float | None], unit: str | None,
-                values: Mapping[str, Valued] | None) -> tuple[float | None, list[Part], bool]:
+                values: Mapping[str, Value] | None) -> tuple[float | None, list[Part], bool]:
     """An index: the weighted mean (0..100) of its parts with a value. ``sources`` gives the value of
     each non-indicator source (composite, grids, grid, own, rating)."""
     parts: list[Part] = []
@@ -320,7 +304,7 @@ def index_score(index: Index, sources: Mapping[str, float | None], unit: str | N
 
 
 def _part_value(part: IndexPart, sources: Mapping[str, float | None],
-                values: Mapping[str, Valued] | None) -> tuple[float | None, float | None]:
+                values: Mapping[str, Value] | None) -> tuple[float | None, float | None]:
     """(the value as measured, the part's score 0..100)."""
     if part.source != "indicator":
         value = sources.get(part.source)
@@ -465,15 +449,6 @@ def _excellent(rows: list[ScoreRow], share: float, minimum: float) -> None:
 
 
 # ------------------------------------------------------------------ from the store
-
-
-def city_day_bounds(day_from: date, day_to: date) -> tuple[datetime, datetime]:
-    """The period's days (Asia/Shanghai, both inclusive) as UTC moments [start, end)."""
-    from rules.worktime import CITY_TZ
-
-    start = datetime.combine(day_from, time(0), CITY_TZ).astimezone(UTC)
-    end = datetime.combine(day_to + timedelta(days=1), time(0), CITY_TZ).astimezone(UTC)
-    return start, end
 
 
 async def period_scores(db: Any, org: Any, scheme: Scheme, day_from: date, day_to: date,

@@ -10,10 +10,11 @@ from datetime import date
 from sqlalchemy import and_, case, or_
 from sqlmodel import col, func, select
 
+from assessment.indicators import Value
 from assessment.schemes import Scheme
-from assessment.scores import Inputs, Measured, Person, Subject, city_day_bounds
+from assessment.scores import Inputs, Person, Subject
 from store import models
-from store.assessment import indicator_values
+from store.assessment import day_bounds, indicator_values
 from store.db import Database
 from store.org import OrgTree
 from store.schemes import cadre_ratings, inspections
@@ -24,12 +25,12 @@ def _subject(unit: models.Unit) -> Subject:
 
 
 async def personal_records(db: Database, usernames: list[str], day_from: date,
-                           day_to: date) -> dict[str, dict[str, Measured]]:
+                           day_to: date) -> dict[str, dict[str, Value]]:
     """Each person's own handling record: their handling tasks (claimed by them, created in the
     period, not cancelled) completed, and completed by the deadline (a task without one is on time)."""
     if not usernames:
         return {}
-    start, end = city_day_bounds(day_from, day_to)
+    start, end = day_bounds(day_from, day_to)
     task = models.Task
     done = case((col(task.status) == "done", 1), else_=0)
     on_time = case((and_(col(task.status) == "done",
@@ -38,13 +39,13 @@ async def personal_records(db: Database, usernames: list[str], day_from: date,
              .where(col(task.claimed_by).in_(usernames), task.kind == "handle", col(task.status) != "cancelled",
                     col(task.created_at) >= start, col(task.created_at) < end)
              .group_by(task.claimed_by))
-    found: dict[str, dict[str, Measured]] = {}
+    found: dict[str, dict[str, Value]] = {}
     async with db.session() as session:
         for username, n, n_done, n_on_time in (await session.exec(query)).all():
             n, n_done, n_on_time = int(n or 0), int(n_done or 0), int(n_on_time or 0)
             found[str(username)] = {
-                "handled_rate": Measured(n_done / n if n else None, n_done, n),
-                "on_time_handled_rate": Measured(n_on_time / n if n else None, n_on_time, n),
+                "handled_rate": Value(n_done / n if n else None, n_done, n),
+                "on_time_handled_rate": Value(n_on_time / n if n else None, n_on_time, n),
             }
     return found
 
@@ -53,7 +54,7 @@ async def grid_reports(db: Database, sources: set[str], day_from: date, day_to: 
     """Events each grid reported from each of ``sources`` within the period (voided ones do not count)."""
     if not sources:
         return {}
-    start, end = city_day_bounds(day_from, day_to)
+    start, end = day_bounds(day_from, day_to)
     event = models.Event
     query = (select(event.grid, event.source, func.count())
              .where(col(event.source).in_(sorted(sources)), col(event.grid).is_not(None), event.state != "voided",

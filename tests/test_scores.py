@@ -11,17 +11,18 @@ from datetime import date
 
 import pytest
 
+from assessment.indicators import Value
 from assessment.schemes import load
-from assessment.scores import Inputs, Measured, Person, Subject, months_in, score_sheet
+from assessment.scores import Inputs, Person, Subject, months_in, score_sheet
 
 NOV = (date(2026, 11, 1), date(2026, 11, 30))  # one whole month: monthly targets as they are
 
 
-def v(x: float | None) -> Measured:
-    return Measured(x, 0 if x is None else x, None if x is None else 1)
+def v(x: float | None) -> Value:
+    return Value(x, 0 if x is None else x, None if x is None else 1)
 
 
-def values(**kw: float | None) -> dict[str, Measured]:
+def values(**kw: float | None) -> dict[str, Value]:
     return {k: v(x) for k, x in kw.items()}
 
 

@@ -4,7 +4,7 @@ photo), ``cadrerating`` (a street's or home department's yearly rating of a disp
 ``user.party_member`` (party members get the pioneer index; existing users are not members).
 
 Revision ID: 0016
-Revises: 0014 (0015 is the lead's assessment core; re-chained when it lands)
+Revises: 0015 (the assessment core)
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
