@@ -1,7 +1,7 @@
 """The one definition of a valid inspection entry (督查记录) and cadre rating, for the pages and the API
 alike (pure: the caller passes the active scheme, the grids and today).
 
-A problem names its field and a catalogue key (``entry.err.<code>``) with its values, so a page shows
+A problem names its field and a catalogue key (``entry_err.<code>``) with its values, so a page shows
 it in its language next to the field, and the API answers the English text with the code. Who may
 enter for which grid or cadre (scope) is the caller's question, answered before these checks.
 """
@@ -26,7 +26,7 @@ MAX_AGE_DAYS = 366
 
 @dataclass(frozen=True)
 class FieldProblem:
-    """A refused field: ``field`` (form and JSON name), ``code`` (catalogue ``entry.err.<code>``)."""
+    """A refused field: ``field`` (form and JSON name), ``code`` (catalogue ``entry_err.<code>``)."""
 
     field: str
     code: str
@@ -34,7 +34,7 @@ class FieldProblem:
 
     @property
     def key(self) -> str:
-        return f"entry.err.{self.code}"
+        return f"entry_err.{self.code}"
 
 
 @dataclass(frozen=True)

@@ -484,9 +484,9 @@ class InspectionApi(Controller):
         try:
             entry = await add_checked_inspection(ctx, user, raw)
         except EntryRefused as exc:
-            first = exc.problems[0]
-            raise CommandError.keyed(400, "entry.problem", field=first.field,
-                                     what=translate("en", first.key, **first.values)) from None
+            first = exc.problems[0]  # the API names the first problem by its field, code entry_err.<code>
+            detail = "; ".join(f"{p.field}: {translate('en', p.key, **p.values)}" for p in exc.problems)
+            raise CommandError(400, detail, first.key, **first.values) from None
         return InspectionOut.of(entry)
 
 
