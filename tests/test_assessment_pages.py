@@ -68,7 +68,8 @@ async def test_inspection_entries_are_scoped_to_the_supervisors_street(browser: 
         await webapp.page_login(other, "zx_st")
         assert (await other.get(f"/photos/{photo['photo_id']}")).status_code == 403
     async with app_ctx.db.session() as session:
-        audit = (await session.exec(select(models.AuditEntry).where(models.AuditEntry.action == "inspection_add"))).all()
+        query = select(models.AuditEntry).where(models.AuditEntry.action == "inspection_add")
+        audit = (await session.exec(query)).all()
     assert [(a.actor, a.target) for a in audit] == [("zx_hs", "HS01-G1/D03")]
 
 
