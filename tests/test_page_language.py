@@ -339,8 +339,8 @@ def _urls(w: World) -> list[str]:
             "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
             "/search/export.csv?state=nope", "/stats", "/stats?unit=HS", "/stats?from=nonsense&to=2026-01-01",
             "/stats?unit=NOPE", "/stats/drill?counter=events", "/stats/drill?unit=HS&counter=tasks_done",
-            "/stats/drill?counter=nope", "/assessment", "/assessment?period=nonsense", "/assessment?period=2026", "/assessment/inspections",
-            "/assessment/cadres", "/admin/schemes", "/admin/schemes?error=any+text"]
+            "/stats/drill?counter=nope", "/assessment", "/assessment?period=nonsense", "/assessment?period=2026",
+            "/assessment/inspections", "/assessment/cadres", "/admin/schemes", "/admin/schemes?error=any+text"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
     urls += [f"/events/{w.events['closed']}?error=任何文字&msg=msg.claimed", "/inbox?msg=msg.nope",
              "/inbox?msg=nope.nope", "/admin/rules?error=any+text", "/login?error=login.wait"]
