@@ -21,7 +21,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -452,11 +452,12 @@ def _excellent(rows: list[ScoreRow], share: float, minimum: float) -> None:
 
 
 async def period_scores(db: Any, org: Any, scheme: Scheme, day_from: date, day_to: date,
-                        annual: bool = False) -> ScoreSheet:
+                        annual: bool = False, *, now: datetime | None = None) -> ScoreSheet:
     """The scores of every unit and person for the period under ``scheme`` (``db``: store.db.Database,
     ``org``: store.org.OrgTree). Cadres are scored only for an ``annual`` sheet (their ratings are
-    per year: ``day_from``'s)."""
+    per year: ``day_from``'s). ``now`` (default: now) ends a period that has not ended yet, as for
+    ``store.assessment.indicator_values``."""
     from store import score_inputs
 
-    inputs = await score_inputs.gather(db, org, scheme, day_from, day_to, annual=annual)
+    inputs = await score_inputs.gather(db, org, scheme, day_from, day_to, annual=annual, now=now)
     return score_sheet(scheme, inputs, day_from, day_to, annual=annual)

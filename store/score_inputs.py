@@ -5,7 +5,7 @@ entries, the people scored and their own handling records, and the cadres' ratin
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import and_, case, or_
 from sqlmodel import col, func, select
@@ -65,7 +65,7 @@ async def grid_reports(db: Database, sources: set[str], day_from: date, day_to: 
 
 
 async def gather(db: Database, org: OrgTree, scheme: Scheme, day_from: date, day_to: date, *,
-                 annual: bool = False) -> Inputs:
+                 annual: bool = False, now: datetime | None = None) -> Inputs:
     """The inputs of :func:`assessment.scores.score_sheet` for the period."""
     units = sorted(org.units.values(), key=lambda u: u.code)
     kinds: dict[str, list[models.Unit]] = defaultdict(list)
@@ -77,7 +77,7 @@ async def gather(db: Database, org: OrgTree, scheme: Scheme, day_from: date, day
             grids_under[unit.code] = sorted(c for c in org.descendants(unit.code) if org.units[c].kind == "grid")
     values = {}
     for unit in kinds["department"] + kinds["street"] + kinds["community"] + kinds["grid"]:
-        values[unit.code] = await indicator_values(db, org, unit.code, day_from, day_to)
+        values[unit.code] = await indicator_values(db, org, unit.code, day_from, day_to, now=now)
     async with db.session() as session:
         users = (await session.exec(select(models.User).where(
             models.User.active == True,  # noqa: E712
