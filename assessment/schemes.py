@@ -214,12 +214,6 @@ class Scheme(_Strict):
     service: Index
     cadres: Cadres
 
-    def grade(self, bands: list[Band], score: float | None) -> Band | None:
-        """The band ``score`` falls in (bands highest first)."""
-        if score is None:
-            return None
-        return next((b for b in bands if score >= b.min - 1e-9), bands[-1] if bands else None)
-
 
 @dataclass(frozen=True)
 class Problem:

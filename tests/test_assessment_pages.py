@@ -96,6 +96,11 @@ async def test_inspection_fields_are_checked_every_problem_at_once(browser: weba
         assert r.status_code == 303, r.text[:500]
         listing = (await http.get("/assessment/inspections")).text
         assert "人口信息未及时更新" in listing and "/photos/" in listing
+        # Not a photo: the form comes back with the photo's reason, nothing saved.
+        r = await http.post("/assessment/inspections", data={
+            "grid": "HS01-G2", "duty": "D05", "finding": "出租房屋未登记", "score": "60",
+            "_csrf_token": csrf(page.text)}, files={"photo": ("e.png", b"not a png", "image/png")})
+        assert r.status_code == 400 and "出租房屋未登记" in r.text and "现场照片" in r.text
 
 
 async def test_cadres_are_rated_by_their_street_and_their_department(browser: webapp.Browser,
@@ -126,8 +131,9 @@ async def test_cadres_are_rated_by_their_street_and_their_department(browser: we
     async with browser() as http:
         await webapp.page_login(http, "wg_hs01_g1")  # rates nobody
         assert (await http.get("/assessment/cadres")).status_code == 403
-    ratings = {(r.username, r.side): r.score for r in await scheme_store.cadre_ratings(app_ctx.db, date.today().year)}
-    assert ratings == {("pz_zf_hs", "street"): 92, ("pz_zf_hs", "department"): 85}
+    ratings = {(r.username, r.side): (r.unit, r.score, r.rated_by)
+               for r in await scheme_store.cadre_ratings(app_ctx.db, date.today().year)}
+    assert ratings == {("pz_zf_hs", "street"): ("HS", 92, "zx_hs"), ("pz_zf_hs", "department"): ("D-ZF", 85, "bm_zf")}
 
 
 async def test_party_member_flag_on_the_admin_user_page(browser: webapp.Browser, app_ctx: AppContext) -> None:

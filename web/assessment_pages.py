@@ -31,6 +31,7 @@ from store import models, queries
 from store import photos as photo_store
 from store import schemes as scheme_store
 from store.org import OrgTree
+from store.timeutil import utcnow
 from web.access import admins, signed_in, supervisors
 from web.auth import CurrentUser
 from web.commands import CommandError
@@ -38,7 +39,7 @@ from web.context import AppContext
 from web.errors import refusal
 from web.i18n import language_of, translate
 from web.labels import has_key
-from web.photos import form_uploads, save_staff_photos
+from web.photos import PhotoError, form_uploads, save_staff_photos
 from wulian.scheme_admin import MAX_SCHEME_BYTES, check_content, store_checked
 
 
@@ -330,9 +331,14 @@ class AssessmentPages(Controller):
             if uploads:
                 raw["photo_id"] = (await save_staff_photos(ctx, request, user, uploads[:1], 1))[0]
             await add_checked_inspection(ctx, user, raw)
-        except EntryRefused as exc:
+        except (EntryRefused, PhotoError) as exc:
             context = await self._inspections_context(ctx, user)
-            context.update(errors=problem_texts(lang, exc.problems), form=raw, bad=[p.field for p in exc.problems])
+            if isinstance(exc, PhotoError):  # the photo's own reason (not a photo, too large, ...)
+                errors, bad = [translate(lang, "entry.problem", field=translate(lang, "entry.field.photo_id"),
+                                         what=exc.message(lang))], ["photo_id"]
+            else:
+                errors, bad = problem_texts(lang, exc.problems), [p.field for p in exc.problems]
+            context.update(errors=errors, form=raw, bad=bad)
             return Template("assessment_inspections.html", context=context, status_code=400)
         return Redirect("/assessment/inspections?msg=assessment.msg.inspection_saved", status_code=303)
 
@@ -378,7 +384,7 @@ class AssessmentPages(Controller):
                            form=dict(data), bad=[p.field for p in problems])
             return Template("assessment_cadres.html", context=context, status_code=400)
         cadre = next(c for c in cadres if c.username == draft.username)
-        unit = cadre.stationed_street or "" if draft.side == "street" else cadre.unit
+        unit = (cadre.stationed_street or "") if draft.side == "street" else cadre.unit
         await scheme_store.rate_cadre(ctx.db, username=draft.username, year=draft.year, side=draft.side, unit=unit,
                                       score=draft.score, comment=draft.comment, actor=user.username)
         return Redirect("/assessment/cadres?msg=assessment.msg.rating_saved", status_code=303)
@@ -414,7 +420,7 @@ async def add_checked_inspection(ctx: AppContext, user: CurrentUser, raw: Mappin
     entry = models.InspectionEntry(grid=draft.grid, duty=draft.duty, day=draft.day, finding=draft.finding,
                                    score=draft.score, photo_id=draft.photo_id, scheme_version=scheme_row.version,
                                    inspector=user.username, inspector_unit=user.unit,
-                                   created_at=datetime.now(CITY_TZ))
+                                   created_at=utcnow())
     return await scheme_store.add_inspection(ctx.db, entry)
 
 
