@@ -448,6 +448,9 @@ async def _scheme_pages(http: httpx.AsyncClient) -> list[tuple[str, str]]:
     raw["grid"]["rules"][0]["cap"] = 10
     raw["fortress"]["bands"][0]["grade"] = "6"
     raw["cadres"]["excellent_share"] = 0
+    raw["grid"]["duties"][9]["measure"]["kind"] = "nope"  # literal: the allowed codes shown as code
+    raw["pioneer"]["parts"][0]["source"] = "composite"  # not a part of this index
+    raw["grid"]["duties"][0]["measure"]["source"] = "pigeon"  # an unknown source
     raw["extra"] = 1
     pages = []
     r = await http.post("/admin/schemes/upload", data={"_csrf_token": token},

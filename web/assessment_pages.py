@@ -243,7 +243,7 @@ def scheme_problem(lang: str, problem: Problem) -> dict[str, str]:
     if problem.line is not None:
         where = translate(lang, "schemecheck.where.line", line=problem.line, column=problem.column or 0)
     elif problem.item:
-        where = translate(lang, "schemecheck.where.item", code=problem.item)
+        where = translate(lang, "schemecheck.where.item")  # and the item's code, shown as code
     elif problem.field:
         where = translate(lang, "schemecheck.where.scheme")
     else:
@@ -254,6 +254,10 @@ def scheme_problem(lang: str, problem: Problem) -> dict[str, str]:
     params = dict(problem.params)
     if params.get("indicator") in INDICATOR_KINDS:  # a known indicator by its name
         params["indicator"] = indicator_label(lang, str(params["indicator"]))
+    # The values the file may hold are codes of the file: shown apart, as code, in every language.
+    allowed = str(params.pop("expected", "") if problem.code == "literal_error" else params.get("allowed", ""))
+    if problem.code == "literal_error":
+        key = "schemecheck.literal"
     if has_key(key):
         try:
             what = translate(lang, key, **params)
@@ -261,7 +265,8 @@ def scheme_problem(lang: str, problem: Problem) -> dict[str, str]:
             what = translate(lang, "invalid.invalid")
     else:
         what = problem.message if lang == "en" else translate(lang, "invalid.invalid")
-    return {"where": where, "field": problem.field or "", "what": what}
+    return {"where": where, "item": problem.item or "", "field": problem.field or "", "what": what,
+            "allowed": allowed}
 
 
 # ------------------------------------------------------------------ the pages
