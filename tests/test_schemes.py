@@ -155,3 +155,30 @@ def test_cli_activate_and_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         assert "broken.1" not in listed.output
     finally:
         get_settings.cache_clear()
+
+
+def test_one_definition_of_an_inspection_entry_and_a_rating() -> None:
+    from datetime import date
+
+    from assessment.entries import check_inspection, check_rating
+    from assessment.schemes import load
+
+    today = date(2026, 12, 2)
+    draft, problems = check_inspection({"grid": "G1", "duty": "D03", "finding": " 日志不全 ", "score": "82.5"},
+                                       load(), {"G1"}, today)
+    assert problems == [] and draft is not None
+    assert (draft.grid, draft.duty, draft.day, draft.finding, draft.score) == ("G1", "D03", today, "日志不全", 82.5)
+    _, problems = check_inspection({"grid": "G9", "duty": "D07", "finding": "x" * 1001, "score": float("nan"),
+                                    "day": "2025-11-01"}, load(), {"G1"}, today)
+    assert [(p.field, p.code) for p in problems] == [("grid", "unknown_grid"), ("duty", "duty_automatic"),
+                                                     ("day", "day_range"), ("finding", "too_long"),
+                                                     ("score", "score_range")]
+    _, problems = check_inspection({"grid": "G1", "duty": "D03", "finding": "a\x07b", "score": True}, load(),
+                                   {"G1"}, today)
+    assert [(p.field, p.code) for p in problems] == [("finding", "control_characters"), ("score", "required")]
+    rating, problems = check_rating({"username": "c1", "side": "street", "score": "90"}, {"c1"}, ["street"], today)
+    assert problems == [] and rating is not None and (rating.year, rating.score) == (2026, 90)
+    _, problems = check_rating({"username": "c2", "side": "department", "score": "-1", "year": "2024"}, {"c1"},
+                               ["street"], today)
+    assert [(p.field, p.code) for p in problems] == [("username", "unknown_cadre"), ("side", "side"),
+                                                     ("year", "year_range"), ("score", "score_range")]
