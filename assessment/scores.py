@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from assessment.indicators import Value
+from assessment.indicators import BY_CODE, Value
 from assessment.schemes import INDICATOR_KINDS, Band, Index, IndexPart, Measure, RewardRule, Scheme, Term
 
 #: The tables of a sheet, in the order pages show them.
@@ -168,7 +168,9 @@ def weighted_terms(terms: Sequence[Term], values: Mapping[str, Value] | None, un
         raw = _value(values, term.indicator)
         shown = None if raw is None else (1 - raw if term.invert else raw)
         points = None if shown is None else term.weight * shown
-        parts.append(Part(term.indicator, term.indicator, term.indicator, raw, points, term.weight,
+        found = BY_CODE.get(term.indicator)
+        parts.append(Part(term.indicator, found.name_zh if found else term.indicator,
+                          found.name_en if found else term.indicator, raw, points, term.weight,
                           term.indicator, unit, "" if raw is not None else "unmeasured"))
         if points is not None:
             got += points

@@ -148,8 +148,6 @@ class ShownRow:
 
 
 def _part_name(lang: str, part: Part) -> str:
-    if part.name_zh == part.code and part.indicator:  # a composite term: the indicator's name
-        return indicator_label(lang, part.indicator)
     return part.name_zh if lang == "zh-CN" else part.name_en
 
 
