@@ -182,3 +182,63 @@ def test_one_definition_of_an_inspection_entry_and_a_rating() -> None:
                                ["street"], today)
     assert [(p.field, p.code) for p in problems] == [("username", "unknown_cadre"), ("side", "side"),
                                                      ("year", "year_range"), ("score", "score_range")]
+
+
+async def test_period_scores_reads_its_inputs_from_the_store(any_db: Database) -> None:
+    """What the scores take from the store besides the indicators (SQLite, and PostgreSQL when
+    configured): a person's own handling tasks, the grid's own patrol reports, the inspection
+    entries of the period, the year's cadre ratings."""
+    from datetime import UTC, date, datetime
+
+    from assessment.schemes import load
+    from assessment.scores import period_scores
+    from store.org import OrgTree
+    from store.seed import load_organisation
+
+    await load_organisation(any_db)
+    day = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)  # 10:00 in the city
+    late = datetime(2026, 11, 12, 2, 0, tzinfo=UTC)
+    async with any_db.session() as session:
+        for i, source in enumerate(("grid_patrol", "grid_patrol", "portal", "grid_patrol")):
+            session.add(models.Event(event_id=f"E{i}", receipt_code=f"R{i:09d}", source=source, category="SR-01",
+                                     description="x", grid="HS01-G1", community="HS01", street="HS",
+                                     state="voided" if i == 3 else "dispatched", stage="dispatch",
+                                     created_at=day, updated_at=day))
+        await session.flush()
+        tasks = [("T1", "done", day, day), ("T2", "done", late, day), ("T3", "claimed", None, day),
+                 ("T4", "cancelled", None, day)]
+        for task_id, status, completed, due in tasks:
+            session.add(models.Task(task_id=task_id, event_id="E0", kind="handle", unit="HS01-G1", status=status,
+                                    claimed_by="wg_hs01_g1", completed_at=completed, due_at=due, created_at=day))
+        session.add(models.Task(task_id="T5", event_id="E1", kind="verify", unit="HS01-G1", status="done",
+                                claimed_by="wg_hs01_g1", completed_at=day, created_at=day))  # no handling task
+        for score in (80.0, 50.0):
+            session.add(models.InspectionEntry(grid="HS01-G1", duty="D03", day=date(2026, 11, 9), finding="x",
+                                               score=score, scheme_version="2026.1", inspector="zx_hs",
+                                               inspector_unit="CC-HS", created_at=day))
+        session.add(models.InspectionEntry(grid="HS01-G1", duty="D04", day=date(2026, 10, 31), finding="x",
+                                           score=0.0, scheme_version="2026.1", inspector="zx_hs",
+                                           inspector_unit="CC-HS", created_at=day))  # before the period
+        await session.commit()
+    await scheme_store.rate_cadre(any_db, username="pz_zf_hs", year=2026, side="street", unit="HS", score=90,
+                                  comment="", actor="zx_hs")
+    org = await OrgTree.load(any_db)
+    sheet = await period_scores(any_db, org, load(), date(2026, 11, 1), date(2026, 11, 30), annual=True,
+                                now=datetime(2026, 12, 1, tzinfo=UTC))
+    g1 = sheet.row("grids", "HS01-G1")
+    assert g1 is not None
+    parts = {p.code: p for p in g1.parts}
+    assert parts["D01"].value == 2  # two patrol reports (the portal's and the voided one do not count)
+    assert parts["D03"].value == 65 and parts["D03"].points == 0.65  # the mean of 80 and 50
+    assert parts["D04"].note == "unmeasured"  # October's entry is not November's
+    assert parts["R05"].points == -3  # one inspection below 60
+    # wg_hs01_g1's own record: three handling tasks (the cancelled one and the verification aside),
+    # two done, one of them on time: 60 × 1/3 + 40 × 2/3 = 46.67; the pioneer index takes it at 40%.
+    p1 = sheet.row("party_members", "wg_hs01_g1")
+    assert p1 is not None and g1.score is not None
+    own = next(p for p in p1.parts if p.code == "own")
+    assert own.value == pytest.approx(60 / 3 + 40 * 2 / 3)
+    assert p1.score == pytest.approx(round(0.6 * g1.score + 0.4 * (60 / 3 + 40 * 2 / 3), 2), abs=0.006)
+    cadre = next(r for r in sheet.tables["cadres"] if r.subject == "pz_zf_hs")
+    assert cadre.score is None and cadre.flags == ["department_rating_missing", "incomplete"]
+    assert next(p for p in cadre.parts if p.code == "street").value == 90  # the rating alone (no own task)
