@@ -37,17 +37,13 @@ def _value(value: Any) -> dict[str, float | None]:
 
 async def scores_for(db: Database, org: OrgTree, day_from: date, day_to: date,
                      annual: bool) -> tuple[str | None, dict[str, list[dict[str, Any]]]]:
-    """The scores of the active assessment scheme for the period: its version and its tables of rows
-    (``assessment.scores.period_scores``). The one place the report asks for scores; where the schemes
-    are not installed, ``(None, {})``: the report holds indicators only."""
-    try:
-        from assessment.scores import period_scores  # type: ignore[import-not-found,unused-ignore]
-        from store.schemes import active_scheme  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the schemes are not in this checkout
-        return None, {}
+    """The scores of the active assessment scheme for the period (``assessment.scores.period_scores``;
+    the shipped scheme when none was activated): its version and its tables of rows. The one place the
+    report asks for scores."""
+    from assessment.scores import period_scores
+    from store.schemes import active_scheme
+
     scheme = await active_scheme(db)
-    if scheme is None:
-        return None, {}
     sheet = await period_scores(db, org, scheme, day_from, day_to, annual=annual)
     return str(sheet.scheme_version), dict(sheet.as_json()["tables"])
 

@@ -3,7 +3,7 @@ written (store/reports.py; the PeriodReport workflow writes revision 1, a recomp
 table: nothing to backfill.
 
 Revision ID: 0017
-Revises: 0015 (to become 0016, the schemes' revision, once it is on main)
+Revises: 0016 (the schemes' revision)
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
