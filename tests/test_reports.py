@@ -394,6 +394,11 @@ async def test_report_pages_in_both_languages_and_within_the_scope(reported: Pla
                 assert word in page.text, (lang, word)
             for street in ("HS", "ST", "QH"):
                 assert f'data-unit="{street}"' in page.text
+            scored = await http.get("/reports/2026-11?level=streets&by=score")  # the shipped scheme's scores
+            assert scored.status_code == 200 and 'value="score" selected' in scored.text
+            assert ("2026.1" in scored.text) and ('value="party_members"' in scored.text)
+            people = await http.get("/reports/2026-11?level=party_members")
+            assert people.status_code == 200 and people.text.count("<tr data-unit=") >= 1
             grids = await http.get("/reports/2026-11?level=grids&by=rework_rate")
             assert grids.status_code == 200 and 'data-unit="QH01-G1"' in grids.text
             assert (await http.get("/reports/2026-11?level=planets")).status_code == 400
@@ -412,6 +417,7 @@ async def test_report_pages_in_both_languages_and_within_the_scope(reported: Pla
         assert 'data-unit="HS01"' in page.text
         assert 'action="/reports/recompute"' not in page.text  # the city's report: not a street's to redo
         assert (await http.get("/reports/2026-11?level=departments")).status_code == 400
+        assert (await http.get("/reports/2026-11?level=party_members")).status_code == 400  # the city's people
     finally:
         await http.aclose()
 
