@@ -28,6 +28,7 @@ from web.api import API_CONTROLLERS
 from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
+from web.dashboard import DASHBOARD_CONTROLLERS
 from web.errors import error_code, key_of, reason_text, status_text
 from web.event_search import SEARCH_CONTROLLERS
 from web.guards import GuardedRequest, refuse_nul_in_url
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *LOCKOUT_CONTROLLERS,
             *UNIT_USER_CONTROLLERS,
             *SEARCH_CONTROLLERS,
+            *DASHBOARD_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the
