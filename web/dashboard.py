@@ -20,24 +20,25 @@ fetches its own page again every :data:`SCREEN_REFRESH_SECONDS` and redraws from
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any, TypedDict
 
 from litestar import Controller, Request, get
+from litestar.exceptions import ValidationException
 from litestar.response import Template
 
 from assessment.indicators import BY_CODE, Value
-from rules.worktime import CITY_TZ
 from store import assessment
 from store import dashboard as rollups
 from store.org import OrgTree
+from store.query_params import QueryError, flat
 from web.access import supervisors
 from web.auth import CurrentUser
 from web.context import AppContext
 from web.i18n import catalogue, language_of, translate
+from web.inbox import query_error
 from web.labels import category_name
-from web.stats import Period, drill_url, parse_period
+from web.stats import Period, drill_url, parse_period, today
 
 #: Months shown when the request names no period: the current one and the eleven before.
 DEFAULT_MONTHS = 12
@@ -245,7 +246,7 @@ async def dashboard_answer(ctx: AppContext, org: OrgTree, period: Period, target
     # Grids of the unit: the hotspot map (every grid with coordinates) and the heat table (the busiest).
     grid_units = sorted((org.units[code] for code in org.descendants(unit) if org.units[code].kind == "grid"),
                         key=lambda u: u.code) if unit in org.units else []
-    per_grid = await rollups.category_counts_of(db, [g.code for g in grid_units], day_from, day_to)
+    per_grid = await assessment.unit_category_counts(db, [g.code for g in grid_units], day_from, day_to)
     grid_totals = {g.code: sum(per_grid.get(g.code, {}).values()) for g in grid_units}
     grids: list[Grid] = [
         {"code": g.code, "name_zh": g.name_zh, "name_en": g.name_en, "lat": g.lat, "lon": g.lon,
@@ -302,27 +303,15 @@ def category_url(unit: str, day_from: date, day_to: date, category: str) -> str:
 # ------------------------------------------------------------------ the period and the texts
 
 
-def default_unit(user: CurrentUser, org: OrgTree) -> str:
-    """The highest unit of the user's scope (the city for city-wide roles, the street for a street's
-    supervisor), else the user's own unit."""
-    tops = [org.units[code] for code in user.scope
-            if code in org.units and (org.units[code].parent not in user.scope)]
-    if not tops:
-        return user.unit
-    rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
-    return min(tops, key=lambda u: (rank.get(u.kind, len(rank)), u.code)).code
-
-
-def period_params(params: Mapping[str, Any], user: CurrentUser, org: OrgTree,
-                  today: date | None = None) -> dict[str, str]:
-    """The request's ``unit``, ``from`` and ``to``, with the defaults for those it leaves out (the
-    parser checks them all)."""
-    today = today or datetime.now(CITY_TZ).date()
-    back = today.year * 12 + today.month - 1 - (DEFAULT_MONTHS - 1)
-    first = date(back // 12, back % 12 + 1, 1)
-    given = {name: str(params.get(name) or "") for name in ("unit", "from", "to")}
-    return {"unit": given["unit"] or default_unit(user, org), "from": given["from"] or first.isoformat(),
-            "to": given["to"] or today.isoformat()}
+def period_params(params: Any, now: date | None = None) -> dict[str, Any]:
+    """The request's ``unit``, ``from`` and ``to`` (first values), ``from`` by default the first day of
+    the month :data:`DEFAULT_MONTHS` - 1 months back (the parser checks them and defaults the rest)."""
+    current = now or today()
+    back = current.year * 12 + current.month - 1 - (DEFAULT_MONTHS - 1)
+    given = flat(params, ("unit", "from", "to"))
+    if given["from"] is None or (isinstance(given["from"], str) and not given["from"].strip()):
+        given["from"] = date(back // 12, back % 12 + 1, 1).isoformat()
+    return given
 
 
 def chart_texts(lang: str, target: float) -> dict[str, str]:
@@ -371,16 +360,21 @@ def _scope_units(user: CurrentUser, org: OrgTree) -> list[Any]:
 async def _page(ctx: AppContext, user: CurrentUser, request: Request, template: str, screen: bool) -> Template:
     lang = language_of(request.cookies)
     org = await ctx.org()
-    params = period_params(request.query_params, user, org)
-    period = parse_period(params, user)
     target = ctx.settings.dashboard_grassroots_target
+    error, status = None, 200
+    try:
+        period = parse_period(period_params(request.query_params), user, org)
+    except QueryError as exc:  # the page again, with the reason (fields by their labels) and the default period
+        error, status = query_error(exc, lang, "dash."), 400
+        period = parse_period(period_params({}), user, org)
     answer = await dashboard_answer(ctx, org, period, target)
     kpis = [{"code": code, "name": BY_CODE[code].name_en if lang == "en" else BY_CODE[code].name_zh,
              "shown": shown(code, answer["totals"][code]), "figure": answer["totals"][code],
              "fraction": fraction(lang, answer["totals"][code])} for code in KPIS]
-    return Template(template, context={
-        "user": user, "period": period, "answer": answer, "kpis": kpis, "units": _scope_units(user, org),
-        "target_shown": f"{target * 100:.1f}%", "screen": screen, "refresh_seconds": SCREEN_REFRESH_SECONDS,
+    return Template(template, status_code=status, context={
+        "user": user, "error": error, "period": period, "answer": answer, "kpis": kpis,
+        "units": _scope_units(user, org), "target_shown": f"{target * 100:.1f}%", "screen": screen,
+        "refresh_seconds": SCREEN_REFRESH_SECONDS,
         "query": {"unit": period.unit, "from": period.day_from.isoformat(), "to": period.day_to.isoformat()},
         "state": {"lang": lang, "screen": screen, "texts": chart_texts(lang, target), "data": answer},
     })
@@ -418,7 +412,10 @@ class DashboardApi(Controller):
         and the working hours per stage, each with the URL of the list behind it. Supervisors and
         administrators."""
         org = await ctx.org()
-        period = parse_period(period_params(request.query_params, user, org), user)
+        try:
+            period = parse_period(period_params(request.query_params), user, org)
+        except QueryError as exc:
+            raise ValidationException(query_error(exc, "en")) from None
         return await dashboard_answer(ctx, org, period, ctx.settings.dashboard_grassroots_target)
 
 
