@@ -53,3 +53,26 @@ def add_working_hours(start: datetime, hours: float) -> datetime:
         day += timedelta(days=1)
         cursor = datetime.combine(day, time(0, 0), CITY_TZ)
     raise ValueError(f"{hours} working hours is out of range")
+
+
+def working_hours_between(start: datetime, end: datetime) -> float:
+    """The working hours from ``start`` to ``end`` (aware datetimes; 0 when ``end`` is not later): the
+    inverse of :func:`add_working_hours`, for the assessment's time per stage."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be timezone-aware")
+    if end <= start:
+        return 0.0
+    local_start, local_end = start.astimezone(CITY_TZ), end.astimezone(CITY_TZ)
+    total = timedelta()
+    day = local_start.date()
+    for _ in range(36600):  # at most a hundred years of days: a hard stop against bad input
+        if day > local_end.date():
+            break
+        if is_working_day(day):
+            for begin, finish in WORK_PERIODS:
+                frm = max(local_start, datetime.combine(day, begin, CITY_TZ))
+                to = min(local_end, datetime.combine(day, finish, CITY_TZ))
+                if to > frm:
+                    total += to - frm
+        day += timedelta(days=1)
+    return total.total_seconds() / 3600

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
@@ -104,6 +104,9 @@ class Event(SQLModel, table=True):
     # before tracking keys existed, which then nobody can rate (the window accepts by default).
     tracking_key_hash: str = Field(default="", max_length=64)
     follower_count: int = 0  # people who follow it ("me too") from the nearby list
+    # The move that closed it (rate, accept_by_default, close): a rating accepted by default when the
+    # window ran out is counted apart from the ratings given (assessment).
+    close_action: str = Field(default="", max_length=20)
     # Description and address lower-cased (``search_text``), for the event search's text filter.
     search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
@@ -177,6 +180,11 @@ class Task(SQLModel, table=True):
     photos: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     parent: str | None = Field(default=None, max_length=220)
     overdue_level: str | None = Field(default=None, max_length=8)  # yellow | red (warnings fired)
+    # For assessment (the workflow's task fields): how a handling task came and how it ended.
+    origin: str = Field(default="", max_length=16)  # dispatch | rework | escalation | reassign
+    ended_at: datetime | None = None  # cancelled at
+    ended_by: str = Field(default="", max_length=16)  # returned | escalated | reassigned | voided | closed
+    extended_hours: int = 0  # approved extensions
     # Denormalised for the inbox (set through ``inbox_fields`` by the projection): filters and sorts
     # on the task row alone, with no NULLs in sort keys, so no join or sort runs before the LIMIT.
     active: bool = False  # status is open or claimed
@@ -358,3 +366,63 @@ class IdempotencyKey(SQLModel, table=True):
     tracking_key_hash: str = Field(default="", max_length=64)
     status: int | None = None  # the answer's HTTP status; None while the first request runs
     body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+# ---- issue 11: assessment facts and rollups (store/assessment.py, kept by the projection)
+
+
+class AssessmentFact(SQLModel, table=True):
+    """What one event, handling task, warning or late task counts for in the assessment (facts are
+    computed by ``assessment.facts`` and written by the projection in the event's transaction).
+
+    ``flags`` holds the counters the subject counts in (a bit each, ``assessment.facts.COUNTERS``);
+    ``amounts`` the working hours of its stages. The unit columns are the units it counts for below the
+    city (the city counts everything): a task its unit's grid, community, street, department or command
+    centre; an event its place, else its handling unit's. Drill-down lists read one range of these
+    indexes, so the list behind a number is the rows that made it.
+    """
+
+    __table_args__ = (
+        Index("ix_fact_kind_day", "kind", "day", "subject"),
+        Index("ix_fact_kind_grid_day", "kind", "grid", "day", "subject"),
+        Index("ix_fact_kind_community_day", "kind", "community", "day", "subject"),
+        Index("ix_fact_kind_street_day", "kind", "street", "day", "subject"),
+        Index("ix_fact_kind_department_day", "kind", "department", "day", "subject"),
+        Index("ix_fact_kind_centre_day", "kind", "centre", "day", "subject"),
+    )
+
+    subject: str = Field(primary_key=True, max_length=240)  # event id, task id, <event>#W<seq>, <task>#late
+    event_id: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=8)  # event | task | warning | late
+    day: date  # the cohort day, Asia/Shanghai: reported (event), created (task), warned (warning)
+    category: str = Field(default="", max_length=32)
+    grid: str | None = Field(default=None, max_length=32)
+    community: str | None = Field(default=None, max_length=32)
+    street: str | None = Field(default=None, max_length=32)
+    department: str | None = Field(default=None, max_length=32)
+    centre: str | None = Field(default=None, max_length=32)
+    flags: int = 0
+    amounts: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    due_at: datetime | None = None  # late tasks: the deadline
+    ended_at: datetime | None = None  # late tasks: completed or cancelled (None: still open)
+
+
+class IndicatorRollup(SQLModel, table=True):
+    """Per unit, counter and day: how many subjects count (``n``) and the sum of their amounts
+    (``total``, for averages). Every unit a fact counts for has its own rows, so a unit's indicators
+    over a period are one range of the primary key, never a scan of events."""
+
+    unit: str = Field(primary_key=True, max_length=32)
+    counter: str = Field(primary_key=True, max_length=32)
+    day: date = Field(primary_key=True)
+    n: int = 0
+    total: float = 0.0
+
+
+class CategoryRollup(SQLModel, table=True):
+    """Events per unit, day and category (the dashboard's hotspots)."""
+
+    unit: str = Field(primary_key=True, max_length=32)
+    day: date = Field(primary_key=True)
+    category: str = Field(primary_key=True, max_length=32)
+    n: int = 0

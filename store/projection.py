@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import models
+from store import assessment, models
 from store.db import Database
 from store.timeutil import parse_required, parse_utc, utcnow
 from workflows.types import EventSnapshot
@@ -75,6 +75,7 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
             tracking_key_hash=report.tracking_key_hash,
             follower_count=len(snap.followers),
             search_text=models.search_text(report.description, report.location.address),
+            close_action=_close_action(snap),
         )
         if row is None:
             row = models.Event(event_id=snap.event_id, **fields)
@@ -111,15 +112,19 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
                 photos=list(task.photos),
                 parent=task.parent,
                 overdue_level="red" if "escalate" in task.fired else "yellow" if "due" in task.fired else None,
+                origin=task.origin,
+                ended_at=parse_utc(task.ended_at),
+                ended_by=task.ended_by,
+                extended_hours=task.extended_hours,
                 **models.inbox_fields(task.status, parse_utc(task.due_at), row),
             )
             stored = existing_tasks.get(task.task_id)
             if stored is None:
-                session.add(models.Task(task_id=task.task_id, **values))
+                stored = existing_tasks[task.task_id] = models.Task(task_id=task.task_id, **values)
             else:
                 for key, value in values.items():
                     setattr(stored, key, value)
-                session.add(stored)
+            session.add(stored)
 
         last_seq = (
             await session.exec(
@@ -148,17 +153,26 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
                 )
 
         await _notices(session, snap)
-        known_warnings = len(
-            (await session.exec(select(models.SupervisionWarning.seq).where(
-                models.SupervisionWarning.event_id == snap.event_id))).all()
-        )
+        warnings = list((await session.exec(select(models.SupervisionWarning).where(
+            models.SupervisionWarning.event_id == snap.event_id))).all())
+        known_warnings = len(warnings)
         for seq, warning in enumerate(snap.warnings[known_warnings:], start=known_warnings + 1):
-            session.add(models.SupervisionWarning(
+            stored_warning = models.SupervisionWarning(
                 event_id=snap.event_id, seq=seq, kind=warning.kind, task_id=warning.task_id, unit=warning.unit,
                 at=parse_required(warning.at), note=warning.note[:300],
-            ))
+            )
+            session.add(stored_warning)
+            warnings.append(stored_warning)
+        await assessment.record(session, db, row, list(existing_tasks.values()), warnings)
         await session.commit()
         return True
+
+
+def _close_action(snap: EventSnapshot) -> str:
+    """The move that closed the event (rate, accept_by_default, close); empty while it is not closed."""
+    if snap.state != "closed":
+        return ""
+    return next((e.action for e in reversed(snap.timeline) if e.to_state == "closed"), "")
 
 
 async def _notices(session: AsyncSession, snap: EventSnapshot) -> int:

@@ -337,7 +337,10 @@ def _urls(w: World) -> list[str]:
             "/admin/org/units/NOPE", "/admin/users", "/admin/users/wg_hs01_g1", "/admin/users/nobody",
             "/admin/users?role=dispatched_cadre", "/events/EV-NOPE", "/no/such/page", "/tasks/x/claim",
             "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
-            "/search/export.csv?state=nope", "/dashboard", "/dashboard?unit=HS01-G1", "/dashboard?unit=D-ZF",
+            "/search/export.csv?state=nope", "/stats", "/stats?unit=HS", "/stats?from=nonsense&to=2026-01-01",
+            "/stats?unit=NOPE", "/stats/drill?counter=events", "/stats/drill?unit=HS&counter=tasks_done",
+            "/stats/drill?counter=nope",
+            "/dashboard", "/dashboard?unit=HS01-G1", "/dashboard?unit=D-ZF",
             "/dashboard?from=nonsense", "/dashboard?unit=NOPE", "/dashboard/screen", "/dashboard/screen?unit=HS01"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
     urls += [f"/events/{w.events['closed']}?error=任何文字&msg=msg.claimed", "/inbox?msg=msg.nope",
@@ -485,7 +488,7 @@ def test_every_html_page_route_is_rendered() -> None:
     covered = {"/login", "/report", "/track", "/track/{code:str}", "/schema", "/inbox", "/console",
                "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/{code:str}", "/admin/users",
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
-               "/search/export.csv", "/dashboard", "/dashboard/screen"}
+               "/search/export.csv", "/stats", "/stats/drill", "/dashboard", "/dashboard/screen"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
 

@@ -40,6 +40,7 @@ from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
 from web.schema_page import SCHEMA_PATH, schema_plugins
+from web.stats import STATS_CONTROLLERS
 from web.unit_users import UNIT_USER_CONTROLLERS
 from workflows import policy
 from wulian.settings import Settings, get_settings
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *LOCKOUT_CONTROLLERS,
             *UNIT_USER_CONTROLLERS,
             *SEARCH_CONTROLLERS,
+            *STATS_CONTROLLERS,
             *DASHBOARD_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

@@ -496,7 +496,7 @@ class EventLifecycle:
             self._move("request_return", cmd.actor, note=cmd.reason)
         elif cmd.action == "escalate":
             self.snap.escalated_count += 1
-            self._cancel_with_helpers(task)
+            self._cancel_with_helpers(task, "escalated")
             self._move("escalate", cmd.actor, note=cmd.reason)
         elif cmd.action == "request_extension":
             task.extension_hours = cmd.hours
@@ -536,7 +536,7 @@ class EventLifecycle:
             )
         self.snap.report.category = cmd.category
         self._move("triage", cmd.actor, note=f"{cmd.category} → {cmd.unit}")
-        handle = self._new_task("handle", cmd.unit)
+        handle = self._new_task("handle", cmd.unit, origin="dispatch")
         await self._set_due(handle, "handling")
         await self._project()
         return self._view(task)
@@ -619,10 +619,11 @@ class EventLifecycle:
             task.extension_hours, snap.pending = 0, None
             self._move(action, actor, note=f"+{hours}h {cmd.reason}".strip())
             if action == "approve_extension":
+                task.extended_hours += hours
                 await self._set_marks(task, task.hours + hours)
         elif action == "approve_return":
             assert task is not None
-            self._cancel_with_helpers(task)
+            self._cancel_with_helpers(task, "returned")
             snap.pending = None
             snap.returned_count += 1
             self._move(action, actor, note=cmd.reason or task.reason)
@@ -653,7 +654,7 @@ class EventLifecycle:
         elif action in ("void", "close"):
             for open_task in snap.tasks:
                 if open_task.status in ("open", "claimed"):
-                    open_task.status = "cancelled"
+                    self._end(open_task, "voided" if action == "void" else "closed")
             snap.pending, snap.paused = None, False
             self._move(action, actor, note=cmd.reason)
             if action == "close":
@@ -744,9 +745,9 @@ class EventLifecycle:
     def _warn(self, kind: str, task: Task, note: str) -> None:
         self.snap.warnings.append(Warning(kind=kind, task_id=task.task_id, unit=task.unit, at=self._now(), note=note))
 
-    def _new_task(self, kind: str, unit: str, assignee: str | None = None) -> Task:
+    def _new_task(self, kind: str, unit: str, assignee: str | None = None, origin: str = "") -> Task:
         task = Task(task_id=f"{self.snap.event_id}.T{len(self.snap.tasks) + 1}", kind=kind, unit=unit,
-                    assignee=assignee, created_at=self._now())
+                    assignee=assignee, created_at=self._now(), origin=origin)
         self.snap.tasks.append(task)
         return task
 
@@ -767,24 +768,29 @@ class EventLifecycle:
     async def _hand_over(self, task: Task, trigger: str, actor: Actor, unit: str, assignee: str | None,
                          note: str) -> None:
         """Move the current handling task to another unit (escalation up the ladder or reassignment)."""
-        self._cancel_with_helpers(task)
+        reassigned = trigger == "reassign"
+        self._cancel_with_helpers(task, "reassigned" if reassigned else "escalated")
         self.snap.pending = None
-        if trigger != "reassign":
+        if not reassigned:
             self.snap.escalated_count += 1
         self._move(trigger, actor, note=note)
-        new = self._new_task("handle", unit, assignee)
+        new = self._new_task("handle", unit, assignee, origin="reassign" if reassigned else "escalation")
         await self._set_due(new, "handling")
 
-    def _cancel_with_helpers(self, task: Task) -> None:
-        """Cancel a handling task and the co-handling tasks that were helping it."""
-        task.status = "cancelled"
+    def _cancel_with_helpers(self, task: Task, why: str) -> None:
+        """Cancel a handling task and the co-handling tasks that were helping it, saying ``why``."""
+        self._end(task, why)
         for helper in self.snap.tasks:
             if helper.parent == task.task_id and helper.status in ("open", "claimed"):
-                helper.status = "cancelled"
+                self._end(helper, why)
+
+    def _end(self, task: Task, why: str) -> None:
+        """Cancel ``task``: when and why are kept for assessment (a return, an escalation, ...)."""
+        task.status, task.ended_at, task.ended_by = "cancelled", self._now(), why
 
     async def _rework_task(self, comment: str = "") -> None:
         unit, assignee = self._last_handling_unit()
-        task = self._new_task("handle", unit, assignee)
+        task = self._new_task("handle", unit, assignee, origin="rework")
         task.reason = comment
         await self._set_due(task, "handling")
 
@@ -863,7 +869,7 @@ class EventLifecycle:
         rule_actor = Actor(username=f"rule:{decision.rule}", display_name=decision.rule, kind="rule")
         if decision.placed:
             self._move("route", rule_actor, note=decision.reason)
-            task = self._new_task("handle", decision.unit, decision.assignee)
+            task = self._new_task("handle", decision.unit, decision.assignee, origin="dispatch")
             await self._set_due(task, "handling")
             if len(self.snap.tasks) == 1:
                 self._notify("dispatched", "您反映的问题已受理并交办处理。")
@@ -898,7 +904,7 @@ class EventLifecycle:
                 actor=cmd.actor.username, assignee=None, ladder=list(cmd.ladder) or old.ladder, excluded=excluded,
             )
         self._move("route", cmd.actor, note=f"→ {unit}")
-        handle = self._new_task("handle", unit)
+        handle = self._new_task("handle", unit, origin="dispatch")
         await self._set_due(handle, "handling")
         self._upsert_search_attributes()
 

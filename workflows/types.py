@@ -200,6 +200,11 @@ class Task:
     completed_at: str | None = None
     result: str | None = None
     passed: bool | None = None
+    # For assessment (issue 11); plain state, no commands, so histories from before replay unchanged.
+    origin: str = ""  # handle tasks: dispatch (routing or a placement) | rework | escalation | reassign
+    ended_at: str | None = None  # when a task was cancelled
+    ended_by: str = ""  # why: returned | escalated | reassigned | voided | closed
+    extended_hours: int = 0  # extensions approved by a supervisor (added to ``hours``)
 
 
 @dataclass

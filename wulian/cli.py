@@ -17,6 +17,8 @@ db_app = typer.Typer(help="The store's schema (migrations in store/migrations)."
 app.add_typer(db_app, name="db")
 store_app = typer.Typer(help="The store's contents, a projection of the event workflows.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+assessment_app = typer.Typer(help="The assessment's facts and rollups (督查考核).", no_args_is_help=True)
+app.add_typer(assessment_app, name="assessment")
 
 
 @app.command()
@@ -241,6 +243,29 @@ def store_repair(
     left = len(report.behind) if dry_run else len(report.behind) - report.repaired - report.overtaken
     if left or report.unreadable:
         raise typer.Exit(1)
+
+
+@assessment_app.command("rebuild")
+def assessment_rebuild() -> None:
+    """Recount the assessment from the events in the store: every fact and rollup is computed again
+    (after an upgrade, or to check the rollups). Stop the workers first: a projection running
+    meanwhile could be counted twice."""
+    from store.assessment import RebuildReport, rebuild
+
+    def progress(report: RebuildReport) -> None:
+        typer.echo(f"  {report.events} events, {report.facts} facts")
+
+    async def _rebuild() -> RebuildReport:
+        db = _store()
+        try:
+            await db.upgrade()
+            return await rebuild(db, progress=progress)
+        finally:
+            await db.dispose()
+
+    typer.echo(_shown_store())
+    report = asyncio.run(_rebuild())
+    typer.echo(f"rebuilt: {report.events} events, {report.facts} facts, {report.rollup_rows} rollup rows")
 
 
 @app.command()
