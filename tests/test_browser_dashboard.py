@@ -21,7 +21,7 @@ __all__ = ["live"]  # the fixture, used by name
 
 #: Which user of each unit does its tasks.
 WORKER = {"HS01-G1": "wg_hs01_g1", "HS01-G2": "wg_hs01_g2", "HS01-G3": "wg_hs01_g3", "HS01": "sq_hs01",
-          "HS02-G1": "wg_hs02_g1", "HS02": "sq_hs02"}
+          "HS02-G1": "wg_hs02_g1", "HS02": "sq_hs02", "HS": "jd_hs", "CC-HS": "zx_hs"}
 
 #: How much of a chart's canvas must be painted (not transparent) for it to count as drawn.
 CANVAS_JS = """() => [...document.querySelectorAll('[data-chart]')].map(el => {

@@ -297,7 +297,7 @@ async def dashboard_answer(ctx: AppContext, org: OrgTree, period: Period, target
 
 def category_url(unit: str, day_from: date, day_to: date, category: str) -> str:
     """The events of ``category`` reported in the period at ``unit``."""
-    return drill_url(unit, day_from, day_to, "events") + "&category=" + category
+    return drill_url(unit, day_from, day_to, BY_CODE["events"].numerator, category)
 
 
 # ------------------------------------------------------------------ the period and the texts
