@@ -31,7 +31,9 @@
       backgroundColor: 'transparent',
       aria: {enabled: true},
       animationDuration: 300,
-      tooltip: {trigger: 'item', confine: true},
+      // Drawn on the canvas (richText), not as HTML: ECharts' HTML tooltips carry style attributes,
+      // which the Content-Security-Policy (style-src 'self') refuses.
+      tooltip: {trigger: 'item', confine: true, renderMode: 'richText'},
       grid: {left: 48, right: 48, top: 44, bottom: 40, containLabel: true}
     };
     if (!hasData) {
@@ -59,8 +61,8 @@
 
   function rateTooltip(p) {
     var d = p.data || {};
-    if (d.denominator === undefined) return p.seriesName + '<br>' + p.name + ': ' + num(p.value);
-    return p.seriesName + '<br>' + p.name + ': ' + pct(d.ratio) + ' (' + num(d.numerator) + ' / ' + num(d.denominator) + ')';
+    if (d.denominator === undefined) return p.seriesName + '\n' + p.name + ': ' + num(p.value);
+    return p.seriesName + '\n' + p.name + ': ' + pct(d.ratio) + ' (' + num(d.numerator) + ' / ' + num(d.denominator) + ')';
   }
 
   function ratePoint(f) {
@@ -126,12 +128,12 @@
       o.grid = {left: 56, right: 40, top: 44, bottom: 40, containLabel: true};
       o.xAxis = {type: 'value', name: t('lon'), nameLocation: 'middle', nameGap: 28, scale: true, splitLine: {show: false},
                  min: function (v) { return pad(v.min, -0.004); }, max: function (v) { return pad(v.max, 0.004); },
-                 axisLabel: {formatter: function (v) { return v.toFixed(3); }}};
+                 axisLabel: {hideOverlap: true, formatter: function (v) { return v.toFixed(3); }}};
       o.yAxis = {type: 'value', name: t('lat'), scale: true, splitLine: {show: false},
                  min: function (v) { return pad(v.min, -0.003); }, max: function (v) { return pad(v.max, 0.003); },
                  axisLabel: {formatter: function (v) { return v.toFixed(3); }}};
       o.legend = {top: 0, data: [t('grids'), t('hotspots')]};
-      o.tooltip.formatter = function (p) { return p.name + '<br>' + t('events') + ': ' + p.value[2]; };
+      o.tooltip.formatter = function (p) { return p.name + '\n' + t('events') + ': ' + p.value[2]; };
       o.series = [
         {type: 'scatter', name: t('grids'), symbolSize: size, itemStyle: {color: COLOURS.main, opacity: 0.75},
          data: grids.map(point)},
@@ -148,7 +150,7 @@
       o.xAxis = {type: 'value', name: t('overdue'), nameLocation: 'middle', nameGap: 28, minInterval: 1};
       o.yAxis = {type: 'category', data: rows.map(name), axisLabel: {width: 120, overflow: 'truncate'}};
       o.tooltip.formatter = function (p) {
-        return p.name + '<br>' + t('overdue') + ': ' + p.value + ' (' + pct(p.data.rate) + ')';
+        return p.name + '\n' + t('overdue') + ': ' + p.value + ' (' + pct(p.data.rate) + ')';
       };
       o.series = [{type: 'bar', name: t('overdue'), barMaxWidth: 22, itemStyle: {color: COLOURS.red},
                    label: {show: true, position: 'right'},
@@ -162,7 +164,7 @@
       var o = base(total > 0);
       delete o.grid;
       o.legend = {bottom: 0};
-      o.tooltip.formatter = '{b}: {c} ({d}%)';
+      o.tooltip.formatter = '{b}: {c} ({d}%)';  // richText: plain text
       o.series = [{type: 'pie', name: t('ratings'), radius: ['38%', '66%'], center: ['50%', '46%'],
                    label: {formatter: '{b}\n{c}'},
                    data: d.satisfaction.filter(function (r) { return total === 0 || r.count > 0; }).map(function (r) {
@@ -202,6 +204,16 @@
     }
   };
 
+  // A chart without data shows its note alone: no axes, no legend.
+  function bare(option) {
+    if (!option.title) return option;
+    [option.xAxis, option.yAxis].forEach(function (axes) {
+      [].concat(axes || []).forEach(function (axis) { axis.show = false; });
+    });
+    delete option.legend;
+    return option;
+  }
+
   function draw() {
     root.querySelectorAll('[data-chart]').forEach(function (el) {
       var kind = el.getAttribute('data-chart');
@@ -215,7 +227,7 @@
         });
         charts[kind] = chart;
       }
-      chart.setOption(BUILD[kind](state.data), true);
+      chart.setOption(bare(BUILD[kind](state.data)), true);
     });
   }
 
