@@ -138,7 +138,8 @@
         {type: 'scatter', name: t('grids'), symbolSize: size, itemStyle: {color: COLOURS.main, opacity: 0.75},
          data: grids.map(point)},
         {type: 'effectScatter', name: t('hotspots'), symbolSize: size, rippleEffect: {scale: 2.5, brushType: 'stroke'},
-         itemStyle: {color: COLOURS.red}, label: {show: true, position: 'right', formatter: '{b}'}, zlevel: 1,
+         itemStyle: {color: COLOURS.red}, label: {show: true, position: 'right', formatter: '{b}'},
+         labelLayout: {hideOverlap: true},
          data: hot.map(point)}
       ];
       return o;
