@@ -224,11 +224,11 @@ async def dashboard_answer(ctx: AppContext, org: OrgTree, period: Period, target
                         key=lambda u: u.code) if unit in org.units else []
     # The reads are independent: at once, each on its own connection (the page waits for the slowest).
     engine = await ctx.engine()
-    totals, by_month, by_category, per_grid, by_child, sums = await asyncio.gather(
+    totals, by_month, by_category, grid_totals, by_child, sums = await asyncio.gather(
         assessment.indicator_values(db, org, unit, day_from, day_to),
         assessment.monthly_values(db, org, unit, day_from, day_to),
         assessment.category_counts(db, unit, day_from, day_to),
-        assessment.unit_category_counts(db, [g.code for g in grid_units], day_from, day_to),
+        rollups.counter_of_units(db, [g.code for g in grid_units], numerator("events"), day_from, day_to),
         assessment.child_values(db, org, unit, day_from, day_to),
         rollups.counter_sums(db, unit, day_from, day_to, [counter for _, counter in RATINGS]))
     months: list[Month] = []
@@ -254,13 +254,15 @@ async def dashboard_answer(ctx: AppContext, org: OrgTree, period: Period, target
     categories = [category(c, n, category_url(unit, day_from, day_to, c)) for c, n in ranked[:TOP_CATEGORIES]]
 
     # Grids of the unit: the hotspot map (every grid with coordinates) and the heat table (the busiest).
-    grid_totals = {g.code: sum(per_grid.get(g.code, {}).values()) for g in grid_units}
     grids: list[Grid] = [
         {"code": g.code, "name_zh": g.name_zh, "name_en": g.name_en, "lat": g.lat, "lon": g.lon,
          "count": grid_totals[g.code], "url": url(numerator("events"), g.code)}
         for g in grid_units if g.lat is not None and g.lon is not None]
+    # The heat table: the busiest grids' categories only (a row a category and day to read, where the
+    # map's totals have one a day).
     busiest = sorted((g for g in grid_units if grid_totals[g.code] > 0),
                      key=lambda g: (-grid_totals[g.code], g.code))[:HEAT_ROWS]
+    per_grid = await assessment.unit_category_counts(db, [g.code for g in busiest], day_from, day_to)
     column_counts: dict[str, int] = {}
     for g in busiest:
         for code, n in per_grid.get(g.code, {}).items():
