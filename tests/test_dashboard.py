@@ -275,6 +275,12 @@ async def test_the_pages_carry_the_figures_and_their_texts_in_the_page_language(
             assert '<script src="/static/dashboard.js" defer>' in r.text
             # The KPIs link to their lists.
             assert f'href="{unescape(api["totals"]["events"]["url"])}"' in unescape(r.text)
+        # The other mode keeps the unit, and the days only when they were asked for (a 大屏 left
+        # running keeps the last twelve months as the months go by).
+        r = await http.get("/dashboard")
+        assert 'href="/dashboard/screen?unit=HS"' in r.text
+        r = await http.get("/dashboard/screen?unit=HS01&from=2026-01-01")
+        assert f'href="/dashboard?unit=HS01&amp;from=2026-01-01&amp;to={today().isoformat()}"' in r.text
         r = await http.get("/dashboard?from=nonsense")
         assert r.status_code == 400 and catalogue(lang)["dash.from"] in r.text
         r = await http.get("/dashboard?unit=ST")

@@ -32,7 +32,7 @@ from assessment.indicators import BY_CODE, Value
 from store import assessment
 from store import dashboard as rollups
 from store.org import OrgTree
-from store.query_params import QueryError, flat
+from store.query_params import QueryError, flat, query_string
 from web.access import supervisors
 from web.auth import CurrentUser
 from web.context import AppContext
@@ -375,6 +375,8 @@ async def _page(ctx: AppContext, user: CurrentUser, request: Request, template: 
     except QueryError as exc:  # the page again, with the reason (fields by their labels) and the default period
         error, status = query_error(exc, lang, "dash."), 400
         period = parse_period(period_params({}), user, org)
+    asked_days = error is None and any(isinstance(v, str) and v.strip()
+                                       for v in flat(request.query_params, ("from", "to")).values())
     answer = await dashboard_answer(ctx, org, period, target)
     kpis = [{"code": code, "name": BY_CODE[code].name_en if lang == "en" else BY_CODE[code].name_zh,
              "shown": shown(code, answer["totals"][code]), "figure": answer["totals"][code],
@@ -384,6 +386,9 @@ async def _page(ctx: AppContext, user: CurrentUser, request: Request, template: 
         "units": _scope_units(user, org), "target_shown": f"{target * 100:.1f}%", "screen": screen,
         "refresh_seconds": SCREEN_REFRESH_SECONDS,
         "query": {"unit": period.unit, "from": period.day_from.isoformat(), "to": period.day_to.isoformat()},
+        # The other mode's link: the same unit, and the same days unless they are the default (a 大屏
+        # left running keeps the last twelve months as the months go by).
+        "switch_query": period.query() if asked_days else query_string({"unit": period.unit}),
         "state": {"lang": lang, "screen": screen, "texts": chart_texts(lang, target), "data": answer},
     })
 
