@@ -61,8 +61,16 @@ STAGES = ("dispatch", "handling", "verification", "feedback")
 #: window ran out is a slice of its own, never counted as satisfied.
 RATINGS = (("satisfied", "rating_satisfied"), ("basically_satisfied", "rating_basic"),
            ("dissatisfied", "rating_dissatisfied"), ("default", "rating_default"))
-#: The order of unit kinds: the default unit is the highest of the user's scope; the filter lists them so.
+#: The order of unit kinds in the unit filter.
 KIND_ORDER = ("city", "street", "community", "grid", "department", "command_centre")
+#: The query parameters of the pages and the API, for the OpenAPI description (web/openapi.py).
+PARAMETERS = {
+    "unit": "a unit code within your scope (default: the top of it, the city or your street)",
+    "from": "the first day, YYYY-MM-DD (Asia/Shanghai; default the 1st of the month eleven months back)",
+    "to": "the last day, YYYY-MM-DD (default today); at most three years after from",
+}
+#: The routes that take them.
+DASHBOARD_PATHS = ("/dashboard", "/dashboard/screen", "/api/dashboard")
 
 
 # ------------------------------------------------------------------ the answer
