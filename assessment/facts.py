@@ -72,7 +72,7 @@ class Place:
 
     def units(self, city: str) -> list[str]:
         """Every unit whose rollups the fact adds to, the city first."""
-        return [city, *(u for u in (self.grid, self.community, self.street, self.department, self.centre) if u)]
+        return [u for u in (city, self.grid, self.community, self.street, self.department, self.centre) if u]
 
 
 #: The column of ``AssessmentFact`` that holds a unit of each kind (drill-down lists filter on it).

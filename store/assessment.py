@@ -11,6 +11,7 @@ a number is the set of rows that made it.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,17 +37,18 @@ MAX_DRILL_LIMIT = 200
 
 
 class _Units:
-    """The organisation as the facts need it, read in the projection's session and kept per process
+    """The organisation as the facts need it, read in the projection's session and kept per store
     (units are never deleted or moved; one that is new is read again)."""
 
     def __init__(self) -> None:
-        self.tree: OrgTree | None = None
+        self.trees: weakref.WeakKeyDictionary[Database, OrgTree] = weakref.WeakKeyDictionary()
 
-    async def lookup(self, session: AsyncSession, codes: Iterable[str | None]) -> tuple[F.Lookup, str]:
+    async def lookup(self, session: AsyncSession, db: Database, codes: Iterable[str | None]) -> tuple[F.Lookup, str]:
         """A lookup knowing every unit of ``codes``, and the city's code."""
-        if self.tree is None or any(c and c not in self.tree.units for c in codes):
-            self.tree = OrgTree(list((await session.exec(select(models.Unit))).all()))
-        return lookup_of(self.tree), city_of(self.tree)
+        tree = self.trees.get(db)
+        if tree is None or any(c and c not in tree.units for c in codes):
+            tree = self.trees[db] = OrgTree(list((await session.exec(select(models.Unit))).all()))
+        return lookup_of(tree), city_of(tree)
 
 
 _UNITS = _Units()
@@ -74,7 +76,7 @@ def city_of(tree: OrgTree) -> str:
 async def record(session: AsyncSession, db: Database, event: models.Event, tasks: Sequence[models.Task],
                  warnings: Sequence[models.SupervisionWarning]) -> None:
     """Bring the event's facts and their rollups in line with its rows (in the caller's transaction)."""
-    lookup, city = await _UNITS.lookup(session, [event.unit, event.grid, *(t.unit for t in tasks),
+    lookup, city = await _UNITS.lookup(session, db, [event.unit, event.grid, *(t.unit for t in tasks),
                                                  *(w.unit for w in warnings)])
     new = {f.subject: f for f in F.facts_of(event, tasks, warnings, lookup)}
     old = {f.subject: f for f in (await session.exec(
