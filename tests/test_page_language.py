@@ -339,7 +339,8 @@ def _urls(w: World) -> list[str]:
             "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
             "/search/export.csv?state=nope", "/stats", "/stats?unit=HS", "/stats?from=nonsense&to=2026-01-01",
             "/stats?unit=NOPE", "/stats/drill?counter=events", "/stats/drill?unit=HS&counter=tasks_done",
-            "/stats/drill?counter=nope",
+            "/stats/drill?counter=nope", "/assessment", "/assessment?period=nonsense", "/assessment?period=2026",
+            "/assessment/inspections", "/assessment/cadres", "/admin/schemes", "/admin/schemes?error=any+text",
             "/dashboard", "/dashboard?unit=HS01-G1", "/dashboard?unit=D-ZF",
             "/dashboard?from=nonsense", "/dashboard?unit=NOPE", "/dashboard/screen", "/dashboard/screen?unit=HS01"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
@@ -412,6 +413,59 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
         pages.append(("refused new user", r.text))
         r = await http.post("/admin/rules/NOPE/activate", data={"_csrf_token": csrf(rules)})
         pages.append(("refused activation", (await http.get(r.headers["location"])).text))
+        pages += await _scheme_pages(http)
+    if role in ("street", "city"):  # an inspection entry and a cadre rating with problems: the forms back
+        page = (await http.get("/assessment/inspections")).text
+        r = await http.post("/assessment/inspections", data={"grid": "HS01-G1", "duty": "NOPE", "finding": "",
+                                                             "score": "x", "day": "2999-01-01",
+                                                             "_csrf_token": csrf(page)})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused inspection", r.text))
+        r = await http.post("/assessment/cadres", data={"username": "pz_zf_hs", "side": "street", "score": "200",
+                                                        "_csrf_token": csrf(page)})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused rating", r.text))
+    return pages
+
+
+_SCHEMES = 0
+
+
+async def _scheme_pages(http: httpx.AsyncClient) -> list[tuple[str, str]]:
+    """The scheme checks: one with problems of many kinds, one that passes."""
+    import json
+
+    from assessment.schemes import DEFAULT_SCHEME_PATH
+
+    global _SCHEMES
+    _SCHEMES += 1
+    token = csrf((await http.get("/admin/schemes")).text)
+    raw = json.loads(DEFAULT_SCHEME_PATH.read_text(encoding="utf-8"))
+    raw["version"] = f"lang-scheme.{_SCHEMES}"
+    good = json.dumps(raw, ensure_ascii=False).encode()
+    raw["composite"]["terms"][0]["weight"] = 25
+    raw["composite"]["terms"][2]["invert"] = False
+    raw["grid"]["duties"][3]["standard"] = "S99"
+    raw["grid"]["duties"][6]["measure"]["indicator"] = "NOPE1"
+    raw["grid"]["rules"][0]["cap"] = 10
+    raw["fortress"]["bands"][0]["grade"] = "6"
+    raw["cadres"]["excellent_share"] = 0
+    raw["grid"]["duties"][9]["measure"]["kind"] = "nope"  # literal: the allowed codes shown as code
+    raw["pioneer"]["parts"][0]["source"] = "composite"  # not a part of this index
+    raw["grid"]["duties"][0]["measure"]["source"] = "pigeon"  # an unknown source
+    raw["extra"] = 1
+    pages = []
+    r = await http.post("/admin/schemes/upload", data={"_csrf_token": token},
+                        files={"file": ("bad.json", json.dumps(raw).encode(), "application/json")})
+    assert r.status_code == 400, r.text[:300]
+    pages.append(("scheme check with problems", r.text))
+    r = await http.post("/admin/schemes/upload", data={"_csrf_token": token},
+                        files={"file": ("broken.json", b"{not json", "application/json")})
+    pages.append(("scheme check of broken JSON", r.text))
+    r = await http.post("/admin/schemes/upload", data={"_csrf_token": token},
+                        files={"file": ("good.json", good, "application/json")})
+    assert r.status_code == 200, r.text[:300]
+    pages.append(("scheme check passed", r.text))
     return pages
 
 
@@ -488,7 +542,8 @@ def test_every_html_page_route_is_rendered() -> None:
     covered = {"/login", "/report", "/track", "/track/{code:str}", "/schema", "/inbox", "/console",
                "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/{code:str}", "/admin/users",
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
-               "/search/export.csv", "/stats", "/stats/drill", "/dashboard", "/dashboard/screen"}
+               "/search/export.csv", "/stats", "/stats/drill", "/assessment", "/assessment/inspections",
+               "/assessment/cadres", "/admin/schemes", "/dashboard", "/dashboard/screen"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
 

@@ -25,6 +25,7 @@ from web import labels
 from web.access import LoginRequired, provide_optional_user, provide_user, resolved_user
 from web.admin import ADMIN_CONTROLLERS
 from web.api import API_CONTROLLERS
+from web.assessment_pages import ASSESSMENT_CONTROLLERS
 from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *UNIT_USER_CONTROLLERS,
             *SEARCH_CONTROLLERS,
             *STATS_CONTROLLERS,
+            *ASSESSMENT_CONTROLLERS,
             *DASHBOARD_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

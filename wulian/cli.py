@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -19,6 +20,8 @@ store_app = typer.Typer(help="The store's contents, a projection of the event wo
 app.add_typer(store_app, name="store")
 assessment_app = typer.Typer(help="The assessment's facts and rollups (督查考核).", no_args_is_help=True)
 app.add_typer(assessment_app, name="assessment")
+schemes_app = typer.Typer(help="Assessment schemes (考核方案): scores from indicators.", no_args_is_help=True)
+app.add_typer(schemes_app, name="schemes")
 
 
 @app.command()
@@ -136,6 +139,83 @@ def rules_diff(old: str, new: str) -> None:
     code = asyncio.run(_diff())
     if code:
         raise typer.Exit(code)
+
+
+def _scheme_problems(file: Path, problems: list[Any]) -> None:
+    for problem in problems:
+        typer.echo(f"{file}: {problem}", err=True)
+    typer.echo(f"{len(problems)} problem(s); nothing activated", err=True)
+
+
+@schemes_app.command("check")
+def schemes_check(file: Path) -> None:
+    """Validate a scheme file; print every problem with its place; exit 1 if there is any."""
+    from assessment.schemes import InvalidScheme
+    from assessment.schemes import load as load_scheme
+
+    try:
+        scheme = load_scheme(file)
+    except InvalidScheme as exc:
+        _scheme_problems(file, exc.problems)
+        raise typer.Exit(1) from exc
+    grid = scheme.grid
+    typer.echo(f"{file}: version {scheme.version}, {len(scheme.composite.terms)} composite terms, "
+               f"{len(grid.duties)} duties, {len(grid.standards)} standards, {len(grid.rules)} rules: OK")
+
+
+@schemes_app.command("activate")
+def schemes_activate(
+    file: Path, actor: str = typer.Option("cli", help="who activates it (recorded in the audit)"),
+) -> None:
+    """Check a scheme file, store it and make it the active one (audited); nothing is stored when it
+    has a problem."""
+    from wulian.scheme_admin import check_content, store_checked
+
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"{file}: cannot read: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    result = check_content(content)
+    if result.parsed is None:
+        _scheme_problems(file, result.problems)
+        raise typer.Exit(1)
+
+    async def _activate() -> int:
+        db = _store()
+        await db.upgrade()
+        try:
+            row = await store_checked(db, result, actor, now=True)
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            return 1
+        finally:
+            await db.dispose()
+        typer.echo(f"scheme version {row.version} is now active")
+        return 0
+
+    code = asyncio.run(_activate())
+    if code:
+        raise typer.Exit(code)
+
+
+@schemes_app.command("versions")
+def schemes_versions() -> None:
+    """List the stored scheme versions; the active one is marked with *."""
+    from store import schemes as scheme_store
+
+    async def _versions() -> None:
+        db = _store()
+        await db.upgrade()
+        try:
+            await scheme_store.ensure_default(db)
+            for row in await scheme_store.list_versions(db):
+                mark = "*" if row.active else " "
+                typer.echo(f"{mark} {row.version}  {row.title}  by {row.uploaded_by}  {row.uploaded_at}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(_versions())
 
 
 def _shown_store() -> str:
