@@ -128,10 +128,10 @@
       o.grid = {left: 56, right: 40, top: 44, bottom: 40, containLabel: true};
       o.xAxis = {type: 'value', name: t('lon'), nameLocation: 'middle', nameGap: 28, scale: true, splitLine: {show: false},
                  min: function (v) { return pad(v.min, -0.004); }, max: function (v) { return pad(v.max, 0.004); },
-                 axisLabel: {hideOverlap: true, formatter: function (v) { return v.toFixed(3); }}};
+                 axisLabel: {showMinLabel: false, showMaxLabel: false, formatter: function (v) { return v.toFixed(3); }}};
       o.yAxis = {type: 'value', name: t('lat'), scale: true, splitLine: {show: false},
                  min: function (v) { return pad(v.min, -0.003); }, max: function (v) { return pad(v.max, 0.003); },
-                 axisLabel: {formatter: function (v) { return v.toFixed(3); }}};
+                 axisLabel: {showMinLabel: false, showMaxLabel: false, formatter: function (v) { return v.toFixed(3); }}};
       o.legend = {top: 0, data: [t('grids'), t('hotspots')]};
       o.tooltip.formatter = function (p) { return p.name + '\n' + t('events') + ': ' + p.value[2]; };
       o.series = [
