@@ -362,10 +362,13 @@ class DrillPage:
 
 
 def drill_filter(org: OrgTree, unit: str, day_from: date, day_to: date, counter: str,
-                 now: datetime | None = None) -> Any:
-    """The condition on ``AssessmentFact`` for the subjects that counter counts for the unit and period."""
+                 now: datetime | None = None, category: str | None = None) -> Any:
+    """The condition on ``AssessmentFact`` for the subjects that counter counts for the unit and period
+    (of one event category only, when ``category`` is given: the dashboard's bars and heat cells)."""
     fact = models.AssessmentFact
     where = [_unit_filter(org, unit)]
+    if category is not None:
+        where.append(col(fact.category) == category)
     if counter == "tasks_overdue_open":
         where.append(_overdue_open_filter(day_from, day_to, period_end(day_to, now)))
         return and_(*where)
@@ -380,11 +383,12 @@ def drill_filter(org: OrgTree, unit: str, day_from: date, day_to: date, counter:
 
 
 async def drill(db: Database, org: OrgTree, unit: str, day_from: date, day_to: date, counter: str,
-                cursor: tuple[date, str] | None = None, limit: int = 50, now: datetime | None = None) -> DrillPage:
-    """The events or tasks behind ``counter`` for ``unit`` over the period: a page in (day, subject)
-    order after ``cursor``, and how many there are."""
+                cursor: tuple[date, str] | None = None, limit: int = 50, now: datetime | None = None,
+                category: str | None = None) -> DrillPage:
+    """The events or tasks behind ``counter`` for ``unit`` over the period (of ``category`` only, when
+    given): a page in (day, subject) order after ``cursor``, and how many there are."""
     fact = models.AssessmentFact
-    where = drill_filter(org, unit, day_from, day_to, counter, now)
+    where = drill_filter(org, unit, day_from, day_to, counter, now, category)
     limit = max(1, min(limit, MAX_DRILL_LIMIT))
     async with db.session() as session:
         total = int((await session.exec(select(func.count()).select_from(fact).where(where))).one() or 0)

@@ -348,6 +348,8 @@ def _urls(w: World) -> list[str]:
             "/stats?unit=NOPE", "/stats/drill?counter=events", "/stats/drill?unit=HS&counter=tasks_done",
             "/stats/drill?counter=nope", "/assessment", "/assessment?period=nonsense", "/assessment?period=2026",
             "/assessment/inspections", "/assessment/cadres", "/admin/schemes", "/admin/schemes?error=any+text",
+            "/dashboard", "/dashboard?unit=HS01-G1", "/dashboard?unit=D-ZF",
+            "/dashboard?from=nonsense", "/dashboard?unit=NOPE", "/dashboard/screen", "/dashboard/screen?unit=HS01",
             "/reports", "/reports/2026-11", "/reports/2026-11?level=grids&by=rework_rate",
             "/reports/2026-11?revision=1", "/reports/2026-09", "/reports/2026-11?level=nope",
             "/reports/2026-11/export.csv?table=nope", "/reports/2026-11?msg=reports.msg.recomputed"]
@@ -563,7 +565,7 @@ def test_every_html_page_route_is_rendered() -> None:
                "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/{code:str}", "/admin/users",
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
                "/search/export.csv", "/stats", "/stats/drill", "/assessment", "/assessment/inspections",
-               "/assessment/cadres", "/admin/schemes",
+               "/assessment/cadres", "/admin/schemes", "/dashboard", "/dashboard/screen",
                "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"

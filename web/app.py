@@ -29,6 +29,7 @@ from web.assessment_pages import ASSESSMENT_CONTROLLERS
 from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
+from web.dashboard import DASHBOARD_CONTROLLERS
 from web.errors import error_code, key_of, reason_text, status_text
 from web.event_search import SEARCH_CONTROLLERS
 from web.guards import GuardedRequest, refuse_nul_in_url
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *SEARCH_CONTROLLERS,
             *STATS_CONTROLLERS,
             *ASSESSMENT_CONTROLLERS,
+            *DASHBOARD_CONTROLLERS,
             *REPORT_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
