@@ -237,7 +237,7 @@ async def dashboard_answer(ctx: AppContext, org: OrgTree, period: Period, target
         assessment.monthly_values(db, org, unit, day_from, day_to),
         assessment.category_counts(db, unit, day_from, day_to),
         rollups.counter_of_units(db, [g.code for g in grid_units], numerator("events"), day_from, day_to),
-        assessment.child_values(db, org, unit, day_from, day_to),
+        assessment.child_values(db, org, unit, day_from, day_to, codes=("overdue_open_rate",)),
         rollups.counter_sums(db, unit, day_from, day_to, [counter for _, counter in RATINGS]))
     months: list[Month] = []
     for month, values in by_month:

@@ -32,6 +32,9 @@ from web.i18n import language_of
 from web.inbox import query_error
 from web.views import iso
 
+#: The indicators of the units below, on ``/stats`` (a column each).
+CHILD_CODES = ("events", "handled_rate", "on_time_handled_rate", "closed_rate", "grassroots_share",
+               "satisfaction_rate", "overdue_open_rate", "yellow_warnings", "red_warnings")
 #: The longest period one request may ask for (three years and a day).
 MAX_DAYS = 3 * 366
 #: The counters that have a drill-down list: those some indicator reads, and the kinds of rating one by
@@ -237,11 +240,13 @@ class StatsPages(Controller):
             period = Period(default_unit(user, org), current.replace(day=1), current)
         if error is None:
             values = await assessment.indicator_values(ctx.db, org, period.unit, period.day_from, period.day_to)
-            children = await assessment.child_values(ctx.db, org, period.unit, period.day_from, period.day_to)
+            children = await assessment.child_values(ctx.db, org, period.unit, period.day_from, period.day_to,
+                                                     codes=CHILD_CODES)
         return Template("stats.html", status_code=status, context={
             "user": user, "error": error, "period": period, "values": values, "children": children,
             "indicators": INDICATORS, "units": _units_for(user, org), "unit_names": _unit_names(org, lang),
-            "drill_url": drill_url, "previous": _shift(period, -1), "next": _shift(period, +1),
+            "drill_url": drill_url, "child_codes": CHILD_CODES, "previous": _shift(period, -1),
+            "next": _shift(period, +1),
         })
 
     @get("/stats/drill")
