@@ -1,4 +1,5 @@
-"""The Temporal worker: runs EventLifecycle workflows and their activities on the task queue.
+"""The Temporal worker: runs EventLifecycle workflows, the PeriodReport reports and their activities on the
+task queue.
 
 Usage: ``python worker.py`` (settings from ``WULIAN_*`` environment variables).
 """
@@ -16,8 +17,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.delivery import Adapter, adapter_for
 from activities.lifecycle import LifecycleActivities
+from activities.reports import ReportActivities
 from store.db import Database
 from workflows.event_lifecycle import EventLifecycle
+from workflows.period_report import PeriodReport
+from wulian.report_schedules import ensure_report_schedules
 from wulian.settings import Settings, get_settings
 
 log = logging.getLogger("wulian.worker")
@@ -65,8 +69,8 @@ def open_store(settings: Settings) -> Database:
 
 def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapter | None = None,
                  settings: Settings | None = None) -> Worker:
-    """A worker for the lifecycle workflow and activities (used by tests too, with their settings),
-    its store work limited to what ``db``'s pool serves."""
+    """A worker for the lifecycle and report workflows and their activities (used by tests too, with
+    their settings), its store work limited to what ``db``'s pool serves."""
     settings = settings or get_settings()
     acts = LifecycleActivities(db, delivery=delivery or adapter_for(settings.notify_webhook_url),
                                secret=settings.secret(), public_url=settings.public_base_url)
@@ -74,8 +78,8 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[EventLifecycle],
-        activities=acts.all(),  # type: ignore[arg-type]
+        workflows=[EventLifecycle, PeriodReport],
+        activities=[*acts.all(), *ReportActivities(db).all()],  # type: ignore[list-item]
         workflow_runner=workflow_runner(),
         max_concurrent_activities=limits.activities,
         max_concurrent_local_activities=limits.local_activities,
@@ -87,6 +91,7 @@ async def run(settings: Settings) -> None:
     db = open_store(settings)
     await db.upgrade()  # normally a no-op: the launcher or `wulian db upgrade` ran first
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    await ensure_report_schedules(client, settings.temporal_task_queue)  # normally there: the launcher made them
     worker = build_worker(client, db, settings.temporal_task_queue, settings=settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ denominator; a rate or average without a denominator is None (shown "—"), neve
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -91,10 +91,19 @@ USED_COUNTERS: tuple[str, ...] = tuple(dict.fromkeys(
     c for d in INDICATORS for c in (d.numerator, d.denominator) if c is not None))
 
 
-def evaluate(totals: Mapping[str, Total]) -> dict[str, Value]:
-    """Every indicator from the counters' ``totals`` (missing counters are zero)."""
+def counters_for(codes: Iterable[str]) -> tuple[str, ...]:
+    """The counters the indicators ``codes`` read."""
+    return tuple(dict.fromkeys(c for code in codes for c in (BY_CODE[code].numerator, BY_CODE[code].denominator)
+                               if c is not None))
+
+
+def evaluate(totals: Mapping[str, Total], codes: Iterable[str] | None = None) -> dict[str, Value]:
+    """Every indicator (or those of ``codes``) from the counters' ``totals`` (missing counters are zero)."""
     out: dict[str, Value] = {}
+    wanted = None if codes is None else set(codes)
     for d in INDICATORS:
+        if wanted is not None and d.code not in wanted:
+            continue
         num = totals.get(d.numerator, Total())
         if d.kind == "count":
             out[d.code] = Value(value=float(num.n), numerator=float(num.n), denominator=None)

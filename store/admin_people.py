@@ -106,11 +106,12 @@ async def _user(session: AsyncSession, username: str) -> models.User:
 
 
 async def update_user(
-    db: Database, actor: str, username: str, *, role: str, unit: str, display_name: str | None = None
+    db: Database, actor: str, username: str, *, role: str, unit: str, display_name: str | None = None,
+    party_member: bool | None = None,
 ) -> models.User:
-    """Change a user's role, unit (and display name); the role must suit the unit. An administrator
-    cannot take the admin role from themselves. A user who stops being a dispatched cadre loses
-    their station. Audited as ``user_update`` with what changed."""
+    """Change a user's role, unit (and display name, party membership); the role must suit the unit.
+    An administrator cannot take the admin role from themselves. A user who stops being a dispatched
+    cadre loses their station. Audited as ``user_update`` with what changed."""
     async with db.session() as session:
         user = await _user(session, username)
         unit = unit.strip()
@@ -126,6 +127,8 @@ async def update_user(
                 raise AdminError("admin.err.too_long", "display_name", n=DISPLAY_NAME_MAX)
             user.display_name = display_name
         user.role, user.unit = role, unit
+        if party_member is not None:
+            user.party_member = party_member
         if role != "dispatched_cadre":
             user.stationed_street = None
         elif user.stationed_street and user.active:
@@ -141,7 +144,7 @@ async def update_user(
 
 def _user_fields(user: models.User) -> dict[str, Any]:
     return {"display_name": user.display_name, "unit": user.unit, "role": user.role,
-            "stationed_street": user.stationed_street, "active": user.active}
+            "stationed_street": user.stationed_street, "active": user.active, "party_member": user.party_member}
 
 
 async def reset_password(db: Database, actor: str, username: str, password: str) -> None:

@@ -29,7 +29,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from assessment import facts as F
-from assessment.indicators import Total, Value, evaluate
+from assessment.indicators import Total, Value, counters_for, evaluate
 from rules.worktime import CITY_TZ
 from store import models
 from store.db import Database
@@ -268,14 +268,15 @@ def period_end(day_to: date, now: datetime | None = None) -> datetime:
 
 
 async def _totals(db: Database, units: Sequence[str], day_from: date, day_to: date,
-                  ) -> dict[str, dict[str, Total]]:
+                  counters: Sequence[str] | None = None) -> dict[str, dict[str, Total]]:
     table = models.IndicatorRollup
     out: dict[str, dict[str, Total]] = {u: {} for u in units}
+    query = (select(table.unit, table.counter, func.sum(table.n), func.sum(table.total))
+             .where(col(table.unit).in_(list(units)), table.day >= day_from, table.day <= day_to))
+    if counters is not None:
+        query = query.where(col(table.counter).in_(list(counters)))
     async with db.session() as session:
-        rows = (await session.exec(
-            select(table.unit, table.counter, func.sum(table.n), func.sum(table.total))
-            .where(col(table.unit).in_(list(units)), table.day >= day_from, table.day <= day_to)
-            .group_by(table.unit, table.counter))).all()
+        rows = (await session.exec(query.group_by(table.unit, table.counter))).all()
     for unit, counter, n, total in rows:
         out[unit][counter] = Total(n=int(n or 0), amount=float(total or 0.0))
     return out
@@ -318,16 +319,40 @@ async def indicator_values(db: Database, org: OrgTree, unit: str, day_from: date
 
 
 async def child_values(db: Database, org: OrgTree, unit: str, day_from: date, day_to: date,
-                       now: datetime | None = None) -> list[tuple[str, dict[str, Value]]]:
-    """The indicators of each unit below ``unit`` that is assessed (streets and departments of the
-    city, communities and the command centre of a street, grids of a community), by code."""
+                       now: datetime | None = None, codes: Sequence[str] | None = None,
+                       ) -> list[tuple[str, dict[str, Value]]]:
+    """The indicators (all, or those of ``codes``) of each unit below ``unit`` that is assessed
+    (streets and departments of the city, communities and the command centre of a street, grids of a
+    community), by code: one read of the rollups for them all, and one count of the late facts per
+    kind of child (a rollup range per child and counter, so asking for fewer indicators reads less)."""
     children = sorted(u.code for u in org.children.get(unit, []) if u.kind in F.COLUMN_OF_KIND)
-    totals = await _totals(db, children, day_from, day_to)
-    out = []
-    for child in children:
-        totals[child]["tasks_overdue_open"] = Total(n=await _overdue_open(db, org, child, day_from, day_to, now))
-        out.append((child, evaluate(totals[child])))
-    return out
+    counters = None if codes is None else [c for c in counters_for(codes) if c not in F.MOMENT_COUNTERS]
+    totals = await _totals(db, children, day_from, day_to, counters)
+    if codes is None or "tasks_overdue_open" in counters_for(codes):
+        late = await _overdue_open_by_unit(db, org, children, day_from, day_to, now)
+        for child in children:
+            totals[child]["tasks_overdue_open"] = Total(n=late.get(child, 0))
+    return [(child, evaluate(totals[child], codes)) for child in children]
+
+
+async def _overdue_open_by_unit(db: Database, org: OrgTree, units: Sequence[str], day_from: date, day_to: date,
+                                now: datetime | None) -> dict[str, int]:
+    """Tasks open past their deadline at the period's end, for each of ``units`` (one grouped count per
+    fact column the units are kept in)."""
+    by_column: dict[str, list[str]] = defaultdict(list)
+    for code in units:
+        column = F.COLUMN_OF_KIND.get(org.units[code].kind) if code in org.units else None
+        if column is not None:
+            by_column[column].append(code)
+    found: dict[str, int] = {}
+    end = period_end(day_to, now)
+    async with db.session() as session:
+        for column, codes in sorted(by_column.items()):
+            attr = col(getattr(models.AssessmentFact, column))
+            rows = (await session.exec(select(attr, func.count()).where(
+                attr.in_(codes), _overdue_open_filter(day_from, day_to, end)).group_by(attr))).all()
+            found.update({code: int(n) for code, n in rows})
+    return found
 
 
 def _months(day_from: date, day_to: date) -> list[tuple[str, date, date]]:
@@ -413,10 +438,13 @@ class DrillPage:
 
 
 def drill_filter(org: OrgTree, unit: str, day_from: date, day_to: date, counter: str,
-                 now: datetime | None = None) -> Any:
-    """The condition on ``AssessmentFact`` for the subjects that counter counts for the unit and period."""
+                 now: datetime | None = None, category: str | None = None) -> Any:
+    """The condition on ``AssessmentFact`` for the subjects that counter counts for the unit and period
+    (of one event category only, when ``category`` is given: the dashboard's bars and heat cells)."""
     fact = models.AssessmentFact
     where = [_unit_filter(org, unit)]
+    if category is not None:
+        where.append(col(fact.category) == category)
     if counter == "tasks_overdue_open":
         where.append(_overdue_open_filter(day_from, day_to, period_end(day_to, now)))
         return and_(*where)
@@ -431,11 +459,12 @@ def drill_filter(org: OrgTree, unit: str, day_from: date, day_to: date, counter:
 
 
 async def drill(db: Database, org: OrgTree, unit: str, day_from: date, day_to: date, counter: str,
-                cursor: tuple[date, str] | None = None, limit: int = 50, now: datetime | None = None) -> DrillPage:
-    """The events or tasks behind ``counter`` for ``unit`` over the period: a page in (day, subject)
-    order after ``cursor``, and how many there are."""
+                cursor: tuple[date, str] | None = None, limit: int = 50, now: datetime | None = None,
+                category: str | None = None) -> DrillPage:
+    """The events or tasks behind ``counter`` for ``unit`` over the period (of ``category`` only, when
+    given): a page in (day, subject) order after ``cursor``, and how many there are."""
     fact = models.AssessmentFact
-    where = drill_filter(org, unit, day_from, day_to, counter, now)
+    where = drill_filter(org, unit, day_from, day_to, counter, now, category)
     limit = max(1, min(limit, MAX_DRILL_LIMIT))
     async with db.session() as session:
         total = int((await session.exec(select(func.count()).select_from(fact).where(where))).one() or 0)

@@ -34,6 +34,7 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     stationed_street: str | None = Field(default=None, max_length=32)
     active: bool = True
+    party_member: bool = False  # 党员: scored with the pioneer index (先锋指数)
     # Tokens issued before this moment (whole seconds, as tokens carry them) are refused: a password
     # reset or a deactivation ends every session of the user (their ``LoginSession`` rows go too).
     sessions_valid_after: datetime | None = None
@@ -428,3 +429,81 @@ class CategoryRollup(SQLModel, table=True):
     day: date = Field(primary_key=True)
     category: str = Field(primary_key=True, max_length=32)
     n: int = 0
+
+
+# ---- issue 11: assessment schemes, inspection entries, cadre ratings (store/schemes.py)
+
+
+class SchemeVersion(SQLModel, table=True):
+    """A stored assessment scheme (``assessment/schemes.py``), by version; one is active."""
+
+    version: str = Field(primary_key=True, max_length=40)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    title: str = Field(default="", max_length=100)
+    active: bool = False
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: datetime
+    activated_by: str | None = Field(default=None, max_length=64)
+    activated_at: datetime | None = None
+
+
+class InspectionEntry(SQLModel, table=True):
+    """A supervisor's inspection entry (督查记录): a grid duty checked on a day, the finding and the
+    score (0–100) it earned, with an evidence photo (an uploaded photo's id) and the inspector."""
+
+    __table_args__ = (Index("ix_inspection_grid_day", "grid", "day"), Index("ix_inspection_day", "day", "grid"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    grid: str = Field(max_length=32, foreign_key="unit.code")
+    duty: str = Field(max_length=16)
+    day: date  # the day inspected (Asia/Shanghai)
+    finding: str = Field(sa_column=Column(Text, nullable=False))
+    score: float
+    photo_id: str | None = Field(default=None, max_length=64)
+    scheme_version: str = Field(max_length=40)  # the duty's scheme, active when entered
+    inspector: str = Field(max_length=64)
+    inspector_unit: str = Field(max_length=32)
+    created_at: datetime
+
+
+class CadreRating(SQLModel, table=True):
+    """The rating (0–100) a street or a home department gave a dispatched cadre for a year."""
+
+    __table_args__ = (UniqueConstraint("username", "year", "side"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, foreign_key="user.username")
+    year: int
+    side: str = Field(max_length=12)  # street | department
+    unit: str = Field(max_length=32)  # the street or department that rated
+    score: float
+    comment: str = Field(default="", max_length=500)
+    rated_by: str = Field(max_length=64)
+    rated_at: datetime
+
+
+# ---- issue 11: reports
+
+
+class ReportSnapshot(SQLModel, table=True):
+    """One revision of a period's report (月度/年度考核报告): every unit's indicators (and the scores of
+    the active scheme, when there is one) as computed once, never changed afterwards. Revision 1 is
+    written by the Schedule's run (or the first explicit computation); a recompute adds the next
+    revision, audited (``store/reports.py``). ``request_id`` is the workflow run that wrote it, so a
+    retried activity finds its own revision instead of adding another."""
+
+    __table_args__ = (UniqueConstraint("period", "revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(max_length=7, index=True)  # "2026-11" or "2026"
+    kind: str = Field(max_length=5)  # "month" or "year"
+    revision: int
+    day_from: date
+    day_to: date
+    scheme_version: str | None = Field(default=None, max_length=40)
+    computed_at: datetime
+    computed_by: str = Field(max_length=64)
+    trigger: str = Field(max_length=16)  # "schedule" or "recompute"
+    reason: str = Field(default="", max_length=500)
+    request_id: str = Field(max_length=200, unique=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -26,7 +26,9 @@ async def is_empty(db: Database) -> bool:
 
 
 async def load_organisation(db: Database, path: Path = DEMO_ORGANISATION) -> dict[str, int]:
-    """Insert the units and demo users of ``path`` (skips rows that exist); returns counts."""
+    """Insert the units and demo users of ``path`` (skips rows that exist); returns counts. A user's
+    fields are the file's (``party_member`` marks the demo party members scored with the pioneer
+    index; ``stationed_street`` a "1+X" cadre's street)."""
     data: dict[str, Any] = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     # Two hashes for all demo users: they share the published demo passwords anyway.
     admin_hash = hash_password(DEMO_ADMIN_PASSWORD)

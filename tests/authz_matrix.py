@@ -4,7 +4,8 @@ event, photo, task, saved filter, user, console (and the other administration ro
 The world it runs in (tests/test_authz_matrix.py builds it once): events in grid HS01-G1 of community
 HS01 of street HS — ``{event}`` (reported through the page with a photo ``{photo}``, its handling task
 ``{task}`` claimed by the grid worker), ``{open_event}`` with the open task ``{open_task}``, and
-``{triage_event}``, which no rule placed (task ``{triage_task}`` in the street centre CC-HS's triage);
+``{triage_event}``, which no rule placed (task ``{triage_task}`` in the street centre CC-HS's triage), and the report of
+November 2026;
 ``{receipt}`` is the receipt code of ``{event}``; ``{filter}`` a saved filter of the grid worker made
 afresh for each cell. Actions by those allowed are sent in a form that passes the check of who may
 act and is then refused for what it asks (e.g. approving an extension nobody requested: 409), so that
@@ -147,6 +148,10 @@ MATRIX: list[Row] = [
          "403 403 403 403 403 403 200 403 200 200 401", note="a street: its supervisor and the city's"),
     _row("GET", "/api/indicators/drill", "/api/indicators/drill?unit=HS01-G1&counter=events",
          "200 403 403 403 403 403 200 403 200 200 401", note="a grid: its own staff, the supervisors above"),
+    _row("GET", "/api/dashboard", "/api/dashboard",
+         "403 403 403 403 403 403 200 200 200 200 401", note="supervisors: the top of their own scope"),
+    _row("GET", "/api/dashboard", "/api/dashboard?unit=HS",
+         "403 403 403 403 403 403 200 403 200 200 401", note="street HS: not another street's supervisor"),
     # --- pages --------------------------------------------------------------------------------------------------------
     _row("GET", "/events/{event_id:str}", "/events/{event}",
          "200 403 200 403 403 403 200 403 200 200 302", page=True),
@@ -168,6 +173,23 @@ MATRIX: list[Row] = [
          "403 403 403 403 403 403 200 200 200 200 302", page=True),
     _row("GET", "/search/export.xlsx", "/search/export.xlsx?q={receipt}",
          "403 403 403 403 403 403 200 200 200 200 302", page=True),
+    _row("GET", "/dashboard", "/dashboard",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True, note="supervisors: their own scope"),
+    _row("GET", "/dashboard", "/dashboard?unit=HS01-G1",
+         "403 403 403 403 403 403 200 403 200 200 302", page=True, note="a grid of street HS"),
+    _row("GET", "/dashboard/screen", "/dashboard/screen?unit=HS",
+         "403 403 403 403 403 403 200 403 200 200 302", page=True, note="the 大屏 of street HS"),
+    _row("GET", "/reports", "/reports",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True, note="the periods with a report"),
+    _row("GET", "/reports/{period:str}", "/reports/2026-11",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True, note="each supervisor ranks their scope's units"),
+    _row("GET", "/reports/{period:str}/export.csv", "/reports/2026-11/export.csv",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True),
+    _row("GET", "/reports/{period:str}/export.xlsx", "/reports/2026-11/export.xlsx",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True),
+    _row("POST", "/reports/recompute", "/reports/recompute",
+         "403 403 403 403 403 403 403 403 400 400 303", page=True, form={"period": "2026-13", "reason": "x"},
+         note="the city's report: city supervisors and admins; a month that does not exist"),
     _row("GET", "/console/lockouts", "/console/lockouts",
          "403 403 403 403 403 403 200 200 200 200 302", page=True),
     _row("POST", "/console/lockouts/lift", "/console/lockouts/lift",
@@ -189,6 +211,35 @@ MATRIX: list[Row] = [
          "200 200 200 200 200 200 200 200 200 200 200", page=True),
     _row("POST", "/track/{code:str}/rating", "/track/{receipt}/rating",
          "403 403 403 403 403 403 403 403 403 403 403", page=True, form={"rating": "satisfied"}),
+    # --- assessment (issue 11, item 3): scores, inspection entries, cadre ratings --------------------------
+    _row("GET", "/assessment", "/assessment",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True, note="rows of the supervisor's scope"),
+    _row("GET", "/assessment/inspections", "/assessment/inspections",
+         "403 403 403 403 403 403 200 200 200 200 302", page=True),
+    _row("POST", "/assessment/inspections", "/assessment/inspections",
+         "403 403 403 403 403 403 400 403 400 400 303", page=True,
+         form={"grid": "HS01-G1", "duty": "D03", "finding": "", "score": "50"},
+         note="another street's grid: 403; in scope, no finding: the form back (400)"),
+    _row("GET", "/assessment/cadres", "/assessment/cadres",
+         "403 403 403 403 200 403 200 200 200 200 302", page=True,
+         note="those who rate cadres: the street's supervisor, the home department, city, admin"),
+    _row("POST", "/assessment/cadres", "/assessment/cadres",
+         "403 403 403 403 400 403 400 400 400 400 303", page=True,
+         form={"username": "pz_zf_hs", "side": "street", "score": "x"},
+         note="the department rates no street side, another street not this cadre: the form back (400)"),
+    _row("GET", "/api/inspections", "/api/inspections",
+         "403 403 403 403 403 403 200 200 200 200 401", note="another street's supervisor lists none of HS's"),
+    _row("POST", "/api/inspections", "/api/inspections",
+         "403 403 403 403 403 403 400 403 400 400 401",
+         json={"grid": "HS01-G1", "duty": "D03", "finding": "x", "score": 120}, note="a score out of range"),
+    _row("GET", "/admin/schemes", "/admin/schemes",
+         "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    _row("POST", "/admin/schemes/upload", "/admin/schemes/upload",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True,
+         files={"file": ("scheme.json", b"{}", "application/json")}, note="problems: nothing stored"),
+    _row("POST", "/admin/schemes/{version:str}/activate", "/admin/schemes/NOPE/activate",
+         "403 403 403 403 403 403 403 403 403 303 303", page=True, form={},
+         note="unknown version: back with the reason"),
     # --- administration pages (users, units, the responsibility list) -------------------------------------
     _row("GET", "/admin/users", "/admin/users",
          "403 403 403 403 403 403 403 403 403 200 302", page=True),

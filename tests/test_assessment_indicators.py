@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from assessment.indicators import BY_CODE, INDICATORS
+from assessment.indicators import BY_CODE, INDICATORS, Value
 from rules.worktime import CITY_TZ, is_working_day
 from store import assessment
 from store.db import Database
@@ -215,6 +215,17 @@ async def test_indicators_of_a_week_equal_the_hand_computed_values(week_env: Wor
                                                     monday.date() + timedelta(days=1), now=thursday)
     assert tuesday_end["overdue_open_rate"].numerator == 1  # E6's first task, escalated only on Wednesday
 
+    # The units below, all at once: the same figures, and the same when fewer indicators are asked for.
+    children = dict(await assessment.child_values(org_db, org, "HS01", *week, now=thursday))
+    g1 = EXPECTED["HS01-G1"]["overdue_open_rate"]
+    assert _rounded(_triple(children["HS01-G1"]["overdue_open_rate"])) == _rounded(g1)
+    some = dict(await assessment.child_values(org_db, org, "JS", *week, now=thursday,
+                                              codes=("overdue_open_rate", "grassroots_share")))
+    everything = dict(await assessment.child_values(org_db, org, "JS", *week, now=thursday))
+    assert set(some["HS"]) == {"overdue_open_rate", "grassroots_share"}
+    assert all(some[u][c] == everything[u][c] for u in some for c in some[u])
+    assert _triple(everything["HS"]["handled_rate"]) == EXPECTED["HS"]["handled_rate"]
+
     # The rollups equal a rebuild from the events.
     before = await _rollups(org_db)
     report = await assessment.rebuild(org_db)
@@ -275,6 +286,10 @@ async def test_drill_down_lists_hold_exactly_the_numbers_over_the_api(week_env: 
         assert 'data-total="4"' in listed and listed.count("<tr data-event=") == 4
         refused = await http.get("/stats?from=2026-02-30")
         assert refused.status_code == 400 and "开始日期" in refused.text
+
+
+def _triple(v: Value) -> tuple[float | None, float, float | None]:
+    return (v.value, v.numerator, v.denominator)
 
 
 def _rounded(value: tuple[float | None, float, float | None]) -> tuple[float | None, ...]:

@@ -13,10 +13,12 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.reports import publish
 from store import inbox_queries, queries
 from store.inbox_queries import InboxQuery
 from tests.authz_matrix import EXEMPT, EXEMPT_PREFIXES, MATRIX, PNG, ROLES, USERS, Row
 from tests.platform import Platform, csrf, running_platform
+from workflows.period_report import job_of, parse_period
 
 
 @dataclass
@@ -108,6 +110,7 @@ async def world(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
                      triage_event=triage_event["event_id"],
                      triage_task=(await _tasks(p, triage_event["event_id"]))[0].task_id)
         assert (await _tasks(p, triage_event["event_id"]))[0].unit == "CC-HS"
+        await publish(p.db, job_of(parse_period("2026-11"), "authz-report"))
         yield w
         await resident.aclose()
 

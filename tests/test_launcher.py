@@ -1,6 +1,7 @@
 """End to end: ``python -m wulian.launcher`` starts everything, restarts a worker or a web that was
 killed (the web answering throughout a worker's death), stops cleanly on Ctrl-C, and a second
-start on the same data directory resumes (store not re-seeded, Temporal history kept)."""
+start on the same data directory resumes (store not re-seeded, Temporal history kept); the report
+schedules exist after each start."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from typing import TypeVar
 import httpx
 import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowExecutionStatus
 
 from store.seed import DEMO_ORGANISATION
 from workflows.types import SEARCH_ATTRIBUTES
 from wulian.launcher import Child, LaunchError, RestartPolicy, supervise
+from wulian.report_schedules import SCHEDULES, schedule_id
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 90.0
@@ -236,6 +238,20 @@ async def kill_worker_then_web(launcher: Launcher) -> None:
     assert f"worker 意外退出 / exited unexpectedly (pid {worker_pid}" in worker_log
 
 
+async def assert_report_schedules(client: Client) -> None:
+    """The report schedules exist (the launcher makes them before it prints its banner): monthly on the
+    1st at 02:00 and annual on 1 January at 02:30, Asia/Shanghai, starting PeriodReport on the task queue."""
+    for item in SCHEDULES:
+        described = await client.get_schedule_handle(schedule_id(item)).describe()
+        spec, action = described.schedule.spec, described.schedule.action
+        assert spec.time_zone_name == "Asia/Shanghai"
+        [calendar] = spec.calendars
+        assert [r.start for r in calendar.hour] == [item.hour] and [r.start for r in calendar.minute] == [item.minute]
+        assert [r.start for r in calendar.day_of_month] == [1]
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert action.workflow == "PeriodReport" and action.task_queue == "wulian-events"
+
+
 def count_users(data_dir: Path) -> int:
     """Users in the launcher's SQLite store."""
     with sqlite3.connect(data_dir / "wulian.db") as conn:
@@ -264,6 +280,7 @@ async def test_launcher_starts_restarts_stops_and_resumes(tmp_path: Path) -> Non
     try:
         await first.wait_ready()
         client = await Client.connect(address)
+        await assert_report_schedules(client)
         await client.start_workflow("LauncherResumeProbe", id=PROBE_ID, task_queue=IDLE_QUEUE)
         await kill_worker_then_web(first)
         assert await first.interrupt() == 0, first.diagnostics()
@@ -291,6 +308,7 @@ async def test_launcher_starts_restarts_stops_and_resumes(tmp_path: Path) -> Non
             ListSearchAttributesRequest(namespace="default")
         )
         assert set(SEARCH_ATTRIBUTES) <= set(attributes.custom_attributes)
+        await assert_report_schedules(client)  # still there, made once (the second start found them)
         assert count_users(data_dir) == demo_users
         assert await second.interrupt() == 0, second.diagnostics()
     finally:

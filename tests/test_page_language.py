@@ -31,10 +31,12 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.reports import publish
 from store import queries
 from tests.authz_matrix import PNG
 from tests.platform import Platform, csrf, running_platform
 from web.i18n import LANGUAGES, catalogue
+from workflows.period_report import job_of, parse_period
 
 # ------------------------------------------------------------------ what a user sees
 
@@ -307,6 +309,11 @@ async def world(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
         # Usernames, and the one the test types into a URL (a 404 quotes it back).
         w.names = {u.username for u in await queries.users(p.db)} | {"nobody"}
         await _build(w)
+        # The reports of October and November (the second recomputed by the city supervisor, with a reason).
+        await publish(p.db, job_of(parse_period("2026-10"), "lang-report-10"))
+        await publish(p.db, job_of(parse_period("2026-11"), "lang-report-11"))
+        await publish(p.db, job_of(parse_period("2026-11"), "lang-report-11b", recompute=True, actor="zx_city",
+                                   reason="补录事件后重新计算"))
         yield w
 
 
@@ -339,7 +346,13 @@ def _urls(w: World) -> list[str]:
             "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
             "/search/export.csv?state=nope", "/stats", "/stats?unit=HS", "/stats?from=nonsense&to=2026-01-01",
             "/stats?unit=NOPE", "/stats/drill?counter=events", "/stats/drill?unit=HS&counter=tasks_done",
-            "/stats/drill?counter=nope"]
+            "/stats/drill?counter=nope", "/assessment", "/assessment?period=nonsense", "/assessment?period=2026",
+            "/assessment/inspections", "/assessment/cadres", "/admin/schemes", "/admin/schemes?error=any+text",
+            "/dashboard", "/dashboard?unit=HS01-G1", "/dashboard?unit=D-ZF",
+            "/dashboard?from=nonsense", "/dashboard?unit=NOPE", "/dashboard/screen", "/dashboard/screen?unit=HS01",
+            "/reports", "/reports/2026-11", "/reports/2026-11?level=grids&by=rework_rate",
+            "/reports/2026-11?revision=1", "/reports/2026-09", "/reports/2026-11?level=nope",
+            "/reports/2026-11/export.csv?table=nope", "/reports/2026-11?msg=reports.msg.recomputed"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
     urls += [f"/events/{w.events['closed']}?error=任何文字&msg=msg.claimed", "/inbox?msg=msg.nope",
              "/inbox?msg=nope.nope", "/admin/rules?error=any+text", "/login?error=login.wait"]
@@ -389,6 +402,17 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
                             files={"photos": ("x.png", b"not a png", "image/png")})
         assert r.status_code == 303, r.text[:300]
         pages.append(("refused photo", (await http.get(r.headers["location"])).text))
+    if role in ("city", "admin"):  # a recompute refused for its form: the problem in the page's language
+        token = csrf((await http.get("/reports")).text)
+        for form in ({"period": "2026-13", "reason": "x"}, {"period": "2026-11", "reason": ""}):
+            r = await http.post("/reports/recompute", data={**form, "_csrf_token": token})
+            assert r.status_code == 400, r.text[:300]
+            pages.append((f"refused recompute {form}", r.text))
+    if role == "street":  # not the street's to recompute
+        r = await http.post("/reports/recompute", data={"period": "2026-11", "reason": "x",
+                                                        "_csrf_token": csrf((await http.get("/reports")).text)})
+        assert r.status_code == 403, r.text[:300]
+        pages.append(("refused recompute (street)", r.text))
     if role == "admin":
         rules = (await http.get("/admin/rules")).text
         bad = (b'{"version": "bad.1", "groups": [{"code": "SR", "name_zh": "x", "name_en": "x"}], '
@@ -410,6 +434,59 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
         pages.append(("refused new user", r.text))
         r = await http.post("/admin/rules/NOPE/activate", data={"_csrf_token": csrf(rules)})
         pages.append(("refused activation", (await http.get(r.headers["location"])).text))
+        pages += await _scheme_pages(http)
+    if role in ("street", "city"):  # an inspection entry and a cadre rating with problems: the forms back
+        page = (await http.get("/assessment/inspections")).text
+        r = await http.post("/assessment/inspections", data={"grid": "HS01-G1", "duty": "NOPE", "finding": "",
+                                                             "score": "x", "day": "2999-01-01",
+                                                             "_csrf_token": csrf(page)})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused inspection", r.text))
+        r = await http.post("/assessment/cadres", data={"username": "pz_zf_hs", "side": "street", "score": "200",
+                                                        "_csrf_token": csrf(page)})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused rating", r.text))
+    return pages
+
+
+_SCHEMES = 0
+
+
+async def _scheme_pages(http: httpx.AsyncClient) -> list[tuple[str, str]]:
+    """The scheme checks: one with problems of many kinds, one that passes."""
+    import json
+
+    from assessment.schemes import DEFAULT_SCHEME_PATH
+
+    global _SCHEMES
+    _SCHEMES += 1
+    token = csrf((await http.get("/admin/schemes")).text)
+    raw = json.loads(DEFAULT_SCHEME_PATH.read_text(encoding="utf-8"))
+    raw["version"] = f"lang-scheme.{_SCHEMES}"
+    good = json.dumps(raw, ensure_ascii=False).encode()
+    raw["composite"]["terms"][0]["weight"] = 25
+    raw["composite"]["terms"][2]["invert"] = False
+    raw["grid"]["duties"][3]["standard"] = "S99"
+    raw["grid"]["duties"][6]["measure"]["indicator"] = "NOPE1"
+    raw["grid"]["rules"][0]["cap"] = 10
+    raw["fortress"]["bands"][0]["grade"] = "6"
+    raw["cadres"]["excellent_share"] = 0
+    raw["grid"]["duties"][9]["measure"]["kind"] = "nope"  # literal: the allowed codes shown as code
+    raw["pioneer"]["parts"][0]["source"] = "composite"  # not a part of this index
+    raw["grid"]["duties"][0]["measure"]["source"] = "pigeon"  # an unknown source
+    raw["extra"] = 1
+    pages = []
+    r = await http.post("/admin/schemes/upload", data={"_csrf_token": token},
+                        files={"file": ("bad.json", json.dumps(raw).encode(), "application/json")})
+    assert r.status_code == 400, r.text[:300]
+    pages.append(("scheme check with problems", r.text))
+    r = await http.post("/admin/schemes/upload", data={"_csrf_token": token},
+                        files={"file": ("broken.json", b"{not json", "application/json")})
+    pages.append(("scheme check of broken JSON", r.text))
+    r = await http.post("/admin/schemes/upload", data={"_csrf_token": token},
+                        files={"file": ("good.json", good, "application/json")})
+    assert r.status_code == 200, r.text[:300]
+    pages.append(("scheme check passed", r.text))
     return pages
 
 
@@ -481,12 +558,15 @@ def test_every_html_page_route_is_rendered() -> None:
     app = create_app(settings, AppContext(settings=settings, db=Database("sqlite+aiosqlite://")))
     not_pages = ("/api", "/static", "/schema/", "/healthz")  # /schema/...: the documents for tools
     skipped = {"/", "/lang/{lang:str}", "/events/{event_id:str}/timeline.csv", "/photos/{photo_id:str}",
-               "/track/{code:str}/photos/{photo_id:str}", "/search/export.xlsx"}  # files (a refused one: .csv)
+               "/track/{code:str}/photos/{photo_id:str}", "/search/export.xlsx",
+               "/reports/{period:str}/export.xlsx"}  # files (a refused one: .csv)
     routes = {r.path for r in app.routes if "GET" in getattr(r, "methods", ())}
     covered = {"/login", "/report", "/track", "/track/{code:str}", "/schema", "/inbox", "/console",
                "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/{code:str}", "/admin/users",
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
-               "/search/export.csv", "/stats", "/stats/drill"}
+               "/search/export.csv", "/stats", "/stats/drill", "/assessment", "/assessment/inspections",
+               "/assessment/cadres", "/admin/schemes", "/dashboard", "/dashboard/screen",
+               "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
 

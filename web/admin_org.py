@@ -226,7 +226,8 @@ class AdminOrgPages(Controller):
             "user": user, "person": person, "roles": ROLES, "units": _sorted(list(org.units.values())),
             "org": org.units, "streets": _sorted([u for u in org.units.values() if u.kind == "street"]),
             "errors": [], "bad": "", "form": {"display_name": person.display_name, "unit": person.unit,
-                                              "role": person.role, "street": person.stationed_street or ""},
+                                              "role": person.role, "street": person.stationed_street or "",
+                                              "party_member": "1" if person.party_member else ""},
         }
 
     @get("/users/{username:str}")
@@ -243,7 +244,8 @@ class AdminOrgPages(Controller):
         try:
             if action == "profile":
                 await admin_people.update_user(ctx.db, user.username, username, role=_field(data, "role"),
-                                            unit=_field(data, "unit"), display_name=_field(data, "display_name"))
+                                            unit=_field(data, "unit"), display_name=_field(data, "display_name"),
+                                            party_member=_field(data, "party_member") == "1")
             elif action == "password":
                 await admin_people.reset_password(ctx.db, user.username, username, _field(data, "password"))
             elif action == "active":
@@ -258,6 +260,8 @@ class AdminOrgPages(Controller):
             if action in ("profile", "station"):
                 context["form"].update({k: v for k, v in data.items() if k in ("display_name", "unit", "role",
                                                                                 "street")})
+                if action == "profile":
+                    context["form"]["party_member"] = _field(data, "party_member")
             return Template("admin_user.html", context=context, status_code=400)
         return Redirect(f"/admin/users/{username}?msg=admin.msg.{action}_saved", status_code=303)
 

@@ -25,9 +25,11 @@ from web import labels
 from web.access import LoginRequired, provide_optional_user, provide_user, resolved_user
 from web.admin import ADMIN_CONTROLLERS
 from web.api import API_CONTROLLERS
+from web.assessment_pages import ASSESSMENT_CONTROLLERS
 from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
 from web.context import AppContext
+from web.dashboard import DASHBOARD_CONTROLLERS
 from web.errors import error_code, key_of, reason_text, status_text
 from web.event_search import SEARCH_CONTROLLERS
 from web.guards import GuardedRequest, refuse_nul_in_url
@@ -38,6 +40,7 @@ from web.lockouts import LOCKOUT_CONTROLLERS
 from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
+from web.reports import REPORT_CONTROLLERS
 from web.schema_page import SCHEMA_PATH, schema_plugins
 from web.stats import STATS_CONTROLLERS
 from web.unit_users import UNIT_USER_CONTROLLERS
@@ -186,6 +189,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *UNIT_USER_CONTROLLERS,
             *SEARCH_CONTROLLERS,
             *STATS_CONTROLLERS,
+            *ASSESSMENT_CONTROLLERS,
+            *DASHBOARD_CONTROLLERS,
+            *REPORT_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the

@@ -24,6 +24,7 @@ import io
 import os
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,21 +65,25 @@ def local_time(moment: datetime | None) -> str:
     return moment.astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A CSV file: the byte order mark, ``header``, then ``rows`` with every value made a safe cell."""
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]], preface: Iterable[Sequence[Any]] = ()) -> str:
+    """A CSV file: the byte order mark, the ``preface`` lines (what the file is, if anything), ``header``,
+    then ``rows`` with every value made a safe cell."""
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out)
+    for line in preface:
+        writer.writerow([cell(v) for v in line])
     writer.writerow([cell(h) for h in header])
     for row in rows:
         writer.writerow([cell(v) for v in row])
     return out.getvalue()
 
 
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response[str]:
+def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]],
+                 preface: Iterable[Sequence[Any]] = ()) -> Response[str]:
     """A CSV download named ``filename`` (only letters, digits, ``.``, ``-`` and ``_`` are kept in it)."""
     safe_name = "".join(c for c in filename if c.isascii() and (c.isalnum() or c in ".-_")) or "export.csv"
-    return Response(csv_text(header, rows), media_type="text/csv; charset=utf-8",
+    return Response(csv_text(header, rows, preface), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{safe_name}"'})
 
 
@@ -167,3 +172,57 @@ async def xlsx_stream(filename: str, header: Sequence[str], rows: AsyncIterable[
             os.unlink(path)
 
     return Stream(chunks(), media_type=XLSX_MEDIA_TYPE, headers=_attachment(filename, "export.xlsx"))
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of a small workbook: its title, a preface (what the table is), the header and the rows."""
+
+    title: str
+    header: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    preface: Sequence[Sequence[Any]] = ()
+
+
+#: What Excel refuses in a sheet's title, and its longest title.
+_SHEET_TITLE_BANNED = set("[]:*?/\\")
+_SHEET_TITLE_MAX = 31
+
+
+def _sheet_title(title: str, taken: set[str]) -> str:
+    base = "".join(c for c in title if c not in _SHEET_TITLE_BANNED).strip("' ")[:_SHEET_TITLE_MAX] or "Sheet"
+    name, n = base, 1
+    while name.lower() in taken:
+        n += 1
+        name = f"{base[:_SHEET_TITLE_MAX - len(str(n)) - 1]} {n}"
+    taken.add(name.lower())
+    return name
+
+
+def _write_book(path: str, sheets: Sequence[Sheet]) -> None:
+    book = xlsxwriter.Workbook(path, {"strings_to_formulas": False, "strings_to_urls": False,
+                                      "strings_to_numbers": False})
+    bold = book.add_format({"bold": True})
+    taken: set[str] = set()
+    for item in sheets:
+        sheet = book.add_worksheet(_sheet_title(item.title, taken))
+        _xlsx_rows(sheet, 0, list(item.preface))
+        first = len(item.preface) + (1 if item.preface else 0)  # an empty row after the preface
+        for column, title in enumerate(item.header):
+            sheet.write_string(first, column, str(cell(title)), bold)
+        _xlsx_rows(sheet, first + 1, list(item.rows))
+    book.close()
+
+
+async def xlsx_book(filename: str, sheets: Sequence[Sheet]) -> Response[bytes]:
+    """A small XLSX download of several sheets (a report's tables), every value a safe :func:`cell`,
+    texts written as strings; built in memory (a thread writes it), for tables of a few thousand rows."""
+    handle, path = tempfile.mkstemp(suffix=".xlsx", prefix="wulian-book-")
+    os.close(handle)
+    try:
+        await asyncio.to_thread(_write_book, path, sheets)
+        with open(path, "rb") as file:  # noqa: ASYNC230  (a small local file)
+            content = file.read()
+    finally:
+        os.unlink(path)
+    return Response(content, media_type=XLSX_MEDIA_TYPE, headers=_attachment(filename, "export.xlsx"))

@@ -12,7 +12,8 @@ description is exact (schemathesis checks every answer against it, tests/test_sc
   form), and the same refusals as an HTML error page.
 - Files: the CSV exports as ``text/csv``, the XLSX exports as the spreadsheet type, photos as JPEG,
   PNG or WebP.
-- The event search's query parameters (read by one parser, ``store.event_search.parse_search``).
+- The event search's query parameters (read by one parser, ``store.event_search.parse_search``), and
+  the dashboard's (``web.stats.parse_period``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from litestar.openapi.spec import (
     Schema,
 )
 
+from web.dashboard import DASHBOARD_PATHS
+from web.dashboard import PARAMETERS as DASHBOARD_PARAMETERS
 from web.event_search import PARAMETERS as SEARCH_PARAMETERS
 from web.event_search import SEARCH_PATHS
 
@@ -141,6 +144,12 @@ def complete_schema(schema: OpenAPI) -> OpenAPI:
                 Parameter(name=name, param_in="query", required=False, description=text,
                           schema=Schema(type=OpenAPIType.STRING))
                 for name, text in SEARCH_PARAMETERS.items()
+            ]
+        if path in DASHBOARD_PATHS and method == "get":  # read by web.stats.parse_period
+            operation.parameters = [
+                Parameter(name=name, param_in="query", required=False, description=text,
+                          schema=Schema(type=OpenAPIType.STRING))
+                for name, text in DASHBOARD_PARAMETERS.items()
             ]
         for code, description in REFUSALS.items():
             key = str(code)

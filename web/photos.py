@@ -261,7 +261,13 @@ async def viewable_photo(ctx: AppContext, photo_id: str, user: CurrentUser | Non
     path = photo_dir(ctx) / photo_id
     if photo is None or not path.is_file():
         raise refusal(NotFoundException, "error.photo_missing")
-    if photo.event_id is not None:
+    if photo.event_id is not None and photo.event_id.startswith("inspection:"):
+        # An inspection entry's evidence (web/assessment_pages.py): seen by those whose scope has its grid.
+        from web.assessment_pages import inspection_photo_visible
+
+        if not await inspection_photo_visible(ctx, user, photo.event_id):
+            raise refusal(PermissionDeniedException, "error.photo_scope")
+    elif photo.event_id is not None:
         try:
             await visible_event(ctx, user, photo.event_id)
         except PermissionDeniedException:

@@ -32,10 +32,15 @@ from web.i18n import language_of
 from web.inbox import query_error
 from web.views import iso
 
+#: The indicators of the units below, on ``/stats`` (a column each).
+CHILD_CODES = ("events", "handled_rate", "on_time_handled_rate", "closed_rate", "grassroots_share",
+               "satisfaction_rate", "overdue_open_rate", "yellow_warnings", "red_warnings")
 #: The longest period one request may ask for (three years and a day).
 MAX_DAYS = 3 * 366
-#: The counters that have a drill-down list (those some indicator reads).
-DRILL_COUNTERS = USED_COUNTERS
+#: The counters that have a drill-down list: those some indicator reads, and the kinds of rating one by
+#: one (the dashboard's satisfaction pie).
+DRILL_COUNTERS = (*USED_COUNTERS, *(c for c in ("rating_satisfied", "rating_basic", "rating_dissatisfied")
+                                    if c not in USED_COUNTERS))
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,11 @@ def parse_period(params: Any, user: CurrentUser, org: OrgTree, *, now: date | No
     return Period(unit, day_from, day_to)
 
 
-def drill_url(unit: str, day_from: date, day_to: date, counter: str) -> str:
-    """The page listing the events or tasks behind ``counter`` for the unit and period."""
-    return "/stats/drill?" + query_string({"unit": unit, "from": day_from, "to": day_to, "counter": counter})
+def drill_url(unit: str, day_from: date, day_to: date, counter: str, category: str | None = None) -> str:
+    """The page listing the events or tasks behind ``counter`` for the unit and period (of one event
+    category only, when ``category`` is given)."""
+    return "/stats/drill?" + query_string({"unit": unit, "from": day_from, "to": day_to, "counter": counter,
+                                           "category": category})
 
 
 class ValueAnswer(TypedDict):
@@ -193,12 +200,13 @@ class StatsApi(Controller):
         try:
             period = parse_period(request.query_params, user, org)
             counter = _counter(request.query_params)
+            category = code(request.query_params, "category")
             limit = number(request.query_params, "limit", 50, 1, assessment.MAX_DRILL_LIMIT)
             cursor = _cursor(request.query_params)
         except QueryError as exc:
             raise ValidationException(query_error(exc, "en")) from None
         page = await assessment.drill(ctx.db, org, period.unit, period.day_from, period.day_to, counter,
-                                      cursor=cursor, limit=limit)
+                                      cursor=cursor, limit=limit, category=category)
         return {"unit": period.unit, "from": period.day_from.isoformat(), "to": period.day_to.isoformat(),
                 "counter": counter, "total": page.total, "items": [_item(r) for r in page.rows],
                 "next_cursor": page.next_cursor}
@@ -232,11 +240,13 @@ class StatsPages(Controller):
             period = Period(default_unit(user, org), current.replace(day=1), current)
         if error is None:
             values = await assessment.indicator_values(ctx.db, org, period.unit, period.day_from, period.day_to)
-            children = await assessment.child_values(ctx.db, org, period.unit, period.day_from, period.day_to)
+            children = await assessment.child_values(ctx.db, org, period.unit, period.day_from, period.day_to,
+                                                     codes=CHILD_CODES)
         return Template("stats.html", status_code=status, context={
             "user": user, "error": error, "period": period, "values": values, "children": children,
             "indicators": INDICATORS, "units": _units_for(user, org), "unit_names": _unit_names(org, lang),
-            "drill_url": drill_url, "previous": _shift(period, -1), "next": _shift(period, +1),
+            "drill_url": drill_url, "child_codes": CHILD_CODES, "previous": _shift(period, -1),
+            "next": _shift(period, +1),
         })
 
     @get("/stats/drill")
@@ -247,15 +257,16 @@ class StatsPages(Controller):
         try:
             period = parse_period(request.query_params, user, org)
             counter = _counter(request.query_params)
+            category = code(request.query_params, "category")
             cursor = _cursor(request.query_params)
         except QueryError as exc:
             raise refusal(ValidationException, "stats.err.refused", text=query_error(exc, lang, "stats.")) from None
         page = await assessment.drill(ctx.db, org, period.unit, period.day_from, period.day_to, counter,
-                                      cursor=cursor, limit=100)
+                                      cursor=cursor, limit=100, category=category)
         return Template("stats_drill.html", context={
-            "user": user, "period": period, "counter": counter, "page": page,
+            "user": user, "period": period, "counter": counter, "category": category, "page": page,
             "unit_names": _unit_names(org, lang), "iso": iso,
-            "next_url": "/stats/drill?" + period.query(counter=counter, cursor=page.next_cursor)
+            "next_url": "/stats/drill?" + period.query(counter=counter, category=category, cursor=page.next_cursor)
             if page.next_cursor else None,
         })
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -21,6 +22,10 @@ assessment_app = typer.Typer(help="The assessment's facts and rollups (督查考
 app.add_typer(assessment_app, name="assessment")
 demo_app = typer.Typer(help="Demo data (demo mode only).", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+schemes_app = typer.Typer(help="Assessment schemes (考核方案): scores from indicators.", no_args_is_help=True)
+app.add_typer(schemes_app, name="schemes")
+reports_app = typer.Typer(help="The monthly and annual reports (考核报告).", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
 
 
 @app.command()
@@ -138,6 +143,83 @@ def rules_diff(old: str, new: str) -> None:
     code = asyncio.run(_diff())
     if code:
         raise typer.Exit(code)
+
+
+def _scheme_problems(file: Path, problems: list[Any]) -> None:
+    for problem in problems:
+        typer.echo(f"{file}: {problem}", err=True)
+    typer.echo(f"{len(problems)} problem(s); nothing activated", err=True)
+
+
+@schemes_app.command("check")
+def schemes_check(file: Path) -> None:
+    """Validate a scheme file; print every problem with its place; exit 1 if there is any."""
+    from assessment.schemes import InvalidScheme
+    from assessment.schemes import load as load_scheme
+
+    try:
+        scheme = load_scheme(file)
+    except InvalidScheme as exc:
+        _scheme_problems(file, exc.problems)
+        raise typer.Exit(1) from exc
+    grid = scheme.grid
+    typer.echo(f"{file}: version {scheme.version}, {len(scheme.composite.terms)} composite terms, "
+               f"{len(grid.duties)} duties, {len(grid.standards)} standards, {len(grid.rules)} rules: OK")
+
+
+@schemes_app.command("activate")
+def schemes_activate(
+    file: Path, actor: str = typer.Option("cli", help="who activates it (recorded in the audit)"),
+) -> None:
+    """Check a scheme file, store it and make it the active one (audited); nothing is stored when it
+    has a problem."""
+    from wulian.scheme_admin import check_content, store_checked
+
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"{file}: cannot read: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    result = check_content(content)
+    if result.parsed is None:
+        _scheme_problems(file, result.problems)
+        raise typer.Exit(1)
+
+    async def _activate() -> int:
+        db = _store()
+        await db.upgrade()
+        try:
+            row = await store_checked(db, result, actor, now=True)
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            return 1
+        finally:
+            await db.dispose()
+        typer.echo(f"scheme version {row.version} is now active")
+        return 0
+
+    code = asyncio.run(_activate())
+    if code:
+        raise typer.Exit(code)
+
+
+@schemes_app.command("versions")
+def schemes_versions() -> None:
+    """List the stored scheme versions; the active one is marked with *."""
+    from store import schemes as scheme_store
+
+    async def _versions() -> None:
+        db = _store()
+        await db.upgrade()
+        try:
+            await scheme_store.ensure_default(db)
+            for row in await scheme_store.list_versions(db):
+                mark = "*" if row.active else " "
+                typer.echo(f"{mark} {row.version}  {row.title}  by {row.uploaded_by}  {row.uploaded_at}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(_versions())
 
 
 def _shown_store() -> str:
@@ -268,6 +350,72 @@ def assessment_rebuild() -> None:
     typer.echo(_shown_store())
     report = asyncio.run(_rebuild())
     typer.echo(f"rebuilt: {report.events} events, {report.facts} facts, {report.rollup_rows} rollup rows")
+
+
+@reports_app.command("recompute")
+def reports_recompute(
+    period: str = typer.Argument(..., help="a month (2026-11) or a year (2026) that has ended"),
+    reason: str = typer.Option(..., help="why (kept with the new revision and in the audit)"),
+    actor: str = typer.Option("cli", help="who asks (recorded in the audit)"),
+    wait: float = typer.Option(600, help="seconds to wait for the run"),
+) -> None:
+    """Compute a period's report again: a PeriodReport run (a worker must be running) stores the next
+    revision, audited; the earlier revisions are kept. A period without a report gets revision 1."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from temporalio.client import Client
+
+    from workflows.period_report import BadPeriod, PeriodReport, ReportRequest, has_ended, parse_period
+    from wulian.settings import get_settings
+
+    try:
+        wanted = parse_period(period)
+    except BadPeriod as exc:
+        typer.echo(f"{period}: not a month (YYYY-MM) or a year (YYYY)", err=True)
+        raise typer.Exit(2) from exc
+    if not has_ended(wanted, datetime.now(UTC)):
+        typer.echo(f"{wanted.code} has not ended yet: no report can be made", err=True)
+        raise typer.Exit(2)
+    if not reason.strip() or len(reason) > 500:
+        typer.echo("give a reason of 1 to 500 characters", err=True)
+        raise typer.Exit(2)
+    settings = get_settings()
+
+    async def _recompute() -> None:
+        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        handle = await client.start_workflow(
+            PeriodReport.run,
+            ReportRequest(period=wanted.code, recompute=True, actor=actor[:64], reason=reason.strip()),
+            id=f"report-{wanted.code}-recompute-{uuid.uuid4().hex[:12]}", task_queue=settings.temporal_task_queue,
+        )
+        typer.echo(f"started {handle.id}")
+        result = await asyncio.wait_for(handle.result(), wait)
+        verb = "stored" if result.created else "found"
+        typer.echo(f"{result.period}: revision {result.revision} {verb} ({result.units} units, "
+                   f"scheme {result.scheme_version or 'none'})")
+
+    try:
+        asyncio.run(_recompute())
+    except TimeoutError as exc:
+        typer.echo(f"the run did not finish within {wait:.0f} s (is a worker running?); it goes on", err=True)
+        raise typer.Exit(1) from exc
+
+
+@reports_app.command("list")
+def reports_list() -> None:
+    """The periods with a report, newest first, with their newest revision."""
+    from store import reports
+
+    async def _list() -> None:
+        db = _store()
+        await db.upgrade()
+        for row in await reports.periods(db):
+            typer.echo(f"{row.period:8} revision {row.revision} of {row.revisions}  {row.computed_at}  "
+                       f"by {row.computed_by} ({row.trigger})  scheme {row.scheme_version or '-'}")
+        await db.dispose()
+
+    asyncio.run(_list())
 
 
 @app.command()

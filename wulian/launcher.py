@@ -6,7 +6,8 @@ Order of events:
    refuse demo passwords in production);
 2. start ``temporal server start-dev`` (binary from the venv, never downloaded) on a SQLite file in
    the data directory, so a second start resumes with all workflows intact;
-3. register the search attributes, start ``worker.py`` and the web app (uvicorn);
+3. register the search attributes, create the report schedules (``wulian/report_schedules.py``) unless
+   they exist, start ``worker.py`` and the web app (uvicorn);
 4. print where everything is, then supervise: a worker or web that dies is started again after a
    back-off (1 s, doubling up to 30 s, back to 1 s once a child has run a minute), with a line in
    the terminal and in the child's log saying what died, its exit status and when it restarts; a
@@ -48,6 +49,7 @@ from store.db import Database
 from store.seed import is_empty, load_organisation
 from store.users import users_with_password
 from workflows.types import SEARCH_ATTRIBUTES
+from wulian.report_schedules import ensure_report_schedules
 from wulian.settings import DEMO_PASSWORDS, Settings, get_settings
 from wulian.temporal_setup import ensure_search_attributes
 
@@ -326,7 +328,8 @@ async def wait_until(what: str, ready: Callable[[], Awaitable[bool]], children: 
 
 
 async def start_temporal(settings: Settings, child: Child) -> None:
-    """Start the dev server on ``data_dir/temporal.db``; return once it answers, attributes set.
+    """Start the dev server on ``data_dir/temporal.db``; return once it answers, attributes and the report
+    schedules set.
 
     Restarting with the same ``--search-attribute`` flags on an existing database works (the
     dev server skips attributes it already has), so the flags are always passed.
@@ -359,6 +362,7 @@ async def start_temporal(settings: Settings, child: Child) -> None:
     await wait_until("the Temporal dev server", connected, [child])
     assert client is not None
     await ensure_search_attributes(client, settings.temporal_namespace)
+    await ensure_report_schedules(client, settings.temporal_task_queue)
 
 
 def worker_command() -> list[str]:

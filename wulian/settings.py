@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     #: this many store operations at once (half projections, half routing and deliveries), so none
     #: of them waits for a connection (``worker.store_limits``).
     worker_store_connections: int = Field(default=10, ge=2, le=400)
+    #: The dashboard's target line for the share of events resolved at street and community level
+    #: (街道社区两级办结率, a fraction; the seed's figure, 97.3%).
+    dashboard_grassroots_target: float = Field(default=0.973, ge=0, le=1)
 
     @field_validator("data_dir")
     @classmethod
