@@ -29,7 +29,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from assessment import facts as F
-from assessment.indicators import Total, Value, counters_for, evaluate
+from assessment.indicators import USED_COUNTERS, Total, Value, counters_for, evaluate
 from rules.worktime import CITY_TZ
 from store import models
 from store.db import Database
@@ -366,15 +366,22 @@ def _months(day_from: date, day_to: date) -> list[tuple[str, date, date]]:
 
 
 async def monthly_values(db: Database, org: OrgTree, unit: str, day_from: date, day_to: date,
-                         now: datetime | None = None) -> list[tuple[str, dict[str, Value]]]:
-    """The indicators of ``unit`` month by month over the period (``"YYYY-MM"``, oldest first)."""
+                         now: datetime | None = None, codes: Sequence[str] | None = None,
+                         ) -> list[tuple[str, dict[str, Value]]]:
+    """The indicators (all, or those of ``codes``) of ``unit`` month by month over the period
+    (``"YYYY-MM"``, oldest first). Asking for fewer reads less: only their counters' rollups, and the
+    count of tasks open past their deadline (one per month, over the late facts) only when one of them
+    needs it."""
     table = models.IndicatorRollup
     months = _months(day_from, day_to)
     by_month: dict[str, dict[str, Total]] = {m: {} for m, _, _ in months}
+    wanted = USED_COUNTERS if codes is None else counters_for(codes)
+    query = (select(col(table.counter), col(table.day), col(table.n), col(table.total))
+             .where(table.unit == unit, table.day >= day_from, table.day <= day_to))
+    if codes is not None:
+        query = query.where(col(table.counter).in_([c for c in wanted if c not in F.MOMENT_COUNTERS]))
     async with db.session() as session:
-        rows = (await session.exec(
-            select(col(table.counter), col(table.day), col(table.n), col(table.total))
-            .where(table.unit == unit, table.day >= day_from, table.day <= day_to))).all()
+        rows = (await session.exec(query)).all()
     sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
     for counter, day, n, total in rows:
         key = (day.strftime("%Y-%m"), counter)
@@ -384,8 +391,9 @@ async def monthly_values(db: Database, org: OrgTree, unit: str, day_from: date, 
         by_month[month][counter] = Total(n=int(count), amount=float(amount))
     out = []
     for month, first, last in months:
-        by_month[month]["tasks_overdue_open"] = Total(n=await _overdue_open(db, org, unit, first, last, now))
-        out.append((month, evaluate(by_month[month])))
+        if "tasks_overdue_open" in wanted:
+            by_month[month]["tasks_overdue_open"] = Total(n=await _overdue_open(db, org, unit, first, last, now))
+        out.append((month, evaluate(by_month[month], codes)))
     return out
 
 

@@ -70,6 +70,12 @@ async def test_projection_keeps_facts_and_rollups_on_both_databases(any_db: Data
     assert hours.total == 1 and hours.rows[0].amount == 0.0  # the JSON amount is found on both databases
     months = await assessment.monthly_values(any_db, org, "JS", date(2026, 2, 1), date(2026, 3, 31))
     assert [(m, v["events"].value) for m, v in months] == [("2026-02", 0), ("2026-03", 1)]
+    # Asking for some indicators gives those alone, with the values of the full answer.
+    some = await assessment.monthly_values(any_db, org, "JS", date(2026, 2, 1), date(2026, 3, 31),
+                                           codes=("events", "on_time_closed_rate", "overdue_open_rate"))
+    assert [(m, sorted(v)) for m, v in some] == [
+        (m, ["events", "on_time_closed_rate", "overdue_open_rate"]) for m, _ in months]
+    assert [{c: v[c] for c in s} for (_, v), (_, s) in zip(months, some, strict=True)] == [s for _, s in some]
 
     before = await rollups(any_db)
     await assessment.rebuild(any_db)

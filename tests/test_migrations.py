@@ -261,6 +261,31 @@ async def test_photos_stored_before_0010_are_recorded_with_their_event(bare_db: 
     assert rows[task_photo].attached_at is not None
 
 
+async def test_users_with_login_sessions_upgrade_through_0016(bare_db: Database) -> None:
+    """Revision 0016 adds ``user.party_member`` while users are logged in (their sessions refer to
+    the user table): the users and their sessions stay, and nobody becomes a party member."""
+    db = bare_db
+    await db.upgrade("0015")
+    async with db.engine.begin() as conn:
+        await conn.execute(sa.text(
+            "INSERT INTO unit (code, kind, tier, name_zh, name_en, address_keywords, stationed)"
+            " VALUES ('G-1', 'grid', 'grid', '网格', 'Grid', '[]', :no)"), {"no": False})
+        await conn.execute(sa.text(
+            "INSERT INTO \"user\" (username, display_name, unit, role, password_hash, active)"
+            " VALUES ('wang', '王', 'G-1', 'grid_worker', 'x', :yes)"), {"yes": True})
+        await conn.execute(sa.text(
+            "INSERT INTO loginsession (jti, username, issued_at, expires_at, via)"
+            " VALUES ('j1', 'wang', :at, :until, 'web')"), {"at": CREATED, "until": DUE})
+    change = await db.upgrade()
+    assert change.after == head_revision()
+    assert await schema_diff(db) == []
+    async with db.session() as session:
+        user = await session.get(models.User, "wang")
+        login = await session.get(models.LoginSession, "j1")
+    assert user is not None and user.party_member is False and user.display_name == "王"
+    assert login is not None and login.username == "wang"
+
+
 def test_the_revisions_form_one_chain() -> None:
     """Branches merged from parallel work must be re-chained: one head, each revision after the one before."""
     from alembic.script import ScriptDirectory

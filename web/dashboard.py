@@ -234,7 +234,7 @@ async def dashboard_answer(ctx: AppContext, org: OrgTree, period: Period, target
     engine = await ctx.engine()
     totals, by_month, by_category, grid_totals, by_child, sums = await asyncio.gather(
         assessment.indicator_values(db, org, unit, day_from, day_to),
-        assessment.monthly_values(db, org, unit, day_from, day_to),
+        assessment.monthly_values(db, org, unit, day_from, day_to, codes=MONTHLY),
         assessment.category_counts(db, unit, day_from, day_to),
         rollups.counter_of_units(db, [g.code for g in grid_units], numerator("events"), day_from, day_to),
         assessment.child_values(db, org, unit, day_from, day_to, codes=("overdue_open_rate",)),

@@ -65,13 +65,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("username", "year", "side"),
     )
-    with op.batch_alter_table("user") as batch:
-        batch.add_column(sa.Column("party_member", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # A plain ADD COLUMN, not a batch: on SQLite a batch with this default (an expression) copies
+    # the table, and dropping the old ``user`` fails while login sessions refer to it.
+    op.add_column("user", sa.Column("party_member", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("user") as batch:
-        batch.drop_column("party_member")
+    op.drop_column("user", "party_member")  # DROP COLUMN (SQLite 3.35 and later), for the same reason
     op.drop_table("cadrerating")
     op.drop_index("ix_inspection_grid_day", table_name="inspectionentry")
     op.drop_index("ix_inspection_day", table_name="inspectionentry")
