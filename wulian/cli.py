@@ -26,6 +26,8 @@ schemes_app = typer.Typer(help="Assessment schemes (考核方案): scores from i
 app.add_typer(schemes_app, name="schemes")
 reports_app = typer.Typer(help="The monthly and annual reports (考核报告).", no_args_is_help=True)
 app.add_typer(reports_app, name="reports")
+import_app = typer.Typer(help="Importing reports from other systems (12345 hotline).", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 
 
 @app.command()
@@ -416,6 +418,28 @@ def reports_list() -> None:
         await db.dispose()
 
     asyncio.run(_list())
+
+
+@import_app.command("hotline")
+def import_hotline(
+    file: Path = typer.Argument(..., help="a 12345 export: CSV with a header row, or JSON lines (.jsonl)"),
+    rejected: Path | None = typer.Option(None, help="the CSV of rejected rows (default: FILE.rejected.csv)"),
+    concurrency: int = typer.Option(16, min=1, max=128, help="workflow starts at once"),
+    min_score: float = typer.Option(4.5, help="the suggestion score a category needs when the row gives no code"),
+    encoding: str = typer.Option("utf-8-sig", help="the file's encoding (gb18030 for some older exports)"),
+    lang: str = typer.Option("zh-CN", help="the language of this command's messages (zh-CN or en)"),
+    address: str = typer.Option("", help="Temporal's address (default: WULIAN_TEMPORAL_ADDRESS)"),
+    task_queue: str = typer.Option("", help="the workers' task queue (default: WULIAN_TEMPORAL_TASK_QUEUE)"),
+) -> None:
+    """Import hotline tickets as reports (source hotline, external id the ticket number): idempotent per
+    ticket, rejected rows with reasons in a CSV, safe to stop with Ctrl-C and run again (see
+    docs/hotline_import.md). Exit status 1 when rows were rejected or failed, 130 when interrupted."""
+    from wulian.hotline_import import run_cli
+
+    code = run_cli(file, rejected=rejected, concurrency=concurrency, min_score=min_score, encoding=encoding,
+                   lang=lang if lang in ("zh-CN", "en") else "zh-CN", address=address, task_queue=task_queue)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
