@@ -345,6 +345,9 @@ class Photo(SQLModel, table=True):
     event_id: str | None = Field(default=None, max_length=200)
     task_id: str | None = Field(default=None, max_length=220)
     attached_at: datetime | None = None
+    #: Shown to anyone with the receipt code on the tracking page: set by the handler who completes the
+    #: handling task with it (``public_photos``); every other photo stays within the event's scope.
+    public: bool = False
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -256,7 +256,8 @@ class TaskController(Controller):
     async def complete(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str,
                        data: CompleteIn) -> TaskAnswer:
         """办结 (with a result) or, for a verification task, 核查 (with passed)."""
-        view = await commands.complete(ctx, user, task_id, data.result, data.passed, data.photos)
+        view = await commands.complete(ctx, user, task_id, data.result, data.passed, data.photos,
+                                       data.public_photos)
         return {"task_id": view.task.task_id, "status": view.task.status,
                 "event_state": view.event_state, "event_stage": view.event_stage}
 

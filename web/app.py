@@ -36,6 +36,7 @@ from web.guards import GuardedRequest, refuse_nul_in_url
 from web.headers import security_headers
 from web.i18n import LANGUAGES, language_of, translate
 from web.inbox import INBOX_CONTROLLERS
+from web.locate import LOCATE_CONTROLLERS
 from web.lockouts import LOCKOUT_CONTROLLERS
 from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
@@ -43,6 +44,7 @@ from web.photos import PHOTO_CONTROLLERS
 from web.reports import REPORT_CONTROLLERS
 from web.schema_page import SCHEMA_PATH, schema_plugins
 from web.stats import STATS_CONTROLLERS
+from web.track_public import TRACK_PUBLIC_CONTROLLERS
 from web.unit_users import UNIT_USER_CONTROLLERS
 from workflows import policy
 from wulian.settings import Settings, get_settings
@@ -182,6 +184,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *API_CONTROLLERS,
             *CONSOLE_CONTROLLERS,
             *PHOTO_CONTROLLERS,
+            *LOCATE_CONTROLLERS,
+            *TRACK_PUBLIC_CONTROLLERS,
             *PAGE_CONTROLLERS,
             *INBOX_CONTROLLERS,
             *ADMIN_CONTROLLERS,
