@@ -558,7 +558,8 @@ def test_every_html_page_route_is_rendered() -> None:
     app = create_app(settings, AppContext(settings=settings, db=Database("sqlite+aiosqlite://")))
     not_pages = ("/api", "/static", "/schema/", "/healthz")  # /schema/...: the documents for tools
     skipped = {"/", "/lang/{lang:str}", "/events/{event_id:str}/timeline.csv", "/photos/{photo_id:str}",
-               "/track/{code:str}/photos/{photo_id:str}", "/search/export.xlsx",
+               "/track/{code:str}/photos/{photo_id:str}", "/track/{code:str}/public/{photo_id:str}",
+               "/search/export.xlsx",
                "/reports/{period:str}/export.xlsx"}  # files (a refused one: .csv)
     routes = {r.path for r in app.routes if "GET" in getattr(r, "methods", ())}
     covered = {"/login", "/report", "/track", "/track/{code:str}", "/schema", "/inbox", "/console",
