@@ -20,6 +20,7 @@ __all__ = ["live"]  # the fixture, imported for pytest
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing")
 
+STATUS_SAYS = "text => document.getElementById('locate-status').textContent.includes(text)"
 NEAR_G1 = {"latitude": 28.7556, "longitude": 118.6293}  # about 50 m from the centre of HS01-G1
 
 
@@ -50,7 +51,7 @@ async def test_use_my_location_picks_the_grid_and_tracking_shows_the_public_resu
             page = await refused.new_page()  # type: ignore[attr-defined]
             await page.goto(f"{base}/report")
             await page.click("#locate")
-            await page.wait_for_function("document.getElementById('locate-status').textContent.includes('无法获取位置')")
+            await page.wait_for_function(STATUS_SAYS, arg="无法获取位置")
             assert await page.input_value("#grid") == ""
             await refused.close()  # type: ignore[attr-defined]
 
@@ -60,7 +61,7 @@ async def test_use_my_location_picks_the_grid_and_tracking_shows_the_public_resu
             page = await far.new_page()  # type: ignore[attr-defined]
             await page.goto(f"{base}/report")
             await page.click("#locate")
-            await page.wait_for_function("document.getElementById('locate-status').textContent.includes('附近没有')")
+            await page.wait_for_function(STATUS_SAYS, arg="附近没有")
             assert await page.input_value("#grid") == ""
             await far.close()  # type: ignore[attr-defined]
 

@@ -100,3 +100,28 @@ async def test_tracking_page_shows_the_result_and_only_public_photos(plat: Platf
                         json={"result": "核查通过", "passed": True, "photos": [check], "public_photos": [check]})
     assert r.status_code == 400 and "handling task" in r.json()["detail"], r.text
     assert not (await _record(plat, check)).public
+
+
+async def test_the_complete_form_marks_its_photos_public_only_when_ticked(plat: Platform) -> None:
+    from tests.platform import csrf
+    from tests.test_browser import PNG
+    from tests.test_security import client, page_login
+
+    g1 = await plat.login("wg_hs01_g1")
+    for ticked in (True, False):
+        created = await plat.report(description=f"路灯不亮 {ticked}")
+        task = await _task_of(plat, g1, created["event_id"], "handle")
+        assert (await plat.http.post(f"/api/tasks/{task['task_id']}/claim", headers=g1)).status_code == 200
+        async with client(plat) as page:
+            await page_login(page, "wg_hs01_g1")
+            html = (await page.get(f"/events/{created['event_id']}")).text
+            assert f'id="public-photos-{task["task_id"]}"' in html and "在进度查询页公开这些照片" in html
+            data = {"result": "已修复", "_csrf_token": csrf(html), "next": "/inbox"}
+            if ticked:
+                data["public_photos"] = "on"
+            r = await page.post(f"/tasks/{task['task_id']}/complete", data=data,
+                                files=[("photos", ("a.png", PNG, "image/png"))])
+            assert r.status_code == 303, r.text
+        outcome = (await plat.http.get(f"/track/{created['receipt_code']}")).text
+        assert 'id="handling-result">已修复<' in outcome
+        assert ('id="public-photos"' in outcome) is ticked

@@ -80,7 +80,9 @@ class WulianClient:
     def checked(report: EventReport, *, external_id: str | None = None) -> EventReport:
         """A normalised copy of ``report`` with ``external_id`` set, or :class:`InvalidReport` with every
         problem. Nothing is started; :meth:`start_report` calls it first."""
-        report = copy.deepcopy(report)
+        # A copy (the check normalises in place): the caller's report stays as it was.
+        report = copy.copy(report)
+        report.location, report.reporter = copy.copy(report.location), copy.copy(report.reporter)
         if external_id is not None:
             if report.external_id not in (None, external_id):
                 raise InvalidReport([Problem("external_id", "choice", f"{external_id!r} (given twice, differently)")])
