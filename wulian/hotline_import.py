@@ -422,8 +422,15 @@ def run_cli(file: Path, *, rejected: Path | None, concurrency: int, min_score: f
         client = await WulianClient.connect(address or None, task_queue=task_queue or None)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        # The first Ctrl-C stops taking rows; the starts in flight finish (a row is started or not).
-        loop.add_signal_handler(signal.SIGINT, stop.set)
+        def first_stop() -> None:
+            # The first Ctrl-C stops taking rows; the starts in flight finish (a row is started or not).
+            # A second one interrupts at once (asyncio's own handler): a start cut short is still
+            # either made or not, and the re-run settles it.
+            stop.set()
+            loop.remove_signal_handler(signal.SIGINT)
+            console.print(translate(lang, "hotline.stopping"), markup=False)
+
+        loop.add_signal_handler(signal.SIGINT, first_stop)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         report = RejectedReport(rejected_path)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -435,8 +442,13 @@ def run_cli(file: Path, *, rejected: Path | None, concurrency: int, min_score: f
             finally:
                 report.close()
                 loop.remove_signal_handler(signal.SIGINT)
+                loop.remove_signal_handler(signal.SIGTERM)
 
-    summary = asyncio.run(_run())
+    try:
+        summary = asyncio.run(_run())
+    except KeyboardInterrupt:  # before the first row (connecting) or a second Ctrl-C
+        print(translate(lang, "hotline.summary.interrupted"), flush=True)  # noqa: T201
+        return 130
     for line in summary_lines(summary, lang, rejected_path):
         print(line, flush=True)  # noqa: T201 - the command's answer, on stdout
     if summary.interrupted:
