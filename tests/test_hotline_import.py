@@ -219,3 +219,18 @@ async def test_ctrl_c_on_the_command_then_rerun(plat: Platform, dev_env: Workflo
     assert 10 <= said < 120 and present == said, out
     rest, _ = await run_import(plat, path)
     assert (rest.started, rest.already) == (120 - said, said)
+
+
+def test_unreachable_temporal_imports_nothing_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from wulian import hotline_import
+
+    async def shipped_list() -> object:
+        return load()
+
+    monkeypatch.setattr(hotline_import, "active_list", shipped_list)
+    path = write_hotline_file(tmp_path / "u.csv", hotline_rows(3, 0.0, run="U"))
+    code = hotline_import.run_cli(path, rejected=None, concurrency=2, min_score=4.5, encoding="utf-8-sig",
+                                  lang="zh-CN", address="127.0.0.1:1", task_queue="q")
+    assert code == 2
+    assert "无法连接工作流服务" in capsys.readouterr().err

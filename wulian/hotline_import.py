@@ -361,6 +361,10 @@ async def import_rows(
 
 
 # ---------------------------------------------------------------- the command
+class Unreachable(Exception):
+    """Temporal could not be reached: nothing was imported."""
+
+
 async def active_list() -> ResponsibilityList:
     """The responsibility list new events route with (the store's active version)."""
     from store import rule_lists
@@ -419,7 +423,10 @@ def run_cli(file: Path, *, rejected: Path | None, concurrency: int, min_score: f
 
     async def _run() -> ImportSummary:
         mapper = RowMapper(await active_list(), min_score=min_score)
-        client = await WulianClient.connect(address or None, task_queue=task_queue or None)
+        try:
+            client = await WulianClient.connect(address or None, task_queue=task_queue or None)
+        except RuntimeError as exc:  # temporalio: "Failed client connect"
+            raise Unreachable(str(exc)) from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         def first_stop() -> None:
@@ -446,6 +453,9 @@ def run_cli(file: Path, *, rejected: Path | None, concurrency: int, min_score: f
 
     try:
         summary = asyncio.run(_run())
+    except Unreachable as exc:
+        console.print(translate(lang, "hotline.unreachable", error=str(exc)[:300]), markup=False)
+        return 2
     except KeyboardInterrupt:  # before the first row (connecting) or a second Ctrl-C
         print(translate(lang, "hotline.summary.interrupted"), flush=True)  # noqa: T201
         return 130
