@@ -51,7 +51,7 @@ async def handling_deadlines(db: Database, event_ids: Sequence[str]) -> dict[str
         return {}
     async with db.session() as session:
         tasks = (await session.exec(
-            select(models.Task).where(col(models.Task.event_id).in_(list(event_ids)), models.Task.kind == "handling")
+            select(models.Task).where(col(models.Task.event_id).in_(list(event_ids)), models.Task.kind == "handle")
             .order_by(col(models.Task.created_at)))).all()
     return {t.event_id: t.due_at for t in tasks if t.due_at is not None}
 

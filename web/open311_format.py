@@ -20,8 +20,8 @@ from xml.etree import ElementTree as ET  # noqa: S405 - only builds XML, never p
 
 from litestar import Response
 
-#: The suffixes answered, and their media types.
-FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
+#: The suffixes answered, and their media types (Litestar adds ``; charset=utf-8`` to a ``text/`` type).
+FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml"}
 
 #: The element name of one entry of a nested list, by the list's name.
 _ITEM_NAMES = {"attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format",
