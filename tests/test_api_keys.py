@@ -29,7 +29,8 @@ async def _audit(db: Database, action: str) -> list[models.AuditEntry]:
 
 
 # ------------------------------------------------------------------------------------ the store
-async def test_a_key_is_stored_only_as_its_hash_and_resolves_to_its_integration(org_db: Database) -> None:
+async def test_a_key_is_stored_only_as_its_hash_and_resolves_to_its_integration(any_db: Database) -> None:
+    org_db = any_db  # SQLite, and PostgreSQL when WULIAN_TEST_DATABASE_URL is set
     row, key = await api_keys.create_key(org_db, "hotline-12345", (), "admin")
     assert row.scopes == "report,read"  # the default scopes
     assert key.startswith(f"wl_{row.prefix}_") and len(key) > 40
@@ -54,7 +55,8 @@ async def test_a_key_is_stored_only_as_its_hash_and_resolves_to_its_integration(
     assert len(await _audit(org_db, "apikey_revoke")) == 1
 
 
-async def test_names_and_scopes_are_checked(org_db: Database) -> None:
+async def test_names_and_scopes_are_checked(any_db: Database) -> None:
+    org_db = any_db
     row, _ = await api_keys.create_key(org_db, "cams", ("subscribe", "report"), "admin")
     assert row.scopes == "report,subscribe"
     for name, scopes, code in (("cams", (), "exists"), ("bad name", (), "name"), ("", (), "name"),
@@ -210,3 +212,29 @@ async def test_idempotency_keys_are_scoped_to_the_integration(live: Platform) ->
     assert a1.status_code == a2.status_code == b1.status_code == 201
     assert a1.json()["event_id"] == a2.json()["event_id"] != b1.json()["event_id"]
     assert a2.headers.get("idempotent-replayed") == "true"
+
+
+async def test_the_scope_guard_admits_only_keys_with_its_scope(app_ctx: AppContext) -> None:
+    """``web.api_keys.scope_guard``, as a route only integrations use (webhook subscriptions) would have it."""
+    import httpx
+    from litestar import Litestar, Request, get
+    from litestar.datastructures import State
+
+    from web.api_keys import scope_guard
+
+    @get("/hooks", guards=[scope_guard("subscribe")])
+    async def hooks(request: Request) -> dict[str, object]:  # type: ignore[type-arg]
+        integration = request.state.integration
+        return {"name": integration.name, "scopes": sorted(integration.scopes)}
+
+    app = Litestar(route_handlers=[hooks], state=State({"ctx": app_ctx}))
+    _, subscriber = await api_keys.create_key(app_ctx.db, "hooks-a", ("subscribe",), "admin")
+    _, reporter = await api_keys.create_key(app_ctx.db, "hooks-b", ("report",), "admin")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        ok = await http.get("/hooks", headers={"X-API-Key": subscriber})
+        assert ok.status_code == 200 and ok.json() == {"name": "hooks-a", "scopes": ["subscribe"]}
+        assert (await http.get("/hooks", headers={"X-API-Key": reporter})).status_code == 403
+        assert (await http.get("/hooks")).status_code == 401
+        assert (await http.get("/hooks", headers={"X-API-Key": subscriber + "x"})).status_code == 401
+    uses = [a for a in await _audit(app_ctx.db, "apikey_use") if a.actor == "integration:hooks-a"]
+    assert [u.target for u in uses] == ["GET /hooks"]

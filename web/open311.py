@@ -55,7 +55,7 @@ CHANGESET = "2026-12-02T00:00:00+08:00"
 #: The longest span a search may ask (the spec's 90 days) and the default span.
 MAX_SPAN = timedelta(days=90)
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
-#: Receipt codes one ``service_request_id`` list may name.
+#: Receipt codes one ``service_request_id`` list may name (each a public read without a key).
 MAX_IDS = 50
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]{1,64})\](\[\])?$")
 
@@ -259,12 +259,15 @@ class Open311Api(Controller):
                 raise Refused(429, exc.reason, {"Retry-After": str(exc.retry_after)}) from None
             raise Refused(403, exc.reason) from None  # the spec: 403 for a key missing or not valid
 
-    async def _reader(self, ctx: AppContext, request: Request[Any, Any, Any]) -> Reader:
+    async def _reader(self, ctx: AppContext, request: Request[Any, Any, Any], ids: int = 1) -> Reader:
+        """The key's integration (scope ``read``), or nobody: then each receipt code asked counts as
+        one public read of the client address, like one ``/api/track`` (no faster guessing here)."""
         key = request.query_params.get("api_key") or api_keys.presented_key(request)
         if key:
             return Reader(await self._key(ctx, request, "read", key))
-        try:  # public reads: counted per client address like /api/track
-            await hit(ctx.db, track_limit(ctx.settings), client_ip(request, ctx.settings))
+        try:
+            for _ in range(max(1, ids)):
+                await hit(ctx.db, track_limit(ctx.settings), client_ip(request, ctx.settings))
         except Limited as exc:
             raise Refused(429, str(exc), {"Retry-After": str(exc.retry_after)}) from None
         return Reader(None)
@@ -302,11 +305,11 @@ class Open311Api(Controller):
     async def _requests(self, ctx: AppContext, request: Request[Any, Any, Any], fmt: str,
                         lang: str) -> Response[bytes]:
         query = request.query_params
-        reader = await self._reader(ctx, request)
         ids = _list(query.get("service_request_id"))
+        if len(ids) > MAX_IDS:
+            raise Refused(400, f"service_request_id: at most {MAX_IDS} ids")
+        reader = await self._reader(ctx, request, len(ids))
         if ids:  # the spec: service_request_id overrides every other parameter
-            if len(ids) > MAX_IDS:
-                raise Refused(400, f"service_request_id: at most {MAX_IDS} ids")
             events = await store311.events_by_receipt(ctx.db, ids)
             return render(fmt, "service_requests", await request_items(ctx, events, lang, reader))
         if reader.integration is None:
