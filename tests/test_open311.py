@@ -280,7 +280,7 @@ async def test_search_by_dates_status_and_pages(reported: Live) -> None:
     too_long = await _get(live, "requests.json", api_key=key, start_date="2026-01-01", end_date="2026-05-01")
     assert too_long.status_code == 400 and "90 days" in too_long.json()[0]["description"]
     closed = await _get(live, "requests.json", api_key=key, status="closed")
-    assert closed.json() == []
+    assert live.reports["civic"] not in [r["service_request_id"] for r in closed.json()]
     opened = await _get(live, "requests.json", api_key=key, status="open")
     everything = [r["service_request_id"] for r in opened.json()]
     assert live.reports["civic"] in everything
@@ -317,6 +317,29 @@ async def test_refusals_are_the_specs_errors(live: Live) -> None:
             "api_key": live.keys["civic-app"], "service_code": "SR-01", "description": "北苑小区门口垃圾",
             "address_string": "城北路北苑小区"})
     assert addressed.status_code == 201, addressed.text  # address_string alone places the report
+
+
+async def test_list_attributes_and_a_voided_report_closed(live: Live) -> None:
+    key = live.keys["civic-app"]
+    listed = await _post(live, key, **{"attribute[severity][]": "1"})  # the spec's list form, one value
+    assert listed.status_code == 201, listed.text
+    two = await _post(live, key, **{"attribute[severity][]": ["1", "2"]})
+    assert two.status_code == 400 and "severity" in two.json()[0]["description"]
+    receipt = listed.json()[0]["service_request_id"]
+    event = await _routed(live, receipt)
+    headers = await live.platform.login("zx_hs")
+    voided = await live.platform.http.post(f"/api/events/{event.event_id}/supervise", headers=headers,
+                                           json={"action": "void", "reason": "重复上报"})
+    assert voided.status_code == 200, voided.text
+    for _ in range(100):
+        closed = await _get(live, "requests.json", api_key=key, status="closed")
+        if receipt in [r["service_request_id"] for r in closed.json()]:
+            break
+        await asyncio.sleep(0.1)
+    item = next(r for r in closed.json() if r["service_request_id"] == receipt)
+    assert item["status"] == "closed" and item["status_notes"] == "已作废"
+    assert receipt not in [r["service_request_id"] for r in
+                           (await _get(live, "requests.json", api_key=key, status="open")).json()]
 
 
 async def test_revoked_key_is_refused(live: Live) -> None:
