@@ -553,3 +553,16 @@ async def test_the_spec_check_finds_what_is_wrong() -> None:
                                        "type": "realtime"}])
     assert spec_problems("requests", [{"service_request_id": "A", "status": "open", "service_code": "SR-01",
                                        "requested_datetime": "2026-12-01T10:00:00+08:00", "phone": "138"}])
+
+
+async def test_an_unexpected_failure_is_an_errors_body_not_a_page(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    from store import open311 as store311
+
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("the store fell over")
+
+    monkeypatch.setattr(store311, "events_by_receipt", broken)
+    answer = await _get(live, "requests/ABCDEFGHJK.xml")
+    assert answer.status_code == 500 and answer.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(answer.content)  # noqa: S314 - our own answer
+    assert root.tag == "errors" and "fell over" not in answer.text  # no internals shown

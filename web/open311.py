@@ -237,8 +237,7 @@ def _refused(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]
     if isinstance(exc, commands.CommandError):
         return errors(fmt, exc.status, exc.reason)
     if isinstance(exc, HTTPException):
-        status = exc.status_code if exc.status_code in (400, 403, 404, 405, 413, 429) else 400
-        return errors(fmt, status, str(exc.detail), exc.headers or None)
+        return errors(fmt, exc.status_code, str(exc.detail), exc.headers or None)
     request.logger.exception("unhandled error on %s", request.url.path)
     return errors(fmt, 500, "internal error")
 
@@ -248,7 +247,8 @@ class Open311Api(Controller):
 
     path = PREFIX
     include_in_schema = False  # described by the GeoReport v2 specification and discovery, not by /schema
-    exception_handlers = {Refused: _refused, commands.CommandError: _refused, HTTPException: _refused}
+    exception_handlers = {Refused: _refused, commands.CommandError: _refused, HTTPException: _refused,
+                          Exception: _refused}  # never an HTML page or a stack trace here
 
     async def _key(self, ctx: AppContext, request: Request[Any, Any, Any], scope: str,
                    key: str | None) -> Integration:
