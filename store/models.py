@@ -66,6 +66,8 @@ class Event(SQLModel, table=True):
         Index("ix_event_unit_created", "unit", "created_at", "event_id"),
         Index("ix_event_category_created", "category", "created_at", "event_id"),
         Index("ix_event_state_created", "state", "created_at", "event_id"),
+        # An integration reads its own reports back (Open311 GET requests), newest first.
+        Index("ix_event_integration_created", "integration", "created_at", "event_id"),
     )
 
     event_id: str = Field(primary_key=True, max_length=200)
@@ -110,6 +112,10 @@ class Event(SQLModel, table=True):
     close_action: str = Field(default="", max_length=20)
     # Description and address lower-cased (``search_text``), for the event search's text filter.
     search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # The integration whose API key made the report (store/api_keys.py); None for anyone else.
+    integration: str | None = Field(default=None, max_length=64)
+    # A media link given with the report (Open311 ``media_url``).
+    media_url: str | None = Field(default=None, max_length=500)
 
 
 #: Task statuses that put a task in an inbox.
@@ -510,3 +516,30 @@ class ReportSnapshot(SQLModel, table=True):
     reason: str = Field(default="", max_length=500)
     request_id: str = Field(max_length=200, unique=True)
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class ApiKey(SQLModel, table=True):
+    """An integration's API key (store/api_keys.py): named, scoped, stored only as its sha256.
+
+    ``prefix`` is the key's public part (``wl_<prefix>_<secret>``) to find the row; the whole key is
+    compared with ``key_hash`` in constant time. A revoked key keeps its row (the audit names it)."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64)
+    scopes: str = Field(max_length=100)  # comma list: report, read, subscribe
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=64)
+    last_used_at: datetime | None = None
+
+
+class Open311Token(SQLModel, table=True):
+    """A token answered by Open311's POST requests while its event was not yet routed: resolved by
+    ``tokens/{token}`` to the event's receipt code once the event is in the store."""
+
+    token: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(max_length=200)
+    integration: str = Field(max_length=64)
+    created_at: datetime

@@ -279,6 +279,28 @@ MATRIX: list[Row] = [
          note="unknown version: back with the reason"),
     _row("GET", "/admin/rules/diff", "/admin/rules/diff?old=2026.1&new=2026.1",
          "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    # --- integrations (issue 12): API keys, Open311 GeoReport v2 -------------------------------------------
+    _row("GET", "/admin/keys", "/admin/keys",
+         "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    _row("POST", "/admin/keys", "/admin/keys",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True, form={"name": "", "scope": "report"},
+         note="no name: the form back"),
+    _row("POST", "/admin/keys/{name:str}/revoke", "/admin/keys/NOPE/revoke",
+         "403 403 403 403 403 403 403 403 403 404 303", page=True, form={}, note="no such integration"),
+    _row("GET", "/open311/v2/{name:str}", "/open311/v2/services.json",
+         "200 200 200 200 200 200 200 200 200 200 200", note="public: the service list"),
+    _row("GET", "/open311/v2/{name:str}", "/open311/v2/requests.json",
+         "403 403 403 403 403 403 403 403 403 403 403",
+         note="a search needs an integration's key with read: a staff login is none"),
+    _row("GET", "/open311/v2/services/{name:str}", "/open311/v2/services/SR-01.json",
+         "200 200 200 200 200 200 200 200 200 200 200", note="public: a service definition"),
+    _row("GET", "/open311/v2/requests/{name:str}", "/open311/v2/requests/{receipt}.json",
+         "200 200 200 200 200 200 200 200 200 200 200", note="the receipt code reads the public subset"),
+    _row("GET", "/open311/v2/tokens/{name:str}", "/open311/v2/tokens/NOPE.json",
+         "404 404 404 404 404 404 404 404 404 404 404", note="tokens are random; an unknown one"),
+    _row("POST", "/open311/v2/{name:str}", "/open311/v2/requests.json",
+         "403 403 403 403 403 403 403 403 403 403 403",
+         note="reporting needs an integration's key with report: a staff login is none"),
 ]
 
 #: Routes that read or act on none of the above, and why they need no row.

@@ -38,6 +38,7 @@ from web.i18n import LANGUAGES, language_of, translate
 from web.inbox import INBOX_CONTROLLERS
 from web.locate import LOCATE_CONTROLLERS
 from web.lockouts import LOCKOUT_CONTROLLERS
+from web.open311 import OPEN311_CONTROLLERS
 from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *ASSESSMENT_CONTROLLERS,
             *DASHBOARD_CONTROLLERS,
             *REPORT_CONTROLLERS,
+            *OPEN311_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the
@@ -214,7 +216,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         csrf_config=CSRFConfig(
             secret=settings.secret(),
             cookie_httponly=False,
-            exclude=["/api", "/healthz", SCHEMA_PATH],
+            # Open311 takes form posts from other systems, authenticated by their API key, never a cookie.
+            exclude=["/api", "/healthz", SCHEMA_PATH, "/open311"],
         ),
         openapi_config=OpenAPIConfig(title="Wulian API", version="0.1.0", path=SCHEMA_PATH,
                                      render_plugins=schema_plugins(), use_handler_docstrings=True),

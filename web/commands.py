@@ -158,6 +158,12 @@ async def prepare(ctx: AppContext, report: EventReport) -> Prepared:
     return Prepared(event_id_for(report), await receipts.new_grant(ctx.db, ctx.settings.secret()))
 
 
+async def check_category(ctx: AppContext, category: str) -> None:
+    """Refuse (400) a category the active list does not have; empty means "let triage decide"."""
+    if category and (await ctx.engine()).category(category) is None:
+        raise CommandError(400, f"unknown category '{category}' (see GET /api/categories)")
+
+
 async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared | None = None) -> Started:
     """Start the event's workflow (idempotent per source and external id) with a random receipt code
     and a fresh tracking key (or those ``prepared``), and wait briefly for its dispatch to be recorded."""

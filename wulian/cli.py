@@ -28,6 +28,8 @@ reports_app = typer.Typer(help="The monthly and annual reports (考核报告).",
 app.add_typer(reports_app, name="reports")
 import_app = typer.Typer(help="Importing reports from other systems (12345 hotline).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+apikey_app = typer.Typer(help="Integrations' API keys (JSON API and Open311).", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
 
 
 @app.command()
@@ -440,6 +442,73 @@ def import_hotline(
                    lang=lang if lang in ("zh-CN", "en") else "zh-CN", address=address, task_queue=task_queue)
     if code:
         raise typer.Exit(code)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: str,
+    scope: list[str] = typer.Option(None, "--scope",
+                                    help="report, read or subscribe (repeatable); default report and read"),
+    actor: str = typer.Option("cli", help="who issues it (recorded in the audit)"),
+) -> None:
+    """Issue a key for the integration NAME and print it once (only its hash is stored)."""
+    from store import api_keys
+
+    async def _create() -> tuple[str, str]:
+        db = _store()
+        await db.upgrade()
+        try:
+            row, key = await api_keys.create_key(db, name, tuple(scope or ()), actor)
+            return row.scopes, key
+        finally:
+            await db.dispose()
+
+    try:
+        scopes, key = asyncio.run(_create())
+    except api_keys.ApiKeyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"integration {name}, scopes {scopes}; the key (shown only now):", err=True)
+    typer.echo(key)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """Every integration's key: name, scopes, issued, last used, revoked (never the key)."""
+    from store import api_keys
+
+    async def _list() -> None:
+        db = _store()
+        await db.upgrade()
+        for row in await api_keys.list_keys(db):
+            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M} by {row.revoked_by}" if row.revoked_at else "active"
+            used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+            typer.echo(f"{row.name}  {row.scopes}  issued {row.created_at:%Y-%m-%d %H:%M} by {row.created_by}  "
+                       f"last used {used}  {state}")
+        await db.dispose()
+
+    asyncio.run(_list())
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(name: str, actor: str = typer.Option("cli", help="who revokes it (recorded in the audit)")) -> None:
+    """Revoke the key of NAME: every use is refused from now on."""
+    from store import api_keys
+
+    async def _revoke() -> None:
+        db = _store()
+        await db.upgrade()
+        try:
+            await api_keys.revoke_key(db, name, actor)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(_revoke())
+    except api_keys.ApiKeyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{name}: revoked")
 
 
 @app.command()
