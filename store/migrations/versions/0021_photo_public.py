@@ -2,7 +2,7 @@
 (issue 12, item 7). Existing photos are not public.
 
 Revision ID: 0021
-Revises: 0017 (the lead relinks the chain at merge)
+Revises: 0018 (API keys)
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
