@@ -91,20 +91,6 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def verify(secret: str, headers: dict[str, str], body: bytes, tolerance: int = 300, now: int | None = None) -> bool:
-    """A receiver's check (the snippet of docs/WEBHOOKS.md; the tests verify deliveries with it)."""
-    import time
-
-    msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
-    if abs((now if now is not None else int(time.time())) - int(timestamp)) > tolerance:
-        return False
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return any(hmac.compare_digest(expected, sig.split(",", 1)[1])
-               for sig in headers["webhook-signature"].split() if sig.startswith("v1,"))
-
-
 def check_kinds(kinds: list[str] | tuple[str, ...]) -> list[str]:
     """The kinds asked for, in :data:`CHANGE_KINDS` order, each once; an unknown one is refused."""
     wanted = set(kinds)
