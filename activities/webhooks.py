@@ -26,10 +26,8 @@ from store.webhook_urls import TargetRefused, pinned
 from workflows.webhook_delivery import (
     ACTIVITY_NEXT,
     ACTIVITY_SEND,
-    DeliveryRun,
     NextDelivery,
-    WebhookDelivery,
-    workflow_id,
+    wake,
 )
 from wulian.settings import Settings
 
@@ -116,13 +114,6 @@ def _connect_url(scheme: str, host: str, address: str, port: int, path: str) -> 
     literal = f"[{address}]" if ":" in address else address
     extensions = {"sni_hostname": host} if scheme == "https" and host != address else {}
     return f"{scheme}://{literal}:{port}{path}", extensions
-
-
-async def wake(client: Client, task_queue: str, subscription_id: int) -> None:
-    """Signal a subscription's delivery workflow, starting it when none runs (signal-with-start)."""
-    await client.start_workflow(
-        WebhookDelivery.run, DeliveryRun(subscription_id), id=workflow_id(subscription_id), task_queue=task_queue,
-        start_signal="wake")
 
 
 def waker(client: Client, task_queue: str) -> Callable[[set[int]], None]:

@@ -83,17 +83,17 @@ def check_address(address: str, allow_private: bool) -> None:
         raise TargetRefused("host", address) from None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved or (
-            isinstance(ip, ipaddress.IPv4Address) and ip == ipaddress.IPv4Address("255.255.255.255")):
-        raise TargetRefused("forbidden_address", str(ip))
-    internal = ip.is_loopback or ip.is_private or ip in _SHARED
-    if internal and not allow_private:
-        raise TargetRefused("private_address", str(ip))
-    if not internal and not ip.is_global:  # documentation ranges and the like
-        raise TargetRefused("forbidden_address", str(ip))
+    if ip.is_loopback or any(ip in net for net in _INTERNAL if net.version == ip.version):
+        if not allow_private:
+            raise TargetRefused("private_address", str(ip))
+        return
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved or not ip.is_global:
+        raise TargetRefused("forbidden_address", str(ip))  # metadata services, broadcast, documentation, ...
 
 
-_SHARED = ipaddress.ip_network("100.64.0.0/10")
+#: The networks of an organisation's own machines: allowed only with ``webhook_allow_private_targets``.
+_INTERNAL = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                     "100.64.0.0/10", "fc00::/7"))
 
 
 def _literal(host: str) -> bool:

@@ -25,6 +25,7 @@ from standardwebhooks import Webhook
 from temporalio.testing import WorkflowEnvironment
 
 from store import webhooks
+from store.admin_common import AdminError
 from store.webhook_urls import TargetRefused, check_url
 from tests.platform import Platform, running_platform
 from tests.scenarios import happy_path
@@ -245,3 +246,159 @@ async def test_a_worker_killed_during_a_delivery_loses_no_change(dev_env: Workfl
     assert len({b["data"]["change_id"] for _, b in receiver.accepted}) == len(LOOP)
     assert {r.status for r in log} == {"delivered"} and len(log) == len(LOOP)
     check_signed(receiver, {"all": sub.secret})
+
+
+# ------------------------------------------------------------------ the URL policy
+
+@pytest.mark.parametrize(("url", "private", "code"), [
+    ("https://hooks.example.cn/wulian?x=1", False, None),
+    ("http://203.0.113.9/x", False, "forbidden_address"),  # documentation range: nobody's
+    ("http://8.8.8.8:8080/hook", False, None),
+    ("ftp://hooks.example.cn/x", True, "scheme"),
+    ("javascript:alert(1)", True, "scheme"),
+    ("file:///etc/passwd", True, "scheme"),
+    ("https://user:pw@hooks.example.cn/", True, "credentials"),
+    ("https:///nohost", True, "host"),
+    ("https://hooks.example.cn/a b", True, "syntax"),
+    ("http://hooks.example.cn:99999/", True, "syntax"),
+    ("", True, "empty"),
+    ("https://x.cn/" + "a" * 500, True, "too_long"),
+    ("http://169.254.169.254/latest/meta-data/", True, "forbidden_address"),  # cloud metadata, always
+    ("http://[fe80::1]/x", True, "forbidden_address"),
+    ("http://[::ffff:169.254.169.254]/x", True, "forbidden_address"),
+    ("http://0.0.0.0/x", True, "forbidden_address"),
+    ("http://224.0.0.1/x", True, "forbidden_address"),
+    ("http://127.0.0.1:8080/x", False, "private_address"),
+    ("http://127.0.0.1:8080/x", True, None),
+    ("http://localhost/x", False, "private_address"),
+    ("http://10.1.2.3/x", False, "private_address"),
+    ("http://192.168.1.1/x", False, "private_address"),
+    ("http://100.64.0.1/x", False, "private_address"),
+    ("http://[fd00::1]/x", False, "private_address"),
+    ("http://[::1]/x", False, "private_address"),
+    ("http://[::1]/x", True, None),
+])
+def test_which_urls_a_subscription_may_target(url: str, private: bool, code: str | None) -> None:
+    if code is None:
+        check_url(url, private)
+    else:
+        with pytest.raises(TargetRefused) as refused:
+            check_url(url, private)
+        assert refused.value.code == code
+
+
+async def test_a_name_is_checked_by_the_addresses_it_resolves_to() -> None:
+    from store.webhook_urls import pinned
+
+    with pytest.raises(TargetRefused) as refused:  # "localhost" resolves to loopback
+        await pinned("http://localhost.:8080/x", False)
+    assert refused.value.code == "private_address"
+    target, address = await pinned("http://localhost:8080/x", True)
+    assert address in ("127.0.0.1", "::1") and target.port == 8080 and target.path == "/x"
+    with pytest.raises(TargetRefused) as refused:
+        await pinned("http://no-such-host.invalid/x", True)
+    assert refused.value.code == "unresolved"
+
+
+# ------------------------------------------------------------------ the outbox without Temporal
+
+async def _queue(db: Any, sub_id: int, event_id: str, seq: int, kind: str) -> int:
+    from store import models
+    from store.timeutil import utcnow
+
+    async with db.transaction() as session:
+        body = json.dumps({"type": f"event.{kind}", "data": {"change_id": f"{event_id}.{seq}", "change": kind}})
+        row = models.WebhookDelivery(subscription_id=sub_id, change_id=f"{event_id}.{seq}", event_id=event_id,
+                                     seq=seq, kind=kind, body=body, created_at=utcnow(), queued_at=utcnow())
+        session.add(row)
+        await session.commit()
+        await session.refresh(row)
+        assert row.id is not None
+        return row.id
+
+
+async def test_dead_letters_replay_and_deactivation(org_db: Any, tmp_path: Path) -> None:
+    from temporalio.exceptions import ApplicationError
+
+    from activities.webhooks import WebhookActivities
+    from store import models
+    from wulian.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, secret_key="webhook-test-secret", **FAST)  # type: ignore[arg-type]
+    acts = WebhookActivities(org_db, settings, secret=settings.secret())
+    with receiving(Receiver(fails=1000)) as receiver:
+        made = await webhooks.create(org_db, integration="区级系统", url=receiver.url("a"), kinds=["claimed"],
+                                     actor="admin", server_secret=settings.secret(), allow_private=True)
+        sid = made.subscription.id
+        assert sid is not None
+        first = await _queue(org_db, sid, "EV-1", 3, "claimed")
+        second = await _queue(org_db, sid, "EV-1", 5, "claimed")
+        # A refused attempt is recorded and raised (Temporal retries it); the next change waits.
+        with pytest.raises(ApplicationError):
+            await acts.send_webhook(first)
+        row = (await webhooks.deliveries(org_db, sid, status="pending"))[-1]
+        assert (row.id, row.attempts, row.last_status, row.last_error) == (first, 1, 500, "HTTP 500")
+        assert row.last_latency_ms is not None
+        assert (await webhooks.next_pending(org_db, sid)).delivery_id == first
+        # Past its give-up age: dead-lettered, and the next change is the next to go.
+        acts.settings = settings.model_copy(update={"webhook_give_up_hours": 1e-9})
+        assert await acts.send_webhook(first) == "dead"
+        assert (await webhooks.next_pending(org_db, sid)).delivery_id == second
+        dead = await webhooks.deliveries(org_db, sid, status="dead")
+        assert [(d.id, d.attempts, d.last_error) for d in dead] == [(first, 1, "HTTP 500")]
+        # Replayed: pending again, the oldest, with its give-up age counted from now; delivered once the
+        # receiver answers, with the same change id and body as before.
+        acts.settings = settings
+        await webhooks.replay(org_db, sid, first, "admin")
+        assert (await webhooks.next_pending(org_db, sid)).delivery_id == first
+        receiver.fails = 0
+        assert await acts.send_webhook(first) == "delivered"
+        assert await acts.send_webhook(first) == "delivered"  # a repeated attempt sends nothing more
+        sent = [(h["webhook-id"], b) for p, h, b in receiver.received]
+        assert len(sent) == 2 and sent[0] == sent[1] and sent[0][0] == "EV-1.3"
+        replayed = (await webhooks.deliveries(org_db, sid, status="delivered"))[0]
+        assert (replayed.replays, replayed.attempts, replayed.last_status) == (1, 2, 200)
+        # Deactivated: nothing more is sent, the workflow is told to stop; the log stays.
+        await webhooks.deactivate(org_db, sid, "admin")
+        assert (await webhooks.next_pending(org_db, sid)).inactive
+        assert await acts.send_webhook(second) == "inactive"
+        assert len(receiver.received) == 2
+        with pytest.raises(AdminError):
+            await webhooks.replay(org_db, sid, first, "admin")
+    # A private target is refused by the attempt too when the setting does not allow it.
+    other = await webhooks.create(org_db, integration="内网系统", url="http://127.0.0.1:9/x", kinds=["closed"],
+                                  actor="admin", server_secret=settings.secret(), allow_private=True)
+    assert other.subscription.id is not None
+    third = await _queue(org_db, other.subscription.id, "EV-2", 9, "closed")
+    acts.settings = settings.model_copy(update={"webhook_allow_private_targets": False})
+    with pytest.raises(ApplicationError):
+        await acts.send_webhook(third)
+    row = (await webhooks.deliveries(org_db, other.subscription.id))[0]
+    assert row.last_error == "target refused: private_address: 127.0.0.1"
+    async with org_db.session() as session:
+        from sqlmodel import select
+        actions = [a.action for a in (await session.exec(select(models.AuditEntry).where(
+            models.AuditEntry.target == f"webhook:{sid}"))).all()]
+    assert actions == ["webhook_create", "webhook_replay", "webhook_deactivate"]
+
+
+def test_the_secret_derives_from_the_server_secret_and_signs_as_standard_webhooks() -> None:
+    secret = webhooks.derive_secret("server", "nonce")
+    assert secret.startswith("whsec_") and secret == webhooks.derive_secret("server", "nonce")
+    assert secret != webhooks.derive_secret("server", "other") != webhooks.derive_secret("other", "nonce")
+    import time
+
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    body, now = b'{"a":1}', int(time.time())
+    headers = {"webhook-id": "EV-1.2", "webhook-timestamp": str(now),
+               "webhook-signature": webhooks.sign(secret, "EV-1.2", now, body)}
+    Webhook(secret).verify(body, headers)
+    assert documented_verifier()(secret, headers, body)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(b'{"a":2}', headers)
+    for changed in ({"webhook-id": "EV-1.3"}, {"webhook-timestamp": str(now + 1)}):
+        assert not documented_verifier()(secret, {**headers, **changed}, body)
+    old = now - 3600  # a captured request sent again an hour later
+    stale = {**headers, "webhook-timestamp": str(old), "webhook-signature": webhooks.sign(secret, "EV-1.2", old, body)}
+    assert not documented_verifier()(secret, stale, body)

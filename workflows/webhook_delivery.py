@@ -21,9 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 ACTIVITY_NEXT = "next_webhook_delivery"
 ACTIVITY_SEND = "send_webhook"
@@ -95,3 +99,10 @@ class WebhookDelivery:
                     maximum_interval=timedelta(seconds=max(nxt.retry_initial_seconds, nxt.retry_max_seconds)),
                     maximum_attempts=0))  # until delivered or given up by the activity (its age)
         workflow.continue_as_new(job)
+
+
+async def wake(client: Client, task_queue: str, subscription_id: int) -> None:
+    """Signal a subscription's delivery workflow, starting it when none runs (signal-with-start).
+    Called from outside workflows: the projection's activity, the worker's start, the admin page."""
+    await client.start_workflow(WebhookDelivery.run, DeliveryRun(subscription_id), id=workflow_id(subscription_id),
+                                task_queue=task_queue, start_signal="wake")
