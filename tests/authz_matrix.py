@@ -274,6 +274,19 @@ MATRIX: list[Row] = [
          note="unknown version: back with the reason"),
     _row("GET", "/admin/rules/diff", "/admin/rules/diff?old=2026.1&new=2026.1",
          "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    # --- outbound webhooks (administrators only) ------------------------------------------------------------
+    _row("GET", "/admin/webhooks", "/admin/webhooks",
+         "403 403 403 403 403 403 403 403 403 200 302", page=True),
+    _row("POST", "/admin/webhooks", "/admin/webhooks",
+         "403 403 403 403 403 403 403 403 403 400 303", page=True,
+         form={"integration": "x", "url": "http://169.254.169.254/"}, note="a metadata address: the form back"),
+    _row("GET", "/admin/webhooks/{subscription_id:int}", "/admin/webhooks/999",
+         "403 403 403 403 403 403 403 403 403 404 302", page=True, note="no such subscription"),
+    _row("POST", "/admin/webhooks/{subscription_id:int}/deactivate", "/admin/webhooks/999/deactivate",
+         "403 403 403 403 403 403 403 403 403 404 303", page=True, form={}),
+    _row("POST", "/admin/webhooks/{subscription_id:int}/deliveries/{delivery_id:int}/replay",
+         "/admin/webhooks/999/deliveries/999/replay",
+         "403 403 403 403 403 403 403 403 403 404 303", page=True, form={}),
 ]
 
 #: Routes that read or act on none of the above, and why they need no row.

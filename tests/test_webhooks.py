@@ -402,3 +402,103 @@ def test_the_secret_derives_from_the_server_secret_and_signs_as_standard_webhook
     old = now - 3600  # a captured request sent again an hour later
     stale = {**headers, "webhook-timestamp": str(old), "webhook-signature": webhooks.sign(secret, "EV-1.2", old, body)}
     assert not documented_verifier()(secret, stale, body)
+
+
+# ------------------------------------------------------------------ the admin pages and the CLI
+
+async def test_administrators_manage_subscriptions_on_the_admin_page(org_db: Any, tmp_path: Path) -> None:
+    from tests import webapp
+    from tests.platform import csrf
+
+    ctx = webapp.context(org_db, tmp_path)
+    browser = webapp.browsers(ctx)
+    async with browser() as http:
+        await webapp.page_login(http, "admin", "admin12345")
+        page = await http.get("/admin/webhooks")
+        assert page.status_code == 200 and "事件变更推送" in page.text and "还没有订阅" in page.text
+        token = csrf(page.text)
+        good = {"integration": "区级系统", "url": "https://hooks.example.cn/wulian", "_csrf_token": token}
+        for form, text in (
+            ({**good, "url": "http://169.254.169.254/latest/meta-data/", "kinds": "closed"}, "云元数据"),
+            ({**good, "url": "http://127.0.0.1:8080/x", "kinds": "closed"}, "内网地址"),
+            ({**good, "url": "gopher://hooks.example.cn/", "kinds": "closed"}, "只能以 http:// 或 https:// 开头"),
+            ({**good, "integration": " ", "kinds": "closed"}, "对接系统名称须为 1 至 64 个可见字符"),
+            (good, "请至少选择一种变更"),
+            ({**good, "kinds": "exploded"}, "未知的变更类型：exploded"),
+        ):
+            refused = await http.post("/admin/webhooks", data=form)
+            assert refused.status_code == 400 and text in refused.text, (form, refused.text[-2000:])
+            assert 'aria-invalid="true"' in refused.text and form["integration"].strip() in refused.text
+        assert await webhooks.subscriptions(org_db) == []
+        made = await http.post("/admin/webhooks", data={**good, "kinds": ["claimed", "closed"]})
+        assert made.status_code == 200, made.text[-1000:]
+        shown = re.search(r'id="secret"[^>]*>(whsec_[^<]+)<', made.text)
+        assert shown and "只显示这一次" in made.text
+        [sub] = await webhooks.subscriptions(org_db)
+        assert (sub.integration, sub.url, sub.kinds) == ("区级系统", good["url"], ["claimed", "closed"]) and sub.active
+        assert shown.group(1) == webhooks.derive_secret(ctx.settings.secret(), sub.secret_nonce)
+        assert sub.secret_hash == webhooks.secret_hash(shown.group(1)) and shown.group(1) not in repr(sub)
+        listed = (await http.get("/admin/webhooks")).text
+        assert "whsec_" not in listed and "区级系统" in listed and "签收、结案" in listed
+        # The log: a dead letter with its last error, replayed from its button.
+        assert sub.id is not None
+        dead = await _queue(org_db, sub.id, "EV-9", 4, "claimed")
+        await webhooks.record(org_db, dead, status=None, http_status=503, latency_ms=12, error="HTTP 503")
+        await webhooks.record(org_db, dead, status="dead", http_status=None, latency_ms=None, error="HTTP 503")
+        detail = (await http.get(f"/admin/webhooks/{sub.id}?status=dead")).text
+        assert "EV-9.4" in detail and "HTTP 503" in detail and "12 毫秒" in detail and "死信" in detail
+        replay = f"/admin/webhooks/{sub.id}/deliveries/{dead}/replay"
+        assert replay in detail
+        r = await http.post(replay, data={"_csrf_token": csrf(detail)})
+        assert r.status_code == 303 and r.headers["location"].endswith("msg=webhooks.msg.replayed")
+        [row] = await webhooks.deliveries(org_db, sub.id)
+        assert (row.status, row.replays, row.attempts) == ("pending", 1, 1)
+        assert "已重新排队推送" in (await http.get(r.headers["location"])).text
+        assert (await http.post(f"/admin/webhooks/{sub.id}/deliveries/{dead + 1}/replay",
+                                data={"_csrf_token": csrf(detail)})).status_code == 404
+        # Deactivated: said so, no more replay buttons.
+        r = await http.post(f"/admin/webhooks/{sub.id}/deactivate", data={"_csrf_token": csrf(detail)})
+        assert r.status_code == 303
+        after = (await http.get(r.headers["location"])).text
+        assert "订阅已停用，不再推送" in after and "/replay" not in after
+        assert (await http.get("/admin/webhooks/999")).status_code == 404
+        # Without the CSRF token nothing is made.
+        forged = await http.post("/admin/webhooks", data={**good, "_csrf_token": "x", "kinds": "closed"})
+        assert forged.status_code == 403 and len(await webhooks.subscriptions(org_db)) == 1
+        await http.get("/lang/en")
+        english = (await http.get(f"/admin/webhooks/{sub.id}")).text
+        assert "Delivery log" in english and "deactivated" in english
+
+
+def test_the_cli_creates_lists_and_deactivates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from wulian.cli import app
+    from wulian.settings import get_settings
+
+    monkeypatch.setenv("WULIAN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("WULIAN_SECRET_KEY", "cli-test-secret")
+    monkeypatch.setenv("WULIAN_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        cli = CliRunner()
+        made = cli.invoke(app, ["webhook", "create", "hotline-12345", "https://hooks.example.cn/in",
+                                "--kind", "closed", "--kind", "dispatched"])
+        assert made.exit_code == 0, made.output
+        assert "webhook 1: hotline-12345 → https://hooks.example.cn/in (dispatched, closed)" in made.output
+        secret = re.search(r"shown once, keep it\): (whsec_\S+)", made.output)
+        assert secret and secret.group(1).startswith("whsec_")
+        refused = cli.invoke(app, ["webhook", "create", "x", "http://169.254.169.254/"])
+        assert refused.exit_code == 1 and "link-local" in refused.output
+        refused = cli.invoke(app, ["webhook", "create", "x", "https://a.cn/", "--kind", "nope"])
+        assert refused.exit_code == 1 and "unknown change kind (nope)" in refused.output
+        listed = cli.invoke(app, ["webhook", "list"])
+        assert listed.exit_code == 0
+        assert "hotline-12345\tactive\thttps://hooks.example.cn/in\tdispatched,closed" in listed.output
+        assert secret.group(1) not in listed.output
+        assert cli.invoke(app, ["webhook", "deactivate", "1"]).exit_code == 0
+        assert "\tinactive\t" in cli.invoke(app, ["webhook", "list"]).output
+        missing = cli.invoke(app, ["webhook", "deactivate", "7"])
+        assert missing.exit_code == 1 and "no webhook subscription 7" in missing.output
+    finally:
+        get_settings.cache_clear()
