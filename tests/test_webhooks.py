@@ -6,6 +6,8 @@ and replay."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -23,12 +25,17 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from store import webhooks
 from store.admin_common import AdminError
+from store.projection import apply_snapshot
 from store.webhook_urls import TargetRefused, check_url
 from tests.platform import Platform, running_platform
 from tests.scenarios import happy_path
+from worker import workflow_runner
+from workflows.event_lifecycle import EventLifecycle
+from workflows.webhook_delivery import WebhookDelivery, workflow_id
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The loop of tests.scenarios.happy_path: report, route, claim, complete, the verifier's claim and
@@ -128,7 +135,12 @@ def receiving(receiver: Receiver) -> Iterator[Receiver]:
 async def webhook_platform(client: Any, tmp_path: Path) -> AsyncIterator[Platform]:
     async with running_platform(client, tmp_path, with_worker=False) as p:
         p.settings = p.settings.model_copy(update=FAST)
-        yield p
+        try:
+            yield p
+        finally:  # no delivery workflow is left polling a task queue nobody serves any more
+            for sub in await webhooks.subscriptions(p.db):
+                with contextlib.suppress(Exception):
+                    await client.get_workflow_handle(workflow_id(p.task_queue, sub.id or 0)).terminate("test over")
 
 
 async def subscribe(p: Platform, url: str, kinds: tuple[str, ...] = webhooks.CHANGE_KINDS) -> webhooks.NewSubscription:
@@ -187,7 +199,16 @@ async def test_receiver_failing_five_times_gets_the_whole_loop_once_in_order(
                 got = await arrived(receiver, "all", len(LOOP))
                 assert len(await arrived(receiver, "closes", 1)) == 1
                 snap = await handle.query("snapshot")
+                final = await handle.query(EventLifecycle.snapshot)
+                # The delivery workflow's history replays on the code as it is (deterministic).
+                history = await dev_env.client.get_workflow_handle(
+                    workflow_id(p.task_queue, every.subscription.id or 0)).fetch_history()
+                await Replayer(workflows=[WebhookDelivery], workflow_runner=workflow_runner()).replay_workflow(history)
             log = await webhooks.deliveries(p.db, every.subscription.id or 0)
+            # The same snapshot projected again (a retry, `wulian store repair`) queues nothing more.
+            assert not await apply_snapshot(p.db, final)
+            assert await apply_snapshot(p.db, dataclasses.replace(final, version=final.version + 1))
+            assert len(await webhooks.deliveries(p.db, every.subscription.id or 0)) == len(LOOP)
     check_loop(got, handle.id, snap["receipt_code"])
     assert [b["data"]["change"] for b in receiver.delivered("closes")] == ["closed"]
     # Five refusals of the first change, retried with its change id until accepted; the later
@@ -421,7 +442,7 @@ async def test_administrators_manage_subscriptions_on_the_admin_page(org_db: Any
         for form, text in (
             ({**good, "url": "http://169.254.169.254/latest/meta-data/", "kinds": "closed"}, "云元数据"),
             ({**good, "url": "http://127.0.0.1:8080/x", "kinds": "closed"}, "内网地址"),
-            ({**good, "url": "gopher://hooks.example.cn/", "kinds": "closed"}, "只能以 http:// 或 https:// 开头"),
+            ({**good, "url": "gopher://hooks.example.cn/", "kinds": "closed"}, "只能是 HTTP 或 HTTPS 地址"),
             ({**good, "integration": " ", "kinds": "closed"}, "对接系统名称须为 1 至 64 个可见字符"),
             (good, "请至少选择一种变更"),
             ({**good, "kinds": "exploded"}, "未知的变更类型：exploded"),
@@ -502,3 +523,15 @@ def test_the_cli_creates_lists_and_deactivates(tmp_path: Path, monkeypatch: pyte
         assert missing.exit_code == 1 and "no webhook subscription 7" in missing.output
     finally:
         get_settings.cache_clear()
+
+
+def test_every_change_kind_comes_from_actions_the_workflow_records() -> None:
+    """The actions mapped to change kinds are the workflow's own (a trigger of the state machine, or an
+    entry it logs), and every kind a subscription may ask for is made by one of them."""
+    from workflows.lifecycle import TRANSITIONS
+
+    triggers = {t["trigger"] for t in TRANSITIONS}
+    source = (ROOT / "workflows" / "event_lifecycle.py").read_text(encoding="utf-8")
+    for action in webhooks.ACTION_KINDS:
+        assert action in triggers or f'self._log("{action}"' in source, action
+    assert set(webhooks.ACTION_KINDS.values()) == set(webhooks.CHANGE_KINDS)

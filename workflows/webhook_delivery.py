@@ -31,16 +31,17 @@ if TYPE_CHECKING:
 
 ACTIVITY_NEXT = "next_webhook_delivery"
 ACTIVITY_SEND = "send_webhook"
-#: The workflow id of a subscription's delivery workflow.
-WORKFLOW_ID = "webhook-delivery-{}"
+#: The workflow id of a subscription's delivery workflow: with the task queue, so that two stores whose
+#: workers share a namespace (tests, a staging copy) never signal each other's workflows.
+WORKFLOW_ID = "webhook-delivery-{}-{}"
 #: Rounds (a delivery sent, or a wait) before the workflow continues as new.
 ROUNDS = 200
 _STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
-def workflow_id(subscription_id: int) -> str:
+def workflow_id(task_queue: str, subscription_id: int) -> str:
     """The id of ``subscription_id``'s delivery workflow (one at a time: it is the order's keeper)."""
-    return WORKFLOW_ID.format(subscription_id)
+    return WORKFLOW_ID.format(task_queue, subscription_id)
 
 
 @dataclass
@@ -104,5 +105,5 @@ class WebhookDelivery:
 async def wake(client: Client, task_queue: str, subscription_id: int) -> None:
     """Signal a subscription's delivery workflow, starting it when none runs (signal-with-start).
     Called from outside workflows: the projection's activity, the worker's start, the admin page."""
-    await client.start_workflow(WebhookDelivery.run, DeliveryRun(subscription_id), id=workflow_id(subscription_id),
-                                task_queue=task_queue, start_signal="wake")
+    await client.start_workflow(WebhookDelivery.run, DeliveryRun(subscription_id),
+                                id=workflow_id(task_queue, subscription_id), task_queue=task_queue, start_signal="wake")
