@@ -338,7 +338,7 @@ async def _queue(db: Any, sub_id: int, event_id: str, seq: int, kind: str) -> in
         return row.id
 
 
-async def test_dead_letters_replay_and_deactivation(org_db: Any, tmp_path: Path) -> None:
+async def test_dead_letters_replay_and_deactivation(any_db: Any, tmp_path: Path) -> None:
     from temporalio.exceptions import ApplicationError
 
     from activities.webhooks import WebhookActivities
@@ -346,57 +346,57 @@ async def test_dead_letters_replay_and_deactivation(org_db: Any, tmp_path: Path)
     from wulian.settings import Settings
 
     settings = Settings(data_dir=tmp_path, secret_key="webhook-test-secret", **FAST)  # type: ignore[arg-type]
-    acts = WebhookActivities(org_db, settings, secret=settings.secret())
+    acts = WebhookActivities(any_db, settings, secret=settings.secret())
     with receiving(Receiver(fails=1000)) as receiver:
-        made = await webhooks.create(org_db, integration="区级系统", url=receiver.url("a"), kinds=["claimed"],
+        made = await webhooks.create(any_db, integration="区级系统", url=receiver.url("a"), kinds=["claimed"],
                                      actor="admin", server_secret=settings.secret(), allow_private=True)
         sid = made.subscription.id
         assert sid is not None
-        first = await _queue(org_db, sid, "EV-1", 3, "claimed")
-        second = await _queue(org_db, sid, "EV-1", 5, "claimed")
+        first = await _queue(any_db, sid, "EV-1", 3, "claimed")
+        second = await _queue(any_db, sid, "EV-1", 5, "claimed")
         # A refused attempt is recorded and raised (Temporal retries it); the next change waits.
         with pytest.raises(ApplicationError):
             await acts.send_webhook(first)
-        row = (await webhooks.deliveries(org_db, sid, status="pending"))[-1]
+        row = (await webhooks.deliveries(any_db, sid, status="pending"))[-1]
         assert (row.id, row.attempts, row.last_status, row.last_error) == (first, 1, 500, "HTTP 500")
         assert row.last_latency_ms is not None
-        assert (await webhooks.next_pending(org_db, sid)).delivery_id == first
+        assert (await webhooks.next_pending(any_db, sid)).delivery_id == first
         # Past its give-up age: dead-lettered, and the next change is the next to go.
         acts.settings = settings.model_copy(update={"webhook_give_up_hours": 1e-9})
         assert await acts.send_webhook(first) == "dead"
-        assert (await webhooks.next_pending(org_db, sid)).delivery_id == second
-        dead = await webhooks.deliveries(org_db, sid, status="dead")
+        assert (await webhooks.next_pending(any_db, sid)).delivery_id == second
+        dead = await webhooks.deliveries(any_db, sid, status="dead")
         assert [(d.id, d.attempts, d.last_error) for d in dead] == [(first, 1, "HTTP 500")]
         # Replayed: pending again, the oldest, with its give-up age counted from now; delivered once the
         # receiver answers, with the same change id and body as before.
         acts.settings = settings
-        await webhooks.replay(org_db, sid, first, "admin")
-        assert (await webhooks.next_pending(org_db, sid)).delivery_id == first
+        await webhooks.replay(any_db, sid, first, "admin")
+        assert (await webhooks.next_pending(any_db, sid)).delivery_id == first
         receiver.fails = 0
         assert await acts.send_webhook(first) == "delivered"
         assert await acts.send_webhook(first) == "delivered"  # a repeated attempt sends nothing more
         sent = [(h["webhook-id"], b) for p, h, b in receiver.received]
         assert len(sent) == 2 and sent[0] == sent[1] and sent[0][0] == "EV-1.3"
-        replayed = (await webhooks.deliveries(org_db, sid, status="delivered"))[0]
+        replayed = (await webhooks.deliveries(any_db, sid, status="delivered"))[0]
         assert (replayed.replays, replayed.attempts, replayed.last_status) == (1, 2, 200)
         # Deactivated: nothing more is sent, the workflow is told to stop; the log stays.
-        await webhooks.deactivate(org_db, sid, "admin")
-        assert (await webhooks.next_pending(org_db, sid)).inactive
+        await webhooks.deactivate(any_db, sid, "admin")
+        assert (await webhooks.next_pending(any_db, sid)).inactive
         assert await acts.send_webhook(second) == "inactive"
         assert len(receiver.received) == 2
         with pytest.raises(AdminError):
-            await webhooks.replay(org_db, sid, first, "admin")
+            await webhooks.replay(any_db, sid, first, "admin")
     # A private target is refused by the attempt too when the setting does not allow it.
-    other = await webhooks.create(org_db, integration="内网系统", url="http://127.0.0.1:9/x", kinds=["closed"],
+    other = await webhooks.create(any_db, integration="内网系统", url="http://127.0.0.1:9/x", kinds=["closed"],
                                   actor="admin", server_secret=settings.secret(), allow_private=True)
     assert other.subscription.id is not None
-    third = await _queue(org_db, other.subscription.id, "EV-2", 9, "closed")
+    third = await _queue(any_db, other.subscription.id, "EV-2", 9, "closed")
     acts.settings = settings.model_copy(update={"webhook_allow_private_targets": False})
     with pytest.raises(ApplicationError):
         await acts.send_webhook(third)
-    row = (await webhooks.deliveries(org_db, other.subscription.id))[0]
+    row = (await webhooks.deliveries(any_db, other.subscription.id))[0]
     assert row.last_error == "target refused: private_address: 127.0.0.1"
-    async with org_db.session() as session:
+    async with any_db.session() as session:
         from sqlmodel import select
         actions = [a.action for a in (await session.exec(select(models.AuditEntry).where(
             models.AuditEntry.target == f"webhook:{sid}"))).all()]
@@ -535,3 +535,42 @@ def test_every_change_kind_comes_from_actions_the_workflow_records() -> None:
     for action in webhooks.ACTION_KINDS:
         assert action in triggers or f'self._log("{action}"' in source, action
     assert set(webhooks.ACTION_KINDS.values()) == set(webhooks.CHANGE_KINDS)
+
+
+async def test_the_projection_queues_each_change_once_in_its_transaction(any_db: Any) -> None:
+    """The outbox rows come with the timeline entries they are made of: once per (subscription,
+    change), whatever the order, repetition or concurrency of the projections; only for the kinds
+    and active subscriptions asked; bodies without the reporter."""
+    from sqlalchemy.exc import DBAPIError
+
+    from tests.test_store import EVENT_ID, snapshot
+
+    async def sub(kinds: tuple[str, ...]) -> int:
+        made = await webhooks.create(any_db, integration="区级系统", url="https://hooks.example.cn/x", kinds=kinds,
+                                     actor="admin", server_secret="s", allow_private=False)
+        assert made.subscription.id is not None
+        return made.subscription.id
+
+    every, claims, stopped = await sub(webhooks.CHANGE_KINDS), await sub(("claimed",)), await sub(("claimed",))
+    await webhooks.deactivate(any_db, stopped, "admin")
+    woken: set[int] = set()
+    results = await asyncio.gather(*(apply_snapshot(any_db, snapshot(v), woken) for v in (1, 3, 2)),
+                                   return_exceptions=True)
+    for version, result in zip((1, 3, 2), results, strict=True):
+        if isinstance(result, BaseException):  # a conflicting first insert: the activity retries it
+            assert isinstance(result, DBAPIError), repr(result)
+            await apply_snapshot(any_db, snapshot(version), woken)
+    assert not await apply_snapshot(any_db, snapshot(3), woken)
+    assert woken == {every, claims}
+    rows = list(reversed(await webhooks.deliveries(any_db, every)))
+    assert [(r.seq, r.kind, r.change_id) for r in rows] == [
+        (1, "reported", f"{EVENT_ID}.1"), (2, "dispatched", f"{EVENT_ID}.2"), (3, "claimed", f"{EVENT_ID}.3"),
+        (4, "completed", f"{EVENT_ID}.4")]
+    assert [r.kind for r in await webhooks.deliveries(any_db, claims)] == ["claimed"]
+    assert await webhooks.deliveries(any_db, stopped) == []
+    body = json.loads(rows[2].body)
+    assert body["data"] == {
+        "change_id": f"{EVENT_ID}.3", "event_id": EVENT_ID, "receipt_code": snapshot(3).receipt_code,
+        "change": "claimed", "seq": 3, "state": "handling", "at": "2026-03-04T03:00:00+08:00", "unit": "HS01-G1",
+        "category": "SR-01"}
+    assert not any(text in r.body for r in rows for text in ("张三", "13800000000", "北苑小区"))
