@@ -18,7 +18,7 @@ from collections.abc import Callable
 import httpx
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from store import webhooks
 from store.db import Database
@@ -102,7 +102,10 @@ class WebhookActivities:
 
     async def _failed(self, delivery_id: int, status: int | None, latency: int | None, error: str) -> str:
         await webhooks.record(self.db, delivery_id, status=None, http_status=status, latency_ms=latency, error=error)
-        raise ApplicationError(error, type="WebhookFailed")
+        log.info("webhook delivery %s failed (retried): %s", delivery_id, error)
+        # Benign: the SDK logs it at DEBUG instead of a traceback per attempt (a receiver down for a day
+        # is hundreds of attempts); the row holds the attempts and the last error for the admin page.
+        raise ApplicationError(error, type="WebhookFailed", category=ApplicationErrorCategory.BENIGN)
 
     def all(self) -> list[object]:
         """The activity callables, for a Worker."""
