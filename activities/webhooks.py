@@ -121,21 +121,25 @@ def _connect_url(scheme: str, host: str, address: str, port: int, path: str) -> 
 
 def waker(client: Client, task_queue: str) -> Callable[[set[int]], None]:
     """What the projection activity calls after a commit that queued changes: wakes the subscriptions'
-    workflows in the background (a lost wake-up is caught by the workflow's own polling)."""
-    pending: set[asyncio.Task[None]] = set()
+    workflows in the background, so a projection never waits for Temporal; the ids of a burst are
+    gathered and each woken once per round (a lost wake-up is caught by the workflow's own polling)."""
+    waiting: set[int] = set()
+    running: list[asyncio.Task[None]] = []
 
-    async def _wake_all(ids: set[int]) -> None:
-        for sid in sorted(ids):
-            try:
-                await wake(client, task_queue, sid)
-            except Exception as exc:  # noqa: BLE001 - logged; the workflow polls
-                log.warning("could not wake webhook delivery %s: %s", sid, exc)
+    async def flush() -> None:
+        while waiting:
+            ids = sorted(waiting)
+            waiting.clear()
+            for sid in ids:
+                try:
+                    await wake(client, task_queue, sid)
+                except Exception as exc:  # noqa: BLE001 - logged; the workflow polls
+                    log.warning("could not wake webhook delivery %s: %s", sid, exc)
 
     def call(ids: set[int]) -> None:
-        if ids:
-            task = asyncio.get_running_loop().create_task(_wake_all(set(ids)))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+        waiting.update(ids)
+        if waiting and not any(not task.done() for task in running):
+            running[:] = [asyncio.get_running_loop().create_task(flush())]
 
     return call
 
