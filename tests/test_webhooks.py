@@ -11,7 +11,9 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -105,12 +107,13 @@ class Receiver:
 
 
 @contextmanager
-def receiving(receiver: Receiver) -> Iterator[Receiver]:
+def receiving(receiver: Receiver, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             path = self.path.split("?", 1)[0].strip("/")
-            status = receiver.answer(path, {k.lower(): v for k, v in self.headers.items()}, body)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status = receiver.answer(path, headers, body)
             try:
                 self.send_response(status)
                 self.send_header("content-length", "0")
@@ -123,9 +126,11 @@ def receiving(receiver: Receiver) -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    receiver.base = f"http://127.0.0.1:{server.server_address[1]}"
+    receiver.base = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     try:
         yield receiver
     finally:
@@ -577,3 +582,45 @@ async def test_the_projection_queues_each_change_once_in_its_transaction(any_db:
         "change": "claimed", "seq": 3, "state": "handling", "at": "2026-03-04T03:00:00+08:00", "unit": "HS01-G1",
         "category": "SR-01"}
     assert not any(text in r.body for r in rows for text in ("张三", "13800000000", "北苑小区"))
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl makes the test's certificate")
+async def test_https_goes_to_the_checked_address_with_the_name_for_tls(org_db: Any, tmp_path: Path) -> None:
+    """An attempt connects to the address it checked, never resolving the name again, and still
+    verifies the receiver's certificate for the name in the URL (SNI)."""
+    import httpx
+    from temporalio.exceptions import ApplicationError
+
+    from activities.webhooks import WebhookActivities
+    from wulian.settings import Settings
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    await asyncio.to_thread(
+        subprocess.run, ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                         str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    settings = Settings(data_dir=tmp_path, secret_key="webhook-tls-secret", **FAST)  # type: ignore[arg-type]
+    trusting = httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=str(cert)))
+    acts = WebhookActivities(org_db, settings, secret=settings.secret(), transport=trusting)
+    with receiving(Receiver(fails=0), tls=server_side) as receiver:
+        port = receiver.base.rsplit(":", 1)[1]
+        by_name = await webhooks.create(org_db, integration="区级系统", url=f"https://localhost:{port}/tls",
+                                        kinds=["closed"], actor="admin", server_secret=settings.secret(),
+                                        allow_private=True)
+        by_address = await webhooks.create(org_db, integration="区级系统", url=f"https://127.0.0.1:{port}/tls",
+                                           kinds=["closed"], actor="admin", server_secret=settings.secret(),
+                                           allow_private=True)
+        assert by_name.subscription.id and by_address.subscription.id
+        good = await _queue(org_db, by_name.subscription.id, "EV-7", 2, "closed")
+        assert await acts.send_webhook(good) == "delivered"
+        [(path, headers, _)] = receiver.received
+        assert path == "tls" and headers["host"] == f"localhost:{port}"
+        # The certificate names localhost, not 127.0.0.1: refused, recorded, retried.
+        bad = await _queue(org_db, by_address.subscription.id, "EV-7", 2, "closed")
+        with pytest.raises(ApplicationError):
+            await acts.send_webhook(bad)
+        [row] = await webhooks.deliveries(org_db, by_address.subscription.id)
+        assert row.status == "pending" and row.last_error and "CERTIFICATE_VERIFY_FAILED" in row.last_error
+        assert len(receiver.received) == 1
