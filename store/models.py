@@ -66,6 +66,8 @@ class Event(SQLModel, table=True):
         Index("ix_event_unit_created", "unit", "created_at", "event_id"),
         Index("ix_event_category_created", "category", "created_at", "event_id"),
         Index("ix_event_state_created", "state", "created_at", "event_id"),
+        # An integration reads its own reports back (Open311 GET requests), newest first.
+        Index("ix_event_integration_created", "integration", "created_at", "event_id"),
     )
 
     event_id: str = Field(primary_key=True, max_length=200)
@@ -110,6 +112,10 @@ class Event(SQLModel, table=True):
     close_action: str = Field(default="", max_length=20)
     # Description and address lower-cased (``search_text``), for the event search's text filter.
     search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # The integration whose API key made the report (store/api_keys.py); None for anyone else.
+    integration: str | None = Field(default=None, max_length=64)
+    # A media link given with the report (Open311 ``media_url``).
+    media_url: str | None = Field(default=None, max_length=500)
 
 
 #: Task statuses that put a task in an inbox.
@@ -345,6 +351,9 @@ class Photo(SQLModel, table=True):
     event_id: str | None = Field(default=None, max_length=200)
     task_id: str | None = Field(default=None, max_length=220)
     attached_at: datetime | None = None
+    #: Shown to anyone with the receipt code on the tracking page: set by the handler who completes the
+    #: handling task with it (``public_photos``); every other photo stays within the event's scope.
+    public: bool = False
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -559,3 +568,28 @@ class WebhookDelivery(SQLModel, table=True):
     last_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
     replays: int = 0
+class ApiKey(SQLModel, table=True):
+    """An integration's API key (store/api_keys.py): named, scoped, stored only as its sha256.
+
+    ``prefix`` is the key's public part (``wl_<prefix>_<secret>``) to find the row; the whole key is
+    compared with ``key_hash`` in constant time. A revoked key keeps its row (the audit names it)."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64)
+    scopes: str = Field(max_length=100)  # comma list: report, read, subscribe
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=64)
+    last_used_at: datetime | None = None
+
+
+class Open311Token(SQLModel, table=True):
+    """A token answered by Open311's POST requests while its event was not yet routed: resolved by
+    ``tokens/{token}`` to the event's receipt code once the event is in the store."""
+
+    token: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(max_length=200)
+    integration: str = Field(max_length=64)
+    created_at: datetime

@@ -74,6 +74,9 @@ async def _apply(db: Database, snap: EventSnapshot, woken: set[int] | None = Non
             updated_at=utcnow(),
             closed_at=parse_utc(snap.closed_at),
             tracking_key_hash=report.tracking_key_hash,
+            # Reports from before API keys have no such fields in their history (getattr: defaults).
+            integration=getattr(report, "integration", "") or None,
+            media_url=getattr(report, "media_url", "") or None,
             follower_count=len(snap.followers),
             search_text=models.search_text(report.description, report.location.address),
             close_action=_close_action(snap),

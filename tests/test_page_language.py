@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -352,7 +353,8 @@ def _urls(w: World) -> list[str]:
             "/inbox?sort=priority&source=hotline", "/inbox?created_from=nonsense",
             "/console", "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/HS01-G1",
             "/admin/org/units/NOPE", "/admin/users", "/admin/users/wg_hs01_g1", "/admin/users/nobody",
-            "/admin/users?role=dispatched_cadre", "/events/EV-NOPE", "/no/such/page", "/tasks/x/claim",
+            "/admin/users?role=dispatched_cadre", "/admin/keys", "/admin/keys?msg=admin.keys.msg.revoked",
+            "/admin/keys?msg=any+text", "/events/EV-NOPE", "/no/such/page", "/tasks/x/claim",
             "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
             "/search/export.csv?state=nope", "/stats", "/stats?unit=HS", "/stats?from=nonsense&to=2026-01-01",
             "/stats?unit=NOPE", "/stats/drill?counter=events", "/stats/drill?unit=HS&counter=tasks_done",
@@ -456,6 +458,14 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
                                                      "kinds": ["claimed", "closed"], "_csrf_token": hooks})
         assert r.status_code == 200 and "whsec_" in r.text, r.text[:300]
         pages.append(("webhook created (its secret shown once)", r.text))
+        keys = (await http.get("/admin/keys")).text
+        r = await http.post("/admin/keys", data={"name": f"lang-{uuid.uuid4().hex[:8]}", "scope": ["report", "read"],
+                                                 "_csrf_token": csrf(keys)})
+        assert r.status_code == 200 and "the-key" in r.text, r.text[:300]
+        pages.append(("a new API key, shown once", r.text))
+        r = await http.post("/admin/keys", data={"name": "bad name!", "_csrf_token": csrf(keys)})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused API key", r.text))
     if role in ("street", "city"):  # an inspection entry and a cadre rating with problems: the forms back
         page = (await http.get("/assessment/inspections")).text
         r = await http.post("/assessment/inspections", data={"grid": "HS01-G1", "duty": "NOPE", "finding": "",
@@ -577,9 +587,11 @@ def test_every_html_page_route_is_rendered() -> None:
 
     settings = Settings(data_dir=Path("/tmp"), secret_key="x" * 40)  # noqa: S108
     app = create_app(settings, AppContext(settings=settings, db=Database("sqlite+aiosqlite://")))
-    not_pages = ("/api", "/static", "/schema/", "/healthz")  # /schema/...: the documents for tools
+    # /schema/...: the documents for tools; /open311: GeoReport v2, JSON and XML for other systems
+    not_pages = ("/api", "/static", "/schema/", "/healthz", "/open311/")
     skipped = {"/", "/lang/{lang:str}", "/events/{event_id:str}/timeline.csv", "/photos/{photo_id:str}",
-               "/track/{code:str}/photos/{photo_id:str}", "/search/export.xlsx",
+               "/track/{code:str}/photos/{photo_id:str}", "/track/{code:str}/public/{photo_id:str}",
+               "/search/export.xlsx",
                "/reports/{period:str}/export.xlsx"}  # files (a refused one: .csv)
     routes = {r.path for r in app.routes if "GET" in getattr(r, "methods", ())}
     covered = {"/login", "/report", "/track", "/track/{code:str}", "/schema", "/inbox", "/console",
@@ -587,7 +599,7 @@ def test_every_html_page_route_is_rendered() -> None:
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
                "/search/export.csv", "/stats", "/stats/drill", "/assessment", "/assessment/inspections",
                "/assessment/cadres", "/admin/schemes", "/dashboard", "/dashboard/screen",
-               "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv",
+               "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv", "/admin/keys",
                "/admin/webhooks", "/admin/webhooks/{subscription_id:int}"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"

@@ -3,7 +3,7 @@ integrations and the outbox of their deliveries, one row per (subscription, chan
 projection in the event's transaction (store/webhooks.py). New tables: nothing to backfill.
 
 Revision ID: 0019
-Revises: 0017 (relinked by the lead at merge)
+Revises: 0018 (API keys; relinked after merging main, which holds 0018 and 0021 on 0017)
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
