@@ -518,6 +518,56 @@ class ReportSnapshot(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class WebhookSubscription(SQLModel, table=True):
+    """An integration's subscription to the changes of events (outbound webhooks, ``store/webhooks.py``).
+
+    ``integration`` names the system subscribed (a plain name; not tied to an API key). The signing
+    secret is never stored: it is derived from the server secret and ``secret_nonce`` when a delivery
+    is signed, and only its sha256 is kept (``secret_hash``) to notice a secret that no longer derives.
+    ``kinds`` is the list of change kinds wanted (``store.webhooks.CHANGE_KINDS``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    integration: str = Field(max_length=64, index=True)
+    url: str = Field(max_length=500)
+    kinds: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    secret_nonce: str = Field(max_length=64)
+    secret_hash: str = Field(max_length=64)
+    active: bool = True
+    created_at: datetime
+    created_by: str = Field(max_length=64)
+    deactivated_at: datetime | None = None
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One change of an event for one subscription (the webhook outbox): written by the projection in
+    the event's own transaction, sent by the ``WebhookDelivery`` workflow one by one in ``id`` order.
+
+    ``change_id`` (event id and timeline seq) is the same on every attempt and replay; ``body`` is the
+    JSON sent, frozen when the change was projected. ``status``: pending, delivered or dead (given up
+    after ``webhook_give_up_hours`` counted from ``queued_at``, which a replay sets anew)."""
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "change_id"),
+        Index("ix_webhookdelivery_queue", "subscription_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(foreign_key="webhooksubscription.id")
+    change_id: str = Field(max_length=220)
+    event_id: str = Field(max_length=200, index=True)
+    seq: int
+    kind: str = Field(max_length=20)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | dead
+    attempts: int = 0
+    last_status: int | None = None  # the receiver's HTTP status of the last attempt (None: no answer)
+    last_latency_ms: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime
+    queued_at: datetime
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    replays: int = 0
 class ApiKey(SQLModel, table=True):
     """An integration's API key (store/api_keys.py): named, scoped, stored only as its sha256.
 

@@ -33,7 +33,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.reports import publish
-from store import queries
+from store import queries, webhooks
 from tests.authz_matrix import PNG
 from tests.platform import Platform, csrf, running_platform
 from web.i18n import LANGUAGES, catalogue
@@ -174,6 +174,7 @@ class World:
     keys: dict[str, str] = field(default_factory=dict)  # name → tracking key
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)  # username → bearer headers
     names: set[str] = field(default_factory=set)  # usernames (allowed on Chinese pages)
+    webhook: int = 0  # a webhook subscription with deliveries (one of them a dead letter)
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.platform.http._transport, base_url="http://testserver")
@@ -309,7 +310,16 @@ async def world(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
         w = World(p)
         # Usernames, and the one the test types into a URL (a 404 quotes it back).
         w.names = {u.username for u in await queries.users(p.db)} | {"nobody"}
+        # A subscription whose receiver cannot be reached (its deliveries fail: last errors to show).
+        sub = (await webhooks.create(p.db, integration="12345热线", url="https://hooks.example.invalid/wulian",
+                                     kinds=webhooks.CHANGE_KINDS, actor="admin", server_secret=p.settings.secret(),
+                                     allow_private=False)).subscription
+        assert sub.id is not None
+        w.webhook = sub.id
         await _build(w)
+        first = (await webhooks.deliveries(p.db, sub.id))[-1]
+        assert first.id is not None
+        await webhooks.record(p.db, first.id, status="dead", http_status=None, latency_ms=None, error="given up")
         # The reports of October and November (the second recomputed by the city supervisor, with a reason).
         await publish(p.db, job_of(parse_period("2026-10"), "lang-report-10"))
         await publish(p.db, job_of(parse_period("2026-11"), "lang-report-11"))
@@ -354,7 +364,9 @@ def _urls(w: World) -> list[str]:
             "/dashboard?from=nonsense", "/dashboard?unit=NOPE", "/dashboard/screen", "/dashboard/screen?unit=HS01",
             "/reports", "/reports/2026-11", "/reports/2026-11?level=grids&by=rework_rate",
             "/reports/2026-11?revision=1", "/reports/2026-09", "/reports/2026-11?level=nope",
-            "/reports/2026-11/export.csv?table=nope", "/reports/2026-11?msg=reports.msg.recomputed"]
+            "/reports/2026-11/export.csv?table=nope", "/reports/2026-11?msg=reports.msg.recomputed",
+            "/admin/webhooks", f"/admin/webhooks/{w.webhook}", f"/admin/webhooks/{w.webhook}?status=dead",
+            f"/admin/webhooks/{w.webhook}?msg=webhooks.msg.replayed", "/admin/webhooks/999"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
     urls += [f"/events/{w.events['closed']}?error=任何文字&msg=msg.claimed", "/inbox?msg=msg.nope",
              "/inbox?msg=nope.nope", "/admin/rules?error=any+text", "/login?error=login.wait"]
@@ -437,6 +449,15 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
         r = await http.post("/admin/rules/NOPE/activate", data={"_csrf_token": csrf(rules)})
         pages.append(("refused activation", (await http.get(r.headers["location"])).text))
         pages += await _scheme_pages(http)
+        hooks = csrf((await http.get("/admin/webhooks")).text)
+        r = await http.post("/admin/webhooks", data={"integration": "区级系统", "url": "http://169.254.169.254/",
+                                                     "kinds": "closed", "_csrf_token": hooks})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused webhook", r.text))
+        r = await http.post("/admin/webhooks", data={"integration": "区级系统", "url": "https://hooks.example.invalid/2",
+                                                     "kinds": ["claimed", "closed"], "_csrf_token": hooks})
+        assert r.status_code == 200 and "whsec_" in r.text, r.text[:300]
+        pages.append(("webhook created (its secret shown once)", r.text))
         keys = (await http.get("/admin/keys")).text
         r = await http.post("/admin/keys", data={"name": f"lang-{uuid.uuid4().hex[:8]}", "scope": ["report", "read"],
                                                  "_csrf_token": csrf(keys)})
@@ -578,7 +599,8 @@ def test_every_html_page_route_is_rendered() -> None:
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
                "/search/export.csv", "/stats", "/stats/drill", "/assessment", "/assessment/inspections",
                "/assessment/cadres", "/admin/schemes", "/dashboard", "/dashboard/screen",
-               "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv", "/admin/keys"}
+               "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv", "/admin/keys",
+               "/admin/webhooks", "/admin/webhooks/{subscription_id:int}"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
 

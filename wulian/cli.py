@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from rules.responsibility_list import InvalidList, load
+from wulian.webhook_cli import webhook_app
 
 app = typer.Typer(help="Wulian (五联) command line.", no_args_is_help=True)
 rules_app = typer.Typer(help="The responsibility list (权责清单).", no_args_is_help=True)
@@ -26,6 +27,7 @@ schemes_app = typer.Typer(help="Assessment schemes (考核方案): scores from i
 app.add_typer(schemes_app, name="schemes")
 reports_app = typer.Typer(help="The monthly and annual reports (考核报告).", no_args_is_help=True)
 app.add_typer(reports_app, name="reports")
+app.add_typer(webhook_app, name="webhook")
 import_app = typer.Typer(help="Importing reports from other systems (12345 hotline).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 apikey_app = typer.Typer(help="Integrations' API keys (JSON API and Open311).", no_args_is_help=True)

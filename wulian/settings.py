@@ -72,6 +72,21 @@ class Settings(BaseSettings):
     #: The dashboard's target line for the share of events resolved at street and community level
     #: (街道社区两级办结率, a fraction; the seed's figure, 97.3%).
     dashboard_grassroots_target: float = Field(default=0.973, ge=0, le=1)
+    #: Outbound webhooks (``store/webhooks.py``, ``workflows/webhook_delivery.py``). Whether a
+    #: subscription may target loopback, private (RFC 1918, CGNAT, unique-local) addresses: off in
+    #: production; link-local addresses (169.254.0.0/16 with the cloud metadata service, fe80::/10),
+    #: multicast, unspecified and reserved ones are refused whatever this says.
+    webhook_allow_private_targets: bool = False
+    #: A change not delivered this long after it was queued (or replayed) is given up: dead-lettered,
+    #: shown on /admin/webhooks, replayable.
+    webhook_give_up_hours: float = Field(default=72.0, gt=0)
+    #: The retries' exponential back-off: first wait, doubling up to the maximum.
+    webhook_retry_initial_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=600.0, gt=0)
+    #: Seconds a receiver has to answer one delivery attempt (the attempt's activity gets 5 s more).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: A delivery workflow with nothing to send looks again this often even without being woken.
+    webhook_poll_seconds: float = Field(default=300.0, gt=0)
 
     @field_validator("data_dir")
     @classmethod

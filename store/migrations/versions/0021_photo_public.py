@@ -2,7 +2,7 @@
 (issue 12, item 7). Existing photos are not public.
 
 Revision ID: 0021
-Revises: 0018 (API keys)
+Revises: 0019 (relinked in the webhooks branch: one chain 0017 → 0018 → 0019 → 0021)
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
