@@ -314,6 +314,16 @@ MATRIX: list[Row] = [
     _row("POST", "/open311/v2/{name:str}", "/open311/v2/requests.json",
          "403 403 403 403 403 403 403 403 403 403 403",
          note="reporting needs an integration's key with report: a staff login is none"),
+    _row("GET", "/api/subscriptions", "/api/subscriptions",
+         "401 401 401 401 401 401 401 401 401 401 401",
+         note="an integration's key with subscribe only (tests/test_api_subscriptions.py): a login is none"),
+    _row("POST", "/api/subscriptions", "/api/subscriptions",
+         "401 401 401 401 401 401 401 401 401 401 401", json={"url": "https://hooks.example.org/x"},
+         note="an integration's key with subscribe only"),
+    _row("GET", "/api/subscriptions/{subscription_id:int}/deliveries", "/api/subscriptions/1/deliveries",
+         "401 401 401 401 401 401 401 401 401 401 401", note="an integration's key with subscribe only"),
+    _row("DELETE", "/api/subscriptions/{subscription_id:int}", "/api/subscriptions/1",
+         "401 401 401 401 401 401 401 401 401 401 401", note="an integration's key with subscribe only"),
 ]
 
 #: Routes that read or act on none of the above, and why they need no row.

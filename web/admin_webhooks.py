@@ -49,7 +49,7 @@ def _labels(request: Request) -> dict[str, Any]:
             "status_label": {s: translate(lang, f"webhooks.status.{s}") for s in STATUSES}}
 
 
-async def _wake(ctx: AppContext, subscription_id: int) -> None:
+async def wake_subscription(ctx: AppContext, subscription_id: int) -> None:
     """Wake the subscription's delivery workflow (best effort: it also looks by itself)."""
     try:
         client = await asyncio.wait_for(ctx.temporal(), timeout=3)
@@ -122,7 +122,7 @@ class AdminWebhookPages(Controller):
             await webhooks.deactivate(ctx.db, subscription_id, user.username)
         except LookupError:
             raise refusal(NotFoundException, "webhooks.err.missing") from None
-        await _wake(ctx, subscription_id)  # its workflow sees it is inactive and ends
+        await wake_subscription(ctx, subscription_id)  # its workflow sees it is inactive and ends
         return Redirect(f"/admin/webhooks/{subscription_id}?msg=webhooks.msg.deactivated", status_code=303)
 
     @post("/{subscription_id:int}/deliveries/{delivery_id:int}/replay", status_code=303)
@@ -135,7 +135,7 @@ class AdminWebhookPages(Controller):
             raise refusal(NotFoundException, "webhooks.err.missing") from None
         except AdminError:
             return Redirect(f"/admin/webhooks/{subscription_id}?msg=webhooks.msg.inactive", status_code=303)
-        await _wake(ctx, subscription_id)
+        await wake_subscription(ctx, subscription_id)
         return Redirect(f"/admin/webhooks/{subscription_id}?msg=webhooks.msg.replayed", status_code=303)
 
 

@@ -25,6 +25,7 @@ from web import labels
 from web.access import LoginRequired, provide_optional_user, provide_user, resolved_user
 from web.admin import ADMIN_CONTROLLERS
 from web.api import API_CONTROLLERS
+from web.api_subscriptions import SubscriptionApi
 from web.assessment_pages import ASSESSMENT_CONTROLLERS
 from web.commands import CommandError
 from web.console_api import CONSOLE_CONTROLLERS
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *DASHBOARD_CONTROLLERS,
             *REPORT_CONTROLLERS,
             *OPEN311_CONTROLLERS,
+            SubscriptionApi,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the
