@@ -168,3 +168,20 @@ class BulkIn(SuperviseIn):
     """Body of ``POST /api/console/bulk``: one action on many events."""
 
     event_ids: list[str] = Field(min_length=1, max_length=200)
+
+
+class MergeIn(BaseModel):
+    """Body of ``POST /api/events/{id}/merge``: the primary (its receipt code or event id) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    primary: str = Field(min_length=1, max_length=200, description="the primary's receipt code or event id")
+    reason: str = Field(min_length=1, max_length=policy.MAX_REASON)
+
+
+class UnmergeIn(BaseModel):
+    """Body of ``POST /api/events/{id}/unmerge``: why the merge is undone (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=policy.MAX_REASON)

@@ -542,6 +542,17 @@ def task_actions(case: Case, task: TaskFacts, who: Who, *, marks: dict[str, str]
     return offered
 
 
+def merge_offered(case: Case, who: Who) -> bool:
+    """Whether ``who`` is offered to merge this event into another (:func:`check_merge`, for any open
+    primary: which one is named in the form and checked when it is sent)."""
+    return _allowed(check_merge, case, who, "", "?", State.DISPATCHED.value)
+
+
+def unmerge_offered(case: Case, who: Who, undo_by: str | None, now: datetime) -> bool:
+    """Whether ``who`` is offered to undo this event's merge now (:func:`check_unmerge`)."""
+    return _allowed(check_unmerge, case, who, undo_by, now)
+
+
 def supervisor_actions(case: Case, who: Who) -> list[str]:
     """The overrides ``who`` is offered on the event now (the notice repairs are the console's)."""
     return [a for a in SUPERVISOR_ACTIONS if a not in ("retry_notice", "skip_notice")
