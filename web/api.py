@@ -18,8 +18,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from rules.suggest import MAX_TEXT_CHARS
 from store import duplicates, queries
-from store.timeutil import utcnow
 from store.receipts import shown_key
+from store.timeutil import utcnow
 from web import commands, idempotency
 from web.access import admins, signed_in, supervisors
 from web.answers import (

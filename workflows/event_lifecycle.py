@@ -760,7 +760,7 @@ class EventLifecycle:
     async def unmerge(self, cmd: UnmergeCommand) -> EventSnapshot:
         """Undo a merge within its window: the event returns to the state it was merged from, its tasks
         as they were (open or claimed, the deadlines moved by the time it was merged, as a pause moves
-        them), and its reporter and followers stop following the primary (signal ``release``)."""
+        them), and its reporter and followers stop following the primary (signal ``release_merged``)."""
         snap = self.snap
         record = snap.merge
         assert record is not None
@@ -782,7 +782,7 @@ class EventLifecycle:
         snap.merge, snap.closed_at = None, None
         self._log("unmerge", cmd.actor, before=before, after=after, note=f"← {record.primary}: {cmd.reason}".strip())
         self._reopened = True
-        await self._signal_primary(record.primary, "release", Absorbed(snap.event_id, actor=cmd.actor.username))
+        await self._signal_primary(record.primary, "release_merged", Absorbed(snap.event_id, actor=cmd.actor.username))
         self._upsert_search_attributes()
         await self._project()
         return snap
@@ -813,7 +813,7 @@ class EventLifecycle:
         await self._project()
 
     @workflow.signal
-    async def release(self, msg: Absorbed) -> None:
+    async def release_merged(self, msg: Absorbed) -> None:
         """A duplicate's merge into this event was undone: the followers it brought go again."""
         await workflow.wait_condition(lambda: self._snap is not None)
         snap = self.snap

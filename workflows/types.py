@@ -303,7 +303,7 @@ class UnmergeCommand:
 @dataclass
 class Absorbed:
     """Signal ``absorb`` to a primary: the merged duplicate's reporter and followers now follow it
-    (``release`` with the same duplicate id takes them away again after an undo)."""
+    (``release_merged`` with the same duplicate id takes them away again after an undo)."""
 
     duplicate: str
     followers: list[Follower] = field(default_factory=list)
