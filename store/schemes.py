@@ -1,6 +1,6 @@
 """Stored assessment schemes and which one is active; inspection entries (督查记录); cadre ratings.
 
-Schemes are kept like the responsibility list (store/rule_lists.py): a version is stored once with
+Schemes are kept like the responsibility list, by store/versions.py: a version is stored once with
 its content, one is active, every upload and activation is audited (``AuditEntry``) in the same
 transaction. The shipped scheme becomes version one when none is stored (:func:`ensure_default`).
 """
@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date
 
-from sqlmodel import col, select, update
+from sqlmodel import col, select
 
 from assessment.schemes import DEFAULT_SCHEME_PATH, InvalidScheme, Scheme, parse_text
 from store import models
 from store.admin_common import audit
 from store.db import Database
 from store.timeutil import utcnow
+from store.versions import Versions
 
 #: Parsed schemes by version (stored versions never change, so a version parses once per process).
 _PARSED: dict[str, Scheme] = {}
@@ -32,63 +33,36 @@ def parsed(row: models.SchemeVersion) -> Scheme:
     return _PARSED[row.version]
 
 
+SCHEMES: Versions[models.SchemeVersion] = Versions(
+    models.SchemeVersion, noun="scheme", action="scheme", detail=lambda row: row.title)
+
+
 async def active_version(db: Database) -> models.SchemeVersion | None:
     """The active scheme version, if any."""
-    async with db.session() as session:
-        return (await session.exec(select(models.SchemeVersion)
-                                   .where(models.SchemeVersion.active == True))).first()  # noqa: E712
+    return await SCHEMES.active(db)
 
 
 async def get_version(db: Database, version: str) -> models.SchemeVersion | None:
     """One stored version."""
-    async with db.session() as session:
-        return await session.get(models.SchemeVersion, version)
+    return await SCHEMES.get(db, version)
 
 
 async def list_versions(db: Database) -> list[models.SchemeVersion]:
     """All versions, newest first."""
-    async with db.session() as session:
-        rows = await session.exec(select(models.SchemeVersion).order_by(col(models.SchemeVersion.uploaded_at).desc()))
-        return list(rows.all())
+    return await SCHEMES.all(db)
 
 
 async def save(db: Database, scheme: Scheme, content: str, actor: str, *, activate: bool) -> models.SchemeVersion:
     """Store a checked scheme (a version is stored once: other content under it is refused with
     ValueError) and, when ``activate``, make it the active one. Audited."""
-    now = utcnow()
-    async with db.session() as session:
-        row = await session.get(models.SchemeVersion, scheme.version)
-        if row is None:
-            row = models.SchemeVersion(version=scheme.version, content=content, title=scheme.title_zh[:100],
-                                       uploaded_by=actor, uploaded_at=now)
-            audit(session, actor, "scheme_upload", scheme.version, scheme.title_en)
-        elif row.content != content:
-            raise ValueError(f"version {scheme.version} already exists with other content; give the scheme a "
-                             "new version")
-        if activate and not row.active:
-            await session.exec(update(models.SchemeVersion).values(active=False))  # type: ignore[call-overload]
-            row.active, row.activated_at, row.activated_by = True, now, actor
-            audit(session, actor, "scheme_activate", scheme.version, scheme.title_en)
-        session.add(row)
-        await session.commit()
-        await session.refresh(row)
-        return row
+    new = models.SchemeVersion(version=scheme.version, content=content, title=scheme.title_zh[:100],
+                               uploaded_by=actor, uploaded_at=utcnow())
+    return await SCHEMES.save(db, new, actor, activate=activate)
 
 
 async def activate_stored(db: Database, version: str, actor: str) -> models.SchemeVersion:
     """Make a stored version the active one (after an upload, or a rollback). Audited."""
-    async with db.session() as session:
-        row = await session.get(models.SchemeVersion, version)
-        if row is None:
-            raise LookupError(f"scheme version {version} is not stored")
-        now = utcnow()
-        await session.exec(update(models.SchemeVersion).values(active=False))  # type: ignore[call-overload]
-        row.active, row.activated_at, row.activated_by = True, now, actor
-        session.add(row)
-        audit(session, actor, "scheme_activate", version, row.title)
-        await session.commit()
-        await session.refresh(row)
-        return row
+    return await SCHEMES.activate(db, version, actor)
 
 
 async def ensure_default(db: Database) -> models.SchemeVersion:

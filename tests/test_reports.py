@@ -524,3 +524,31 @@ async def test_the_cli_recomputes_a_period(reported: Platform, dev_env: Workflow
                 ).exit_code == 2
     finally:
         get_settings.cache_clear()
+
+
+async def test_demo_history_comes_with_the_reports_of_its_months(tmp_path: Path) -> None:
+    """A new demo store opens the reports page on a year of reports (the schedule would make each
+    on the 1st), each the same as a computation of its month; a second start computes nothing."""
+    from store.seed import load_organisation
+    from wulian.launcher import publish_demo_reports, seed_demo_history
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
+    try:
+        await db.upgrade()
+        await load_organisation(db)
+        assert await seed_demo_history(db, 300) == 300
+        listed = await reports.periods(db)
+        today = city_day(datetime.now(UTC))
+        expected, year, month = [], today.year, today.month
+        for _ in range(11):
+            year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+            expected.append(f"{year:04d}-{month:02d}")
+        assert sorted(p.period for p in listed) == sorted(expected)
+        newest = await reports.snapshot(db, expected[0])
+        assert newest is not None and newest.revision == 1
+        city = next(u for u in newest.data["units"] if u["code"] == "JS")
+        assert city["values"]["events"]["value"] > 0  # the history's events are in it
+        assert await publish_demo_reports(db, months=11) == 0  # each month has its report already
+        assert await seed_demo_history(db, 300) == 0
+    finally:
+        await db.dispose()

@@ -37,7 +37,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -311,7 +311,31 @@ async def seed_demo_history(db: Database, events: int) -> int:
     written = await seed_history(db, await OrgTree.load(db), events=events)
     print(f"演示历史数据已载入 / demo history written: {written:,} events in {time.monotonic() - started:.1f} s",
           flush=True)
+    published = await publish_demo_reports(db, months=DEMO_REPORT_MONTHS)
+    print(f"演示考核报告已生成 / demo reports published: {published} months", flush=True)
     return written
+
+
+#: Demo mode: the months before this one whose reports are published with the demo history (the
+#: schedule makes each on the 1st; a new store would otherwise open the reports page empty until then).
+DEMO_REPORT_MONTHS = 11
+
+
+async def publish_demo_reports(db: Database, *, months: int, now: datetime | None = None) -> int:
+    """Publish the monthly reports of the ``months`` months before the current one (Asia/Shanghai),
+    as the schedule would have on their 1st; a month that has a report keeps it. Returns how many
+    were computed now."""
+    from activities.reports import publish
+    from workflows.period_report import MONTH, SCHEDULE_ACTOR, job_of, period_before
+
+    moment = now or datetime.now(UTC)
+    created = 0
+    for _ in range(months):
+        period = period_before(moment, MONTH)
+        result = await publish(db, job_of(period, f"demo-report-{period.code}", actor=SCHEDULE_ACTOR))
+        created += int(result.created)
+        moment = datetime.combine(period.first, datetime.min.time(), UTC)
+    return created
 
 
 async def wait_until(what: str, ready: Callable[[], Awaitable[bool]], children: list[Child]) -> None:
