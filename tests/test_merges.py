@@ -4,6 +4,7 @@ the window puts it back where it was; after the window the undo is refused. Time
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from assessment.facts import counters_of
 from store import models, queries
 from store.db import Database
-from tests.scenarios import GW, ZX, snapshot, start
+from tests.scenarios import GW, ZX, handle_task, snapshot, start
 from worker import build_worker
 from workflows.event_lifecycle import EventLifecycle
 from workflows.types import Actor, ClaimCommand, MergeCommand, Reporter, SupervisorCommand, UnmergeCommand
@@ -92,6 +93,10 @@ async def test_merge_closes_the_duplicate_links_it_and_its_reporter_follows_the_
         assert [(f.kind, counters_of(f.flags)) for f in facts] == [("event", ["merged"])]
         prim_row = await queries.get_event(org_db, primary.id)
         assert prim_row is not None and prim_row.merged_count == 1
+        # The duplicate's reporter gets the primary's notices, as its followers do.
+        await handle_task(primary)
+        prim = await snapshot(primary)
+        assert [n.kind for n in prim.notices if n.recipient == "13900000001"] == ["completed"]
 
         await time_env.sleep(timedelta(hours=1))
         undone = await dup.execute_update(EventLifecycle.unmerge, UnmergeCommand(ZX, reason="并非同一问题"))
@@ -121,4 +126,45 @@ async def test_an_undo_after_its_window_is_refused(time_env: WorkflowEnvironment
         snap = await snapshot(dup)
         assert snap.state == "merged"
         await dup.terminate("test over")
+        await primary.terminate("test over")
+
+
+async def test_merge_undo_and_occurrences_replay_from_history(dev_env: WorkflowEnvironment, org_db: Database) -> None:
+    """With no workflow cache every task is replayed from the full history: the new handlers (signals
+    before the run, the external signals of a merge, the undo's return) are deterministic."""
+    from temporalio.worker import Worker
+
+    from activities.lifecycle import LifecycleActivities
+    from worker import workflow_runner
+    from workflows.types import EventReport, Location, Occurrence
+
+    queue = tq()
+    acts = LifecycleActivities(org_db)
+    async with Worker(dev_env.client, task_queue=queue, workflows=[EventLifecycle], activities=acts.all(),
+                      workflow_runner=workflow_runner(), max_cached_workflows=0):
+        primary = await start(dev_env, queue)
+        alarm = EventReport(category="SR-01", description="告警", location=Location(grid="HS01-G1"),
+                            source="camera", external_id="CAM-9:1", camera_id="CAM-9")
+        camera = await dev_env.client.start_workflow(
+            EventLifecycle.run, alarm, id=f"EV-T-{uuid.uuid4().hex[:10]}", task_queue=queue,
+            start_signal="add_occurrence", start_signal_args=[Occurrence("CAM-9:1")])
+        for n in (2, 3, 3):
+            await camera.signal(EventLifecycle.add_occurrence, Occurrence(f"CAM-9:{n}"))
+        snap = await camera.execute_update(EventLifecycle.wait_dispatched)
+        for _ in range(50):
+            snap = await snapshot(camera)
+            if snap.occurrences == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert snap.occurrences == 3
+        await camera.execute_update(EventLifecycle.merge, merge(primary.id))
+        undone = await camera.execute_update(EventLifecycle.unmerge, UnmergeCommand(ZX))
+        assert undone.state == "dispatched" and undone.occurrences == 3
+        for _ in range(50):
+            prim = await snapshot(primary)
+            if not prim.merged:
+                break
+            await asyncio.sleep(0.1)
+        assert prim.merged == [] and any(e.action == "release_merged" for e in prim.timeline)
+        await camera.terminate("test over")
         await primary.terminate("test over")
