@@ -1,5 +1,5 @@
-"""The Temporal worker: runs EventLifecycle workflows, the PeriodReport reports and their activities on the
-task queue.
+"""The Temporal worker: runs EventLifecycle workflows, the PeriodReport reports, the WebhookDelivery
+senders and their activities on the task queue.
 
 Usage: ``python worker.py`` (settings from ``WULIAN_*`` environment variables).
 """
@@ -18,9 +18,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.delivery import Adapter, adapter_for
 from activities.lifecycle import LifecycleActivities
 from activities.reports import ReportActivities
+from activities.webhooks import WebhookActivities, wake_active, waker
 from store.db import Database
 from workflows.event_lifecycle import EventLifecycle
 from workflows.period_report import PeriodReport
+from workflows.webhook_delivery import WebhookDelivery
 from wulian.report_schedules import ensure_report_schedules
 from wulian.settings import Settings, get_settings
 
@@ -73,13 +75,15 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
     their settings), its store work limited to what ``db``'s pool serves."""
     settings = settings or get_settings()
     acts = LifecycleActivities(db, delivery=delivery or adapter_for(settings.notify_webhook_url),
-                               secret=settings.secret(), public_url=settings.public_base_url)
+                               secret=settings.secret(), public_url=settings.public_base_url,
+                               on_changes=waker(client, task_queue))
+    hooks = WebhookActivities(db, settings, secret=settings.secret())
     limits = store_limits(db.connections)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[EventLifecycle, PeriodReport],
-        activities=[*acts.all(), *ReportActivities(db).all()],  # type: ignore[list-item]
+        workflows=[EventLifecycle, PeriodReport, WebhookDelivery],
+        activities=[*acts.all(), *ReportActivities(db).all(), *hooks.all()],  # type: ignore[list-item]
         workflow_runner=workflow_runner(),
         max_concurrent_activities=limits.activities,
         max_concurrent_local_activities=limits.local_activities,
@@ -93,6 +97,8 @@ async def run(settings: Settings) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await ensure_report_schedules(client, settings.temporal_task_queue)  # normally there: the launcher made them
     worker = build_worker(client, db, settings.temporal_task_queue, settings=settings)
+    # Changes queued while no worker ran (or whose wake-up was lost) are sent now.
+    await wake_active(client, db, settings.temporal_task_queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
@@ -48,8 +49,11 @@ class LifecycleActivities:
     """Activities bound to one store and one routing engine."""
 
     def __init__(self, db: Database, engines: EngineRegistry | None = None, delivery: Adapter | None = None,
-                 *, secret: str | None = None, public_url: str | None = None) -> None:
+                 *, secret: str | None = None, public_url: str | None = None,
+                 on_changes: Callable[[set[int]], None] | None = None) -> None:
         self.db = db
+        # Told the webhook subscriptions a committed projection queued changes for (activities/webhooks.py).
+        self.on_changes = on_changes
         self.engines = engines or EngineRegistry(db)
         self.delivery = delivery or LoggingAdapter()
         # The server secret derives reporters' tracking keys (store.receipts); the web must use the same.
@@ -217,7 +221,11 @@ class LifecycleActivities:
     @activity.defn(name=ACTIVITY_PROJECT)
     async def project_event(self, snapshot: EventSnapshot) -> bool:
         """Upsert the event's read model; a stale or repeated snapshot changes nothing."""
-        return await apply_snapshot(self.db, snapshot)
+        woken: set[int] = set()
+        applied = await apply_snapshot(self.db, snapshot, woken)
+        if woken and self.on_changes is not None:
+            self.on_changes(woken)
+        return applied
 
     def all(self) -> list[object]:
         """The activity callables, for a Worker."""

@@ -85,6 +85,7 @@ class Platform:
             "WULIAN_WEB_PORT": str(self.web_port), "WULIAN_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
             "WULIAN_TEMPORAL_UI_PORT": str(ui_port), "WULIAN_TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
         }
+        self.env = env  # the platform's settings, for commands run against it (bench/hotline_import_bench.py)
         self.output = data_dir / "launcher.out"
         data_dir.mkdir(parents=True, exist_ok=True)
         with self.output.open("wb") as out:

@@ -66,6 +66,8 @@ class Event(SQLModel, table=True):
         Index("ix_event_unit_created", "unit", "created_at", "event_id"),
         Index("ix_event_category_created", "category", "created_at", "event_id"),
         Index("ix_event_state_created", "state", "created_at", "event_id"),
+        # An integration reads its own reports back (Open311 GET requests), newest first.
+        Index("ix_event_integration_created", "integration", "created_at", "event_id"),
     )
 
     event_id: str = Field(primary_key=True, max_length=200)
@@ -110,6 +112,10 @@ class Event(SQLModel, table=True):
     close_action: str = Field(default="", max_length=20)
     # Description and address lower-cased (``search_text``), for the event search's text filter.
     search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # The integration whose API key made the report (store/api_keys.py); None for anyone else.
+    integration: str | None = Field(default=None, max_length=64)
+    # A media link given with the report (Open311 ``media_url``).
+    media_url: str | None = Field(default=None, max_length=500)
     # Camera alarms it stands for (the first report and each repeat within the window; revision 0020).
     occurrences: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     # While merged into another event (a duplicate, 合并): the primary and the end of the undo window.
@@ -352,6 +358,9 @@ class Photo(SQLModel, table=True):
     event_id: str | None = Field(default=None, max_length=200)
     task_id: str | None = Field(default=None, max_length=220)
     attached_at: datetime | None = None
+    #: Shown to anyone with the receipt code on the tracking page: set by the handler who completes the
+    #: handling task with it (``public_photos``); every other photo stays within the event's scope.
+    public: bool = False
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -516,6 +525,81 @@ class ReportSnapshot(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class WebhookSubscription(SQLModel, table=True):
+    """An integration's subscription to the changes of events (outbound webhooks, ``store/webhooks.py``).
+
+    ``integration`` names the system subscribed (a plain name; not tied to an API key). The signing
+    secret is never stored: it is derived from the server secret and ``secret_nonce`` when a delivery
+    is signed, and only its sha256 is kept (``secret_hash``) to notice a secret that no longer derives.
+    ``kinds`` is the list of change kinds wanted (``store.webhooks.CHANGE_KINDS``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    integration: str = Field(max_length=64, index=True)
+    url: str = Field(max_length=500)
+    kinds: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    secret_nonce: str = Field(max_length=64)
+    secret_hash: str = Field(max_length=64)
+    active: bool = True
+    created_at: datetime
+    created_by: str = Field(max_length=64)
+    deactivated_at: datetime | None = None
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One change of an event for one subscription (the webhook outbox): written by the projection in
+    the event's own transaction, sent by the ``WebhookDelivery`` workflow one by one in ``id`` order.
+
+    ``change_id`` (event id and timeline seq) is the same on every attempt and replay; ``body`` is the
+    JSON sent, frozen when the change was projected. ``status``: pending, delivered or dead (given up
+    after ``webhook_give_up_hours`` counted from ``queued_at``, which a replay sets anew)."""
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "change_id"),
+        Index("ix_webhookdelivery_queue", "subscription_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(foreign_key="webhooksubscription.id")
+    change_id: str = Field(max_length=220)
+    event_id: str = Field(max_length=200, index=True)
+    seq: int
+    kind: str = Field(max_length=20)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | dead
+    attempts: int = 0
+    last_status: int | None = None  # the receiver's HTTP status of the last attempt (None: no answer)
+    last_latency_ms: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime
+    queued_at: datetime
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    replays: int = 0
+class ApiKey(SQLModel, table=True):
+    """An integration's API key (store/api_keys.py): named, scoped, stored only as its sha256.
+
+    ``prefix`` is the key's public part (``wl_<prefix>_<secret>``) to find the row; the whole key is
+    compared with ``key_hash`` in constant time. A revoked key keeps its row (the audit names it)."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64)
+    scopes: str = Field(max_length=100)  # comma list: report, read, subscribe
+    created_by: str = Field(max_length=64)
+    created_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=64)
+    last_used_at: datetime | None = None
+
+
+class Open311Token(SQLModel, table=True):
+    """A token answered by Open311's POST requests while its event was not yet routed: resolved by
+    ``tokens/{token}`` to the event's receipt code once the event is in the store."""
+
+    token: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(max_length=200)
+    integration: str = Field(max_length=64)
+    created_at: datetime
 class CameraClaim(SQLModel, table=True):
     """The open event of one camera and category (revision 0020): camera alarms within the window join
     it (``store/camera_alarms.py``). The event id is derived from camera, category and ``generation``,

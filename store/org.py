@@ -91,15 +91,9 @@ class OrgTree:
                 return placed
         grids = [u for u in self.units.values() if u.kind == "grid"]
         if lat is not None and lon is not None:
-            best, best_km = None, MAX_GRID_DISTANCE_KM
-            for unit in grids:
-                if unit.lat is None or unit.lon is None:
-                    continue
-                km = _distance_km(lat, lon, unit.lat, unit.lon)
-                if km <= best_km:
-                    best, best_km = unit, km
-            if best is not None:
-                placed = self.place_grid(best.code)
+            nearest = self.nearest_grid(lat, lon)
+            if nearest is not None:
+                placed = self.place_grid(nearest[0].code)
                 placed.how = "coordinates"
                 return placed
         if address:
@@ -114,6 +108,19 @@ class OrgTree:
                         return Placement(community=unit.code, street=unit.parent, how="address")
                     return Placement(street=unit.code, how="address")
         return Placement()
+
+    def nearest_grid(self, lat: float, lon: float) -> tuple[models.Unit, float] | None:
+        """The grid whose centre is nearest to ``lat``/``lon`` and its distance in km, when one is
+        within :data:`MAX_GRID_DISTANCE_KM` (the routing's placement by coordinates, and the report
+        form's "use my location")."""
+        best, best_km = None, MAX_GRID_DISTANCE_KM
+        for unit in self.units.values():
+            if unit.kind != "grid" or unit.lat is None or unit.lon is None:
+                continue
+            km = _distance_km(lat, lon, unit.lat, unit.lon)
+            if km <= best_km:
+                best, best_km = unit, km
+        return (best, best_km) if best is not None else None
 
     def tree(self) -> list[dict[str, object]]:
         """The whole tree as nested dicts (for the API)."""

@@ -103,3 +103,27 @@ async def remove_unattached_before(db: Database, before: datetime, limit: int = 
         removed = [str(photo_id) for photo_id in deleted.scalars().all()]
         await session.commit()
         return removed
+
+
+async def mark_public(db: Database, photo_ids: Iterable[str], event_id: str, task_id: str) -> int:
+    """Mark the photos among ``photo_ids`` attached to ``event_id``'s task ``task_id`` as public (the
+    handler chose them for the tracking page when completing); returns how many were marked."""
+    ids = list(dict.fromkeys(photo_ids))
+    if not ids:
+        return 0
+    async with db.session() as session:
+        result = await session.exec(update(models.Photo)  # type: ignore[call-overload]
+                                    .where(col(models.Photo.photo_id).in_(ids), col(models.Photo.event_id) == event_id,
+                                           col(models.Photo.task_id) == task_id)
+                                    .values(public=True))
+        await session.commit()
+        return int(result.rowcount or 0)
+
+
+async def public_photos(db: Database, event_id: str) -> list[str]:
+    """The ids of ``event_id``'s public photos, oldest first (the tracking page shows them)."""
+    async with db.session() as session:
+        rows = await session.exec(select(models.Photo.photo_id)
+                                  .where(col(models.Photo.event_id) == event_id, col(models.Photo.public).is_(True))
+                                  .order_by(col(models.Photo.attached_at), col(models.Photo.photo_id)))
+        return list(rows.all())

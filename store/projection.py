@@ -12,23 +12,24 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import assessment, models
+from store import assessment, models, webhooks
 from store.db import Database
 from store.timeutil import parse_required, parse_utc, utcnow
 from workflows.types import EventSnapshot
 
 
-async def apply_snapshot(db: Database, snap: EventSnapshot) -> bool:
+async def apply_snapshot(db: Database, snap: EventSnapshot, woken: set[int] | None = None) -> bool:
     """Write ``snap``; returns False when the store already holds this version or a newer one.
 
     One write (``Database.write``): it runs to its end even when the projection activity is
     cancelled, and on SQLite it holds the write lock from its first read, so two projections of one
-    event cannot both pass the version check.
+    event cannot both pass the version check. The webhook subscriptions that got new deliveries
+    (``store.webhooks.enqueue``, same transaction) are added to ``woken`` once it has committed.
     """
-    return await db.write(_apply, snap)
+    return await db.write(_apply, snap, woken)
 
 
-async def _apply(db: Database, snap: EventSnapshot) -> bool:
+async def _apply(db: Database, snap: EventSnapshot, woken: set[int] | None = None) -> bool:
     async with db.transaction() as session:
         row = (
             await session.exec(
@@ -73,6 +74,9 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
             updated_at=utcnow(),
             closed_at=parse_utc(snap.closed_at),
             tracking_key_hash=report.tracking_key_hash,
+            # Reports from before API keys have no such fields in their history (getattr: defaults).
+            integration=getattr(report, "integration", "") or None,
+            media_url=getattr(report, "media_url", "") or None,
             follower_count=len(snap.followers),
             search_text=models.search_text(report.description, report.location.address),
             close_action=_close_action(snap),
@@ -138,23 +142,23 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
                 .limit(1)
             )
         ).first() or 0
-        for entry in snap.timeline:
-            if entry.seq > last_seq:
-                session.add(
-                    models.TimelineEntry(
-                        event_id=snap.event_id,
-                        seq=entry.seq,
-                        stage=entry.stage,
-                        action=entry.action,
-                        actor=entry.actor,
-                        actor_kind=entry.actor_kind,
-                        actor_name=entry.actor_name,
-                        from_state=entry.from_state,
-                        to_state=entry.to_state,
-                        note=entry.note,
-                        at=parse_required(entry.at),
-                    )
+        new_entries = [entry for entry in snap.timeline if entry.seq > last_seq]
+        for entry in new_entries:
+            session.add(
+                models.TimelineEntry(
+                    event_id=snap.event_id,
+                    seq=entry.seq,
+                    stage=entry.stage,
+                    action=entry.action,
+                    actor=entry.actor,
+                    actor_kind=entry.actor_kind,
+                    actor_name=entry.actor_name,
+                    from_state=entry.from_state,
+                    to_state=entry.to_state,
+                    note=entry.note,
+                    at=parse_required(entry.at),
                 )
+            )
 
         await _notices(session, snap)
         warnings = list((await session.exec(select(models.SupervisionWarning).where(
@@ -168,7 +172,11 @@ async def _apply(db: Database, snap: EventSnapshot) -> bool:
             session.add(stored_warning)
             warnings.append(stored_warning)
         await assessment.record(session, db, row, list(existing_tasks.values()), warnings)
+        # The outbound webhooks' outbox: one row per (subscription, change) of the entries added here.
+        queued = await webhooks.enqueue(session, snap, new_entries)
         await session.commit()
+        if woken is not None:
+            woken.update(queued)
         return True
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -32,7 +33,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.reports import publish
-from store import queries
+from store import queries, webhooks
 from tests.authz_matrix import PNG
 from tests.platform import Platform, csrf, running_platform
 from web.i18n import LANGUAGES, catalogue
@@ -173,6 +174,7 @@ class World:
     keys: dict[str, str] = field(default_factory=dict)  # name → tracking key
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)  # username → bearer headers
     names: set[str] = field(default_factory=set)  # usernames (allowed on Chinese pages)
+    webhook: int = 0  # a webhook subscription with deliveries (one of them a dead letter)
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.platform.http._transport, base_url="http://testserver")
@@ -319,7 +321,16 @@ async def world(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
         w = World(p)
         # Usernames, and the one the test types into a URL (a 404 quotes it back).
         w.names = {u.username for u in await queries.users(p.db)} | {"nobody"}
+        # A subscription whose receiver cannot be reached (its deliveries fail: last errors to show).
+        sub = (await webhooks.create(p.db, integration="12345热线", url="https://hooks.example.invalid/wulian",
+                                     kinds=webhooks.CHANGE_KINDS, actor="admin", server_secret=p.settings.secret(),
+                                     allow_private=False)).subscription
+        assert sub.id is not None
+        w.webhook = sub.id
         await _build(w)
+        first = (await webhooks.deliveries(p.db, sub.id))[-1]
+        assert first.id is not None
+        await webhooks.record(p.db, first.id, status="dead", http_status=None, latency_ms=None, error="given up")
         # The reports of October and November (the second recomputed by the city supervisor, with a reason).
         await publish(p.db, job_of(parse_period("2026-10"), "lang-report-10"))
         await publish(p.db, job_of(parse_period("2026-11"), "lang-report-11"))
@@ -353,7 +364,8 @@ def _urls(w: World) -> list[str]:
             "/inbox?sort=priority&source=hotline", "/inbox?created_from=nonsense",
             "/console", "/console/lockouts", "/admin/rules", "/admin/org", "/admin/org/units/HS01-G1",
             "/admin/org/units/NOPE", "/admin/users", "/admin/users/wg_hs01_g1", "/admin/users/nobody",
-            "/admin/users?role=dispatched_cadre", "/events/EV-NOPE", "/no/such/page", "/tasks/x/claim",
+            "/admin/users?role=dispatched_cadre", "/admin/keys", "/admin/keys?msg=admin.keys.msg.revoked",
+            "/admin/keys?msg=any+text", "/events/EV-NOPE", "/no/such/page", "/tasks/x/claim",
             "/search", "/search?q=垃圾", "/search?state=nope&created_from=nonsense", "/search?overdue=1&rework=1",
             "/search/export.csv?state=nope", "/stats", "/stats?unit=HS", "/stats?from=nonsense&to=2026-01-01",
             "/stats?unit=NOPE", "/stats/drill?counter=events", "/stats/drill?unit=HS&counter=tasks_done",
@@ -363,7 +375,9 @@ def _urls(w: World) -> list[str]:
             "/dashboard?from=nonsense", "/dashboard?unit=NOPE", "/dashboard/screen", "/dashboard/screen?unit=HS01",
             "/reports", "/reports/2026-11", "/reports/2026-11?level=grids&by=rework_rate",
             "/reports/2026-11?revision=1", "/reports/2026-09", "/reports/2026-11?level=nope",
-            "/reports/2026-11/export.csv?table=nope", "/reports/2026-11?msg=reports.msg.recomputed"]
+            "/reports/2026-11/export.csv?table=nope", "/reports/2026-11?msg=reports.msg.recomputed",
+            "/admin/webhooks", f"/admin/webhooks/{w.webhook}", f"/admin/webhooks/{w.webhook}?status=dead",
+            f"/admin/webhooks/{w.webhook}?msg=webhooks.msg.replayed", "/admin/webhooks/999"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
     urls += [f"/events/{w.events['closed']}?error=任何文字&msg=msg.claimed", "/inbox?msg=msg.nope",
              "/inbox?msg=nope.nope", "/admin/rules?error=any+text", "/login?error=login.wait"]
@@ -446,6 +460,23 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
         r = await http.post("/admin/rules/NOPE/activate", data={"_csrf_token": csrf(rules)})
         pages.append(("refused activation", (await http.get(r.headers["location"])).text))
         pages += await _scheme_pages(http)
+        hooks = csrf((await http.get("/admin/webhooks")).text)
+        r = await http.post("/admin/webhooks", data={"integration": "区级系统", "url": "http://169.254.169.254/",
+                                                     "kinds": "closed", "_csrf_token": hooks})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused webhook", r.text))
+        r = await http.post("/admin/webhooks", data={"integration": "区级系统", "url": "https://hooks.example.invalid/2",
+                                                     "kinds": ["claimed", "closed"], "_csrf_token": hooks})
+        assert r.status_code == 200 and "whsec_" in r.text, r.text[:300]
+        pages.append(("webhook created (its secret shown once)", r.text))
+        keys = (await http.get("/admin/keys")).text
+        r = await http.post("/admin/keys", data={"name": f"lang-{uuid.uuid4().hex[:8]}", "scope": ["report", "read"],
+                                                 "_csrf_token": csrf(keys)})
+        assert r.status_code == 200 and "the-key" in r.text, r.text[:300]
+        pages.append(("a new API key, shown once", r.text))
+        r = await http.post("/admin/keys", data={"name": "bad name!", "_csrf_token": csrf(keys)})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused API key", r.text))
     if role in ("street", "city"):  # an inspection entry and a cadre rating with problems: the forms back
         page = (await http.get("/assessment/inspections")).text
         r = await http.post("/assessment/inspections", data={"grid": "HS01-G1", "duty": "NOPE", "finding": "",
@@ -567,9 +598,11 @@ def test_every_html_page_route_is_rendered() -> None:
 
     settings = Settings(data_dir=Path("/tmp"), secret_key="x" * 40)  # noqa: S108
     app = create_app(settings, AppContext(settings=settings, db=Database("sqlite+aiosqlite://")))
-    not_pages = ("/api", "/static", "/schema/", "/healthz")  # /schema/...: the documents for tools
+    # /schema/...: the documents for tools; /open311: GeoReport v2, JSON and XML for other systems
+    not_pages = ("/api", "/static", "/schema/", "/healthz", "/open311/")
     skipped = {"/", "/lang/{lang:str}", "/events/{event_id:str}/timeline.csv", "/photos/{photo_id:str}",
-               "/track/{code:str}/photos/{photo_id:str}", "/search/export.xlsx",
+               "/track/{code:str}/photos/{photo_id:str}", "/track/{code:str}/public/{photo_id:str}",
+               "/search/export.xlsx",
                "/reports/{period:str}/export.xlsx"}  # files (a refused one: .csv)
     routes = {r.path for r in app.routes if "GET" in getattr(r, "methods", ())}
     covered = {"/login", "/report", "/track", "/track/{code:str}", "/schema", "/inbox", "/console",
@@ -577,7 +610,8 @@ def test_every_html_page_route_is_rendered() -> None:
                "/admin/users/{username:str}", "/events/{event_id:str}", "/admin/rules/diff", "/search",
                "/search/export.csv", "/stats", "/stats/drill", "/assessment", "/assessment/inspections",
                "/assessment/cadres", "/admin/schemes", "/dashboard", "/dashboard/screen",
-               "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv"}
+               "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv", "/admin/keys",
+               "/admin/webhooks", "/admin/webhooks/{subscription_id:int}"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
 

@@ -15,7 +15,9 @@ from rules.diff import diff_lists
 from rules.responsibility_list import Problem
 from store import rule_lists
 from web.access import admins
+from web.admin_keys import ADMIN_KEY_CONTROLLERS
 from web.admin_org import ADMIN_ORG_CONTROLLERS
+from web.admin_webhooks import ADMIN_WEBHOOK_CONTROLLERS
 from web.auth import CurrentUser
 from web.context import AppContext
 from web.i18n import language_of, translate
@@ -93,4 +95,4 @@ class AdminRulesPages(Controller):
         return Template("admin_rules_diff.html", context={"user": user, "diff": diff})
 
 
-ADMIN_CONTROLLERS = [AdminRulesPages, *ADMIN_ORG_CONTROLLERS]
+ADMIN_CONTROLLERS = [AdminRulesPages, *ADMIN_ORG_CONTROLLERS, *ADMIN_KEY_CONTROLLERS, *ADMIN_WEBHOOK_CONTROLLERS]

@@ -20,7 +20,7 @@ from rules.suggest import MAX_TEXT_CHARS
 from store import duplicates, queries
 from store.receipts import shown_key
 from store.timeutil import utcnow
-from web import commands, idempotency
+from web import api_keys, commands, idempotency
 from web.access import admins, signed_in, supervisors
 from web.answers import (
     CategoriesAnswer,
@@ -153,7 +153,14 @@ class EventController(Controller):
             description="A key of yours for this report (e.g. a UUID; 1-255 visible ASCII characters). The "
                         "same key within 24 hours gives the same status and body, the same event, and "
                         "never a second one; with another body: 422. Keys are scoped to the caller (the "
-                        "logged-in user, else the client address)."),
+                        "integration of the API key, else the logged-in user, else the client address)."),
+        ] = None,
+        api_key: Annotated[str | None, Parameter(
+            header=api_keys.HEADER, min_length=1, max_length=200, required=False,
+            description="An integration's API key (from an administrator: /admin/keys or `wulian apikey "
+                        "create`), with the scope `report`: the event carries the integration, which may "
+                        "read it back (Open311). 401 for an unknown or revoked key, 403 without the scope, "
+                        "429 over the key's rate limit. Without it the report is anonymous."),
         ] = None,
     ) -> Response[dict[str, Any]]:
         """Report an event (public, like the portal): 201 with the receipt code and the tracking key (shown
@@ -161,17 +168,18 @@ class EventController(Controller):
         with only its id and ``duplicate`` (never its receipt code: external ids can be guessed). With an
         ``Idempotency-Key`` header, a repetition within 24 hours gives the first answer again (with the
         header ``Idempotent-Replayed: true``); the same key with another body gives 422."""
-        if data.category and (await ctx.engine()).category(data.category) is None:
-            raise commands.CommandError(
-                400, f"unknown category '{data.category}' (see GET /api/categories)"
-            )
+        integration = await api_keys.require_http(ctx, request, "report", api_key) if api_key else None
+        await commands.check_category(ctx, data.category)
         report = data.to_report()
+        if integration is not None:
+            report.integration = integration.name
         if idempotency_key is None:
             started = await commands.start_event(ctx, report)
             status, body = _created(started)
             body = await _with_duplicates(ctx, body, report, started)
             return Response(_with_tracking(body, started.tracking_key), status_code=status)
-        scope = await idempotency.api_scope(ctx, request)
+        scope = (f"integration:{integration.name}" if integration is not None
+                 else await idempotency.api_scope(ctx, request))
 
         async def run(prepared: commands.Prepared) -> tuple[int, dict[str, Any]]:
             started = await commands.start_event(ctx, report, prepared)
@@ -284,7 +292,8 @@ class TaskController(Controller):
     async def complete(self, ctx: AppContext, user: CurrentUser, request: Request, task_id: str,
                        data: CompleteIn) -> TaskAnswer:
         """办结 (with a result) or, for a verification task, 核查 (with passed)."""
-        view = await commands.complete(ctx, user, task_id, data.result, data.passed, data.photos)
+        view = await commands.complete(ctx, user, task_id, data.result, data.passed, data.photos,
+                                       data.public_photos)
         return {"task_id": view.task.task_id, "status": view.task.status,
                 "event_state": view.event_state, "event_stage": view.event_stage}
 
@@ -341,7 +350,7 @@ class FollowController(Controller):
         (when given). Gives no receipt code and no right to act on the event."""
         await _limited(ctx, request, follow_limit)
         event = await queries.get_event(ctx.db, event_id)
-        if event is None or event.state in ("closed", "voided"):
+        if event is None or event.state in ("closed", "voided", "merged"):
             raise NotFoundException("no open report with this id")
         phone = data.phone.strip()
         if phone:

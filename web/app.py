@@ -36,13 +36,16 @@ from web.guards import GuardedRequest, refuse_nul_in_url
 from web.headers import security_headers
 from web.i18n import LANGUAGES, language_of, translate
 from web.inbox import INBOX_CONTROLLERS
+from web.locate import LOCATE_CONTROLLERS
 from web.lockouts import LOCKOUT_CONTROLLERS
+from web.open311 import OPEN311_CONTROLLERS
 from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
 from web.reports import REPORT_CONTROLLERS
 from web.schema_page import SCHEMA_PATH, schema_plugins
 from web.stats import STATS_CONTROLLERS
+from web.track_public import TRACK_PUBLIC_CONTROLLERS
 from web.unit_users import UNIT_USER_CONTROLLERS
 from workflows import policy
 from wulian.settings import Settings, get_settings
@@ -182,6 +185,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *API_CONTROLLERS,
             *CONSOLE_CONTROLLERS,
             *PHOTO_CONTROLLERS,
+            *LOCATE_CONTROLLERS,
+            *TRACK_PUBLIC_CONTROLLERS,
             *PAGE_CONTROLLERS,
             *INBOX_CONTROLLERS,
             *ADMIN_CONTROLLERS,
@@ -192,6 +197,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *ASSESSMENT_CONTROLLERS,
             *DASHBOARD_CONTROLLERS,
             *REPORT_CONTROLLERS,
+            *OPEN311_CONTROLLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the
@@ -210,7 +216,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         csrf_config=CSRFConfig(
             secret=settings.secret(),
             cookie_httponly=False,
-            exclude=["/api", "/healthz", SCHEMA_PATH],
+            # Open311 takes form posts from other systems, authenticated by their API key, never a cookie.
+            exclude=["/api", "/healthz", SCHEMA_PATH, "/open311"],
         ),
         openapi_config=OpenAPIConfig(title="Wulian API", version="0.1.0", path=SCHEMA_PATH,
                                      render_plugins=schema_plugins(), use_handler_docstrings=True),

@@ -164,6 +164,12 @@ async def prepare(ctx: AppContext, report: EventReport) -> Prepared:
     return Prepared(event_id_for(report), await receipts.new_grant(ctx.db, ctx.settings.secret()))
 
 
+async def check_category(ctx: AppContext, category: str) -> None:
+    """Refuse (400) a category the active list does not have; empty means "let triage decide"."""
+    if category and (await ctx.engine()).category(category) is None:
+        raise CommandError(400, f"unknown category '{category}' (see GET /api/categories)")
+
+
 async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared | None = None) -> Started:
     """Start the event's workflow (idempotent per source and external id) with a random receipt code
     and a fresh tracking key (or those ``prepared``), and wait briefly for its dispatch to be recorded."""
@@ -275,14 +281,20 @@ async def claim(ctx: AppContext, user: CurrentUser, task_id: str) -> TaskView:
 
 async def complete(
     ctx: AppContext, user: CurrentUser, task_id: str, result_text: str, passed: bool | None,
-    photos: list[str] | None = None,
+    photos: list[str] | None = None, public_photos: list[str] | None = None,
 ) -> TaskView:
-    """Complete a claimed task (handling result, or verification with ``passed``)."""
+    """Complete a claimed task (handling result, or verification with ``passed``). ``public_photos``:
+    those of ``photos`` the handler shows on the tracking page (a handling task's only)."""
     task = await _task_for(ctx, user, task_id)
     try:  # the workflow's own check of a completion's input, asked before any photo is attached
         policy.check_complete_input(task, result_text, passed, len(set(photos or [])))
     except policy.Refused as exc:
         raise CommandError.refused(exc) from None
+    public = list(dict.fromkeys(public_photos or []))
+    if public and task.kind != "handle":
+        raise CommandError.keyed(400, "refusal.public_photos_handling_only")
+    if not set(public) <= set(photos or []):
+        raise CommandError.keyed(400, "refusal.public_photo_not_in_completion")
     photo_ids = await _usable_photos(ctx, user, task.event_id, photos or [])
     # Attached before the update, so that no expiry (run by another request) can remove a photo
     # between the check and the task naming it; a refused update leaves them photos of the event,
@@ -292,7 +304,10 @@ async def complete(
     if len(kept) != len(photo_ids):
         raise CommandError.keyed(400, "refusal.photo_expired")
     cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed, photos=photo_ids)
-    return await _update(ctx, task.event_id, lambda h: h.execute_update(EventLifecycle.complete, cmd))
+    view = await _update(ctx, task.event_id, lambda h: h.execute_update(EventLifecycle.complete, cmd))
+    # Only once the completion is accepted: a refused one shows nothing to the public.
+    await photo_store.mark_public(ctx.db, public, task.event_id, task_id)
+    return view
 
 
 async def _usable_photos(ctx: AppContext, user: CurrentUser, event_id: str, photos: list[str]) -> list[str]:

@@ -118,7 +118,9 @@ class EventPages(Controller):
                 passed_raw = form.get("passed")
                 passed = None if not isinstance(passed_raw, str) else passed_raw == "true"
                 photos = await save_staff_photos(ctx, request, user, form_uploads(form), policy.MAX_COMPLETE_PHOTOS)
-                await commands.complete(ctx, user, task_id, form_text(form, "result", 2000), passed, photos)
+                # "Show these photos on the tracking page": all of this completion's, or none.
+                public = photos if form_text(form, "public_photos", 4) == "on" else []
+                await commands.complete(ctx, user, task_id, form_text(form, "result", 2000), passed, photos, public)
                 msg = "msg.completed"
             elif action == "release":
                 await commands.release(ctx, user, task_id)

@@ -26,6 +26,7 @@ from web.photos import MAX_REPORT_PHOTOS, PhotoError, form_uploads, save_anonymo
 from web.ratelimit import guarded_login, wait_text
 from web.request_limits import Limited, hit, track_limit
 from web.schemas import RatingIn
+from web.track_public import handling_outcome
 from web.views import public_status
 from workflows import inputs
 from workflows.types import EventReport, Location, Reporter
@@ -215,9 +216,10 @@ async def _track_page(ctx: AppContext, code: str, *, msg: str | None = None, key
     known = normalise_key(key) if key and key_matches(key, event.tracking_key_hash) else ""
     # The reporter (who holds the key) sees the photos they sent; the receipt code alone shows none.
     photos = await queries.report_photos(ctx.db, event.event_id) if known else []
+    outcome = await handling_outcome(ctx.db, event.event_id)  # the result and the photos marked public
     return Template("track.html", status_code=status, context={
         "status": view, "msg": msg, "error": error, "key": known, "key_wrong": bool(key) and not known,
-        "rateable": bool(event.tracking_key_hash), "photos": photos,
+        "rateable": bool(event.tracking_key_hash), "photos": photos, "outcome": outcome,
     })
 
 

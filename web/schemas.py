@@ -98,6 +98,9 @@ class CompleteIn(BaseModel):
     passed: bool | None = None
     photos: list[str] = Field(default_factory=list, max_length=policy.MAX_COMPLETE_PHOTOS,
                               description="ids from POST /api/photos")
+    public_photos: list[str] = Field(default_factory=list, max_length=policy.MAX_COMPLETE_PHOTOS,
+                                     description="of photos, those the reporter and anyone with the receipt "
+                                                 "code may see on the tracking page (handling tasks only)")
 
 
 class TriageIn(BaseModel):

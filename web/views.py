@@ -70,6 +70,8 @@ async def event_detail(ctx: AppContext, event: models.Event) -> dict[str, Any]:
         "description": event.description,
         "source": event.source,
         "external_id": event.external_id,
+        "integration": event.integration,  # the integration whose API key made it (store/api_keys.py)
+        "media_url": event.media_url,
         "location": {
             "grid": event.grid,
             "community": event.community,

@@ -44,6 +44,12 @@ RECEIPT_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{10}$"
 #: A tracking key's hash: sha256, hex.
 KEY_HASH_PATTERN = r"^([0-9a-f]{64})?$"
 NONCE_PATTERN = r"^[A-Za-z0-9_\-]{0,64}$"
+#: An integration's name (API keys): letters, digits, ``_ . -``; empty when the report came without a key.
+INTEGRATION_PATTERN = r"^[A-Za-z0-9_.\-]{0,64}$"
+MAX_INTEGRATION = 64
+#: A media link of a report: http or https, no spaces or control characters.
+MEDIA_URL_PATTERN = r"^(https?://[^\s<>\"]+)?$"
+MAX_MEDIA_URL = 500
 
 _CODE = re.compile(CODE_PATTERN)
 _PHONE = re.compile(PHONE_PATTERN)
@@ -52,6 +58,8 @@ _CAMERA = re.compile(CAMERA_ID_PATTERN)
 _RECEIPT = re.compile(RECEIPT_PATTERN)
 _KEY_HASH = re.compile(KEY_HASH_PATTERN)
 _NONCE = re.compile(NONCE_PATTERN)
+_INTEGRATION = re.compile(INTEGRATION_PATTERN)
+_MEDIA_URL = re.compile(MEDIA_URL_PATTERN, re.IGNORECASE)
 # C0 controls other than tab, newline and carriage return, DEL, and lone surrogates (which no
 # database can store): refused in every text.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -191,6 +199,8 @@ def report_problems(report: EventReport) -> list[Problem]:
         found.append(Problem("receipt_code", "pattern"))
     found.append(_pattern("tracking_key_hash", report.tracking_key_hash, _KEY_HASH, 64))
     found.append(_pattern("tracking_nonce", report.tracking_nonce, _NONCE, 64))
+    found.append(_pattern("integration", report.integration, _INTEGRATION, MAX_INTEGRATION))
+    found.append(_pattern("media_url", report.media_url, _MEDIA_URL, MAX_MEDIA_URL))
     camera = getattr(report, "camera_id", None)
     if camera is not None:
         found.append(_pattern("camera_id", camera, _CAMERA, MAX_CAMERA_ID))
@@ -250,7 +260,8 @@ def report_from_mapping(raw: object) -> tuple[EventReport | None, list[Problem]]
     if problems:
         return None, problems
     report = EventReport(**values)
-    for name in ("category", "description", "source", "tracking_key_hash", "tracking_nonce", "receipt_code"):
+    for name in ("category", "description", "source", "tracking_key_hash", "tracking_nonce", "receipt_code",
+                 "integration", "media_url"):
         if not isinstance(getattr(report, name), str):
             problems.append(Problem(name, "type", "text"))
     for name, part in (("location", report.location), ("reporter", report.reporter)):

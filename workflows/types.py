@@ -89,6 +89,11 @@ class EventReport:
     receipt_code: str = ""
     tracking_key_hash: str = ""
     tracking_nonce: str = ""
+    # Set by the web when the report came with an API key (``web/api_keys.py``): the integration's
+    # name, kept on the event (``event.integration``) so it can read its own reports back (Open311).
+    integration: str = ""
+    # A link to a photo or other media of the report (Open311's ``media_url``), http(s) only.
+    media_url: str = ""
     #: A camera alarm's camera (else the part of a camera's ``external_id`` before ``:``, as in
     #: ``CAM-0042:20260101T0800``): alarms of one camera and category within the window are one event
     #: (``workflows.inputs.camera_of``).

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from rules.responsibility_list import InvalidList, load
+from wulian.webhook_cli import webhook_app
 
 app = typer.Typer(help="Wulian (五联) command line.", no_args_is_help=True)
 rules_app = typer.Typer(help="The responsibility list (权责清单).", no_args_is_help=True)
@@ -26,6 +27,11 @@ schemes_app = typer.Typer(help="Assessment schemes (考核方案): scores from i
 app.add_typer(schemes_app, name="schemes")
 reports_app = typer.Typer(help="The monthly and annual reports (考核报告).", no_args_is_help=True)
 app.add_typer(reports_app, name="reports")
+app.add_typer(webhook_app, name="webhook")
+import_app = typer.Typer(help="Importing reports from other systems (12345 hotline).", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+apikey_app = typer.Typer(help="Integrations' API keys (JSON API and Open311).", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
 
 
 @app.command()
@@ -416,6 +422,95 @@ def reports_list() -> None:
         await db.dispose()
 
     asyncio.run(_list())
+
+
+@import_app.command("hotline")
+def import_hotline(
+    file: Path = typer.Argument(..., help="a 12345 export: CSV with a header row, or JSON lines (.jsonl)"),
+    rejected: Path | None = typer.Option(None, help="the CSV of rejected rows (default: FILE.rejected.csv)"),
+    concurrency: int = typer.Option(16, min=1, max=128, help="workflow starts at once"),
+    min_score: float = typer.Option(4.5, help="the suggestion score a category needs when the row gives no code"),
+    encoding: str = typer.Option("utf-8-sig", help="the file's encoding (gb18030 for some older exports)"),
+    lang: str = typer.Option("zh-CN", help="the language of this command's messages (zh-CN or en)"),
+    address: str = typer.Option("", help="Temporal's address (default: WULIAN_TEMPORAL_ADDRESS)"),
+    task_queue: str = typer.Option("", help="the workers' task queue (default: WULIAN_TEMPORAL_TASK_QUEUE)"),
+) -> None:
+    """Import hotline tickets as reports (source hotline, external id the ticket number): idempotent per
+    ticket, rejected rows with reasons in a CSV, safe to stop with Ctrl-C and run again (see
+    docs/hotline_import.md). Exit status 1 when rows were rejected or failed, 130 when interrupted."""
+    from wulian.hotline_import import run_cli
+
+    code = run_cli(file, rejected=rejected, concurrency=concurrency, min_score=min_score, encoding=encoding,
+                   lang=lang if lang in ("zh-CN", "en") else "zh-CN", address=address, task_queue=task_queue)
+    if code:
+        raise typer.Exit(code)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: str,
+    scope: list[str] = typer.Option(None, "--scope",
+                                    help="report, read or subscribe (repeatable); default report and read"),
+    actor: str = typer.Option("cli", help="who issues it (recorded in the audit)"),
+) -> None:
+    """Issue a key for the integration NAME and print it once (only its hash is stored)."""
+    from store import api_keys
+
+    async def _create() -> tuple[str, str]:
+        db = _store()
+        await db.upgrade()
+        try:
+            row, key = await api_keys.create_key(db, name, tuple(scope or ()), actor)
+            return row.scopes, key
+        finally:
+            await db.dispose()
+
+    try:
+        scopes, key = asyncio.run(_create())
+    except api_keys.ApiKeyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"integration {name}, scopes {scopes}; the key (shown only now):", err=True)
+    typer.echo(key)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """Every integration's key: name, scopes, issued, last used, revoked (never the key)."""
+    from store import api_keys
+
+    async def _list() -> None:
+        db = _store()
+        await db.upgrade()
+        for row in await api_keys.list_keys(db):
+            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M} by {row.revoked_by}" if row.revoked_at else "active"
+            used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+            typer.echo(f"{row.name}  {row.scopes}  issued {row.created_at:%Y-%m-%d %H:%M} by {row.created_by}  "
+                       f"last used {used}  {state}")
+        await db.dispose()
+
+    asyncio.run(_list())
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(name: str, actor: str = typer.Option("cli", help="who revokes it (recorded in the audit)")) -> None:
+    """Revoke the key of NAME: every use is refused from now on."""
+    from store import api_keys
+
+    async def _revoke() -> None:
+        db = _store()
+        await db.upgrade()
+        try:
+            await api_keys.revoke_key(db, name, actor)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(_revoke())
+    except api_keys.ApiKeyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{name}: revoked")
 
 
 @app.command()

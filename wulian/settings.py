@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     track_window_seconds: int = Field(default=600, ge=1)
     #: "Follow / me too" on the nearby list: per client address and hour.
     follows_per_hour: int = Field(default=20, ge=1)
+    #: Requests one integration's API key may make per minute (web/api_keys.py); over it: 429.
+    api_key_requests_per_minute: int = Field(default=120, ge=1)
     #: "Follow / me too" with a phone: follows one phone number may receive notices for, per day.
     follows_per_phone_per_day: int = Field(default=5, ge=1)
     #: Photos one client address may upload without logging in (the report page) per hour.
@@ -72,6 +74,21 @@ class Settings(BaseSettings):
     #: The dashboard's target line for the share of events resolved at street and community level
     #: (街道社区两级办结率, a fraction; the seed's figure, 97.3%).
     dashboard_grassroots_target: float = Field(default=0.973, ge=0, le=1)
+    #: Outbound webhooks (``store/webhooks.py``, ``workflows/webhook_delivery.py``). Whether a
+    #: subscription may target loopback, private (RFC 1918, CGNAT, unique-local) addresses: off in
+    #: production; link-local addresses (169.254.0.0/16 with the cloud metadata service, fe80::/10),
+    #: multicast, unspecified and reserved ones are refused whatever this says.
+    webhook_allow_private_targets: bool = False
+    #: A change not delivered this long after it was queued (or replayed) is given up: dead-lettered,
+    #: shown on /admin/webhooks, replayable.
+    webhook_give_up_hours: float = Field(default=72.0, gt=0)
+    #: The retries' exponential back-off: first wait, doubling up to the maximum.
+    webhook_retry_initial_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=600.0, gt=0)
+    #: Seconds a receiver has to answer one delivery attempt (the attempt's activity gets 5 s more).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: A delivery workflow with nothing to send looks again this often even without being woken.
+    webhook_poll_seconds: float = Field(default=300.0, gt=0)
     #: Camera alarms of one camera and category at most this many minutes after the previous one join
     #: its open event as one more occurrence, never a new event (``store/camera_alarms.py``).
     camera_window_minutes: int = Field(default=30, ge=1, le=24 * 60)

@@ -4,7 +4,7 @@ merge may be undone), ``event.merged_count`` (duplicates merged into a primary),
 (the open event of each camera and category).
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0021 (interim, after main's head; assigned down_revision was 0017)
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0021"  # interim: after main's head (0017 → 0018 → 0019 → 0021); the lead renumbers
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,132 @@
+"""A typed client for the Temporal contract of Wulian's events (for integrations written in Python).
+
+An integration that speaks Temporal starts one ``EventLifecycle`` workflow per report; this client
+does it the way every other entrance does:
+
+- the report is checked by the one definition of a valid report (:mod:`workflows.inputs`) *before*
+  anything is started: an invalid report raises :class:`InvalidReport`, which lists every problem;
+- the workflow id is derived from ``source`` + ``external_id`` by the web's own function
+  (:func:`web.commands.event_id_for`), with the same id-reuse policy as the API, so starting the
+  same external id again is the same event (``duplicate=True``), never an error or a second event;
+- the receipt code and tracking key are left empty: the workflow draws them (activity
+  ``issue_receipt``); they never travel through an integration.
+
+Example (the README runs it in a test)::
+
+    client = await WulianClient.connect("127.0.0.1:7233", task_queue="wulian-events")
+    started = await client.start_report(
+        EventReport(category="SR-01", description="小区门口垃圾堆积", source="hotline",
+                    location=Location(address="城北路12号")),
+        external_id="12345-20261202-0001")
+    snapshot = await client.wait_dispatched(started.event_id, timeout=30)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from dataclasses import dataclass
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from web.commands import event_id_for
+from workflows.event_lifecycle import EventLifecycle
+from workflows.inputs import InvalidInput, Problem, checked_report
+from workflows.types import EventReport, EventSnapshot
+
+__all__ = ["EventNotFound", "InvalidReport", "StartedReport", "WulianClient"]
+
+
+class InvalidReport(InvalidInput):
+    """A report refused before anything was started; ``problems`` lists every reason (field, code,
+    limit) and the message says them all in English."""
+
+
+class EventNotFound(LookupError):
+    """No event (workflow) with this id."""
+
+
+@dataclass(frozen=True)
+class StartedReport:
+    """The event a report started, or the existing event with the same source and external id."""
+
+    event_id: str
+    #: True when an event with this source and external id existed already (nothing was started).
+    duplicate: bool = False
+
+
+class WulianClient:
+    """Start reports and read events over a Temporal client (see the module's docstring)."""
+
+    def __init__(self, client: Client, *, task_queue: str = "wulian-events") -> None:
+        self.temporal = client
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(cls, address: str | None = None, *, namespace: str | None = None,
+                      task_queue: str | None = None) -> WulianClient:
+        """Connect to Temporal; what is not given comes from the platform's settings (``WULIAN_*``)."""
+        from wulian.settings import get_settings
+
+        settings = get_settings()
+        client = await Client.connect(address or settings.temporal_address,
+                                      namespace=namespace or settings.temporal_namespace)
+        return cls(client, task_queue=task_queue or settings.temporal_task_queue)
+
+    @staticmethod
+    def checked(report: EventReport, *, external_id: str | None = None) -> EventReport:
+        """A normalised copy of ``report`` with ``external_id`` set, or :class:`InvalidReport` with every
+        problem. Nothing is started; :meth:`start_report` calls it first."""
+        # A copy (the check normalises in place): the caller's report stays as it was.
+        report = copy.copy(report)
+        report.location, report.reporter = copy.copy(report.location), copy.copy(report.reporter)
+        if external_id is not None:
+            if report.external_id not in (None, external_id):
+                raise InvalidReport([Problem("external_id", "choice", f"{external_id!r} (given twice, differently)")])
+            report.external_id = external_id
+        try:
+            return checked_report(report)
+        except InvalidInput as exc:
+            raise InvalidReport(exc.problems) from None
+
+    async def start_report(self, report: EventReport, *, external_id: str | None = None) -> StartedReport:
+        """Start the event of ``report`` (checked first: :class:`InvalidReport`, nothing started).
+
+        With an external id (argument or ``report.external_id``) the event id is derived from source and
+        external id: the same again is the same event, ``duplicate=True``, also after its loop has ended.
+        Without one, every call starts a new event."""
+        report = self.checked(report, external_id=external_id)
+        event_id = event_id_for(report)
+        try:
+            await self.temporal.start_workflow(
+                EventLifecycle.run, report, id=event_id, task_queue=self.task_queue,
+                # As the API: only a run that failed or was terminated may be started again.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            )
+        except WorkflowAlreadyStartedError:
+            return StartedReport(event_id, duplicate=True)
+        return StartedReport(event_id)
+
+    async def snapshot(self, event_id: str) -> EventSnapshot:
+        """The event's whole live state (the workflow's query; a closed event's last state)."""
+        handle = self.temporal.get_workflow_handle_for(EventLifecycle.run, event_id)
+        try:
+            return await handle.query(EventLifecycle.snapshot)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise EventNotFound(event_id) from None
+            raise
+
+    async def wait_dispatched(self, event_id: str, timeout: float = 30.0) -> EventSnapshot:  # noqa: ASYNC109
+        """The snapshot once the event is routed and its task is in the store (the API's 201), or
+        ``TimeoutError`` after ``timeout`` seconds (the event goes on)."""
+        handle = self.temporal.get_workflow_handle_for(EventLifecycle.run, event_id)
+        try:
+            return await asyncio.wait_for(handle.execute_update(EventLifecycle.wait_dispatched), timeout)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise EventNotFound(event_id) from None
+            raise
