@@ -26,6 +26,8 @@ COUNTERS: dict[str, int] = {name: 1 << bit for bit, name in enumerate((
     "warnings_yellow", "warnings_red",
     # late handling tasks (a deadline passed before it ended), for "open past the deadline at the end"
     "tasks_late",
+    # events merged into another as duplicates (合并), by the day they were reported
+    "merged",
 ))}
 #: Counters whose value is the sum of an amount (working hours) over the subjects that have it.
 AMOUNTS = ("hours_dispatch", "hours_handling", "hours_verification", "hours_feedback")
@@ -33,6 +35,7 @@ AMOUNTS = ("hours_dispatch", "hours_handling", "hours_verification", "hours_feed
 MOMENT_COUNTERS = ("tasks_overdue_open",)
 #: Which kind of fact each counter is read from (drill-down lists).
 KIND_OF: dict[str, str] = {
+    "merged": "event",
     **{c: "event" for c in ("events", "closed", "closed_on_time", "closed_reworked", "closed_grassroots", "rated",
                             "rated_ok", "rating_satisfied", "rating_basic", "rating_dissatisfied", "rating_default")},
     **{c: "task" for c in ("tasks", "tasks_done", "tasks_on_time", "tasks_extended", "dispatches",
@@ -123,7 +126,16 @@ MakeFact = Callable[..., models.AssessmentFact]
 def facts_of(event: models.Event, tasks: Sequence[models.Task], warnings: Iterable[models.SupervisionWarning],
              lookup: Lookup, make: MakeFact = models.AssessmentFact) -> list[models.AssessmentFact]:
     """The facts of one event as it stands in the store: the event's, one per handling task, one per
-    yellow or red warning, and one per handling task that went past its deadline."""
+    yellow or red warning, and one per handling task that went past its deadline.
+
+    A duplicate merged into another event counts only as ``merged``: its problem is the primary's, so
+    it is no new event, nothing closed or handled, and its tasks (closed by the merge), warnings and
+    late work count for nothing (they would lower the handling and on-time rates of a unit for work
+    the primary does). An undone merge counts as before (the projection records the difference)."""
+    if event.state == "merged":
+        return [make(subject=event.event_id, event_id=event.event_id, kind="event", day=local_day(event.created_at),
+                     category=event.category, flags=COUNTERS["merged"], amounts={},
+                     **vars(_event_place(event, None, lookup)))]
     handling = sorted((t for t in tasks if t.kind == "handle"), key=lambda t: (t.created_at, t.task_id))
     facts = [_event_fact(event, handling, [t for t in tasks if t.kind == "verify"], warnings, lookup, make)]
     for task in handling:
@@ -248,8 +260,8 @@ def contributions(fact: models.AssessmentFact, city: str) -> dict[Key, tuple[int
 
 
 def category_contributions(fact: models.AssessmentFact, city: str) -> dict[tuple[str, date, str], int]:
-    """What an event's fact adds to the events per unit, day and category."""
-    if fact.kind != "event":
+    """What an event's fact adds to the events per unit, day and category (a merged duplicate: nothing)."""
+    if fact.kind != "event" or not fact.flags & COUNTERS["events"]:
         return {}
     place = Place(grid=fact.grid, community=fact.community, street=fact.street, department=fact.department,
                   centre=fact.centre)

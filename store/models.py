@@ -116,6 +116,13 @@ class Event(SQLModel, table=True):
     integration: str | None = Field(default=None, max_length=64)
     # A media link given with the report (Open311 ``media_url``).
     media_url: str | None = Field(default=None, max_length=500)
+    # Camera alarms it stands for (the first report and each repeat within the window; revision 0020).
+    occurrences: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # While merged into another event (a duplicate, 合并): the primary and the end of the undo window.
+    merged_into: str | None = Field(default=None, max_length=200)
+    merge_undo_by: datetime | None = None
+    # Duplicates merged into this event (the primary), as its workflow keeps them.
+    merged_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 #: Task statuses that put a task in an inbox.
@@ -593,3 +600,16 @@ class Open311Token(SQLModel, table=True):
     event_id: str = Field(max_length=200)
     integration: str = Field(max_length=64)
     created_at: datetime
+class CameraClaim(SQLModel, table=True):
+    """The open event of one camera and category (revision 0020): camera alarms within the window join
+    it (``store/camera_alarms.py``). The event id is derived from camera, category and ``generation``,
+    so every alarm that reads the row starts or signals the same workflow; a new generation (a new
+    event) is claimed with a compare-and-set on ``generation`` once the window has passed or the
+    event has ended."""
+
+    camera: str = Field(primary_key=True, max_length=64)
+    category: str = Field(primary_key=True, max_length=32)
+    generation: int = 0
+    event_id: str = Field(max_length=200)
+    first_at: datetime
+    last_at: datetime

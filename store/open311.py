@@ -14,7 +14,7 @@ from store.db import Database
 from store.timeutil import utcnow
 
 #: The event states Open311 calls ``closed`` (every other state is ``open``).
-CLOSED_STATES = ("closed", "voided")
+CLOSED_STATES = ("closed", "voided", "merged")  # merged: a duplicate, handled as its primary
 
 
 async def integration_events(db: Database, integration: str, start: datetime, end: datetime, *,

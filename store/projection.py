@@ -80,6 +80,10 @@ async def _apply(db: Database, snap: EventSnapshot, woken: set[int] | None = Non
             follower_count=len(snap.followers),
             search_text=models.search_text(report.description, report.location.address),
             close_action=_close_action(snap),
+            occurrences=snap.occurrences,
+            merged_into=snap.merge.primary if snap.merge else None,
+            merge_undo_by=parse_utc(snap.merge.undo_by) if snap.merge else None,
+            merged_count=len(snap.merged),
         )
         if row is None:
             row = models.Event(event_id=snap.event_id, **fields)

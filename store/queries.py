@@ -226,7 +226,7 @@ async def related_events(db: Database, event: models.Event, limit: int = 30) -> 
 
 
 #: States in which a report is still being worked on (not closed, not voided).
-_DONE_STATES = ("closed", "voided")
+_DONE_STATES = ("closed", "voided", "merged")
 
 
 async def open_events_nearby(db: Database, *, category: str, grid: str, limit: int = 10) -> list[models.Event]:

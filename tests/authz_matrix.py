@@ -76,6 +76,7 @@ def _row(method: str, route: str, url: str, statuses: str, **kw: Any) -> Row:
 
 
 EXT = {"action": "approve_extension"}  # a supervisor action that has nothing to approve: 409 for those allowed
+SELF_MERGE = {"primary": "{receipt}", "reason": "矩阵"}  # a merge of an event into itself: refused (400)
 
 # Each row: method, route, URL, then the statuses in ROLES order:
 #   grid grid2 comm comm2 dept cadre street street2 city admin anon
@@ -87,6 +88,11 @@ MATRIX: list[Row] = [
          "200 403 200 403 403 403 200 403 200 200 401"),
     _row("POST", "/api/events/{event_id:str}/supervise", "/api/events/{event}/supervise",
          "403 403 403 403 403 403 409 403 409 409 401", json=EXT),
+    _row("POST", "/api/events/{event_id:str}/merge", "/api/events/{event}/merge",
+         "403 403 403 403 403 403 400 403 400 400 401", json=SELF_MERGE,
+         note="into itself: refused by the workflow for those allowed"),
+    _row("POST", "/api/events/{event_id:str}/unmerge", "/api/events/{event}/unmerge",
+         "403 403 403 403 403 403 409 403 409 409 401", json={}, note="not merged: 409 for those allowed"),
     _row("POST", "/api/events/{event_id:str}/follow", "/api/events/{event}/follow",
          "200 200 200 200 200 200 200 200 200 200 200", json={}, note="public: me too"),
     _row("GET", "/api/events/nearby", "/api/events/nearby?category=SR-01&grid=HS01-G1",
@@ -164,6 +170,11 @@ MATRIX: list[Row] = [
          "200 403 200 403 403 403 200 403 200 200 302", page=True),
     _row("POST", "/events/{event_id:str}/supervise", "/events/{event}/supervise",
          "403 403 403 403 403 403 303 403 303 303 303", page=True, form=EXT),
+    _row("POST", "/events/{event_id:str}/merge", "/events/{event}/merge",
+         "403 403 403 403 403 403 303 403 303 303 303", page=True,
+         form={**SELF_MERGE, "confirm": "yes"}),
+    _row("POST", "/events/{event_id:str}/unmerge", "/events/{event}/unmerge",
+         "403 403 403 403 403 403 303 403 303 303 303", page=True, form={}),
     _row("POST", "/tasks/{task_id:str}/{action:str}", "/tasks/{task}/claim",
          "303 403 403 403 403 403 403 403 403 403 303", page=True, form={}),
     _row("GET", "/console", "/console",

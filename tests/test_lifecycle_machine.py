@@ -19,6 +19,7 @@ from workflows.lifecycle import (
     Stage,
     State,
     legal_moves,
+    returns_to,
     triggers_from,
 )
 
@@ -41,9 +42,25 @@ HAPPY_PATH: list[tuple[str, State]] = [
 
 
 def test_transition_table_is_deterministic() -> None:
-    """No (source, trigger) pair is declared twice: transitions would silently take the first."""
-    pairs = [(source, trigger) for source, trigger, _ in MOVES]
+    """No (source, trigger) pair is declared twice: transitions would silently take the first. (An undo,
+    ``unmerge``, has one move per state it may return to: which one is the event's own history.)"""
+    pairs = [(source, trigger) for t in TRANSITIONS for source in
+             ([t["source"]] if not isinstance(t["source"], list) else t["source"]) for trigger in [t["trigger"]]]
     assert len(pairs) == len(set(pairs))
+
+
+def test_unmerge_returns_exactly_to_the_state_the_merge_left() -> None:
+    for state in returns_to("unmerge"):
+        machine = Lifecycle(initial=state)
+        machine.fire("merge")
+        assert machine.current is State.MERGED
+        assert machine.fire("unmerge", back_to=state) == (State.MERGED, state)
+    machine = Lifecycle(initial=State.MERGED)
+    for wrong in (None, State.CLOSED, State.INTAKE, State.FEEDBACK):
+        with pytest.raises(IllegalTransition):
+            machine.fire("unmerge", back_to=wrong)
+        assert machine.current is State.MERGED
+    assert triggers_from(State.MERGED) == ["unmerge"]
 
 
 def test_transition_table_uses_only_known_states() -> None:

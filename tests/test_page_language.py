@@ -300,6 +300,17 @@ async def _build(w: World) -> None:
     await w.report("enforcement", needs_enforcement=True, description="语言测试:违章", location={"grid": "HS01-G3"})
     await w.report("department", category="SG-07", description="语言测试:部门", location={"grid": "HS01-G4"})
     await w.report("repeat", description="语言测试:再次反映")
+    # A duplicate merged into it (its page: the link and the undo; the primary's: the count), and two
+    # alarms of one camera (one event, two occurrences).
+    await w.report("merged", description="语言测试:重复上报")
+    r = await p.http.post(f"/api/events/{w.events['merged']}/merge", headers=await w.bearer("zx_hs"),
+                          json={"primary": w.receipts["repeat"], "reason": "同一问题"})
+    assert r.status_code == 200, r.text
+    alarm = {"source": "camera", "camera_id": "CAM-LANG", "description": "语言测试:摄像头重复告警",
+             "location": {"grid": "HS01-G2"}}
+    await w.report("alarm", **alarm, external_id="CAM-LANG:1")
+    r = await p.http.post("/api/events", json={"category": "SR-01", **alarm, "external_id": "CAM-LANG:2"})
+    assert r.status_code == 200 and r.json()["joined"], r.text
     await w.state("cohandling", "handling", "dispatched")
 
 

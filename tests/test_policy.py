@@ -150,11 +150,47 @@ def test_a_review_is_only_offered_when_the_case_waits_for_one() -> None:
     assert "review_rework" not in policy.supervisor_actions(replace(review, paused=True), CITY_SUPERVISOR)
 
 
-@pytest.mark.parametrize("state", TERMINAL)
+@pytest.mark.parametrize("state", [State.CLOSED, State.VOIDED])
 def test_a_closed_or_voided_case_can_only_be_reopened(state: State) -> None:
     case = Case(state=state.value, tasks=[replace(MAIN, status="cancelled")])
     assert policy.supervisor_actions(case, CITY_SUPERVISOR) == ["reopen"]
     assert policy.task_actions(case, case.tasks[0], WORKER) == []
+
+
+def test_a_merged_case_offers_no_override_and_only_its_undo_within_the_window() -> None:
+    case = Case(state="merged", tasks=[replace(MAIN, status="cancelled")])
+    assert policy.supervisor_actions(case, CITY_SUPERVISOR) == []
+    assert policy.task_actions(case, case.tasks[0], WORKER) == []
+    now = datetime(2026, 12, 2, 8, tzinfo=UTC)
+    policy.check_unmerge(case, CITY_SUPERVISOR, (now + timedelta(hours=1)).isoformat(), now)
+    for who, until, code in ((WORKER, now + timedelta(hours=1), "supervisors_only"),
+                             (CITY_SUPERVISOR, now - timedelta(seconds=1), "merge_undo_late")):
+        with pytest.raises(Refused) as refused:
+            policy.check_unmerge(case, who, until.isoformat(), now)
+        assert refused.value.code == code
+    with pytest.raises(Refused) as refused:
+        policy.check_unmerge(HANDLING, CITY_SUPERVISOR, None, now)
+    assert refused.value.code == "not_merged"
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_a_duplicate_is_merged_only_from_a_placed_settled_state_into_an_open_event(state: State) -> None:
+    case = Case(state=state.value, tasks=[MAIN])
+    mergeable = state in (State.TRIAGE, State.DISPATCHED, State.HANDLING, State.RETURN_REQUESTED,
+                          State.VERIFICATION, State.VERIFYING, State.REVIEW)
+    try:
+        policy.check_merge(case, CITY_SUPERVISOR, "EV-1", "EV-2", "dispatched")
+        allowed = True
+    except Refused as exc:
+        assert exc.code == "merge_not_now"
+        allowed = False
+    assert allowed == mergeable
+    if mergeable:
+        for primary, primary_state, code in (("EV-1", "dispatched", "merge_self"), ("EV-2", "closed",
+                                             "merge_primary_closed"), ("EV-2", "merged", "merge_primary_closed")):
+            with pytest.raises(Refused) as refused:
+                policy.check_merge(case, CITY_SUPERVISOR, "EV-1", primary, primary_state)
+            assert refused.value.code == code
 
 
 # ------------------------------------------------------------------ who

@@ -128,6 +128,16 @@ class FollowedAnswer(TypedDict):
     notified: bool
 
 
+class MergedAnswer(TypedDict):
+    """A duplicate after its merge (合并) or its undo: its state, the primary while merged and the end
+    of the window within which the merge may be undone."""
+
+    event_id: str
+    state: str
+    merged_into: str | None
+    undo_by: str | None
+
+
 class PersonAnswer(TypedDict):
     """A user as administrators see them."""
 

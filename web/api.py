@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -16,8 +17,9 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from rules.suggest import MAX_TEXT_CHARS
-from store import queries
+from store import duplicates, queries
 from store.receipts import shown_key
+from store.timeutil import utcnow
 from web import api_keys, commands, idempotency
 from web.access import admins, signed_in, supervisors
 from web.answers import (
@@ -39,6 +41,7 @@ from web.ratelimit import guarded_login
 from web.request_limits import Limited, follow_limit, follow_phone_limit, hit, track_limit
 from web.schemas import CompleteIn, EventIn, FollowIn, LoginIn, RatingIn, TriageIn
 from web.views import event_detail, public_status
+from workflows.types import EventReport
 
 #: Most suggestions one request may ask for.
 SUGGEST_MAX_LIMIT = 20
@@ -173,12 +176,15 @@ class EventController(Controller):
         if idempotency_key is None:
             started = await commands.start_event(ctx, report)
             status, body = _created(started)
+            body = await _with_duplicates(ctx, body, report, started)
             return Response(_with_tracking(body, started.tracking_key), status_code=status)
         scope = (f"integration:{integration.name}" if integration is not None
                  else await idempotency.api_scope(ctx, request))
 
         async def run(prepared: commands.Prepared) -> tuple[int, dict[str, Any]]:
-            return _created(await commands.start_event(ctx, report, prepared))
+            started = await commands.start_event(ctx, report, prepared)
+            status, body = _created(started)
+            return status, await _with_duplicates(ctx, body, report, started)
 
         try:
             answer = await idempotency.once(
@@ -217,6 +223,10 @@ def _created(started: commands.Started) -> tuple[int, dict[str, Any]]:
         # The same source and external id: the same event, and nothing of it to an anonymous caller
         # (external ids such as hotline ticket numbers are guessable; the receipt code reads it).
         return HTTP_200_OK, {"event_id": started.event_id, "duplicate": True}
+    if started.joined:
+        # A camera alarm counted on its camera's open event: which one, and how many alarms it holds.
+        occurrences = started.snapshot.occurrences if started.snapshot is not None else None
+        return HTTP_200_OK, {"event_id": started.event_id, "joined": True, "occurrences": occurrences}
     body: dict[str, Any] = {"event_id": started.event_id, "receipt_code": started.receipt_code}
     snap = started.snapshot
     if snap is None:
@@ -233,6 +243,24 @@ def _created(started: commands.Started) -> tuple[int, dict[str, Any]]:
                   "reason": decision.reason} if decision else None,
     )
     return HTTP_201_CREATED, body
+
+
+async def _with_duplicates(ctx: AppContext, body: dict[str, Any], report: EventReport,
+                           started: commands.Started) -> dict[str, Any]:
+    """A new event's answer with ``duplicate_of``: open reports it may duplicate, to follow ("me too",
+    ``POST /api/events/{event_id}/follow``) — event id, category and distance only, never a receipt
+    code (which reads the report's timeline) nor anybody's name or phone. Camera alarms join their
+    camera's event instead (``joined``)."""
+    if "receipt_code" not in body or report.source == "camera":
+        return body
+    snap = started.snapshot
+    grid = (snap.decision.grid if snap is not None and snap.decision else None) or report.location.grid
+    found = await duplicates.candidates(
+        ctx.db, category=report.category, since=utcnow() - timedelta(days=ctx.settings.duplicate_days),
+        lat=report.location.lat, lon=report.location.lon, grid=grid, address=report.location.address,
+        exclude=started.event_id)
+    return {**body, "duplicate_of": [
+        {"event_id": c.event_id, "category": c.category, "distance_m": c.distance_m} for c in found]}
 
 
 def _with_tracking(body: dict[str, Any], tracking_key: str | None) -> dict[str, Any]:
@@ -322,7 +350,7 @@ class FollowController(Controller):
         (when given). Gives no receipt code and no right to act on the event."""
         await _limited(ctx, request, follow_limit)
         event = await queries.get_event(ctx.db, event_id)
-        if event is None or event.state in ("closed", "voided"):
+        if event is None or event.state in ("closed", "voided", "merged"):
             raise NotFoundException("no open report with this id")
         phone = data.phone.strip()
         if phone:

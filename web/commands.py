@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -15,14 +15,15 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from store import camera_alarms, queries, receipts
 from store import photos as photo_store
-from store import queries, receipts
-from store.users import get_user
+from store.users import audit, get_user
 from web.auth import CurrentUser
 from web.context import AppContext
 from web.i18n import DEFAULT_LANGUAGE, catalogue, translate
 from workflows import policy
 from workflows.event_lifecycle import EventLifecycle
+from workflows.inputs import camera_of
 from workflows.types import (
     CONFLICT,
     FORBIDDEN,
@@ -33,11 +34,14 @@ from workflows.types import (
     EventReport,
     EventSnapshot,
     FollowCommand,
+    MergeCommand,
+    Occurrence,
     RateCommand,
     SupervisorCommand,
     TaskRequest,
     TaskView,
     TriageCommand,
+    UnmergeCommand,
 )
 
 _STATUS = {CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404, INVALID: 400}
@@ -139,6 +143,8 @@ class Started:
     #: The reporter's tracking key, for a new event only: shown once, never stored (only its hash).
     tracking_key: str | None = None
     duplicate: bool = False  # the same source and external id were reported before
+    #: A camera alarm that joined the open event of its camera and category (an occurrence, no new event).
+    joined: bool = False
 
 
 @dataclass
@@ -171,6 +177,9 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
     event_id, grant = prepared.event_id, prepared.grant
     report.receipt_code = grant.receipt_code
     report.tracking_key_hash, report.tracking_nonce = grant.tracking_key_hash, grant.tracking_nonce
+    camera = camera_of(report)
+    if camera is not None:
+        return await _start_camera_alarm(ctx, report, camera, prepared)
     client = await ctx.temporal()
     try:
         handle = await client.start_workflow(
@@ -197,6 +206,39 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
     except (TimeoutError, RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
         snapshot = None  # recorded durably anyway; the answer says 202 (accepted, not yet routed)
     return Started(event_id, grant.receipt_code, snapshot, tracking_key=grant.tracking_key)
+
+
+async def _start_camera_alarm(ctx: AppContext, report: EventReport, camera: str, prepared: Prepared) -> Started:
+    """A camera alarm: the open event of its camera and category within the window takes it as one more
+    occurrence (``store.camera_alarms.claim`` decides which event, once for concurrent alarms); the
+    workflow is started with the alarm as its first occurrence, or signalled when it runs already
+    (signal-with-start, so an alarm arriving before the first one's start reached Temporal counts too)."""
+    grant = prepared.grant
+    now = datetime.now(UTC)
+    window = timedelta(minutes=ctx.settings.camera_window_minutes)
+    # Every alarm is one occurrence, counted once by its id (a repeated delivery counts nothing).
+    report.external_id = report.external_id or f"{camera}:{secrets.token_hex(8)}"
+    claimed = await camera_alarms.claim(ctx.db, camera, report.category, now, window, prepared.event_id)
+    client = await ctx.temporal()
+    try:
+        handle = await client.start_workflow(
+            EventLifecycle.run, report, id=claimed.event_id, task_queue=ctx.settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            start_signal="add_occurrence", start_signal_args=[Occurrence(report.external_id, now.isoformat())],
+        )
+    except WorkflowAlreadyStartedError:  # its run has completed (30 days after its close): told nothing
+        return Started(claimed.event_id, None, None, duplicate=True)
+    snapshot: EventSnapshot | None = None
+    try:
+        snapshot = await asyncio.wait_for(
+            handle.execute_update(EventLifecycle.wait_dispatched), timeout=ctx.settings.intake_wait_seconds)
+    except (TimeoutError, RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        snapshot = None
+    # The run is this alarm's own when it holds this alarm's random receipt code.
+    own = snapshot.receipt_code == grant.receipt_code if snapshot is not None else claimed.new
+    if not own:
+        return Started(claimed.event_id, None, snapshot, joined=True)
+    return Started(claimed.event_id, grant.receipt_code, snapshot, tracking_key=grant.tracking_key)
 
 
 async def _update(ctx: AppContext, event_id: str, call: Callable[[Any], Awaitable[_T]]) -> _T:
@@ -427,3 +469,55 @@ async def supervise(
     cmd = SupervisorCommand(user.actor(), action, reason=reason, unit=unit, assignee=assignee, hours=hours,
                             notice_id=notice_id, ladder=ladder, tier=tier, department=department)
     return await _update(ctx, event_id, lambda h: h.execute_update(EventLifecycle.supervise, cmd))
+
+
+async def _event_in_scope(ctx: AppContext, user: CurrentUser, event_id: str) -> Any:
+    """The store's row of ``event_id`` when it lies within the supervisor's scope (404, 403)."""
+    event = await queries.get_event(ctx.db, event_id)
+    if event is None:
+        raise CommandError.keyed(404, "refusal.event_unknown", event=event_id)
+    tasks = await queries.event_tasks(ctx.db, event_id)
+    if not user.sees(event.unit, event.grid, event.community, event.street, *(t.unit for t in tasks)):
+        raise CommandError.keyed(403, "refusal.event_out_of_scope")
+    return event
+
+
+async def merge(ctx: AppContext, user: CurrentUser, event_id: str, primary_ref: str, reason: str) -> EventSnapshot:
+    """合并: merge ``event_id`` (the duplicate) into the primary named by ``primary_ref`` (its receipt
+    code or event id). Both within the supervisor's scope; the primary open and with a running workflow
+    (the duplicate's workflow signals it); the rules are ``policy.check_merge``. Audited."""
+    if not user.is_supervisor:
+        raise CommandError.keyed(403, "refusal.supervisors_only")
+    await _event_in_scope(ctx, user, event_id)
+    ref = primary_ref.strip()
+    primary = (await queries.event_by_receipt(ctx.db, ref.upper()) if ref else None) or (
+        await queries.get_event(ctx.db, ref) if ref else None)
+    if primary is None:
+        raise CommandError.keyed(400, "refusal.merge_primary_unknown", primary=ref[:40])
+    await _event_in_scope(ctx, user, primary.event_id)
+    if primary.merged_into:
+        raise CommandError.keyed(409, "refusal.merge_primary_closed", state="merged")
+    client = await ctx.temporal()
+    try:
+        described = await client.get_workflow_handle(primary.event_id).describe()
+        running = described.status is not None and described.status.name == "RUNNING"
+    except RPCError:
+        running = False
+    if not running:
+        raise CommandError.keyed(409, "refusal.merge_primary_gone")
+    cmd = MergeCommand(user.actor(), primary.event_id, primary.state, reason=reason,
+                       undo_hours=ctx.settings.merge_undo_hours, primary_receipt=primary.receipt_code)
+    snap = await _update(ctx, event_id, lambda h: h.execute_update(EventLifecycle.merge, cmd))
+    await audit(ctx.db, user.username, "merge", event_id, f"into {primary.event_id}: {reason}"[:500])
+    return snap
+
+
+async def unmerge(ctx: AppContext, user: CurrentUser, event_id: str, reason: str = "") -> EventSnapshot:
+    """Undo the merge of ``event_id`` within its window (``policy.check_unmerge``). Audited."""
+    if not user.is_supervisor:
+        raise CommandError.keyed(403, "refusal.supervisors_only")
+    await _event_in_scope(ctx, user, event_id)
+    cmd = UnmergeCommand(user.actor(), reason=reason)
+    snap = await _update(ctx, event_id, lambda h: h.execute_update(EventLifecycle.unmerge, cmd))
+    await audit(ctx.db, user.username, "unmerge", event_id, reason[:500])
+    return snap

@@ -13,14 +13,15 @@ from store import models, queries
 from store.timeutil import utcnow
 from web import commands
 from web.access import signed_in, supervisors
-from web.answers import BulkAnswer, BulkResult, SupervisedAnswer, TaskAnswer
+from web.answers import BulkAnswer, BulkResult, MergedAnswer, SupervisedAnswer, TaskAnswer
 from web.auth import CurrentUser, visible_event
 from web.bulk import supervise_many
 from web.context import AppContext
 from web.exports import TIME_ZONE_NAME, csv_response
-from web.schemas import BulkIn, SuperviseIn, TaskRequestIn
+from web.schemas import BulkIn, MergeIn, SuperviseIn, TaskRequestIn, UnmergeIn
 from web.views import iso, task_view
 from workflows import policy
+from workflows.types import EventSnapshot
 
 _REQUEST_ACTIONS = policy.REQUESTS  # the rules' names of a worker's requests
 
@@ -83,6 +84,21 @@ class WorkflowActionController(Controller):
                                         assignee=data.assignee, hours=data.hours, notice_id=data.notice_id)
         return {"event_id": snap.event_id, "state": snap.state, "pending": snap.pending, "paused": snap.paused}
 
+    @post("/events/{event_id:str}/merge", status_code=HTTP_200_OK, guards=[supervisors])
+    async def merge(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str,
+                    data: MergeIn) -> MergedAnswer:
+        """合并: merge this event (a duplicate) into ``primary`` (its receipt code or event id), both within
+        the supervisor's scope and open. The duplicate ends as merged, its tasks close, its reporter and
+        followers follow the primary; undone with ``/unmerge`` until ``undo_by``."""
+        snap = await commands.merge(ctx, user, event_id, data.primary, data.reason)
+        return _merged(snap)
+
+    @post("/events/{event_id:str}/unmerge", status_code=HTTP_200_OK, guards=[supervisors])
+    async def unmerge(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str,
+                      data: UnmergeIn) -> MergedAnswer:
+        """Undo a merge within its window: the event returns to where it was (409 after the window)."""
+        return _merged(await commands.unmerge(ctx, user, event_id, data.reason))
+
     @post("/console/bulk", status_code=HTTP_200_OK, guards=[supervisors])
     async def bulk(self, ctx: AppContext, user: CurrentUser, request: Request, data: BulkIn) -> BulkAnswer:
         """One override (a bulk action: reassign, force_escalate, pause, resume, void, close) on a selection of
@@ -126,3 +142,9 @@ def timeline_csv_response(event_id: str, entries: Iterable[models.TimelineEntry]
 
 
 CONSOLE_CONTROLLERS = [WorkflowActionController]
+
+
+def _merged(snap: EventSnapshot) -> MergedAnswer:
+    merge = snap.merge
+    return {"event_id": snap.event_id, "state": snap.state, "merged_into": merge.primary if merge else None,
+            "undo_by": merge.undo_by if merge else None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +13,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from store import models, queries
+from store import duplicates, models, queries
 from store.timeutil import as_utc, utcnow
 from web import commands
 from web.access import signed_in, supervisors
@@ -76,6 +77,16 @@ def task_marks(task: models.Task) -> dict[str, str]:
     marks = {"due": as_utc(task.due_at).isoformat() if task.due_at else "",
              "return_by": as_utc(task.return_by).isoformat() if task.return_by else ""}
     return {name: value for name, value in marks.items() if value}
+
+
+async def merge_candidates(ctx: AppContext, user: CurrentUser, event: models.Event) -> list[models.Event]:
+    """Open events of the supervisor's scope that this one may duplicate (``store.duplicates``), offered
+    as the merge form's primaries (any other receipt code of the scope may be typed)."""
+    found = await duplicates.candidates(
+        ctx.db, category=event.category, since=utcnow() - timedelta(days=ctx.settings.duplicate_days),
+        lat=event.lat, lon=event.lon, grid=event.grid, address=event.address, exclude=event.event_id, limit=10)
+    rows = [await queries.get_event(ctx.db, c.event_id) for c in found]
+    return [r for r in rows if r is not None and user.sees(r.unit, r.grid, r.community, r.street)]
 
 
 async def units_for_forms(ctx: AppContext, user: CurrentUser) -> dict[str, Any]:
@@ -159,6 +170,10 @@ class EventPages(Controller):
             temporal_link = f"{ctx.settings.temporal_ui_url}/namespaces/{ns}/workflows/{quote(event_id, safe='')}"
         forms = await units_for_forms(ctx, user)
         sup_actions = supervisor_actions(event, tasks, user)
+        case = case_of(event, tasks)
+        merge_undo_by = as_utc(event.merge_undo_by).isoformat() if event.merge_undo_by else None
+        can_merge = user.is_supervisor and policy.merge_offered(case, user)
+        primary = await queries.get_event(ctx.db, event.merged_into) if event.merged_into else None
         return Template("event.html", context={
             "user": user, "e": detail, "msg": msg, "error": error, "temporal_link": temporal_link,
             "warnings": await queries.warnings_of(ctx.db, event_id),
@@ -167,11 +182,49 @@ class EventPages(Controller):
             "related": [r for r in await queries.related_events(ctx.db, event)
                         if user.sees(r.unit, r.grid, r.community, r.street)][:10],
             "sup_actions": sup_actions, "offers": task_offers([(event, tasks)], user),
+            "can_merge": can_merge,
+            "merge_candidates": await merge_candidates(ctx, user, event) if can_merge else [],
+            "can_unmerge": user.is_supervisor and policy.unmerge_offered(case, user, merge_undo_by, utcnow()),
+            "primary": primary,
             "categories": (await ctx.engine()).list.categories,
             "units": forms["org_units"] if user.is_supervisor else [], **forms,
             "return_choices": await return_choices(ctx, user, event, tasks, forms["scope_units"]),
             "assignees": await users_by_unit(ctx, user, forms["scope_units"]) if "reassign" in sup_actions else {},
         })
+
+    @post("/events/{event_id:str}/merge", status_code=303, guards=[supervisors])
+    async def merge(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> Redirect:
+        """合并 from the event page: this event (the duplicate) into the primary named by its receipt code,
+        with a reason and a ticked confirmation."""
+        form = await request.form()
+        back = f"/events/{quote(event_id, safe='')}"
+        try:
+            reason = form_text(form, "reason")
+            if not reason.strip():
+                raise commands.CommandError.keyed(400, "dup.err.reason")
+            if form_text(form, "confirm", 8) != "yes":
+                raise commands.CommandError.keyed(400, "dup.err.unconfirmed")
+            await commands.merge(ctx, user, event_id, form_text(form, "primary", 200), reason)
+        except commands.CommandError as exc:
+            if exc.status in (403, 404):
+                raise
+            return Redirect(with_query(back, error=refusal_text(language_of(request.cookies), exc, exc.status)),
+                            status_code=303)
+        return Redirect(with_query(back, msg="msg.merged"), status_code=303)
+
+    @post("/events/{event_id:str}/unmerge", status_code=303, guards=[supervisors])
+    async def unmerge(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> Redirect:
+        """Undo a merge from the event page, within its window."""
+        form = await request.form()
+        back = f"/events/{quote(event_id, safe='')}"
+        try:
+            await commands.unmerge(ctx, user, event_id, form_text(form, "reason"))
+        except commands.CommandError as exc:
+            if exc.status in (403, 404):
+                raise
+            return Redirect(with_query(back, error=refusal_text(language_of(request.cookies), exc, exc.status)),
+                            status_code=303)
+        return Redirect(with_query(back, msg="msg.unmerged"), status_code=303)
 
     @get("/events/{event_id:str}/timeline.csv", guards=[signed_in])
     async def timeline_csv(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> Response[Any]:

@@ -127,7 +127,9 @@ def complete_schema(schema: OpenAPI) -> OpenAPI:
                 content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
         if path == "/api/events" and method == "post":
             responses.setdefault("200", OpenAPIResponse(
-                description="The same source and external id were reported before: the event's id only",
+                description="The same source and external id were reported before: the event's id only "
+                            "(duplicate); or a camera alarm joined its camera's open event: its id and "
+                            "occurrences (joined)",
                 content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
             responses.setdefault("202", OpenAPIResponse(
                 description="Accepted but not routed within the wait: the receipt code and key, state intake",

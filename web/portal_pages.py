@@ -3,6 +3,7 @@ and the public list of open reports nearby."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -11,8 +12,9 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 from pydantic import ValidationError
 
-from store import queries
+from store import duplicates, queries
 from store.receipts import key_matches, normalise_key, shown_key
+from store.timeutil import utcnow
 from web import commands, idempotency
 from web.auth import SESSION_COOKIE, CurrentUser, end_session, issue_token
 from web.client_address import client_ip
@@ -120,7 +122,8 @@ class PublicPages(Controller):
             started = await commands.start_event(ctx, report, prepared)
             if photos:
                 await queries.add_report_photos(ctx.db, started.event_id, photos)
-            return 200, {"receipt_code": started.receipt_code, "photos": len(photos)}
+            return 200, {"receipt_code": started.receipt_code, "photos": len(photos),
+                         "duplicate_of": await _duplicates_of(ctx, report, started)}
 
         try:
             if form_key:
@@ -145,6 +148,7 @@ class PublicPages(Controller):
         return Template("report_done.html", context={
             "receipt_code": code, "photos": int(answer.body.get("photos") or 0), "tracking_key": shown_key(key),
             "tracking_link": f"/track/{code}?key={key}" if key else None,
+            "duplicates": list(answer.body.get("duplicate_of") or []),
         })
 
     @get("/track")
@@ -248,6 +252,19 @@ class NearbyController(Controller):
             for e in rows
         ]}
 
+
+
+async def _duplicates_of(ctx: AppContext, report: EventReport, started: commands.Started) -> list[dict[str, Any]]:
+    """Open reports the new one may duplicate, offered to follow on the receipt page ("me too"): event
+    id, category, distance and the shortened description the public nearby list shows."""
+    snap = started.snapshot
+    grid = (snap.decision.grid if snap is not None and snap.decision else None) or report.location.grid
+    found = await duplicates.candidates(
+        ctx.db, category=report.category, since=utcnow() - timedelta(days=ctx.settings.duplicate_days),
+        lat=report.location.lat, lon=report.location.lon, grid=grid, address=report.location.address,
+        exclude=started.event_id)
+    return [{"event_id": c.event_id, "category": c.category, "distance_m": c.distance_m, "summary": c.summary}
+            for c in found]
 
 
 async def _report_context(ctx: AppContext, form_key: str = "") -> dict[str, Any]:

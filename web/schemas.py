@@ -53,6 +53,10 @@ class EventIn(BaseModel):
     severity: int = Field(default=1, ge=inputs.MIN_SEVERITY, le=inputs.MAX_SEVERITY,
                           description="level on the category's severity scale")
     needs_enforcement: bool = Field(default=False, description="law-enforcement power is needed")
+    camera_id: str | None = Field(
+        default=None, min_length=1, max_length=inputs.MAX_CAMERA_ID, pattern=inputs.CAMERA_ID_PATTERN,
+        description="a camera alarm's camera (source camera only; else the part of external_id before ':'): "
+                    "alarms of one camera and category within the window join its open event (200, joined)")
 
     @model_validator(mode="after")
     def _valid_report(self) -> EventIn:
@@ -72,6 +76,7 @@ class EventIn(BaseModel):
             external_id=self.external_id,
             severity=self.severity,
             needs_enforcement=self.needs_enforcement,
+            camera_id=self.camera_id,
         ))
 
 
@@ -171,3 +176,20 @@ class BulkIn(SuperviseIn):
     """Body of ``POST /api/console/bulk``: one action on many events."""
 
     event_ids: list[str] = Field(min_length=1, max_length=200)
+
+
+class MergeIn(BaseModel):
+    """Body of ``POST /api/events/{id}/merge``: the primary (its receipt code or event id) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    primary: str = Field(min_length=1, max_length=200, description="the primary's receipt code or event id")
+    reason: str = Field(min_length=1, max_length=policy.MAX_REASON)
+
+
+class UnmergeIn(BaseModel):
+    """Body of ``POST /api/events/{id}/unmerge``: why the merge is undone (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=policy.MAX_REASON)

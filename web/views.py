@@ -95,6 +95,10 @@ async def event_detail(ctx: AppContext, event: models.Event) -> dict[str, Any]:
         "created_at": iso(event.created_at),
         "closed_at": iso(event.closed_at),
         "allowed_actions": triggers_from(event.state),
+        "occurrences": event.occurrences,
+        "merged_into": event.merged_into,
+        "merge_undo_by": iso(event.merge_undo_by),
+        "merged_count": event.merged_count,
         "tasks": [task_view(t) for t in tasks],
         "timeline": [timeline_view(e) for e in entries],
     }

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from temporalio.exceptions import ApplicationError
 from workflows import policy
 from workflows.inputs import InvalidInput, checked_report, phone_problem
 from workflows.lifecycle import TERMINAL, IllegalTransition, Lifecycle, State
-from workflows.policy import GRACE_HOURS, MAX_REWORKS, REOPEN_DAYS, RETURN_WINDOW_HOURS, Refused
+from workflows.policy import GRACE_HOURS, MAX_FOLLOWERS, MAX_REWORKS, REOPEN_DAYS, RETURN_WINDOW_HOURS, Refused
 from workflows.types import (
     ACTIVITY_DELIVER,
     ACTIVITY_DUE,
@@ -40,6 +41,7 @@ from workflows.types import (
     INVALID,
     NOT_FOUND,
     RATINGS,
+    Absorbed,
     Actor,
     ClaimCommand,
     CompleteCommand,
@@ -50,7 +52,10 @@ from workflows.types import (
     FollowCommand,
     Follower,
     MarksRequest,
+    MergeCommand,
+    MergeRecord,
     Notice,
+    Occurrence,
     RateCommand,
     ReceiptGrant,
     ReceiptRequest,
@@ -61,6 +66,7 @@ from workflows.types import (
     TaskView,
     TimelineEntry,
     TriageCommand,
+    UnmergeCommand,
     Warning,
     receipt_code_for,
 )
@@ -124,6 +130,10 @@ PATCH_VERIFIER_NOT_HANDLER = "verifier-not-handler"
 #: it has its turn (before: a handler awaiting an activity after its first changes let another
 #: handler act on the half-changed state).
 PATCH_SERIAL_UPDATES = "serial-updates"
+
+#: The recent camera alarms' ids an event keeps, so that a repeated delivery of one is counted once.
+OCCURRENCE_IDS = 100
+CAMERA = Actor(username="camera", display_name="", kind="system")
 
 _T = TypeVar("_T")
 
@@ -258,6 +268,9 @@ class EventLifecycle:
             state=self._machine.current.value,
             stage=self._machine.stage.value,
             created_at=self._now(),
+            # The alarm that started a camera's event is its first occurrence (a repeat of it counts nothing).
+            occurrence_ids=[report.external_id] if report.external_id else [],
+            last_occurrence_at=self._now(),
         )
         reporter = Actor(username=report.reporter.name or report.source, display_name=report.reporter.name,
                          kind="reporter")
@@ -686,6 +699,138 @@ class EventLifecycle:
             _ruled(policy.delivering_ok, cmd.notice_id, self._deliveries)
         if cmd.action == "approve_return":
             _ruled(policy.check_return_target, cmd.unit, self._returning_units())
+
+    # ---------------------------------------------------------------- duplicates (合并) and camera alarms
+    # New handlers only: no history from before has them, and the code paths of every other command are
+    # unchanged, so old histories replay as they are (tests/test_replay.py).
+    @workflow.signal
+    async def add_occurrence(self, occ: Occurrence) -> None:
+        """One more alarm of the same camera and category within the window: counted on this event,
+        never a new one. Sent with signal-with-start by the intake (``web/camera_alarms.py``), so it may
+        arrive before the run has recorded the first alarm; a repeated alarm id counts nothing."""
+        await workflow.wait_condition(lambda: self._snap is not None)
+        snap = self.snap
+        if occ.alarm_id and occ.alarm_id in snap.occurrence_ids:
+            return
+        snap.occurrences += 1
+        if occ.alarm_id:
+            snap.occurrence_ids = [*snap.occurrence_ids, occ.alarm_id][-OCCURRENCE_IDS:]
+        snap.last_occurrence_at = self._now()
+        self._touch()
+        await self._project()
+
+    @workflow.update
+    @_in_turn("_validate_merge")
+    async def merge(self, cmd: MergeCommand) -> EventSnapshot:
+        """合并: a supervisor merges this event (a duplicate) into ``cmd.primary``. Its open tasks close,
+        it ends as merged with a link to the primary, its reporter and followers follow the primary
+        (signal ``absorb``), and it may be undone within ``cmd.undo_hours`` (:meth:`unmerge`)."""
+        snap, now = self.snap, workflow.now()
+        closed: dict[str, str] = {}
+        for task in snap.tasks:
+            if task.status in ("open", "claimed"):
+                closed[task.task_id] = task.status
+                self._end(task, "merged")
+        snap.merge = MergeRecord(
+            primary=cmd.primary, primary_receipt=cmd.primary_receipt, at=now.isoformat(), by=cmd.actor.username,
+            reason=cmd.reason, undo_by=(now + timedelta(hours=cmd.undo_hours)).isoformat(),
+            from_state=self._machine.current.value, tasks=closed,
+        )
+        snap.closed_at = now.isoformat()
+        self._move("merge", cmd.actor, note=f"→ {cmd.primary}: {cmd.reason}")
+        self._notify("merged", "您反映的问题与另一上报为同一问题,已合并办理,后续进展将继续通知您。")
+        followers = [dataclasses.replace(f, via=snap.event_id) for f in snap.followers]
+        phone = snap.report.reporter.phone
+        if phone:
+            key = hashlib.sha256(f"phone:{phone}".encode()).hexdigest()  # as web.commands.follower_key
+            followers.insert(0, Follower(key=key, phone=phone, at=self._now(), via=snap.event_id))
+        await self._signal_primary(cmd.primary, "absorb",
+                                   Absorbed(snap.event_id, followers, actor=cmd.actor.username))
+        self._upsert_search_attributes()
+        await self._project()
+        return snap
+
+    @merge.validator
+    def _validate_merge(self, cmd: MergeCommand) -> None:
+        _ruled(policy.check_merge, self._case(), cmd.actor, self.snap.event_id, cmd.primary, cmd.primary_state)
+        _ruled(policy.check_merge_input, cmd.reason, cmd.undo_hours)
+
+    @workflow.update
+    @_in_turn("_validate_unmerge")
+    async def unmerge(self, cmd: UnmergeCommand) -> EventSnapshot:
+        """Undo a merge within its window: the event returns to the state it was merged from, its tasks
+        as they were (open or claimed, the deadlines moved by the time it was merged, as a pause moves
+        them), and its reporter and followers stop following the primary (signal ``release_merged``)."""
+        snap = self.snap
+        record = snap.merge
+        assert record is not None
+        stopped = workflow.now() - datetime.fromisoformat(record.at)
+        for task in snap.tasks:
+            status = record.tasks.get(task.task_id)
+            if status is None:
+                continue
+            task.status, task.ended_at, task.ended_by = status, None, ""
+            for name, when in task.marks.items():
+                if name not in task.fired:
+                    task.marks[name] = (datetime.fromisoformat(when) + stopped).isoformat()
+            if "due" in task.marks:
+                task.due_at = task.marks["due"]
+        try:
+            before, after = self._machine.fire("unmerge", back_to=record.from_state)
+        except IllegalTransition as exc:
+            raise _reject(CONFLICT, str(exc), "not_now", action="unmerge", state=exc.state.value) from exc
+        snap.merge, snap.closed_at = None, None
+        self._log("unmerge", cmd.actor, before=before, after=after, note=f"← {record.primary}: {cmd.reason}".strip())
+        self._reopened = True
+        await self._signal_primary(record.primary, "release_merged", Absorbed(snap.event_id, actor=cmd.actor.username))
+        self._upsert_search_attributes()
+        await self._project()
+        return snap
+
+    @unmerge.validator
+    def _validate_unmerge(self, cmd: UnmergeCommand) -> None:
+        merge = self.snap.merge
+        _ruled(policy.check_unmerge, self._case(), cmd.actor, merge.undo_by if merge else None, workflow.now())
+        _ruled(policy.check_text, "reason", cmd.reason, policy.MAX_REASON)
+
+    @workflow.signal
+    async def absorb(self, msg: Absorbed) -> None:
+        """This event is the primary of a merged duplicate: its reporter and followers follow this one
+        (told of its progress like any follower, at most ``MAX_FOLLOWERS`` in all)."""
+        await workflow.wait_condition(lambda: self._snap is not None)
+        snap = self.snap
+        if msg.duplicate in snap.merged or not policy.check_absorb(len(snap.merged)):
+            return
+        snap.merged.append(msg.duplicate)
+        known = {f.key for f in snap.followers}
+        for follower in msg.followers:
+            if follower.key in known or len(snap.followers) >= MAX_FOLLOWERS:
+                continue
+            phone = "" if follower.phone == snap.report.reporter.phone else follower.phone
+            snap.followers.append(dataclasses.replace(follower, phone=phone, via=msg.duplicate))
+            known.add(follower.key)
+        self._log("absorb", Actor(username=msg.actor, kind="user"), note=msg.duplicate)
+        await self._project()
+
+    @workflow.signal
+    async def release_merged(self, msg: Absorbed) -> None:
+        """A duplicate's merge into this event was undone: the followers it brought go again."""
+        await workflow.wait_condition(lambda: self._snap is not None)
+        snap = self.snap
+        if msg.duplicate not in snap.merged:
+            return
+        snap.merged = [d for d in snap.merged if d != msg.duplicate]
+        snap.followers = [f for f in snap.followers if f.via != msg.duplicate]
+        self._log("release_merged", Actor(username=msg.actor, kind="user"), note=msg.duplicate)
+        await self._project()
+
+    async def _signal_primary(self, primary: str, signal: str, msg: Absorbed) -> None:
+        """Signal the primary's workflow (a durable command of this one); a primary that is gone is
+        noted on the timeline instead of failing the merge (the web checked it was running)."""
+        try:
+            await workflow.get_external_workflow_handle(primary).signal(signal, msg)
+        except Exception as exc:  # noqa: BLE001 - e.g. the primary's workflow no longer exists
+            self._log("primary_unreachable", SYSTEM, note=f"{primary}: {exc}"[:200])
 
     # ---------------------------------------------------------------- helpers
     @property

@@ -30,6 +30,7 @@ MAX_GRID = 32
 MAX_REPORTER_NAME = 50
 MAX_PHONE = 20
 MAX_EXTERNAL_ID = 128
+MAX_CAMERA_ID = 64
 MIN_SEVERITY, MAX_SEVERITY = 1, 6
 #: A free-text comment, reason or result of an action (ratings, requests, completions).
 MAX_COMMENT = 2000
@@ -37,6 +38,7 @@ MAX_COMMENT = 2000
 CODE_PATTERN = r"^[A-Za-z0-9\-]*$"
 PHONE_PATTERN = r"^[0-9+\- ()]*$"
 EXTERNAL_ID_PATTERN = r"^[\w.:\-]+$"
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 #: Receipt codes: 10 digits of Crockford's base 32 (no I, L, O, U), drawn at random.
 RECEIPT_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{10}$"
 #: A tracking key's hash: sha256, hex.
@@ -52,6 +54,7 @@ MAX_MEDIA_URL = 500
 _CODE = re.compile(CODE_PATTERN)
 _PHONE = re.compile(PHONE_PATTERN)
 _EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+_CAMERA = re.compile(CAMERA_ID_PATTERN)
 _RECEIPT = re.compile(RECEIPT_PATTERN)
 _KEY_HASH = re.compile(KEY_HASH_PATTERN)
 _NONCE = re.compile(NONCE_PATTERN)
@@ -198,7 +201,25 @@ def report_problems(report: EventReport) -> list[Problem]:
     found.append(_pattern("tracking_nonce", report.tracking_nonce, _NONCE, 64))
     found.append(_pattern("integration", report.integration, _INTEGRATION, MAX_INTEGRATION))
     found.append(_pattern("media_url", report.media_url, _MEDIA_URL, MAX_MEDIA_URL))
+    camera = getattr(report, "camera_id", None)
+    if camera is not None:
+        found.append(_pattern("camera_id", camera, _CAMERA, MAX_CAMERA_ID))
+        if report.source != "camera":
+            found.append(Problem("camera_id", "choice", "camera (the source of a camera alarm)"))
     return [p for p in found if p is not None]
+
+
+def camera_of(report: EventReport) -> str | None:
+    """The camera of a camera alarm (``source`` ``camera``): its ``camera_id``, else the part of its
+    ``external_id`` before the first ``:`` (``CAM-0042:...``); None for any other report."""
+    if report.source != "camera":
+        return None
+    if report.camera_id:
+        return report.camera_id
+    if report.external_id and ":" in report.external_id:
+        prefix = report.external_id.split(":", 1)[0]
+        return prefix if prefix and _CAMERA.match(prefix) else None
+    return None
 
 
 def normalised(report: EventReport) -> EventReport:
@@ -250,6 +271,8 @@ def report_from_mapping(raw: object) -> tuple[EventReport | None, list[Problem]]
                 problems.append(Problem(f"{name}.{f.name}", "type", "text"))
     if report.external_id is not None and not isinstance(report.external_id, str):
         problems.append(Problem("external_id", "type", "text"))
+    if report.camera_id is not None and not isinstance(report.camera_id, str):
+        problems.append(Problem("camera_id", "type", "text"))
     return (None, problems) if problems else (report, [])
 
 

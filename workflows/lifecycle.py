@@ -29,6 +29,7 @@ class State(StrEnum):
     REVIEW = "review"  # dissatisfied after the last allowed rework: a supervisor reviews it
     CLOSED = "closed"  # closed (结案)
     VOIDED = "voided"  # voided (作废) by a supervisor
+    MERGED = "merged"  # merged into another event (a duplicate, 合并) by a supervisor; undone within its window
 
 
 class Stage(StrEnum):
@@ -55,10 +56,18 @@ STAGE_OF_STATE: dict[State, Stage] = {
     State.REVIEW: Stage.FEEDBACK,
     State.CLOSED: Stage.CLOSE,
     State.VOIDED: Stage.CLOSE,
+    State.MERGED: Stage.CLOSE,
 }
 
-TERMINAL = (State.CLOSED, State.VOIDED)
+TERMINAL = (State.CLOSED, State.VOIDED, State.MERGED)
 _OPEN = [s for s in State if s not in TERMINAL]
+#: The states a duplicate may be merged from: placed and settled (not while the list decides, which an
+#: activity does, nor in the feedback stage, which waits for its reporter's rating).
+MERGEABLE = [State.TRIAGE, State.DISPATCHED, State.HANDLING, State.RETURN_REQUESTED, State.VERIFICATION,
+             State.VERIFYING, State.REVIEW]
+#: A destination meaning "the state the event was in before the move that this one undoes" (``unmerge``
+#: returns a merged duplicate to where it was; :meth:`Lifecycle.fire` takes that state as ``back_to``).
+PREVIOUS = "previous"
 _ASSIGNED = [State.DISPATCHED, State.HANDLING]  # a handling task is in some inbox
 
 #: Every legal move: trigger, from-state(s), to-state (``None``: stays, but the move is recorded).
@@ -98,8 +107,13 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "resume", "source": _OPEN, "dest": None},
     {"trigger": "void", "source": _OPEN, "dest": State.VOIDED},
     {"trigger": "close", "source": [s for s in _OPEN if s != State.INTAKE], "dest": State.CLOSED},
-    {"trigger": "reopen", "source": list(TERMINAL), "dest": State.DISPATCHED},
+    {"trigger": "reopen", "source": [State.CLOSED, State.VOIDED], "dest": State.DISPATCHED},
+    {"trigger": "merge", "source": MERGEABLE, "dest": State.MERGED},
+    {"trigger": "unmerge", "source": State.MERGED, "dest": PREVIOUS},
 ]
+#: For each trigger whose destination is :data:`PREVIOUS`: the trigger that left that state, whose
+#: sources are the states it may return to.
+UNDOES = {"unmerge": "merge"}
 
 #: Who fires each trigger (for the UI and the validators): worker, supervisor, reporter, rule, timer.
 ACTORS: dict[str, str] = {
@@ -112,7 +126,7 @@ ACTORS: dict[str, str] = {
     "change_deadline": "supervisor", "verify_pass": "worker", "verify_fail": "worker", "rate": "reporter",
     "rework": "reporter", "to_review": "reporter", "review_rework": "supervisor", "accept_by_default": "timer",
     "pause": "supervisor", "resume": "supervisor", "void": "supervisor", "close": "supervisor",
-    "reopen": "supervisor",
+    "reopen": "supervisor", "merge": "supervisor", "unmerge": "supervisor",
 }
 
 #: Which task kind a worker action applies to, by state: the task a claim or complete targets.
@@ -165,15 +179,24 @@ class Lifecycle:
         """Whether ``trigger`` is legal now."""
         return trigger in self._machine.get_triggers(self.state)
 
-    def fire(self, trigger: str) -> tuple[State, State]:
-        """Apply ``trigger``; returns (from, to). Raises :class:`IllegalTransition`, never MachineError."""
+    def fire(self, trigger: str, back_to: State | str | None = None) -> tuple[State, State]:
+        """Apply ``trigger``; returns (from, to). Raises :class:`IllegalTransition`, never MachineError.
+
+        A trigger that undoes another (:data:`UNDOES`, e.g. ``unmerge``) returns to ``back_to``, the
+        state the undone move left, which must be one of that move's sources."""
         before = self.current
         if not self.may(trigger):
             raise IllegalTransition(trigger, before)
+        if trigger in UNDOES:
+            back = State(back_to) if back_to is not None else None
+            if back is None or back not in returns_to(trigger):
+                raise IllegalTransition(trigger, before)
         try:
             self.trigger(trigger)
         except MachineError as exc:  # pragma: no cover - may() guards this; kept for safety
             raise IllegalTransition(trigger, before) from exc
+        if trigger in UNDOES and back is not None:
+            self._machine.set_state(back.value, model=self)
         return before, self.current
 
 
@@ -187,8 +210,16 @@ def _as_values(transition: dict[str, Any]) -> dict[str, Any]:
     return {
         "trigger": transition["trigger"],
         "source": [s.value for s in _sources(transition)],
-        "dest": State(dest).value if dest is not None else None,  # None: an internal transition
+        # None: an internal transition (a PREVIOUS destination is set by ``Lifecycle.fire`` after it)
+        "dest": State(dest).value if dest not in (None, PREVIOUS) else None,
     }
+
+
+def returns_to(trigger: str) -> list[State]:
+    """The states a trigger with the destination :data:`PREVIOUS` may return to: the sources of the
+    move it undoes (``unmerge``: the states a duplicate may be merged from)."""
+    undone = UNDOES[trigger]
+    return [s for t in TRANSITIONS if t["trigger"] == undone for s in _sources(t)]
 
 
 def triggers_from(state: State | str) -> list[str]:
@@ -206,5 +237,8 @@ def legal_moves() -> list[tuple[State, str, State]]:
     moves: list[tuple[State, str, State]] = []
     for t in TRANSITIONS:
         for source in _sources(t):
-            moves.append((source, t["trigger"], State(t["dest"]) if t["dest"] is not None else source))
+            if t["dest"] == PREVIOUS:
+                moves += [(source, t["trigger"], back) for back in returns_to(t["trigger"])]
+            else:
+                moves.append((source, t["trigger"], State(t["dest"]) if t["dest"] is not None else source))
     return moves

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Protocol
 
 from workflows.inputs import MAX_COMMENT, text_problem
-from workflows.lifecycle import ACTORS, TASK_KIND_OF_STATE, TERMINAL, State, triggers_from
+from workflows.lifecycle import ACTORS, MERGEABLE, TASK_KIND_OF_STATE, TERMINAL, State, triggers_from
 from workflows.types import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND
 
 # ------------------------------------------------------------------ roles
@@ -445,6 +445,63 @@ def check_follow(case: Case, followers: int, known: bool) -> None:
         raise Refused(CONFLICT, "followers_full", "this event has as many followers as it can notify")
 
 
+# ------------------------------------------------------------------ duplicates (合并)
+
+#: Hours after a merge within which a supervisor may undo it (the default of the setting
+#: ``WULIAN_MERGE_UNDO_HOURS``), and the bounds that setting must keep.
+MERGE_UNDO_HOURS = 72
+MIN_MERGE_UNDO_HOURS, MAX_MERGE_UNDO_HOURS = 1, 24 * 30
+#: Duplicates one primary may absorb (each brings its reporter and followers).
+MAX_MERGED = 50
+#: Metres within which a report is offered as a duplicate of an open one (both with coordinates).
+DUPLICATE_METRES = 100
+
+
+def check_merge(case: Case, who: Who, event_id: str, primary: str, primary_state: str) -> None:
+    """A supervisor merges a duplicate into a primary: both open and placed (the duplicate in a state
+    it may be merged from, :data:`~workflows.lifecycle.MERGEABLE`; the primary not closed, voided or
+    merged itself), two different events. Who is in scope is the web's check (``web/commands.py``)."""
+    _supervisor(who)
+    if not primary or primary == event_id:
+        raise Refused(INVALID, "merge_self", "an event cannot be merged into itself")
+    if State(case.state) not in MERGEABLE:
+        raise Refused(CONFLICT, "merge_not_now", f"an event that is '{case.state}' cannot be merged",
+                      state=case.state)
+    _legal(case, "merge", allow_paused=True)
+    try:
+        target = State(primary_state)
+    except ValueError:
+        target = State.CLOSED
+    if target in TERMINAL or target == State.INTAKE:
+        raise Refused(CONFLICT, "merge_primary_closed", f"the primary event is '{primary_state}'; merge into an "
+                      "open event", state=primary_state)
+
+
+def check_merge_input(reason: str, undo_hours: int) -> None:
+    """A merge's reason (required) and its undo window in hours."""
+    check_text("reason", reason, MAX_REASON)
+    if not reason.strip():
+        raise Refused(INVALID, "reason_needed", "'merge' needs a reason", action="merge")
+    if not MIN_MERGE_UNDO_HOURS <= undo_hours <= MAX_MERGE_UNDO_HOURS:
+        raise Refused(INVALID, "merge_undo_hours", f"the undo window is {MIN_MERGE_UNDO_HOURS} to "
+                      f"{MAX_MERGE_UNDO_HOURS} hours", low=MIN_MERGE_UNDO_HOURS, high=MAX_MERGE_UNDO_HOURS)
+
+
+def check_unmerge(case: Case, who: Who, undo_by: str | None, now: datetime) -> None:
+    """A supervisor undoes a merge, while the event is merged and before the end of its undo window."""
+    _supervisor(who)
+    if State(case.state) != State.MERGED or not undo_by:
+        raise Refused(CONFLICT, "not_merged", "the event is not merged into another")
+    if now > datetime.fromisoformat(undo_by):
+        raise Refused(CONFLICT, "merge_undo_late", "the merge can no longer be undone (its window has passed)",
+                      until=undo_by)
+
+
+def check_absorb(merged: int) -> bool:
+    """Whether a primary takes one more duplicate's followers (at most :data:`MAX_MERGED`)."""
+    return merged < MAX_MERGED
+
+
 # ------------------------------------------------------------------ what is offered
 
 
@@ -483,6 +540,17 @@ def task_actions(case: Case, task: TaskFacts, who: Who, *, marks: dict[str, str]
     if _allowed(check_triage, case, task.task_id, who):
         offered.append("triage")
     return offered
+
+
+def merge_offered(case: Case, who: Who) -> bool:
+    """Whether ``who`` is offered to merge this event into another (:func:`check_merge`, for any open
+    primary: which one is named in the form and checked when it is sent)."""
+    return _allowed(check_merge, case, who, "", "?", State.DISPATCHED.value)
+
+
+def unmerge_offered(case: Case, who: Who, undo_by: str | None, now: datetime) -> bool:
+    """Whether ``who`` is offered to undo this event's merge now (:func:`check_unmerge`)."""
+    return _allowed(check_unmerge, case, who, undo_by, now)
 
 
 def supervisor_actions(case: Case, who: Who) -> list[str]:

@@ -94,6 +94,10 @@ class EventReport:
     integration: str = ""
     # A link to a photo or other media of the report (Open311's ``media_url``), http(s) only.
     media_url: str = ""
+    #: A camera alarm's camera (else the part of a camera's ``external_id`` before ``:``, as in
+    #: ``CAM-0042:20260101T0800``): alarms of one camera and category within the window are one event
+    #: (``workflows.inputs.camera_of``).
+    camera_id: str | None = None
 
 
 @dataclass
@@ -252,6 +256,63 @@ class Follower:
     key: str  # sha256 of the phone (or of the client address when no phone was left): the dedupe key
     phone: str = ""
     at: str = ""
+    via: str = ""  # the duplicate merged into this event that brought them (an undo takes them away)
+
+
+@dataclass
+class Occurrence:
+    """One more camera alarm of the same camera and category (signal ``add_occurrence``): counted once
+    per ``alarm_id`` (the alarm's external id), so a repeated delivery counts nothing."""
+
+    alarm_id: str
+    at: str = ""
+
+
+@dataclass
+class MergeRecord:
+    """A duplicate's merge into its primary (合并), kept on the duplicate while it is merged, so that an
+    undo within ``undo_by`` returns it where it was: its state and the tasks the merge closed."""
+
+    primary: str  # the primary's event id
+    primary_receipt: str = ""
+    at: str = ""
+    by: str = ""  # the supervisor's username
+    reason: str = ""
+    undo_by: str = ""  # ISO: the end of the undo window
+    from_state: str = ""
+    #: The tasks the merge closed, by id, with the status each had (open or claimed).
+    tasks: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MergeCommand:
+    """A supervisor merges this event (the duplicate) into ``primary``; the web checked the primary
+    (in scope, open, another event) and passes its state; ``undo_hours`` is the undo window (setting)."""
+
+    actor: Actor
+    primary: str
+    primary_state: str
+    reason: str = ""
+    undo_hours: int = 72
+    primary_receipt: str = ""
+
+
+@dataclass
+class UnmergeCommand:
+    """A supervisor undoes the merge of this event (within the window)."""
+
+    actor: Actor
+    reason: str = ""
+
+
+@dataclass
+class Absorbed:
+    """Signal ``absorb`` to a primary: the merged duplicate's reporter and followers now follow it
+    (``release_merged`` with the same duplicate id takes them away again after an undo)."""
+
+    duplicate: str
+    followers: list[Follower] = field(default_factory=list)
+    actor: str = ""
 
 
 @dataclass
@@ -315,6 +376,13 @@ class EventSnapshot:
     escalated_count: int = 0
     followers: list[Follower] = field(default_factory=list)
     returned_units: list[str] = field(default_factory=list)  # units whose return (退回) was approved
+    #: Camera alarms this event stands for (the first report and each ``add_occurrence``), the latest
+    #: one's time and the recent alarms' ids (a repeated delivery is counted once).
+    occurrences: int = 1
+    last_occurrence_at: str | None = None
+    occurrence_ids: list[str] = field(default_factory=list)
+    merge: MergeRecord | None = None  # set while this event is merged into another (a duplicate)
+    merged: list[str] = field(default_factory=list)  # duplicates merged into this event (the primary)
 
 
 @dataclass

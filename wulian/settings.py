@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflows import policy
+
 #: Passwords that only demo mode may use; a production start refuses users holding them.
 DEMO_PASSWORDS = ("admin12345", "demo12345")
 
@@ -87,6 +89,15 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     #: A delivery workflow with nothing to send looks again this often even without being woken.
     webhook_poll_seconds: float = Field(default=300.0, gt=0)
+    #: Camera alarms of one camera and category at most this many minutes after the previous one join
+    #: its open event as one more occurrence, never a new event (``store/camera_alarms.py``).
+    camera_window_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    #: Hours after a merge of a duplicate (合并) within which a supervisor may undo it
+    #: (``workflows.policy.MERGE_UNDO_HOURS`` and its bounds).
+    merge_undo_hours: int = Field(default=policy.MERGE_UNDO_HOURS, ge=policy.MIN_MERGE_UNDO_HOURS,
+                                  le=policy.MAX_MERGE_UNDO_HOURS)
+    #: Days back that a new report looks for open reports it may duplicate (``store/duplicates.py``).
+    duplicate_days: int = Field(default=30, ge=1, le=365)
 
     @field_validator("data_dir")
     @classmethod

@@ -207,3 +207,22 @@
   action.addEventListener('change', update);
   update();
 })();
+
+// The receipt page: open reports the new one may duplicate (issue 12), each followed with one click
+// ("me too": POST /api/events/<id>/follow, counted by the client address; the reporter's own report
+// already tells them of its progress, and a supervisor's merge makes them follow the primary).
+(function () {
+  var box = document.getElementById('duplicates');
+  if (!box) return;
+  box.querySelectorAll('button.dup-follow').forEach(function (button) {
+    button.addEventListener('click', function () {
+      var meta = button.nextElementSibling;
+      button.disabled = true;
+      fetch('/api/events/' + encodeURIComponent(button.getAttribute('data-event-id')) + '/follow', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ phone: '' })
+      }).then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+        .then(function () { if (meta) meta.textContent = box.getAttribute('data-done'); })
+        .catch(function () { button.disabled = false; if (meta) meta.textContent = box.getAttribute('data-failed'); });
+    });
+  });
+})();
