@@ -116,7 +116,7 @@ class Event(SQLModel, table=True):
     integration: str | None = Field(default=None, max_length=64)
     # A media link given with the report (Open311 ``media_url``).
     media_url: str | None = Field(default=None, max_length=500)
-    # Camera alarms it stands for (the first report and each repeat within the window; revision 0020).
+    # Camera alarms it stands for (the first report and each repeat within the window; revision 0021).
     occurrences: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     # While merged into another event (a duplicate, 合并): the primary and the end of the undo window.
     merged_into: str | None = Field(default=None, max_length=200)
@@ -601,7 +601,7 @@ class Open311Token(SQLModel, table=True):
     integration: str = Field(max_length=64)
     created_at: datetime
 class CameraClaim(SQLModel, table=True):
-    """The open event of one camera and category (revision 0020): camera alarms within the window join
+    """The open event of one camera and category (revision 0021): camera alarms within the window join
     it (``store/camera_alarms.py``). The event id is derived from camera, category and ``generation``,
     so every alarm that reads the row starts or signals the same workflow; a new generation (a new
     event) is claimed with a compare-and-set on ``generation`` once the window has passed or the

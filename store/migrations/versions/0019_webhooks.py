@@ -3,7 +3,7 @@ integrations and the outbox of their deliveries, one row per (subscription, chan
 projection in the event's transaction (store/webhooks.py). New tables: nothing to backfill.
 
 Revision ID: 0019
-Revises: 0018 (API keys; relinked after merging main, which holds 0018 and 0021 on 0017)
+Revises: 0018 (API keys)
 Create Date: 2026-12-02
 """
 

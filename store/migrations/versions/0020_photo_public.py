@@ -1,8 +1,8 @@
 """``photo.public``: a photo of a handling result that its handler marked for the tracking page
 (issue 12, item 7). Existing photos are not public.
 
-Revision ID: 0021
-Revises: 0019 (relinked in the webhooks branch: one chain 0017 → 0018 → 0019 → 0021)
+Revision ID: 0020
+Revises: 0019 (outbound webhooks)
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
+revision = "0020"
 down_revision = "0019"
 branch_labels = None
 depends_on = None

@@ -3,8 +3,8 @@
 merge may be undone), ``event.merged_count`` (duplicates merged into a primary), and ``cameraclaim``
 (the open event of each camera and category).
 
-Revision ID: 0020
-Revises: 0021 (interim, after main's head; assigned down_revision was 0017)
+Revision ID: 0021
+Revises: 0020 (photo.public)
 Create Date: 2026-12-02
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0021"  # interim: after main's head (0017 → 0018 → 0019 → 0021); the lead renumbers
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
