@@ -87,18 +87,21 @@ class WebhookActivities:
             headers["host"] = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
             async with httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds, transport=self.transport,
                                          follow_redirects=False, trust_env=False) as client:
-                answer = await client.post(url, content=body, headers=headers, extensions=extensions)
+                # Only the status is read: the receiver's body is never read (a hostile one could stream
+                # without end, each chunk restarting the read timeout).
+                async with client.stream("POST", url, content=body, headers=headers, extensions=extensions) as answer:
+                    status = answer.status_code
         except TargetRefused as exc:
             return await self._failed(delivery_id, None, None, f"target refused: {exc}")
         except (httpx.HTTPError, OSError) as exc:
             latency = int((time.monotonic() - started) * 1000)
             return await self._failed(delivery_id, None, latency, f"{type(exc).__name__}: {exc}")
         latency = int((time.monotonic() - started) * 1000)
-        if 200 <= answer.status_code < 300:
-            await webhooks.record(self.db, delivery_id, status="delivered", http_status=answer.status_code,
+        if 200 <= status < 300:
+            await webhooks.record(self.db, delivery_id, status="delivered", http_status=status,
                                   latency_ms=latency, error=None)
             return "delivered"
-        return await self._failed(delivery_id, answer.status_code, latency, f"HTTP {answer.status_code}")
+        return await self._failed(delivery_id, status, latency, f"HTTP {status}")
 
     async def _failed(self, delivery_id: int, status: int | None, latency: int | None, error: str) -> str:
         await webhooks.record(self.db, delivery_id, status=None, http_status=status, latency_ms=latency, error=error)

@@ -47,6 +47,18 @@ def _address(text: str | None) -> str:
     return " ".join((text or "").split()).casefold()
 
 
+#: Distances are answered in bands of this many metres, never to the metre: exact distances from
+#: three chosen points would give away where another resident stood.
+DISTANCE_BAND = 50
+
+
+def within(distance_m: int | None) -> int | None:
+    """The band a candidate's distance is answered in (50 or 100 m), ``None`` for a grid-and-address match."""
+    if distance_m is None:
+        return None
+    return max(1, math.ceil(distance_m / DISTANCE_BAND)) * DISTANCE_BAND
+
+
 def matches(event: models.Event, lat: float | None, lon: float | None, grid: str | None,
             address: str | None) -> int | None | bool:
     """The distance in metres when ``event`` lies within reach of the point, ``None`` when it matches by

@@ -206,9 +206,11 @@ def _handling_unit(snap: EventSnapshot) -> str | None:
     return snap.decision.unit if snap.decision else None
 
 
-def change_body(snap: EventSnapshot, entry: TimelineEntry, kind: str) -> dict[str, Any]:
+def change_body(snap: EventSnapshot, entry: TimelineEntry, kind: str, *, own: bool = False) -> dict[str, Any]:
     """What a receiver gets for one change (Standard Webhooks' ``type``/``timestamp``/``data`` shape).
-    No reporter's name or phone, no description, no tracking key."""
+    No reporter's name or phone, no description, no tracking key. The receipt code (which opens the
+    report's status and timeline to whoever holds it) only when ``own``: the subscriber's integration
+    made the report; for every other event it is null."""
     at = parse_required(entry.at).astimezone(CITY_OFFSET).isoformat(timespec="seconds")
     return {
         "type": f"event.{kind}",
@@ -216,7 +218,7 @@ def change_body(snap: EventSnapshot, entry: TimelineEntry, kind: str) -> dict[st
         "data": {
             "change_id": change_id(snap.event_id, entry.seq),
             "event_id": snap.event_id,
-            "receipt_code": snap.receipt_code,
+            "receipt_code": snap.receipt_code if own else None,
             "change": kind,
             "seq": entry.seq,
             "state": entry.to_state or snap.state,
@@ -240,10 +242,13 @@ async def enqueue(session: AsyncSession, snap: EventSnapshot, entries: list[Time
         return set()
     now = utcnow()
     woken: set[int] = set()
+    maker = snap.report.integration
     for entry, kind in changes:
-        body = json.dumps(change_body(snap, entry, kind), ensure_ascii=False, separators=(",", ":"))
+        bodies = {own: json.dumps(change_body(snap, entry, kind, own=own), ensure_ascii=False, separators=(",", ":"))
+                  for own in (False, True)}
         for sub in subs:
             if kind in sub.kinds and sub.id is not None:
+                body = bodies[bool(maker) and sub.integration == maker]
                 session.add(models.WebhookDelivery(
                     subscription_id=sub.id, change_id=change_id(snap.event_id, entry.seq), event_id=snap.event_id,
                     seq=entry.seq, kind=kind, body=body, status="pending", created_at=now, queued_at=now))

@@ -138,6 +138,15 @@ async def test_admin_page_issues_a_key_once_and_revokes_it(app_ctx: AppContext, 
         assert await api_keys.resolve(app_ctx.db, key) is None
         missing = await http.post("/admin/keys/nobody/revoke", data={"_csrf_token": csrf(page.text)})
         assert missing.status_code == 404
+        # A page's form without its CSRF token is refused, whatever the path holds: a key named
+        # "api-gw" puts "/api" into its revoke URL, which the JSON API's exemption must not match.
+        gateway = await http.post("/admin/keys", data={"name": "api-gw", "scope": ["report"],
+                                                       "_csrf_token": csrf(page.text)})
+        assert gateway.status_code == 200
+        forged = await http.post("/admin/keys/api-gw/revoke", data={})
+        assert forged.status_code == 403
+        assert (await api_keys.resolve(app_ctx.db, gateway.text.split('id="the-key" translate="no">')[1]
+                                       .split("<")[0])) is not None  # still valid
     async with browser() as http:
         await webapp.page_login(http, "zx_city")
         assert (await http.get("/admin/keys")).status_code == 403

@@ -108,8 +108,8 @@ async def test_a_report_near_an_open_one_is_offered_to_follow_it_and_a_superviso
     near = await p.report(location={**here, "lat": here["lat"] + 0.0004})  # about 44 m north
     offered = near["duplicate_of"]
     assert [(c["event_id"], c["category"]) for c in offered] == [(a["event_id"], "SR-01")]
-    assert 40 <= offered[0]["distance_m"] <= 50
-    assert set(offered[0]) == {"event_id", "category", "distance_m"}  # no receipt code, name or phone
+    assert offered[0]["within_m"] == 50  # about 44 m, answered in bands of 50 m, never to the metre
+    assert set(offered[0]) == {"event_id", "category", "within_m"}  # no receipt code, name or phone
     far = await p.report(location={**here, "lat": here["lat"] + 0.01})  # about 1.1 km
     assert far["duplicate_of"] == []
     other_category = await p.report(category="SR-02", location=here)

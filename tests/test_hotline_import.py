@@ -234,3 +234,17 @@ def test_unreachable_temporal_imports_nothing_and_says_so(tmp_path: Path, monkey
                                   lang="zh-CN", address="127.0.0.1:1", task_queue="q")
     assert code == 2
     assert "无法连接工作流服务" in capsys.readouterr().err
+
+
+def test_a_rejected_ticket_never_runs_as_a_formula_in_the_report(tmp_path: Path) -> None:
+    """The rejected rows' CSV holds the source file's ticket text: opened in a spreadsheet, a ticket
+    such as ``=HYPERLINK(...)`` must stay text."""
+    from wulian.hotline_import import Reason, RejectedReport, Row
+
+    report = RejectedReport(tmp_path / "rejected.csv")
+    report.add(Row(3, {"ticket": '=HYPERLINK("http://x.example/","点我")'}), [Reason("hotline.reject.json")])
+    report.add(Row(4, {"ticket": "12345-0001"}), [Reason("hotline.reject.json")])
+    report.close()
+    with (tmp_path / "rejected.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1][:2] == ["3", '\'=HYPERLINK("http://x.example/","点我")'] and rows[2][:2] == ["4", "12345-0001"]

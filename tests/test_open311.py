@@ -566,3 +566,15 @@ async def test_an_unexpected_failure_is_an_errors_body_not_a_page(live: Live, mo
     assert answer.status_code == 500 and answer.headers["content-type"].startswith("text/xml")
     root = ET.fromstring(answer.content)  # noqa: S314 - our own answer
     assert root.tag == "errors" and "fell over" not in answer.text  # no internals shown
+
+
+def test_an_xml_answer_stays_readable_whatever_a_stored_text_holds() -> None:
+    """Markup in a text is escaped, and the two characters a valid text may hold that XML 1.0 cannot
+    (U+FFFE, U+FFFF) are replaced, so one report cannot make a whole page of answers unreadable."""
+    from xml.etree import ElementTree
+
+    from web.open311_format import to_xml
+
+    text = "井盖<b>缺失</b>&\ufffe\uffff"
+    parsed = ElementTree.fromstring(to_xml("service_requests", [{"description": text}]))  # noqa: S314
+    assert parsed.findtext("request/description") == "井盖<b>缺失</b>&\ufffd\ufffd"

@@ -180,7 +180,7 @@ def check_signed(receiver: Receiver, secrets: dict[str, str]) -> None:
     assert not verify(secrets[receiver.received[0][0]], headers, body.replace(b"}", b" }", 1))
 
 
-def check_loop(got: list[dict[str, Any]], event_id: str, receipt: str) -> None:
+def check_loop(got: list[dict[str, Any]], event_id: str, receipt: str | None) -> None:
     """The whole loop, once per change id, in the timeline's order, without the reporter."""
     assert [b["data"]["change"] for b in got] == LOOP
     assert [b["data"]["change_id"] for b in got] == [f"{event_id}.{b['data']['seq']}" for b in got]
@@ -206,7 +206,6 @@ async def test_receiver_failing_five_times_gets_the_whole_loop_once_in_order(
                 handle = await happy_path(dev_env, p.task_queue)
                 got = await arrived(receiver, "all", len(LOOP))
                 assert len(await arrived(receiver, "closes", 1)) == 1
-                snap = await handle.query("snapshot")
                 final = await handle.query(EventLifecycle.snapshot)
                 # The delivery workflow's history replays on the code as it is (deterministic).
                 history = await dev_env.client.get_workflow_handle(
@@ -217,7 +216,7 @@ async def test_receiver_failing_five_times_gets_the_whole_loop_once_in_order(
             assert not await apply_snapshot(p.db, final)
             assert await apply_snapshot(p.db, dataclasses.replace(final, version=final.version + 1))
             assert len(await webhooks.deliveries(p.db, every.subscription.id or 0)) == len(LOOP)
-    check_loop(got, handle.id, snap["receipt_code"])
+    check_loop(got, handle.id, None)  # not the subscriber's own report: no receipt code
     assert [b["data"]["change"] for b in receiver.delivered("closes")] == ["closed"]
     # Five refusals of the first change, retried with its change id until accepted; the later
     # changes waited behind it (each sent once, none accepted before it); nothing sent again after
@@ -261,7 +260,6 @@ async def test_a_worker_killed_during_a_delivery_loses_no_change(dev_env: Workfl
                 second = _worker_process(p, dev_env, tmp_path, 2)
                 handle = await asyncio.wait_for(loop, 120)  # the loop goes on with the new worker
                 got = await arrived(receiver, "all", len(LOOP), 120)
-                snap = await handle.query("snapshot")
             finally:
                 for proc in (first, second):
                     if proc is not None and proc.poll() is None:
@@ -269,7 +267,7 @@ async def test_a_worker_killed_during_a_delivery_loses_no_change(dev_env: Workfl
                         await asyncio.to_thread(proc.wait, 30)
             log = await webhooks.deliveries(p.db, sub.subscription.id or 0)
     assert delivered_before == ["reported", "dispatched", "claimed"]
-    check_loop(got, handle.id, snap["receipt_code"])
+    check_loop(got, handle.id, None)  # not the subscriber's own report: no receipt code
     completed = f"{handle.id}.{next(b['data']['seq'] for b in got if b['data']['change'] == 'completed')}"
     assert receiver.attempts[("all", completed)] >= 2  # the killed attempt, then the new worker's
     assert len({b["data"]["change_id"] for _, b in receiver.accepted}) == len(LOOP)
@@ -578,10 +576,32 @@ async def test_the_projection_queues_each_change_once_in_its_transaction(any_db:
     assert await webhooks.deliveries(any_db, stopped) == []
     body = json.loads(rows[2].body)
     assert body["data"] == {
-        "change_id": f"{EVENT_ID}.3", "event_id": EVENT_ID, "receipt_code": snapshot(3).receipt_code,
+        "change_id": f"{EVENT_ID}.3", "event_id": EVENT_ID, "receipt_code": None,
         "change": "claimed", "seq": 3, "state": "handling", "at": "2026-03-04T03:00:00+08:00", "unit": "HS01-G1",
         "category": "SR-01"}
     assert not any(text in r.body for r in rows for text in ("张三", "13800000000", "北苑小区"))
+
+
+async def test_only_the_subscribers_own_reports_carry_their_receipt_code(any_db: Any) -> None:
+    """A receipt code opens a report's status and timeline to whoever holds it: a subscriber gets it
+    for the reports its own integration made, null for everybody else's."""
+    from tests.test_store import snapshot
+
+    async def sub(integration: str) -> int:
+        made = await webhooks.create(any_db, integration=integration, url="https://hooks.example.cn/x",
+                                     kinds=webhooks.CHANGE_KINDS, actor="admin", server_secret="s",
+                                     allow_private=False)
+        assert made.subscription.id is not None
+        return made.subscription.id
+
+    mine, other = await sub("hotline-12345"), await sub("区级系统")
+    first = snapshot(1)
+    snap = dataclasses.replace(first, report=dataclasses.replace(first.report, integration="hotline-12345"))
+    assert await apply_snapshot(any_db, snap, set())
+    to_mine, to_other = await webhooks.deliveries(any_db, mine), await webhooks.deliveries(any_db, other)
+    assert [r.change_id for r in to_mine] == [r.change_id for r in to_other] != [] and snap.receipt_code
+    assert {json.loads(r.body)["data"]["receipt_code"] for r in to_mine} == {snap.receipt_code}
+    assert {json.loads(r.body)["data"]["receipt_code"] for r in to_other} == {None}
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="openssl makes the test's certificate")

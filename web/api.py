@@ -260,7 +260,7 @@ async def _with_duplicates(ctx: AppContext, body: dict[str, Any], report: EventR
         lat=report.location.lat, lon=report.location.lon, grid=grid, address=report.location.address,
         exclude=started.event_id)
     return {**body, "duplicate_of": [
-        {"event_id": c.event_id, "category": c.category, "distance_m": c.distance_m} for c in found]}
+        {"event_id": c.event_id, "category": c.category, "within_m": duplicates.within(c.distance_m)} for c in found]}
 
 
 def _with_tracking(body: dict[str, Any], tracking_key: str | None) -> dict[str, Any]:

@@ -219,7 +219,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             secret=settings.secret(),
             cookie_httponly=False,
             # Open311 takes form posts from other systems, authenticated by their API key, never a cookie.
-            exclude=["/api", "/healthz", SCHEMA_PATH, "/open311"],
+            exclude=["^/api/", "^/healthz$", f"^{SCHEMA_PATH}", "^/open311/"],
         ),
         openapi_config=OpenAPIConfig(title="Wulian API", version="0.1.0", path=SCHEMA_PATH,
                                      render_plugins=schema_plugins(), use_handler_docstrings=True),

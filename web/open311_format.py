@@ -15,6 +15,7 @@ The XML is written with ElementTree (escaping done by it, never by string concat
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from xml.etree import ElementTree as ET  # noqa: S405 - only builds XML, never parses untrusted input
 
@@ -41,7 +42,12 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    # The only characters a stored text can hold that XML 1.0 cannot (the one definition of a valid
+    # text refuses controls and surrogates already): one of them would make the whole answer unreadable.
+    return _NOT_XML.sub("\ufffd", str(value))
+
+
+_NOT_XML = re.compile("[\ufffe\uffff]")
 
 
 def _fill(element: ET.Element, name: str, value: Any) -> None:

@@ -263,7 +263,8 @@ async def _duplicates_of(ctx: AppContext, report: EventReport, started: commands
         ctx.db, category=report.category, since=utcnow() - timedelta(days=ctx.settings.duplicate_days),
         lat=report.location.lat, lon=report.location.lon, grid=grid, address=report.location.address,
         exclude=started.event_id)
-    return [{"event_id": c.event_id, "category": c.category, "distance_m": c.distance_m, "summary": c.summary}
+    return [{"event_id": c.event_id, "category": c.category, "within_m": duplicates.within(c.distance_m),
+             "summary": c.summary}
             for c in found]
 
 

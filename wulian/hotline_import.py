@@ -35,6 +35,7 @@ from typing import IO
 
 from rules.responsibility_list import ResponsibilityList
 from rules.suggest import CategorySuggester
+from web.exports import cell
 from web.i18n import translate
 from workflows.inputs import MAX_DESCRIPTION, Problem, is_blank
 from workflows.types import EventReport, Location, Reporter
@@ -276,7 +277,8 @@ class RejectedReport:
 
     def add(self, row: Row, reasons: list[Reason]) -> None:
         """One rejected row, flushed at once (an interrupted import keeps what it found)."""
-        self._writer.writerow((row.number, row.values.get("ticket", "")[:128],
+        # The ticket is the source file's text: a spreadsheet must not run it as a formula (=HYPERLINK...).
+        self._writer.writerow((row.number, cell(row.values.get("ticket", "")[:128]),
                                "；".join(r.text("zh-CN") for r in reasons), "; ".join(r.text("en") for r in reasons)))
         self._handle.flush()
 
