@@ -12,6 +12,7 @@ from sqlmodel import col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import models
+from store.admin_common import audit
 from store.db import Database
 from store.timeutil import utcnow
 
@@ -105,9 +106,10 @@ async def remove_unattached_before(db: Database, before: datetime, limit: int = 
         return removed
 
 
-async def mark_public(db: Database, photo_ids: Iterable[str], event_id: str, task_id: str) -> int:
+async def mark_public(db: Database, photo_ids: Iterable[str], event_id: str, task_id: str, actor: str = "") -> int:
     """Mark the photos among ``photo_ids`` attached to ``event_id``'s task ``task_id`` as public (the
-    handler chose them for the tracking page when completing); returns how many were marked."""
+    handler chose them for the tracking page when completing); returns how many were marked. Audited
+    with ``actor`` (showing a photo to the public is a privacy decision)."""
     ids = list(dict.fromkeys(photo_ids))
     if not ids:
         return 0
@@ -116,6 +118,8 @@ async def mark_public(db: Database, photo_ids: Iterable[str], event_id: str, tas
                                     .where(col(models.Photo.photo_id).in_(ids), col(models.Photo.event_id) == event_id,
                                            col(models.Photo.task_id) == task_id)
                                     .values(public=True))
+        if result.rowcount:
+            audit(session, actor or "system", "photo_public", task_id, ",".join(ids))
         await session.commit()
         return int(result.rowcount or 0)
 

@@ -61,6 +61,8 @@ DEFAULT_KINDS = CHANGE_KINDS
 #: A change's time is shown in the city's time (UTC+8, no daylight saving).
 CITY_OFFSET = timezone(timedelta(hours=8))
 MAX_INTEGRATION = 64
+#: Active subscriptions an integration may have at once.
+MAX_PER_INTEGRATION = 10
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, no secret
 
 
@@ -112,7 +114,8 @@ def check_integration(name: str) -> str:
 
 async def create(db: Database, *, integration: str, url: str, kinds: list[str] | tuple[str, ...],
                  actor: str, server_secret: str, allow_private: bool) -> NewSubscription:
-    """Check and store a subscription (audited); the secret is returned this once."""
+    """Check and store a subscription (audited); the secret is returned this once. An integration
+    has at most :data:`MAX_PER_INTEGRATION` active ones (each is a workflow and a row per change)."""
     integration = check_integration(integration)
     try:
         check_url(url, allow_private)
@@ -122,6 +125,11 @@ async def create(db: Database, *, integration: str, url: str, kinds: list[str] |
     nonce = secrets.token_hex(16)
     secret = derive_secret(server_secret, nonce)
     async with db.transaction() as session:
+        active = (await session.exec(select(func.count()).select_from(models.WebhookSubscription).where(
+            models.WebhookSubscription.integration == integration,
+            col(models.WebhookSubscription.active).is_(True)))).one()
+        if active >= MAX_PER_INTEGRATION:
+            raise AdminError("webhooks.err.too_many", "integration", limit=MAX_PER_INTEGRATION)
         row = models.WebhookSubscription(integration=integration, url=url, kinds=wanted, secret_nonce=nonce,
                                          secret_hash=secret_hash(secret), active=True, created_at=utcnow(),
                                          created_by=actor)

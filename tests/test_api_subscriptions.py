@@ -60,3 +60,22 @@ async def test_an_integration_manages_only_its_own_subscriptions(org_db: Databas
     assert [(e.actor, e.action) for e in audits] == [
         ("integration:camera-hub", "webhook_create"), ("integration:camera-hub", "webhook_deactivate")]
     assert len([s for s in await webhooks.subscriptions(org_db)]) == 1  # nothing refused was stored
+
+
+async def test_an_integration_has_at_most_ten_active_subscriptions(org_db: Database) -> None:
+    from store.admin_common import AdminError
+
+    async def subscribe(integration: str) -> webhooks.NewSubscription:
+        return await webhooks.create(org_db, integration=integration, url="https://hooks.example.org/x",
+                                     kinds=["closed"], actor="admin", server_secret="s", allow_private=False)
+
+    made = [await subscribe("camera-hub") for _ in range(webhooks.MAX_PER_INTEGRATION)]
+    try:
+        await subscribe("camera-hub")
+    except AdminError as exc:
+        assert exc.key == "webhooks.err.too_many"
+    else:
+        raise AssertionError("an eleventh active subscription was stored")
+    assert (await subscribe("other-city")).subscription.active  # another integration's count is its own
+    await webhooks.deactivate(org_db, made[0].subscription.id or 0, "admin")
+    assert (await subscribe("camera-hub")).subscription.active  # an ended one makes room

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
+from store import models
 from store.db import Database
 from store.org import OrgTree
 from tests import webapp
@@ -81,6 +83,9 @@ async def test_tracking_page_shows_the_result_and_only_public_photos(plat: Platf
                         json={"result": "已清理干净，垃圾已运走", "photos": [shown, kept], "public_photos": [shown]})
     assert r.status_code == 200, r.text
     assert (await _record(plat, shown)).public and not (await _record(plat, kept)).public
+    async with plat.db.session() as session:  # showing a photo to the public is audited with its handler
+        marked = (await session.exec(select(models.AuditEntry).where(models.AuditEntry.action == "photo_public"))).all()
+    assert [(a.actor, a.detail) for a in marked] == [("wg_hs01_g1", shown)]
 
     page = (await http.get(f"/track/{code}")).text
     assert re.search(r'id="handling-result">已清理干净，垃圾已运走<', page)

@@ -62,7 +62,8 @@ class NewSubscriptionOut(SubscriptionOut):
 @dataclass
 class DeliveryOut:
     """One change sent (or to send) to a subscription: its change id, event, kind, status (pending,
-    delivered, dead), attempts, the receiver's last HTTP status, latency and error."""
+    delivered, dead), attempts, the receiver's last HTTP status, latency and the kind of its last error
+    (the detail is on the administrators' page)."""
 
     change_id: str
     event_id: str
@@ -78,8 +79,14 @@ class DeliveryOut:
     @classmethod
     def of(cls, row: models.WebhookDelivery) -> DeliveryOut:
         return cls(row.change_id, row.event_id, row.kind, row.status, row.attempts, row.last_status,
-                   row.last_latency_ms, row.last_error, row.queued_at.isoformat(),
+                   row.last_latency_ms, _error_kind(row.last_error), row.queued_at.isoformat(),
                    row.delivered_at.isoformat() if row.delivered_at else None)
+
+
+def _error_kind(error: str | None) -> str | None:
+    """The kind of the last error without its detail ("target refused", "ConnectError", "HTTP 500"):
+    the detail can name the address an internal host name resolved to, which is for administrators."""
+    return error.split(":", 1)[0][:60] if error else None
 
 
 def _integration(request: Request[Any, Any, Any]) -> Any:

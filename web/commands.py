@@ -306,7 +306,7 @@ async def complete(
     cmd = CompleteCommand(task_id, user.actor(), result=result_text, passed=passed, photos=photo_ids)
     view = await _update(ctx, task.event_id, lambda h: h.execute_update(EventLifecycle.complete, cmd))
     # Only once the completion is accepted: a refused one shows nothing to the public.
-    await photo_store.mark_public(ctx.db, public, task.event_id, task_id)
+    await photo_store.mark_public(ctx.db, public, task.event_id, task_id, user.username)
     return view
 
 
