@@ -40,7 +40,7 @@ from workflows.types import EventSnapshot, TimelineEntry
 
 #: The change kinds a subscription may ask for, in the order of an event's loop.
 CHANGE_KINDS = ("reported", "dispatched", "claimed", "completed", "verified", "rated", "closed", "voided",
-                "reopened", "escalated", "returned")
+                "reopened", "escalated", "returned", "merged", "unmerged")
 #: The timeline actions that are changes, and the kind each is. Claims of co-handling tasks
 #: (``cohandle``), reminders, pauses, requests that wait for a supervisor and the like are not.
 ACTION_KINDS = {
@@ -55,6 +55,7 @@ ACTION_KINDS = {
     "reopen": "reopened",
     "escalate": "escalated", "force_escalate": "escalated", "escalate_overdue": "escalated",
     "approve_return": "returned",
+    "merge": "merged", "unmerge": "unmerged",  # a duplicate merged into its primary, and the undo
 }
 #: What a new subscription gets when it names no kinds: all of them.
 DEFAULT_KINDS = CHANGE_KINDS

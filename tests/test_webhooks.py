@@ -604,6 +604,26 @@ async def test_only_the_subscribers_own_reports_carry_their_receipt_code(any_db:
     assert {json.loads(r.body)["data"]["receipt_code"] for r in to_other} == {None}
 
 
+async def test_a_merge_and_its_undo_are_changes_subscribers_are_told_of(any_db: Any) -> None:
+    """A duplicate merged into its primary (and the merge undone) reaches the subscribers that want
+    those kinds, after the event's earlier changes."""
+    from tests.test_store import snapshot
+
+    made = await webhooks.create(any_db, integration="区级系统", url="https://hooks.example.cn/x",
+                                 kinds=["reported", "merged", "unmerged"], actor="admin", server_secret="s",
+                                 allow_private=False)
+    first = snapshot(1)
+    last = first.timeline[-1]
+    merge = dataclasses.replace(last, seq=last.seq + 1, action="merge", from_state=last.to_state, to_state="merged")
+    undo = dataclasses.replace(last, seq=last.seq + 2, action="unmerge", from_state="merged", to_state=last.to_state)
+    assert await apply_snapshot(any_db, first, set())
+    assert await apply_snapshot(any_db, dataclasses.replace(first, version=first.version + 1,
+                                                            timeline=[*first.timeline, merge, undo]), set())
+    rows = list(reversed(await webhooks.deliveries(any_db, made.subscription.id or 0)))
+    assert [(r.seq, r.kind) for r in rows] == [(1, "reported"), (merge.seq, "merged"), (undo.seq, "unmerged")]
+    assert json.loads(rows[1].body)["data"]["state"] == "merged"
+
+
 @pytest.mark.skipif(not shutil.which("openssl"), reason="openssl makes the test's certificate")
 async def test_https_goes_to_the_checked_address_with_the_name_for_tls(org_db: Any, tmp_path: Path) -> None:
     """An attempt connects to the address it checked, never resolving the name again, and still
