@@ -319,6 +319,23 @@ async def test_refusals_are_the_specs_errors(live: Live) -> None:
     assert addressed.status_code == 201, addressed.text  # address_string alone places the report
 
 
+async def test_a_form_with_raw_utf8_bytes_is_read_as_utf8(live: Live) -> None:
+    """``curl -d description=路口垃圾`` (the README's example) sends the text's bytes without escaping
+    them: they are UTF-8, never Latin-1; a body that is not UTF-8 is refused."""
+    key = live.keys["civic-app"]
+    raw = (f"api_key={key}&service_code=SR-01&lat={LAT}&long={LON}&description=楼道口垃圾无人清理").encode()
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    async with httpx.AsyncClient() as http:
+        posted = await http.post(f"{live.base}/requests.json", content=raw, headers=headers)
+        assert posted.status_code == 201, posted.text
+        code = posted.json()[0]["service_request_id"]
+        read = await http.get(f"{live.base}/requests/{code}.json", params={"api_key": key})
+        latin = await http.post(f"{live.base}/requests.json", headers=headers,
+                                content=f"api_key={key}&service_code=SR-01&description=".encode() + "垃圾".encode("gbk"))
+    assert read.json()[0]["description"] == "楼道口垃圾无人清理"
+    assert latin.status_code == 400 and "UTF-8" in latin.json()[0]["description"]
+
+
 async def test_list_attributes_and_a_voided_report_closed(live: Live) -> None:
     key = live.keys["civic-app"]
     listed = await _post(live, key, **{"attribute[severity][]": "1"})  # the spec's list form, one value
