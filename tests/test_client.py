@@ -71,6 +71,11 @@ async def test_invalid_report_is_refused_before_anything_starts(plat: Platform) 
     with pytest.raises(InvalidReport, match="external_id"):
         await client.start_report(report(external_id="A-1"), external_id="B-2")
     assert bad.description == "  "  # the caller's report is not changed by the check
+    # A camera's alarms join its open event (the platform's store decides): the API's, not the client's.
+    alarm = report(source="camera", external_id="CAM-0042:alarm-1")
+    with pytest.raises(InvalidReport, match="camera_id"):
+        await client.start_report(alarm)
+    assert not await exists(plat, event_id_for(alarm))
 
 
 async def test_unknown_event(plat: Platform) -> None:

@@ -330,8 +330,8 @@ async def test_a_form_with_raw_utf8_bytes_is_read_as_utf8(live: Live) -> None:
         assert posted.status_code == 201, posted.text
         code = posted.json()[0]["service_request_id"]
         read = await http.get(f"{live.base}/requests/{code}.json", params={"api_key": key})
-        latin = await http.post(f"{live.base}/requests.json", headers=headers,
-                                content=f"api_key={key}&service_code=SR-01&description=".encode() + "垃圾".encode("gbk"))
+        gbk = f"api_key={key}&service_code=SR-01&description=".encode() + "垃圾".encode("gbk")
+        latin = await http.post(f"{live.base}/requests.json", headers=headers, content=gbk)
     assert read.json()[0]["description"] == "楼道口垃圾无人清理"
     assert latin.status_code == 400 and "UTF-8" in latin.json()[0]["description"]
 

@@ -34,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from web.commands import event_id_for
 from workflows.event_lifecycle import EventLifecycle
-from workflows.inputs import InvalidInput, Problem, checked_report
+from workflows.inputs import InvalidInput, Problem, camera_of, checked_report
 from workflows.types import EventReport, EventSnapshot
 
 __all__ = ["EventNotFound", "InvalidReport", "StartedReport", "WulianClient"]
@@ -99,6 +99,10 @@ class WulianClient:
         external id: the same again is the same event, ``duplicate=True``, also after its loop has ended.
         Without one, every call starts a new event."""
         report = self.checked(report, external_id=external_id)
+        if camera_of(report) is not None:
+            # A camera's alarms join its open event of the category (an occurrence, never a new event),
+            # which needs the platform's store to decide: they come in through the API or Open311.
+            raise InvalidReport([Problem("camera_id", "choice", "camera alarms: POST /api/events or Open311")])
         event_id = event_id_for(report)
         try:
             await self.temporal.start_workflow(
