@@ -408,15 +408,19 @@ async def category_counts(db: Database, unit: str, day_from: date, day_to: date)
 
 
 async def unit_category_counts(db: Database, units: Sequence[str], day_from: date, day_to: date,
-                               ) -> dict[str, dict[str, int]]:
-    """Events per unit of ``units`` and category (the dashboard's heat table of grids)."""
+                               categories: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+    """Events per unit of ``units`` and category (all, or those of ``categories``: the dashboard's
+    heat table of grids)."""
     table = models.CategoryRollup
     out: dict[str, dict[str, int]] = {u: {} for u in units}
+    query = (select(table.unit, table.category, func.sum(table.n))
+             .where(col(table.unit).in_(list(units)), table.day >= day_from, table.day <= day_to))
+    if categories is not None:
+        if not categories:
+            return out
+        query = query.where(col(table.category).in_(list(categories)))
     async with db.session() as session:
-        rows = (await session.exec(
-            select(table.unit, table.category, func.sum(table.n))
-            .where(col(table.unit).in_(list(units)), table.day >= day_from, table.day <= day_to)
-            .group_by(table.unit, table.category))).all()
+        rows = (await session.exec(query.group_by(table.unit, table.category))).all()
     for unit, category, n in rows:
         if n:
             out[unit][category] = int(n)

@@ -307,3 +307,25 @@ def test_the_vendored_echarts_is_the_npm_build_with_its_licence() -> None:
     script = (vendor.parent.parent / "dashboard.js").read_text(encoding="utf-8")
     code = "\n".join(line.split("//")[0] for line in script.splitlines())
     assert not re.search(r"[\u4e00-\u9fff]", code)
+
+
+async def test_the_heat_tables_columns_count_the_whole_unit(org_db: Any, tmp_path: Path) -> None:
+    """At city scale the heat table shows the busiest grids only; its columns are the unit's busiest
+    categories, each headed by the unit's own count: the number of the list its link opens."""
+    from store.demo_history import seed_history
+    from store.org import OrgTree
+    from tests import webapp
+    from web.dashboard import HEAT_CATEGORIES, HEAT_ROWS
+
+    await seed_history(org_db, await OrgTree.load(org_db), events=600)
+    browser = webapp.browsers(webapp.context(org_db, tmp_path))
+    async with browser() as http:
+        answer = (await http.get("/api/dashboard", headers=await webapp.api_login(http, "zx_city"))).json()
+    busy = [g for g in answer["grids"] if g["count"]]
+    assert len(answer["heat"]["rows"]) == HEAT_ROWS < len(busy)  # some grids with events are not rows
+    counts = {c["code"]: c["count"] for c in answer["categories"]}
+    heads = answer["heat"]["categories"]
+    assert [c["code"] for c in heads] == [c["code"] for c in answer["categories"]][:HEAT_CATEGORIES]
+    assert all(c["count"] == counts[c["code"]] for c in heads)
+    assert all(sum(row["cells"][i]["count"] for row in answer["heat"]["rows"]) <= c["count"]
+               for i, c in enumerate(heads))

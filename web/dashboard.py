@@ -270,15 +270,13 @@ async def dashboard_answer(ctx: AppContext, org: OrgTree, period: Period, target
     # map's totals have one a day).
     busiest = sorted((g for g in grid_units if grid_totals[g.code] > 0),
                      key=lambda g: (-grid_totals[g.code], g.code))[:HEAT_ROWS]
-    per_grid = await assessment.unit_category_counts(db, [g.code for g in busiest], day_from, day_to)
-    column_counts: dict[str, int] = {}
-    for g in busiest:
-        for code, n in per_grid.get(g.code, {}).items():
-            column_counts[code] = column_counts.get(code, 0) + n
-    columns = sorted(column_counts, key=lambda c: (-column_counts[c], c))[:HEAT_CATEGORIES]
+    # Its columns are the unit's busiest categories, each headed by the unit's own count, the number
+    # of the list its link opens (a sum over the busiest grids alone would be less at city scale).
+    columns = [c for c, _ in ranked[:HEAT_CATEGORIES]]
+    per_grid = await assessment.unit_category_counts(db, [g.code for g in busiest], day_from, day_to, columns)
     top = max((per_grid[g.code].get(c, 0) for g in busiest for c in columns), default=0)
     heat: Heat = {
-        "categories": [category(c, column_counts[c], category_url(unit, day_from, day_to, c)) for c in columns],
+        "categories": [category(c, by_category[c], category_url(unit, day_from, day_to, c)) for c in columns],
         "rows": [{"code": g.code, "name_zh": g.name_zh, "name_en": g.name_en,
                   "total": {"count": grid_totals[g.code], "url": url(numerator("events"), g.code)},
                   "cells": [{"count": per_grid[g.code].get(c, 0), "level": _level(per_grid[g.code].get(c, 0), top),
