@@ -15,7 +15,9 @@ import asyncio
 import re
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -28,6 +30,20 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium
 playwright_api = pytest.importorskip("playwright.async_api")
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+#: Debian's Chromium, headless, with the flags this machine needs.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Debian Chromium for one test (closed afterwards); the screenshot folder exists."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
 #: A 1×1 PNG (a valid one: photos are decoded, and the former fixture's image data was broken).
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
@@ -84,16 +100,8 @@ async def _until(platform: Platform, event_id: str, predicate: object, what: str
 
 async def test_closed_loop_in_chromium(live: tuple[Platform, str]) -> None:
     platform, base = live
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            await _scenario(platform, base, _CspWatchingBrowser(browser))
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        await _scenario(platform, base, _CspWatchingBrowser(browser))
 
 
 #: Run in every page before its own scripts: keeps what the Content-Security-Policy blocked.

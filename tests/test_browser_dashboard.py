@@ -15,7 +15,7 @@ from typing import Any
 
 from store import queries
 from tests.platform import Platform
-from tests.test_browser import CHROMIUM, SHOTS, _CspWatchingBrowser, _login, _shot, live, playwright_api
+from tests.test_browser import SHOTS, _CspWatchingBrowser, _login, _shot, chromium, live
 
 __all__ = ["live"]  # the fixture, used by name
 
@@ -101,15 +101,8 @@ async def test_dashboard_and_screen_in_chromium(live: tuple[Platform, str]) -> N
     platform, base = live
     SHOTS.mkdir(parents=True, exist_ok=True)
     events = await _world(platform)
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            await _walk(platform, base, _CspWatchingBrowser(browser), events)
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        await _walk(platform, base, _CspWatchingBrowser(browser), events)
 
 
 def _watch(page: Any) -> list[str]:

@@ -6,23 +6,22 @@ the open report nearby to follow. Screenshots in var/screenshots/dup-*.png."""
 from __future__ import annotations
 
 from tests.platform import Platform
-from tests.test_browser import CHROMIUM, SHOTS, _CspWatchingBrowser, _login, _shot, _until, live, playwright_api
+from tests.test_browser import (
+    _CspWatchingBrowser,
+    _login,
+    _shot,
+    _until,
+    chromium,
+    live,
+)
 
 __all__ = ["live"]  # the fixture, used by name
 
 
 async def test_merge_and_undo_through_the_pages_in_chromium(live: tuple[Platform, str]) -> None:
     platform, base = live
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            await _walk(platform, base, _CspWatchingBrowser(browser))
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        await _walk(platform, base, _CspWatchingBrowser(browser))
 
 
 async def _walk(platform: Platform, base: str, browser: object) -> None:

@@ -12,23 +12,22 @@ from sqlmodel import select
 
 from store import models, queries
 from tests.platform import Platform
-from tests.test_browser import CHROMIUM, SHOTS, _CspWatchingBrowser, _login, _shot, _until, live, playwright_api
+from tests.test_browser import (
+    _CspWatchingBrowser,
+    _login,
+    _shot,
+    _until,
+    chromium,
+    live,
+)
 
 __all__ = ["live"]  # the fixture, used by name
 
 
 async def test_returns_verification_and_reassign_in_chromium(live: tuple[Platform, str]) -> None:
     platform, base = live
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            await _walk(platform, base, _CspWatchingBrowser(browser))
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        await _walk(platform, base, _CspWatchingBrowser(browser))
 
 
 async def _task(platform: Platform, task_id: str) -> models.Task:

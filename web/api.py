@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -19,7 +18,6 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 from rules.suggest import MAX_TEXT_CHARS
 from store import duplicates, queries
 from store.receipts import shown_key
-from store.timeutil import utcnow
 from web import api_keys, commands, idempotency
 from web.access import admins, signed_in, supervisors
 from web.answers import (
@@ -253,12 +251,7 @@ async def _with_duplicates(ctx: AppContext, body: dict[str, Any], report: EventR
     camera's event instead (``joined``)."""
     if "receipt_code" not in body or report.source == "camera":
         return body
-    snap = started.snapshot
-    grid = (snap.decision.grid if snap is not None and snap.decision else None) or report.location.grid
-    found = await duplicates.candidates(
-        ctx.db, category=report.category, since=utcnow() - timedelta(days=ctx.settings.duplicate_days),
-        lat=report.location.lat, lon=report.location.lon, grid=grid, address=report.location.address,
-        exclude=started.event_id)
+    found = await commands.duplicate_candidates(ctx, report, started)
     return {**body, "duplicate_of": [
         {"event_id": c.event_id, "category": c.category, "within_m": duplicates.within(c.distance_m)} for c in found]}
 

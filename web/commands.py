@@ -15,8 +15,9 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from store import camera_alarms, queries, receipts
+from store import camera_alarms, duplicates, queries, receipts
 from store import photos as photo_store
+from store.timeutil import utcnow
 from store.users import audit, get_user
 from web.auth import CurrentUser
 from web.context import AppContext
@@ -145,6 +146,18 @@ class Started:
     duplicate: bool = False  # the same source and external id were reported before
     #: A camera alarm that joined the open event of its camera and category (an occurrence, no new event).
     joined: bool = False
+
+
+async def duplicate_candidates(ctx: AppContext, report: EventReport, started: Started) -> list[duplicates.Candidate]:
+    """Open reports the newly started one may duplicate (same category, nearby or at the same place of
+    its grid, within the last ``duplicate_days``): what the API's 201 and the portal's receipt page
+    offer to follow. The grid is the routing's, else the report's."""
+    snap = started.snapshot
+    grid = (snap.decision.grid if snap is not None and snap.decision else None) or report.location.grid
+    return await duplicates.candidates(
+        ctx.db, category=report.category, since=utcnow() - timedelta(days=ctx.settings.duplicate_days),
+        lat=report.location.lat, lon=report.location.lon, grid=grid, address=report.location.address,
+        exclude=started.event_id)
 
 
 @dataclass

@@ -3,7 +3,6 @@ and the public list of open reports nearby."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +13,6 @@ from pydantic import ValidationError
 
 from store import duplicates, queries
 from store.receipts import key_matches, normalise_key, shown_key
-from store.timeutil import utcnow
 from web import commands, idempotency
 from web.auth import SESSION_COOKIE, CurrentUser, end_session, issue_token
 from web.client_address import client_ip
@@ -257,12 +255,7 @@ class NearbyController(Controller):
 async def _duplicates_of(ctx: AppContext, report: EventReport, started: commands.Started) -> list[dict[str, Any]]:
     """Open reports the new one may duplicate, offered to follow on the receipt page ("me too"): event
     id, category, distance and the shortened description the public nearby list shows."""
-    snap = started.snapshot
-    grid = (snap.decision.grid if snap is not None and snap.decision else None) or report.location.grid
-    found = await duplicates.candidates(
-        ctx.db, category=report.category, since=utcnow() - timedelta(days=ctx.settings.duplicate_days),
-        lat=report.location.lat, lon=report.location.lon, grid=grid, address=report.location.address,
-        exclude=started.event_id)
+    found = await commands.duplicate_candidates(ctx, report, started)
     return [{"event_id": c.event_id, "category": c.category, "within_m": duplicates.within(c.distance_m),
              "summary": c.summary}
             for c in found]
