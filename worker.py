@@ -29,12 +29,17 @@ from wulian.settings import Settings, get_settings
 log = logging.getLogger("wulian.worker")
 
 
-#: Modules the sandbox shares with the worker instead of importing them again for every workflow run
-#: (re-importing ``transitions`` halved throughput): libraries without state, and the pure modules of
-#: the rules (``workflows.policy`` and the state machine it asks), which hold constants and functions only
-#: and hand out no classes a workflow checks with ``isinstance`` (``workflows.inputs`` does: it must not be
-#: passed through, or the sandbox's ``EventReport`` would not be the one it checks against).
-PASSTHROUGH = ("transitions", "six", "phonenumbers", "workflows.lifecycle", "workflows.policy")
+#: Modules the sandbox shares with the worker instead of importing them again for every workflow
+#: instance: libraries without state, and every pure module of ``workflows/`` (the data types, the
+#: input rules, the state machine and the action policy), which hold constants, dataclasses and
+#: functions only. Re-importing them per instance cost a third of the worker's time and most of its
+#: memory per cached workflow (issue 13). They go through together: a class the workflow checks with
+#: ``isinstance`` (``EventReport``) must be the same object in the workflow, in ``workflows.inputs``
+#: and in the data converter, which is true when all of them are the worker's own modules. Only the
+#: workflow modules themselves (``workflows.event_lifecycle`` and the others) are loaded per instance,
+#: as the sandbox requires.
+PASSTHROUGH = ("transitions", "six", "phonenumbers", "workflows.types", "workflows.inputs",
+               "workflows.lifecycle", "workflows.policy")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -87,6 +92,9 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
         workflow_runner=workflow_runner(),
         max_concurrent_activities=limits.activities,
         max_concurrent_local_activities=limits.local_activities,
+        max_cached_workflows=settings.worker_cached_workflows,
+        max_concurrent_workflow_task_polls=settings.worker_workflow_pollers,
+        max_concurrent_activity_task_polls=settings.worker_activity_pollers,
     )
 
 

@@ -183,6 +183,9 @@ class MarksRequest:
     start: str
     hours: int
     grace_hours: int
+    #: When set (a handling task), the end of its return window too: ``return_by``, this many working
+    #: hours from ``start`` (patch ``marks-with-return-by``; before, a second activity).
+    return_hours: int = 0
 
 
 @dataclass
