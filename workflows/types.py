@@ -4,7 +4,6 @@ The workflow input :class:`EventReport` is the same JSON object as the body of
 ``POST /api/events``, so integrations can start a workflow with the Temporal CLI directly.
 """
 
-from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
