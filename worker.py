@@ -26,6 +26,7 @@ from store.db import Database
 from workflows.event_lifecycle import EventLifecycle
 from workflows.period_report import PeriodReport
 from workflows.webhook_delivery import WebhookDelivery
+from wulian import temporal_connect
 from wulian.report_schedules import ensure_report_schedules
 from wulian.settings import Settings, get_settings
 
@@ -122,7 +123,7 @@ async def run(settings: Settings) -> None:
     """Connect, serve until SIGINT/SIGTERM, then shut down gracefully."""
     db = open_store(settings)
     await db.upgrade()  # normally a no-op: the launcher or `wulian db upgrade` ran first
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await temporal_connect.connect(settings)
     await ensure_report_schedules(client, settings.temporal_task_queue)  # normally there: the launcher made them
     worker = build_worker(client, db, settings.temporal_task_queue, settings=settings)
     # Changes queued while no worker ran (or whose wake-up was lost) are sent now.

@@ -293,8 +293,7 @@ def store_repair(
 
     Idempotent, and safe while workers run. Exit status 1 when something stays behind or unreadable.
     """
-    from temporalio.client import Client
-
+    from wulian import temporal_connect
     from wulian.settings import get_settings
     from wulian.store_repair import RepairReport, parse_since, repair
 
@@ -312,7 +311,7 @@ def store_repair(
                    f"{len(report.unreadable)} unreadable")
 
     async def _repair() -> RepairReport:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        client = await temporal_connect.connect(settings)
         db = _store()
         try:
             return await repair(client, db, since=moment, dry_run=dry_run, concurrency=concurrency, progress=progress)
@@ -370,9 +369,8 @@ def reports_recompute(
     import uuid
     from datetime import UTC, datetime
 
-    from temporalio.client import Client
-
     from workflows.period_report import BadPeriod, PeriodReport, ReportRequest, has_ended, parse_period
+    from wulian import temporal_connect
     from wulian.settings import get_settings
 
     try:
@@ -389,7 +387,7 @@ def reports_recompute(
     settings = get_settings()
 
     async def _recompute() -> None:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        client = await temporal_connect.connect(settings)
         handle = await client.start_workflow(
             PeriodReport.run,
             ReportRequest(period=wanted.code, recompute=True, actor=actor[:64], reason=reason.strip()),

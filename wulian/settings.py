@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file under data_dir
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    #: Connecting to a Temporal cluster (``wulian/temporal_connect.py``; docs/ARCHITECTURE.md,
+    #: "Production shape"): TLS on or off, and optionally the CA bundle that signs the server's
+    #: certificate and a client certificate and key (mTLS), as PEM files. Off for the local dev server.
+    temporal_tls: bool = False
+    temporal_tls_ca_file: Path | None = None
+    temporal_tls_cert_file: Path | None = None
+    temporal_tls_key_file: Path | None = None
+    #: An API key for Temporal Cloud or a cluster that takes them (sent as a bearer token; implies TLS).
+    #: Give it in the environment (``WULIAN_TEMPORAL_API_KEY``), never in a committed file.
+    temporal_api_key: str = ""
     temporal_task_queue: str = "wulian-events"
     temporal_ui_port: int = 8233
     #: Base address of the Temporal UI, used for links from the event page.
