@@ -32,6 +32,27 @@ import_app = typer.Typer(help="Importing reports from other systems (12345 hotli
 app.add_typer(import_app, name="import")
 apikey_app = typer.Typer(help="Integrations' API keys (JSON API and Open311).", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+temporal_app = typer.Typer(help="The Temporal namespace the platform runs on.", no_args_is_help=True)
+app.add_typer(temporal_app, name="temporal")
+
+
+@temporal_app.command("setup")
+def temporal_setup() -> None:
+    """Register the search attributes and create the report schedules on the configured Temporal
+    (a cluster: what ``make run`` does for its dev server). Safe to repeat."""
+    from wulian import temporal_connect
+    from wulian.report_schedules import ensure_report_schedules
+    from wulian.settings import get_settings
+    from wulian.temporal_setup import ensure_search_attributes
+
+    async def go() -> list[str]:
+        settings = get_settings()
+        client = await temporal_connect.connect(settings)
+        await ensure_search_attributes(client, settings.temporal_namespace)
+        return await ensure_report_schedules(client, settings.temporal_task_queue)
+
+    created = asyncio.run(go())
+    typer.echo(f"search attributes registered; report schedules created: {len(created)}")
 
 
 @app.command()
