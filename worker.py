@@ -40,10 +40,10 @@ log = logging.getLogger("wulian.worker")
 #: memory per cached workflow (issue 13). They go through together: a class the workflow checks with
 #: ``isinstance`` (``EventReport``) must be the same object in the workflow, in ``workflows.inputs``
 #: and in the data converter, which is true when all of them are the worker's own modules. Only the
-#: workflow modules themselves (``workflows.event_lifecycle`` and the others) are loaded per instance,
-#: as the sandbox requires.
+#: workflow modules themselves are loaded per instance, as the sandbox requires, which is why
+#: ``workflows.event_lifecycle`` holds only the class and its body is ``workflows.event_core``.
 PASSTHROUGH = ("transitions", "six", "phonenumbers", "workflows.types", "workflows.inputs",
-               "workflows.lifecycle", "workflows.policy")
+               "workflows.lifecycle", "workflows.policy", "workflows.event_core")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
