@@ -23,8 +23,10 @@ from store.db import Database
 from workflows.event_lifecycle import EventLifecycle
 from workflows.period_report import PeriodReport
 from workflows.webhook_delivery import WebhookDelivery
+from wulian.logs import configure_logging
 from wulian.report_schedules import ensure_report_schedules
 from wulian.settings import Settings, get_settings
+from wulian.telemetry import interceptors, worker_runtime
 
 log = logging.getLogger("wulian.worker")
 
@@ -87,6 +89,7 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
         workflow_runner=workflow_runner(),
         max_concurrent_activities=limits.activities,
         max_concurrent_local_activities=limits.local_activities,
+        interceptors=interceptors(),  # activity metrics and log scope (wulian/telemetry.py)
     )
 
 
@@ -94,7 +97,9 @@ async def run(settings: Settings) -> None:
     """Connect, serve until SIGINT/SIGTERM, then shut down gracefully."""
     db = open_store(settings)
     await db.upgrade()  # normally a no-op: the launcher or `wulian db upgrade` ran first
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    # The runtime serves the worker's Prometheus endpoint (wulian/telemetry.py).
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                  runtime=worker_runtime(settings))
     await ensure_report_schedules(client, settings.temporal_task_queue)  # normally there: the launcher made them
     worker = build_worker(client, db, settings.temporal_task_queue, settings=settings)
     # Changes queued while no worker ran (or whose wake-up was lost) are sent now.
@@ -110,5 +115,5 @@ async def run(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(get_settings(), "worker")
     asyncio.run(run(get_settings()))
