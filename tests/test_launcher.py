@@ -122,14 +122,14 @@ class Launcher:
         return "\n".join(parts)
 
     async def wait_ready(self) -> None:
-        """Wait until the web's /healthz answers 200, the Temporal UI answers HTTP and the launcher
+        """Wait until the web's /readyz answers 200, the Temporal UI answers HTTP and the launcher
         printed its banner (from then on it supervises: before, a child's death is a failed start)."""
         deadline = time.monotonic() + READY_TIMEOUT
         async with httpx.AsyncClient(timeout=2) as http:
             while True:
                 assert self.proc.poll() is None, f"launcher exited early\n{self.diagnostics()}"
                 try:
-                    health = await http.get(f"http://127.0.0.1:{self.web_port}/healthz")
+                    health = await http.get(f"http://127.0.0.1:{self.web_port}/readyz")
                     ui = await http.get(f"http://127.0.0.1:{self.ui_port}/")
                     if health.status_code == 200 and ui.status_code < 500 and "Ctrl-C to stop" in (
                         self.output.read_text(errors="replace")
@@ -187,7 +187,7 @@ async def kill_worker_then_web(launcher: Launcher) -> None:
     async def poll_health(http: httpx.AsyncClient) -> None:
         while not stop_polling.is_set():
             try:
-                health.append((await http.get(f"{base}/healthz")).status_code)
+                health.append((await http.get(f"{base}/readyz")).status_code)
             except httpx.HTTPError as exc:
                 health.append(repr(exc))
             await asyncio.sleep(0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ from workflows.types import (
     TriageCommand,
     UnmergeCommand,
 )
+from wulian.logs import bind
+
+log = logging.getLogger("wulian.web.commands")
 
 _STATUS = {CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404, INVALID: 400}
 _T = TypeVar("_T")
@@ -188,6 +192,7 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
     and a fresh tracking key (or those ``prepared``), and wait briefly for its dispatch to be recorded."""
     prepared = prepared or await prepare(ctx, report)
     event_id, grant = prepared.event_id, prepared.grant
+    bind(event_id=event_id, workflow_id=event_id)
     report.receipt_code = grant.receipt_code
     report.tracking_key_hash, report.tracking_nonce = grant.tracking_key_hash, grant.tracking_nonce
     camera = camera_of(report)
@@ -208,6 +213,7 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
         if not (prepared.adopt and not report.external_id):
             # An existing event: nothing of it is answered (no receipt code, no key: only its first
             # reporter holds them), so there is nothing to wait for.
+            log.info("report of an existing event (duplicate)")
             return Started(event_id, None, None, duplicate=True)
         # Started by this report's own earlier request (its id was drawn at random for it alone).
         handle = client.get_workflow_handle_for(EventLifecycle.run, event_id)
@@ -218,6 +224,7 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
         )
     except (TimeoutError, RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
         snapshot = None  # recorded durably anyway; the answer says 202 (accepted, not yet routed)
+    log.info("event started: %s", "dispatched" if snapshot is not None else "not yet routed")
     return Started(event_id, grant.receipt_code, snapshot, tracking_key=grant.tracking_key)
 
 
@@ -232,6 +239,7 @@ async def _start_camera_alarm(ctx: AppContext, report: EventReport, camera: str,
     # Every alarm is one occurrence, counted once by its id (a repeated delivery counts nothing).
     report.external_id = report.external_id or f"{camera}:{secrets.token_hex(8)}"
     claimed = await camera_alarms.claim(ctx.db, camera, report.category, now, window, prepared.event_id)
+    bind(event_id=claimed.event_id, workflow_id=claimed.event_id)  # the camera's open event, maybe not a new one
     client = await ctx.temporal()
     try:
         handle = await client.start_workflow(
@@ -256,7 +264,19 @@ async def _start_camera_alarm(ctx: AppContext, report: EventReport, camera: str,
 
 async def _update(ctx: AppContext, event_id: str, call: Callable[[Any], Awaitable[_T]]) -> _T:
     """Run one update of the event's workflow, ``call(handle)`` (a typed method reference such as
-    ``handle.execute_update(EventLifecycle.claim, cmd)``); its refusals become CommandErrors."""
+    ``handle.execute_update(EventLifecycle.claim, cmd)``); its refusals become CommandErrors. The
+    request's log lines carry the event from here on, and one says how the command ended."""
+    bind(event_id=event_id, workflow_id=event_id)
+    try:
+        result = await _send_update(ctx, event_id, call)
+    except CommandError as exc:
+        log.info("command refused: %s %s", exc.status, exc.code or "")
+        raise
+    log.info("command done")
+    return result
+
+
+async def _send_update(ctx: AppContext, event_id: str, call: Callable[[Any], Awaitable[_T]]) -> _T:
     client = await ctx.temporal()
     handle = client.get_workflow_handle_for(EventLifecycle.run, event_id)
     try:

@@ -49,6 +49,7 @@ from store.db import Database
 from store.seed import is_empty, load_organisation
 from store.users import users_with_password
 from workflows.types import SEARCH_ATTRIBUTES
+from wulian import logs
 from wulian.report_schedules import ensure_report_schedules
 from wulian.settings import DEMO_PASSWORDS, Settings, get_settings
 from wulian.temporal_setup import ensure_search_attributes
@@ -105,6 +106,8 @@ class Child:
 
     name: str
     log: Path
+    #: The lines the launcher adds to the log: JSON lines like the child's own, or readable ones.
+    log_format: str = "json"
     process: asyncio.subprocess.Process | None = field(default=None, repr=False)
     started_at: float = 0.0  # time.monotonic() of the last start
 
@@ -124,13 +127,13 @@ class Child:
         print(line, flush=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("a", encoding="utf-8") as out:
-            out.write(f"=== {line} ===\n")
+            out.write(logs.line(self.log_format, "launcher", text, child=self.name) + "\n")
 
     async def start(self, args: list[str], env: dict[str, str]) -> None:
         """Start ``args`` in ``ROOT`` with stdout and stderr appended to the log file."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
-            out.write(f"\n=== {datetime.now().isoformat(timespec='seconds')} start ===\n".encode())
+            out.write((logs.line(self.log_format, "launcher", "start", child=self.name) + "\n").encode())
             out.flush()
             self.process = await asyncio.create_subprocess_exec(
                 *args,
@@ -369,6 +372,7 @@ async def start_temporal(settings: Settings, child: Child) -> None:
         "--ui-port", str(settings.temporal_ui_port),
         "--namespace", settings.temporal_namespace,
         "--log-level", "warn",
+        "--log-format", "json" if settings.log_format == "json" else "text",
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         args += ["--search-attribute", f"{name}={kind}"]
@@ -449,7 +453,7 @@ def web_command(settings: Settings) -> list[str]:
     (web/client_address.py). ``--no-access-log``: an access log keeps every URL, and a reporter's
     tracking link carries their key (``/track/<code>?key=``), which must be kept nowhere."""
     return [
-        sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "web.app:serve", "--factory",
         "--host", settings.web_host, "--port", str(settings.web_port),
         "--no-proxy-headers", "--no-access-log",
     ]  # fmt: skip
@@ -477,12 +481,13 @@ async def launch(settings: Settings, temporal: Child, worker: Child, web: Child)
     await worker.start(worker_command(), env)
     await web.start(web_command(settings), env)
     web_url = http_base(settings.web_host, settings.web_port)
-    await wait_until("the web", lambda: web_healthy(f"{web_url}/healthz"), [temporal, worker, web])
+    # Ready, not just alive: the banner says the platform works, store and Temporal answering.
+    await wait_until("the web", lambda: web_healthy(f"{web_url}/readyz"), [temporal, worker, web])
     print(banner(settings, web_url, web.log.parent), flush=True)
 
     async def start_web() -> None:
         await web.start(web_command(settings), env)
-        # Any answer will do: /healthz says 503 while Temporal is down, no reason to restart the web.
+        # Alive will do: a web that is not ready because Temporal is down is no reason to restart it.
         await wait_until("the web", lambda: web_answers(f"{web_url}/healthz"), [web])
 
     supervisors = [
@@ -503,10 +508,10 @@ async def main() -> int:
     """Run until Ctrl-C / SIGTERM (exit 0) or until something fails (exit 1, or 2: refused)."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    logs = settings.data_dir / "logs"
-    temporal = Child("Temporal dev server", logs / "temporal.log")
-    worker = Child("worker", logs / "worker.log")
-    web = Child("web", logs / "web.log")
+    log_dir = settings.data_dir / "logs"
+    temporal = Child("Temporal dev server", log_dir / "temporal.log", settings.log_format)
+    worker = Child("worker", log_dir / "worker.log", settings.log_format)
+    web = Child("web", log_dir / "web.log", settings.log_format)
 
     task = asyncio.current_task()
     assert task is not None
@@ -543,6 +548,7 @@ async def main() -> int:
 
 def run() -> None:
     """Entry point: run :func:`main` and exit with its status."""
+    logs.configure_logging(get_settings(), "launcher")  # the launcher's own log lines (its notes are prints)
     code = asyncio.run(main())
     sys.stdout.flush()
     sys.stderr.flush()

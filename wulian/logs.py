@@ -35,8 +35,8 @@ from wulian.settings import Settings
 #: context variable, hence the same dict, so an actor bound by one of them is on every later line.
 _SCOPE: ContextVar[dict[str, Any] | None] = ContextVar("wulian_log_scope", default=None)
 
-#: Loggers that bring handlers of their own (uvicorn's) and must hand their records to the root's.
-_OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+#: Loggers that bring handlers of their own (uvicorn's, Litestar's) and must hand their records to the root's.
+_OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar")
 
 
 @contextmanager
