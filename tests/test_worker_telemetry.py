@@ -43,7 +43,6 @@ async def metrics_client(time_env: WorkflowEnvironment) -> AsyncIterator[tuple[C
     worker's (the runtime lives as long as the process: one per module)."""
     port = free_port()
     runtime = telemetry.worker_runtime(Settings(worker_metrics_port=port))
-    assert runtime is not None
     client = await Client.connect(time_env.client.service_client.config.target_host, namespace="default",
                                   runtime=runtime)
     yield client, f"http://127.0.0.1:{port}/metrics"
@@ -156,9 +155,18 @@ async def test_failures_are_counted_by_activity_type_and_error_class(metrics_cli
     assert value(samples, "wulian_activity_failures_total", task_queue=tq, activity_type="telemetry_ok") == 0
 
 
-def test_a_taken_port_leaves_the_worker_without_its_endpoint_not_without_work() -> None:
+async def test_a_taken_port_leaves_the_worker_without_its_endpoint_not_without_work(
+    time_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        assert telemetry.worker_runtime(Settings(worker_metrics_port=taken.getsockname()[1])) is None
-    assert telemetry.worker_runtime(Settings(worker_metrics_port=0)) is None
+        port = taken.getsockname()[1]
+        runtime = telemetry.worker_runtime(Settings(worker_metrics_port=port))
+        assert f"no metrics endpoint at 127.0.0.1:{port}" in caplog.text
+        client = await Client.connect(time_env.client.service_client.config.target_host, runtime=runtime)
+        tq = f"tq-{uuid.uuid4().hex[:8]}"
+        async with Worker(client, task_queue=tq, workflows=[Probe], activities=[ok_activity, failing_activity],
+                          interceptors=telemetry.interceptors(), workflow_runner=UnsandboxedWorkflowRunner()):
+            assert await client.execute_workflow(Probe.run, "y", id=f"probe-{tq}", task_queue=tq) == (
+                "failed as expected")

@@ -133,6 +133,7 @@ def configure_logging(settings: Settings, process: str, stream: TextIO | None = 
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    logging.captureWarnings(True)  # a warning is a log line too, not a bare line on stderr
     return handler
 
 

@@ -48,29 +48,31 @@ log = logging.getLogger("wulian.telemetry")
 EVENT_WORKFLOW = "EventLifecycle"
 
 
-def worker_runtime(settings: Settings) -> Runtime | None:
-    """A Temporal runtime exporting its metrics at the worker's Prometheus address from
-    ``settings``, or None (the default runtime, no endpoint) when ``worker_metrics_port`` is 0 or
-    taken: metrics must not stop the worker from working."""
-    if not settings.worker_metrics_port:
-        return None
-    address = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
-    try:
-        return metrics_runtime(address)
-    except ValueError as exc:  # the port is taken: the worker works on, without its endpoint
-        log.warning("no metrics endpoint at %s: %s", address, exc)
-        return None
+def worker_runtime(settings: Settings) -> Runtime:
+    """The worker's Temporal runtime: the SDK core's log lines forwarded to Python logging (so they
+    are JSON lines like the rest), its metrics at the Prometheus address from ``settings``. Without
+    the endpoint when ``worker_metrics_port`` is 0 or taken: metrics must not stop the worker."""
+    if settings.worker_metrics_port:
+        address = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+        try:
+            return metrics_runtime(address)
+        except ValueError as exc:  # the port is taken: the worker works on, without its endpoint
+            log.warning("no metrics endpoint at %s: %s", address, exc)
+    return Runtime(telemetry=TelemetryConfig(logging=_core_logs()))
 
 
 def metrics_runtime(bind_address: str) -> Runtime:
     """A Temporal runtime serving Prometheus metrics at ``bind_address`` (``host:port``): counters
     with the ``_total`` suffix, durations in seconds, as Prometheus expects."""
     prometheus = PrometheusConfig(bind_address=bind_address, counters_total_suffix=True, durations_as_seconds=True)
-    # The SDK core's own lines go through Python logging, so they come out as the worker's JSON lines
-    # too (by default the core writes its own format to the console).
-    core_logs = LoggingConfig(filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
-                              forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")))
-    return Runtime(telemetry=TelemetryConfig(metrics=prometheus, logging=core_logs))
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus, logging=_core_logs()))
+
+
+def _core_logs() -> LoggingConfig:
+    # By default the SDK core writes its own format to the console; forwarded, its lines go through
+    # the process's log handler like every other.
+    return LoggingConfig(filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")))
 
 
 @dataclass(frozen=True)
