@@ -7,7 +7,7 @@ Order of events:
 2. start ``temporal server start-dev`` (binary from the venv, never downloaded) on a SQLite file in
    the data directory, so a second start resumes with all workflows intact;
 3. register the search attributes, create the report schedules (``wulian/report_schedules.py``) unless
-   they exist, start ``worker.py`` and the web app (uvicorn);
+   they exist, start ``worker.py`` (``worker_processes`` of them, default one per two cores) and the web app (uvicorn);
 4. print where everything is, then supervise: a worker or web that dies is started again after a
    back-off (1 s, doubling up to 30 s, back to 1 s once a child has run a minute), with a line in
    the terminal and in the child's log saying what died, its exit status and when it restarts; a
@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import os
 import shutil
 import signal
@@ -439,6 +440,7 @@ def banner(settings: Settings, web_url: str, logs: Path) -> str:
         f"数据目录 Data directory:    {settings.data_dir}",
         f"日志 Logs:                  {logs / 'temporal.log'}",
         f"                            {logs / 'worker.log'}",
+        *(f"                            {logs / f'worker-{n}.log'}" for n in range(2, settings.worker_count + 1)),
         f"                            {logs / 'web.log'}",
         "按 Ctrl-C 停止 / Ctrl-C to stop",
         "=" * 72,
@@ -459,7 +461,23 @@ def web_command(settings: Settings) -> list[str]:
     ]  # fmt: skip
 
 
-async def launch(settings: Settings, temporal: Child, worker: Child, web: Child) -> NoReturn:
+def worker_children(settings: Settings, logs: Path) -> list[Child]:
+    """The worker processes to run (``settings.worker_count``): ``worker`` logging to ``worker.log``,
+    then ``worker 2`` to ``worker-2.log`` and so on."""
+    return [Child("worker" if n == 1 else f"worker {n}", logs / ("worker.log" if n == 1 else f"worker-{n}.log"),
+                  settings.log_format)
+            for n in range(1, settings.worker_count + 1)]
+
+
+def worker_env(env: dict[str, str], settings: Settings, index: int) -> dict[str, str]:
+    """The environment of worker number ``index`` (0-based): its own metrics port, the configured
+    one plus ``index`` (wulian/telemetry.py)."""
+    if not settings.worker_metrics_port:
+        return env
+    return {**env, "WULIAN_WORKER_METRICS_PORT": str(settings.worker_metrics_port + index)}
+
+
+async def launch(settings: Settings, temporal: Child, workers: list[Child], web: Child) -> NoReturn:
     """Start everything, print the banner, then keep the children running (until cancellation,
     or until the dev server cannot be brought back)."""
     for what, host, port in [
@@ -477,12 +495,13 @@ async def launch(settings: Settings, temporal: Child, worker: Child, web: Child)
 
     # Relative paths would resolve against the children's working directory: pass it absolute.
     env = {**os.environ, "WULIAN_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
-    print("启动 worker 和网页 / starting the worker and the web ...", flush=True)
-    await worker.start(worker_command(), env)
+    print(f"启动 {len(workers)} 个 worker 和网页 / starting {len(workers)} worker(s) and the web ...", flush=True)
+    for index, worker in enumerate(workers):
+        await worker.start(worker_command(), worker_env(env, settings, index))
     await web.start(web_command(settings), env)
     web_url = http_base(settings.web_host, settings.web_port)
     # Ready, not just alive: the banner says the platform works, store and Temporal answering.
-    await wait_until("the web", lambda: web_healthy(f"{web_url}/readyz"), [temporal, worker, web])
+    await wait_until("the web", lambda: web_healthy(f"{web_url}/readyz"), [temporal, *workers, web])
     print(banner(settings, web_url, web.log.parent), flush=True)
 
     async def start_web() -> None:
@@ -492,7 +511,9 @@ async def launch(settings: Settings, temporal: Child, worker: Child, web: Child)
 
     supervisors = [
         asyncio.create_task(supervise(temporal, lambda: start_temporal(settings, temporal), TEMPORAL_RESTARTS)),
-        asyncio.create_task(supervise(worker, lambda: worker.start(worker_command(), env), CHILD_RESTARTS)),
+        *(asyncio.create_task(supervise(worker, functools.partial(worker.start, worker_command(),
+                                                                  worker_env(env, settings, index)),
+                                        CHILD_RESTARTS)) for index, worker in enumerate(workers)),
         asyncio.create_task(supervise(web, start_web, CHILD_RESTARTS)),
     ]
     try:
@@ -510,7 +531,7 @@ async def main() -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = settings.data_dir / "logs"
     temporal = Child("Temporal dev server", log_dir / "temporal.log", settings.log_format)
-    worker = Child("worker", log_dir / "worker.log", settings.log_format)
+    workers = worker_children(settings, log_dir)
     web = Child("web", log_dir / "web.log", settings.log_format)
 
     task = asyncio.current_task()
@@ -529,7 +550,7 @@ async def main() -> int:
 
     code = 0
     try:
-        await launch(settings, temporal, worker, web)
+        await launch(settings, temporal, workers, web)
     except asyncio.CancelledError:
         if not received:
             raise
@@ -540,7 +561,7 @@ async def main() -> int:
         code = exc.code
     finally:
         shutting_down = True
-        for child in (web, worker, temporal):  # web first: it is the one talking to the others
+        for child in (web, *workers, temporal):  # web first: it is the one talking to the others
             await child.stop()
     print("已停止 / stopped", flush=True)
     return code
