@@ -178,4 +178,4 @@ async def test_ready_and_a_command_s_lines_name_its_event_and_actor(platform: Pl
     assert done[0] | {"timestamp": "-"} == {
         "message": "command done", "event_id": event_id, "workflow_id": event_id, "actor": "wg_hs01_g1",
         "method": "POST", "route": "/api/tasks/{task_id}/claim", "level": "info",
-        "logger": "wulian.web.commands", "process": "web", "timestamp": "-"}
+        "logger": "wulian.commands", "process": "web", "timestamp": "-"}

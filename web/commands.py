@@ -53,8 +53,6 @@ from workflows.types import (
 )
 from wulian.logs import bind
 
-log = logging.getLogger("wulian.web.commands")
-
 log = logging.getLogger("wulian.commands")
 
 _STATUS = {CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404, INVALID: 400}
