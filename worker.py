@@ -27,8 +27,10 @@ from workflows.event_lifecycle import EventLifecycle
 from workflows.period_report import PeriodReport
 from workflows.webhook_delivery import WebhookDelivery
 from wulian import temporal_connect
+from wulian.logs import configure_logging
 from wulian.report_schedules import ensure_report_schedules
 from wulian.settings import Settings, get_settings
+from wulian.telemetry import interceptors, worker_runtime
 
 log = logging.getLogger("wulian.worker")
 
@@ -113,6 +115,7 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
         workflow_runner=workflow_runner(),
         max_concurrent_activities=limits.activities,
         max_concurrent_local_activities=limits.local_activities,
+        interceptors=interceptors(),  # activity metrics and log scope (wulian/telemetry.py)
         max_cached_workflows=settings.worker_cached_workflows,
         max_concurrent_workflow_task_polls=settings.worker_workflow_pollers,
         max_concurrent_activity_task_polls=settings.worker_activity_pollers,
@@ -123,7 +126,8 @@ async def run(settings: Settings) -> None:
     """Connect, serve until SIGINT/SIGTERM, then shut down gracefully."""
     db = open_store(settings)
     await db.upgrade()  # normally a no-op: the launcher or `wulian db upgrade` ran first
-    client = await temporal_connect.connect(settings)
+    # The runtime serves the worker's Prometheus endpoint (wulian/telemetry.py).
+    client = await temporal_connect.connect(settings, runtime=worker_runtime(settings))
     await ensure_report_schedules(client, settings.temporal_task_queue)  # normally there: the launcher made them
     worker = build_worker(client, db, settings.temporal_task_queue, settings=settings)
     # Changes queued while no worker ran (or whose wake-up was lost) are sent now.
@@ -139,5 +143,5 @@ async def run(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(get_settings(), "worker")
     asyncio.run(run(get_settings()))

@@ -96,14 +96,14 @@ class Platform:
             )
 
     async def ready(self) -> None:
-        """Wait until the web answers /healthz (the launcher starts it last)."""
+        """Wait until the web answers /readyz (the launcher starts it last)."""
         deadline = time.monotonic() + READY_TIMEOUT
         async with httpx.AsyncClient(timeout=2) as http:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise SystemExit(f"the launcher exited ({self.proc.returncode}):\n{self.output.read_text()}")
                 try:
-                    if (await http.get(f"{self.url}/healthz")).status_code == 200:
+                    if (await http.get(f"{self.url}/readyz")).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass

@@ -325,6 +325,11 @@ MATRIX: list[Row] = [
     _row("POST", "/open311/v2/{name:str}", "/open311/v2/requests.json",
          "403 403 403 403 403 403 403 403 403 403 403",
          note="reporting needs an integration's key with report: a staff login is none"),
+    _row("GET", "/metrics", "/metrics", "404 404 404 404 404 404 404 404 404 404 404",
+         note="internal (web/metrics.py): from a non-loopback address only WULIAN_METRICS_TOKEN admits; "
+              "a login's token is none"),
+    _row("GET", "/readyz", "/readyz", "200 200 200 200 200 200 200 200 200 200 200",
+         note="public readiness: up or down, nothing about anybody (web/health.py)"),
     _row("GET", "/api/subscriptions", "/api/subscriptions",
          "401 401 401 401 401 401 401 401 401 401 401",
          note="an integration's key with subscribe only (tests/test_api_subscriptions.py): a login is none"),

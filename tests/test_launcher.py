@@ -122,14 +122,14 @@ class Launcher:
         return "\n".join(parts)
 
     async def wait_ready(self) -> None:
-        """Wait until the web's /healthz answers 200, the Temporal UI answers HTTP and the launcher
+        """Wait until the web's /readyz answers 200, the Temporal UI answers HTTP and the launcher
         printed its banner (from then on it supervises: before, a child's death is a failed start)."""
         deadline = time.monotonic() + READY_TIMEOUT
         async with httpx.AsyncClient(timeout=2) as http:
             while True:
                 assert self.proc.poll() is None, f"launcher exited early\n{self.diagnostics()}"
                 try:
-                    health = await http.get(f"http://127.0.0.1:{self.web_port}/healthz")
+                    health = await http.get(f"http://127.0.0.1:{self.web_port}/readyz")
                     ui = await http.get(f"http://127.0.0.1:{self.ui_port}/")
                     if health.status_code == 200 and ui.status_code < 500 and "Ctrl-C to stop" in (
                         self.output.read_text(errors="replace")
@@ -187,7 +187,7 @@ async def kill_worker_then_web(launcher: Launcher) -> None:
     async def poll_health(http: httpx.AsyncClient) -> None:
         while not stop_polling.is_set():
             try:
-                health.append((await http.get(f"{base}/healthz")).status_code)
+                health.append((await http.get(f"{base}/readyz")).status_code)
             except httpx.HTTPError as exc:
                 health.append(repr(exc))
             await asyncio.sleep(0.2)
@@ -238,6 +238,26 @@ async def kill_worker_then_web(launcher: Launcher) -> None:
     assert f"worker 意外退出 / exited unexpectedly (pid {worker_pid}" in worker_log
 
 
+async def assert_metrics(web_port: int, metrics_port: int) -> None:
+    """The web's /metrics answers this machine; the worker's endpoint carries the SDK's metrics of its
+    task queue (its pollers and slots: no workflow task of that queue need have run yet)."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        web = await http.get(f"http://127.0.0.1:{web_port}/metrics")
+        assert web.status_code == 200 and 'route="/readyz"' in web.text, web.text[:2000]
+        worker = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert worker.status_code == 200, worker.text[:2000]
+        assert 'temporal_worker_task_slots_available{' in worker.text and 'task_queue="wulian-events"' in worker.text
+
+
+def assert_json_lines(log: Path, process: str) -> None:
+    """Every line of a child's log is a JSON object (the launcher's notes included), and the
+    child's own lines say which process wrote them."""
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert all(isinstance(line, dict) and "message" in line for line in lines)
+    assert any(line["process"] == process for line in lines), lines[:20]
+    assert any(line["process"] == "launcher" for line in lines)
+
+
 async def assert_report_schedules(client: Client) -> None:
     """The report schedules exist (the launcher makes them before it prints its banner): monthly on the
     1st at 02:00 and annual on 1 January at 02:30, Asia/Shanghai, starting PeriodReport on the task queue."""
@@ -260,7 +280,7 @@ def count_users(data_dir: Path) -> int:
 
 async def test_launcher_starts_restarts_stops_and_resumes(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    web_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    web_port, temporal_port, ui_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WULIAN_")}
     env.update(
         WULIAN_MODE="demo",
@@ -271,6 +291,7 @@ async def test_launcher_starts_restarts_stops_and_resumes(tmp_path: Path) -> Non
         WULIAN_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
         WULIAN_TEMPORAL_UI_PORT=str(ui_port),
         WULIAN_TEMPORAL_UI_URL=f"http://127.0.0.1:{ui_port}",
+        WULIAN_WORKER_METRICS_PORT=str(metrics_port),
     )
     address = f"127.0.0.1:{temporal_port}"
     demo_users = len(json.loads(DEMO_ORGANISATION.read_text(encoding="utf-8"))["users"])
@@ -282,6 +303,7 @@ async def test_launcher_starts_restarts_stops_and_resumes(tmp_path: Path) -> Non
         client = await Client.connect(address)
         await assert_report_schedules(client)
         await client.start_workflow("LauncherResumeProbe", id=PROBE_ID, task_queue=IDLE_QUEUE)
+        await assert_metrics(web_port, metrics_port)
         await kill_worker_then_web(first)
         assert await first.interrupt() == 0, first.diagnostics()
     finally:
@@ -291,6 +313,8 @@ async def test_launcher_starts_restarts_stops_and_resumes(tmp_path: Path) -> Non
     assert not accepts(web_port), "the web is still listening"
     assert processes_mentioning(str(data_dir)) == [], "children outlived the launcher"
     assert count_users(data_dir) == demo_users
+    assert_json_lines(data_dir / "logs" / "worker.log", "worker")
+    assert_json_lines(data_dir / "logs" / "web.log", "web")
 
     # Second run on the same data directory: resumes, nothing loaded twice.
     second = Launcher(data_dir, env, web_port, ui_port)

@@ -599,7 +599,7 @@ def test_every_html_page_route_is_rendered() -> None:
     settings = Settings(data_dir=Path("/tmp"), secret_key="x" * 40)  # noqa: S108
     app = create_app(settings, AppContext(settings=settings, db=Database("sqlite+aiosqlite://")))
     # /schema/...: the documents for tools; /open311: GeoReport v2, JSON and XML for other systems
-    not_pages = ("/api", "/static", "/schema/", "/healthz", "/open311/")
+    not_pages = ("/api", "/static", "/schema/", "/healthz", "/readyz", "/metrics", "/open311/")
     skipped = {"/", "/lang/{lang:str}", "/events/{event_id:str}/timeline.csv", "/photos/{photo_id:str}",
                "/track/{code:str}/photos/{photo_id:str}", "/track/{code:str}/public/{photo_id:str}",
                "/search/export.xlsx",

@@ -66,7 +66,7 @@ async def served(dev_env: WorkflowEnvironment,
             async with httpx.AsyncClient() as http:
                 for _ in range(200):
                     try:
-                        if (await http.get(f"{base}/healthz")).status_code == 200:
+                        if (await http.get(f"{base}/readyz")).status_code == 200:
                             break
                     except httpx.HTTPError:
                         pass

@@ -22,6 +22,7 @@ from litestar.handlers.base import BaseRouteHandler
 from web.auth import CurrentUser, resolve_user
 from web.context import AppContext
 from web.errors import refusal
+from wulian.logs import bind
 
 #: Where the resolved user is kept on the connection's state (None: resolved, nobody logged in).
 _STATE_KEY = "wulian_user"
@@ -50,6 +51,8 @@ async def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Curren
     if found is _UNRESOLVED:
         found = await resolve_user(app_context(connection), connection, api=is_api(connection))  # type: ignore[arg-type]
         connection.state[_STATE_KEY] = found
+        if found is not None:
+            bind(actor=found.username)  # the request's log lines name who is logged in from here on
     assert found is None or isinstance(found, CurrentUser)
     return found
 

@@ -46,19 +46,6 @@ SUGGEST_MAX_LIMIT = 20
 
 
 
-class HealthController(Controller):
-    """Liveness and dependencies."""
-
-    @get("/healthz", exclude_from_csrf=True)
-    async def healthz(self, ctx: AppContext) -> Response[dict[str, Any]]:
-        """Temporal and database status; 503 when either is down."""
-        temporal_ok = await ctx.temporal_ok()
-        db_ok = await ctx.db.ping()
-        ok = temporal_ok and db_ok
-        body = {"status": "ok" if ok else "degraded", "temporal": temporal_ok, "database": db_ok}
-        return Response(body, status_code=200 if ok else 503)
-
-
 class AuthController(Controller):
     """Login and logout for API clients."""
 
@@ -376,7 +363,6 @@ class AdminController(Controller):
 
 
 API_CONTROLLERS = [
-    HealthController,
     AuthController,
     CatalogueController,
     EventController,

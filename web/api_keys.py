@@ -22,6 +22,7 @@ from store.api_keys import Integration, resolve
 from store.users import audit
 from web.context import AppContext
 from web.request_limits import Limit, Limited, hit
+from wulian.logs import bind
 
 #: The header that carries an integration's key.
 HEADER = "X-API-Key"
@@ -57,6 +58,7 @@ async def require(ctx: AppContext, request: ASGIConnection[Any, Any, Any, Any], 
     integration = await resolve(ctx.db, key) if key else None
     if integration is None:
         raise KeyRefused(401, "missing, unknown or revoked API key")
+    bind(actor=integration.actor)  # the request's log lines name the integration from here on
     if not integration.may(scope):
         await audit(ctx.db, integration.actor, "apikey_refused", request.url.path, f"scope {scope}")
         raise KeyRefused(403, f"this API key has no '{scope}' scope")

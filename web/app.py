@@ -35,10 +35,12 @@ from web.errors import error_code, key_of, reason_text, status_text
 from web.event_search import SEARCH_CONTROLLERS
 from web.guards import GuardedRequest, refuse_nul_in_url
 from web.headers import security_headers
+from web.health import HealthController, Readiness
 from web.i18n import LANGUAGES, language_of, translate
 from web.inbox import INBOX_CONTROLLERS
 from web.locate import LOCATE_CONTROLLERS
 from web.lockouts import LOCKOUT_CONTROLLERS
+from web.metrics import MetricsController, RequestMetrics, count_unmatched
 from web.open311 import OPEN311_CONTROLLERS
 from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
@@ -49,6 +51,7 @@ from web.stats import STATS_CONTROLLERS
 from web.track_public import TRACK_PUBLIC_CONTROLLERS
 from web.unit_users import UNIT_USER_CONTROLLERS
 from workflows import policy
+from wulian.logs import configure_logging
 from wulian.settings import Settings, get_settings
 
 HERE = Path(__file__).parent
@@ -107,7 +110,7 @@ def _in_lang(helper: Any) -> Any:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api") or request.url.path == "/healthz"
+    return request.url.path.startswith("/api") or request.url.path in ("/healthz", "/readyz")
 
 
 def _error_response(request: Request, status: int, reason: str, headers: dict[str, str] | None = None,
@@ -183,6 +186,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
 
     app = Litestar(
         route_handlers=[
+            HealthController,
+            MetricsController,
             *API_CONTROLLERS,
             *CONSOLE_CONTROLLERS,
             *PHOTO_CONTROLLERS,
@@ -204,12 +209,14 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         ],
         # Guards (web/access.py) find the context on the app's state; handlers take it as ``ctx``, the
         # logged-in user as ``user`` (admitted by the route's guard) or ``viewer`` (maybe nobody).
-        state=State({"ctx": context}),
+        state=State({"ctx": context, "readiness": Readiness(context)}),
         dependencies={"ctx": Provide(_provide_ctx, sync_to_thread=False), "user": Provide(provide_user),
                       "viewer": Provide(provide_optional_user)},
         # No input ends in a 500: JSON nesting and NUL characters are refused before decoding (web/guards.py).
         request_class=GuardedRequest,
         before_request=refuse_nul_in_url,
+        # Requests counted and timed by route template, their log lines scoped (web/metrics.py).
+        middleware=[RequestMetrics()],
         on_startup=[_startup],
         on_shutdown=[_shutdown],
         template_config=TemplateConfig(
@@ -219,7 +226,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             secret=settings.secret(),
             cookie_httponly=False,
             # Open311 takes form posts from other systems, authenticated by their API key, never a cookie.
-            exclude=["^/api/", "^/healthz$", f"^{SCHEMA_PATH}", "^/open311/"],
+            exclude=["^/api/", "^/healthz$", "^/readyz$", "^/metrics$", f"^{SCHEMA_PATH}", "^/open311/"],
         ),
         openapi_config=OpenAPIConfig(title="Wulian API", version="0.1.0", path=SCHEMA_PATH,
                                      render_plugins=schema_plugins(), use_handler_docstrings=True),
@@ -229,8 +236,18 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             UnicodeDecodeError: _undecodable,
             Exception: _internal_error,
         },
-        before_send=[security_headers(settings)],  # every answer, errors and static files too
+        # Every answer, errors and static files too; answers no route matched are counted here.
+        before_send=[security_headers(settings), count_unmatched],
         debug=False,
     )
     complete_schema(app.openapi_schema)  # what every route answers besides its success (web/openapi.py)
+    return app
+
+
+def serve() -> Litestar:
+    """The web process's app: ``uvicorn web.app:serve --factory`` (the launcher's command). Logs
+    of the process, uvicorn's and Litestar's included, become JSON lines (``wulian/logs.py``)."""
+    settings = get_settings()
+    app = create_app(settings)
+    configure_logging(settings, "web")  # after the app: Litestar configures its logger when built
     return app

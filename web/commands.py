@@ -51,6 +51,7 @@ from workflows.types import (
     TriageCommand,
     UnmergeCommand,
 )
+from wulian.logs import bind
 
 log = logging.getLogger("wulian.commands")
 
@@ -197,6 +198,7 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
     and a fresh tracking key (or those ``prepared``), and wait briefly for its dispatch to be recorded."""
     prepared = prepared or await prepare(ctx, report)
     event_id, grant = prepared.event_id, prepared.grant
+    bind(event_id=event_id, workflow_id=event_id)
     report.receipt_code = grant.receipt_code
     report.tracking_key_hash, report.tracking_nonce = grant.tracking_key_hash, grant.tracking_nonce
     camera = camera_of(report)
@@ -224,6 +226,7 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
         if not (prepared.adopt and not report.external_id):
             # An existing event: nothing of it is answered (no receipt code, no key: only its first
             # reporter holds them), so there is nothing to wait for.
+            log.info("report of an existing event (duplicate)")
             return Started(event_id, None, None, duplicate=True)
         # Started by this report's own earlier request (its id was drawn at random for it alone).
         snapshot = await _wait_dispatched(client.get_workflow_handle_for(EventLifecycle.run, event_id), wait)
@@ -237,6 +240,7 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
                 EventLifecycle.run, report, id=event_id, task_queue=ctx.settings.temporal_task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             )
+    log.info("event started: %s", "dispatched" if snapshot is not None else "not yet routed")
     return Started(event_id, grant.receipt_code, snapshot, tracking_key=grant.tracking_key)
 
 
@@ -271,6 +275,7 @@ async def _start_camera_alarm(ctx: AppContext, report: EventReport, camera: str,
     # Every alarm is one occurrence, counted once by its id (a repeated delivery counts nothing).
     report.external_id = report.external_id or f"{camera}:{secrets.token_hex(8)}"
     claimed = await camera_alarms.claim(ctx.db, camera, report.category, now, window, prepared.event_id)
+    bind(event_id=claimed.event_id, workflow_id=claimed.event_id)  # the camera's open event, maybe not a new one
     client = await ctx.temporal()
     try:
         handle = await client.start_workflow(
@@ -295,7 +300,19 @@ async def _start_camera_alarm(ctx: AppContext, report: EventReport, camera: str,
 
 async def _update(ctx: AppContext, event_id: str, call: Callable[[Any], Awaitable[_T]]) -> _T:
     """Run one update of the event's workflow, ``call(handle)`` (a typed method reference such as
-    ``handle.execute_update(EventLifecycle.claim, cmd)``); its refusals become CommandErrors."""
+    ``handle.execute_update(EventLifecycle.claim, cmd)``); its refusals become CommandErrors. The
+    request's log lines carry the event from here on, and one says how the command ended."""
+    bind(event_id=event_id, workflow_id=event_id)
+    try:
+        result = await _send_update(ctx, event_id, call)
+    except CommandError as exc:
+        log.info("command refused: %s %s", exc.status, exc.code or "")
+        raise
+    log.info("command done")
+    return result
+
+
+async def _send_update(ctx: AppContext, event_id: str, call: Callable[[Any], Awaitable[_T]]) -> _T:
     client = await ctx.temporal()
     handle = client.get_workflow_handle_for(EventLifecycle.run, event_id)
     try:

@@ -73,10 +73,11 @@ class AppContext:
         within ``ORG_CACHE_SECONDS``)."""
         self._org = None
 
-    async def temporal_ok(self) -> bool:
-        """Whether Temporal answers."""
+    async def temporal_ok(self, seconds: float = 3.0) -> bool:
+        """Whether Temporal answers its health check, connecting first if need be, each within
+        ``seconds``."""
         try:
-            client = await asyncio.wait_for(self.temporal(), timeout=3)
-            return bool(await asyncio.wait_for(client.service_client.check_health(), timeout=3))
+            client = await asyncio.wait_for(self.temporal(), timeout=seconds)
+            return bool(await asyncio.wait_for(client.service_client.check_health(), timeout=seconds))
         except Exception:  # noqa: BLE001 - health check: any failure means unhealthy
             return False

@@ -4,7 +4,7 @@ Litestar describes a route's success answer from its handler's return type and a
 validation. What else a route may answer is the same everywhere and is declared here, so that the
 description is exact (schemathesis checks every answer against it, tests/test_schemathesis.py):
 
-- JSON API routes (``/api/...``, ``/healthz``): the refusals of ``web/app.py``'s error handlers
+- JSON API routes (``/api/...``, ``/healthz``, ``/readyz``): the refusals of ``web/app.py``'s error handlers
   (400, 401, 403, 404, 409, 413, 429 with ``Retry-After``, 503), each with the error body
   ``{"status_code", "detail", "extra"?}``; ``POST /api/events`` also 202 (accepted, not yet routed),
   422 (an ``Idempotency-Key`` used for another body) and ``Idempotent-Replayed`` on a repeated answer.
@@ -80,7 +80,7 @@ _FILES = {
 
 def is_api(path: str) -> bool:
     """Whether ``path`` answers JSON (errors included) rather than HTML pages (as ``web/app.py``)."""
-    return path.startswith("/api") or path == "/healthz"
+    return path.startswith("/api") or path in ("/healthz", "/readyz")
 
 
 def _operations(schema: OpenAPI) -> list[tuple[str, str, Operation]]:
@@ -121,9 +121,9 @@ def complete_schema(schema: OpenAPI) -> OpenAPI:
         if not api:
             responses.setdefault("302", OpenAPIResponse(description="To another page (e.g. /login)"))
             responses.setdefault("303", OpenAPIResponse(description="After a form: back to a page with a message"))
-        if path == "/healthz":
+        if path == "/readyz":
             responses.setdefault("503", OpenAPIResponse(
-                description="Degraded: Temporal or the store does not answer",
+                description="Not ready: the store or Temporal does not answer (the reason in the body)",
                 content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}))
         if path == "/api/events" and method == "post":
             responses.setdefault("200", OpenAPIResponse(

@@ -604,5 +604,15 @@ def demo_history(
     typer.echo(f"wrote {written:,} past events over {months} months in {time.monotonic() - started:.0f} s")
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The ``wulian`` command: log lines as every process writes them (``wulian/logs.py``), then the
+    command asked for."""
+    from wulian.logs import configure_logging
+    from wulian.settings import get_settings
+
+    configure_logging(get_settings(), "cli")
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -50,6 +50,7 @@ from store.db import Database
 from store.seed import is_empty, load_organisation
 from store.users import users_with_password
 from workflows.types import SEARCH_ATTRIBUTES
+from wulian import logs
 from wulian.report_schedules import ensure_report_schedules
 from wulian.settings import DEMO_PASSWORDS, Settings, get_settings
 from wulian.temporal_setup import ensure_search_attributes
@@ -106,6 +107,8 @@ class Child:
 
     name: str
     log: Path
+    #: The lines the launcher adds to the log: JSON lines like the child's own, or readable ones.
+    log_format: str = "json"
     process: asyncio.subprocess.Process | None = field(default=None, repr=False)
     started_at: float = 0.0  # time.monotonic() of the last start
 
@@ -125,13 +128,13 @@ class Child:
         print(line, flush=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("a", encoding="utf-8") as out:
-            out.write(f"=== {line} ===\n")
+            out.write(logs.line(self.log_format, "launcher", text, child=self.name) + "\n")
 
     async def start(self, args: list[str], env: dict[str, str]) -> None:
         """Start ``args`` in ``ROOT`` with stdout and stderr appended to the log file."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
-            out.write(f"\n=== {datetime.now().isoformat(timespec='seconds')} start ===\n".encode())
+            out.write((logs.line(self.log_format, "launcher", "start", child=self.name) + "\n").encode())
             out.flush()
             self.process = await asyncio.create_subprocess_exec(
                 *args,
@@ -370,6 +373,7 @@ async def start_temporal(settings: Settings, child: Child) -> None:
         "--ui-port", str(settings.temporal_ui_port),
         "--namespace", settings.temporal_namespace,
         "--log-level", "warn",
+        "--log-format", "json" if settings.log_format == "json" else "text",
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         args += ["--search-attribute", f"{name}={kind}"]
@@ -451,7 +455,7 @@ def web_command(settings: Settings) -> list[str]:
     (web/client_address.py). ``--no-access-log``: an access log keeps every URL, and a reporter's
     tracking link carries their key (``/track/<code>?key=``), which must be kept nowhere."""
     return [
-        sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "web.app:serve", "--factory",
         "--host", settings.web_host, "--port", str(settings.web_port),
         "--no-proxy-headers", "--no-access-log",
     ]  # fmt: skip
@@ -460,8 +464,17 @@ def web_command(settings: Settings) -> list[str]:
 def worker_children(settings: Settings, logs: Path) -> list[Child]:
     """The worker processes to run (``settings.worker_count``): ``worker`` logging to ``worker.log``,
     then ``worker 2`` to ``worker-2.log`` and so on."""
-    return [Child("worker" if n == 1 else f"worker {n}", logs / ("worker.log" if n == 1 else f"worker-{n}.log"))
+    return [Child("worker" if n == 1 else f"worker {n}", logs / ("worker.log" if n == 1 else f"worker-{n}.log"),
+                  settings.log_format)
             for n in range(1, settings.worker_count + 1)]
+
+
+def worker_env(env: dict[str, str], settings: Settings, index: int) -> dict[str, str]:
+    """The environment of worker number ``index`` (0-based): its own metrics port, the configured
+    one plus ``index`` (wulian/telemetry.py)."""
+    if not settings.worker_metrics_port:
+        return env
+    return {**env, "WULIAN_WORKER_METRICS_PORT": str(settings.worker_metrics_port + index)}
 
 
 async def launch(settings: Settings, temporal: Child, workers: list[Child], web: Child) -> NoReturn:
@@ -483,22 +496,24 @@ async def launch(settings: Settings, temporal: Child, workers: list[Child], web:
     # Relative paths would resolve against the children's working directory: pass it absolute.
     env = {**os.environ, "WULIAN_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
     print(f"启动 {len(workers)} 个 worker 和网页 / starting {len(workers)} worker(s) and the web ...", flush=True)
-    for worker in workers:
-        await worker.start(worker_command(), env)
+    for index, worker in enumerate(workers):
+        await worker.start(worker_command(), worker_env(env, settings, index))
     await web.start(web_command(settings), env)
     web_url = http_base(settings.web_host, settings.web_port)
-    await wait_until("the web", lambda: web_healthy(f"{web_url}/healthz"), [temporal, *workers, web])
+    # Ready, not just alive: the banner says the platform works, store and Temporal answering.
+    await wait_until("the web", lambda: web_healthy(f"{web_url}/readyz"), [temporal, *workers, web])
     print(banner(settings, web_url, web.log.parent), flush=True)
 
     async def start_web() -> None:
         await web.start(web_command(settings), env)
-        # Any answer will do: /healthz says 503 while Temporal is down, no reason to restart the web.
+        # Alive will do: a web that is not ready because Temporal is down is no reason to restart it.
         await wait_until("the web", lambda: web_answers(f"{web_url}/healthz"), [web])
 
     supervisors = [
         asyncio.create_task(supervise(temporal, lambda: start_temporal(settings, temporal), TEMPORAL_RESTARTS)),
-        *(asyncio.create_task(supervise(worker, functools.partial(worker.start, worker_command(), env),
-                                        CHILD_RESTARTS)) for worker in workers),
+        *(asyncio.create_task(supervise(worker, functools.partial(worker.start, worker_command(),
+                                                                  worker_env(env, settings, index)),
+                                        CHILD_RESTARTS)) for index, worker in enumerate(workers)),
         asyncio.create_task(supervise(web, start_web, CHILD_RESTARTS)),
     ]
     try:
@@ -514,10 +529,10 @@ async def main() -> int:
     """Run until Ctrl-C / SIGTERM (exit 0) or until something fails (exit 1, or 2: refused)."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    logs = settings.data_dir / "logs"
-    temporal = Child("Temporal dev server", logs / "temporal.log")
-    workers = worker_children(settings, logs)
-    web = Child("web", logs / "web.log")
+    log_dir = settings.data_dir / "logs"
+    temporal = Child("Temporal dev server", log_dir / "temporal.log", settings.log_format)
+    workers = worker_children(settings, log_dir)
+    web = Child("web", log_dir / "web.log", settings.log_format)
 
     task = asyncio.current_task()
     assert task is not None
@@ -554,6 +569,7 @@ async def main() -> int:
 
 def run() -> None:
     """Entry point: run :func:`main` and exit with its status."""
+    logs.configure_logging(get_settings(), "launcher")  # the launcher's own log lines (its notes are prints)
     code = asyncio.run(main())
     sys.stdout.flush()
     sys.stderr.flush()

@@ -121,6 +121,29 @@ class Settings(BaseSettings):
     #: Days back that a new report looks for open reports it may duplicate (``store/duplicates.py``).
     duplicate_days: int = Field(default=30, ge=1, le=365)
 
+    #: Log lines of every process (web, worker, launcher, CLI; ``wulian/logs.py``): ``json``, one JSON
+    #: object a line with the bound event id, workflow id and actor, for machines (the default, and what
+    #: production should keep); ``console``, coloured key=value lines for a developer's terminal.
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    #: Bearer token that admits a scraper to the web's ``/metrics`` from anywhere. Empty: ``/metrics``
+    #: answers only requests from this machine (loopback) that did not come through a proxy; every
+    #: other request gets 404 (``web/metrics.py``).
+    metrics_token: str = ""
+    #: Port of a worker's Prometheus endpoint (``http://127.0.0.1:<port>/metrics``: the Temporal SDK's
+    #: metrics and the activities', ``wulian/telemetry.py``), bound to loopback. 0: none. Several worker
+    #: processes on one machine need a port each.
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    #: Address the worker's metrics endpoint binds to: loopback, for a scraper on this machine; a
+    #: scraper elsewhere needs an address it reaches (and a network that keeps others out: the
+    #: endpoint has no login).
+    worker_metrics_host: str = "127.0.0.1"
+    #: Seconds ``/readyz`` waits for the store's ``SELECT 1`` and for Temporal's health check each.
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    #: Seconds a readiness answer is reused: however often ``/readyz`` is asked, one process probes the
+    #: store and Temporal at most once in this time.
+    readiness_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

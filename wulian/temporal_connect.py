@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from wulian.settings import Settings
@@ -23,11 +24,14 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return TLSConfig(server_root_ca_cert=ca, client_cert=cert, client_private_key=key)
 
 
-async def connect(settings: Settings, *, address: str | None = None, namespace: str | None = None) -> Client:
-    """A Temporal client for ``settings`` (``address`` and ``namespace`` override theirs)."""
+async def connect(settings: Settings, *, address: str | None = None, namespace: str | None = None,
+                  runtime: Runtime | None = None) -> Client:
+    """A Temporal client for ``settings`` (``address`` and ``namespace`` override theirs; ``runtime``:
+    the worker's, with its metrics endpoint, ``wulian/telemetry.py``)."""
     return await Client.connect(
         address or settings.temporal_address,
         namespace=namespace or settings.temporal_namespace,
+        runtime=runtime,
         tls=tls_config(settings),
         api_key=settings.temporal_api_key or None,
     )
