@@ -612,9 +612,8 @@ def simulate(
     from store.db import Database
     from wulian.simulation.compare import HEADERS, differences
     from wulian.simulation.summary import indicator_lines
-    from wulian.simulation.year import Options
+    from wulian.simulation.year import Options, prepare_store
     from wulian.simulation.year import compare as compare_lists
-    from wulian.simulation.year import prepare_store
     from wulian.simulation.year import simulate as run_simulation
 
     console = Console()

@@ -215,7 +215,8 @@ class Difference:
         """The printed cells: unit, tier, workload, grassroots share, on-time rate, escalations."""
         a, c = self.active, self.candidate
         return [self.unit, self.tier, f"{a.workload} → {c.workload} ({self.workload_change:+d})",
-                f"{_pct(a.grassroots_share)} → {_pct(c.grassroots_share)} {_delta_pct(a.grassroots_share, c.grassroots_share)}",
+                f"{_pct(a.grassroots_share)} → {_pct(c.grassroots_share)} "
+                f"{_delta_pct(a.grassroots_share, c.grassroots_share)}",
                 f"{_pct(a.on_time_rate)} → {_pct(c.on_time_rate)} {_delta_pct(a.on_time_rate, c.on_time_rate)}",
                 f"{a.escalations} → {c.escalations} ({c.escalations - a.escalations:+d})"]
 

@@ -34,9 +34,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from rules.worktime import CITY_TZ, add_working_hours
+from store import models
 from store.db import Database
 from store.org import OrgTree
-from store import models
 from web import commands
 from web.auth import CurrentUser, scope_of
 from web.commands import CommandError
@@ -270,7 +270,7 @@ class Simulation:
                 await self._wait(None, d.rate_hours)
                 value = "satisfied" if rated else d.rating  # dissatisfied once, then content with the rework
                 rated = True
-                await self._act(f"rate_{value}", lambda v=value: commands.rate(self.ctx, event_id, v, "", key))
+                await self._rate(event_id, value, key)
                 continue
             task = next((t for t in reversed(snap.tasks) if t.status in ("open", "claimed")
                          and t.kind in ("handle", "verify", "triage")), None)
@@ -288,6 +288,9 @@ class Simulation:
                 first_handling = first_handling or task.task_id
                 extension_asked = await self._handle(event_id, task, event, first, extension_asked)
         self.outcome.abandoned += 1
+
+    async def _rate(self, event_id: str, value: str, key: str) -> None:
+        await self._act(f"rate_{value}", lambda: commands.rate(self.ctx, event_id, value, "", key))
 
     async def _fresh(self, event_id: str, task_id: str) -> Task | None:
         """The task as it is now, when it is still open or claimed and the event has no pending request."""

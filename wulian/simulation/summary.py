@@ -36,9 +36,9 @@ async def summarise(db: Database, org: OrgTree, first: date, last: date, end: da
     out = StoreSummary()
     event, task, warning = models.Event, models.Task, models.SupervisionWarning
     async with db.engine.connect() as conn:
-        for state, n in (await conn.execute(select(event.state, func.count()).group_by(event.state))).all():
+        for state, n in (await conn.execute(select(col(event.state), func.count()).group_by(col(event.state)))).all():
             out.by_state[state] = int(n)
-        for kind, n in (await conn.execute(select(warning.kind, func.count()).group_by(warning.kind))).all():
+        for kind, n in (await conn.execute(select(col(warning.kind), func.count()).group_by(col(warning.kind)))).all():
             out.warnings[kind] = int(n)
         late = (select(func.count()).select_from(task).where(
             col(task.kind) == "handle", col(task.due_at).is_not(None),
@@ -80,9 +80,9 @@ async def unit_figures(db: Database, org: OrgTree) -> Figures:
     task, event = models.Task, models.Event
     last_unit: dict[str, str] = {}
     async with db.engine.connect() as conn:
-        rows = (await conn.execute(select(task.event_id, task.unit, task.status, task.completed_at, task.due_at,
-                                          task.ended_by, task.created_at)
-                                   .where(col(task.kind) == "handle").order_by(task.created_at))).all()
+        rows = (await conn.execute(select(col(task.event_id), col(task.unit), col(task.status), col(task.completed_at),
+                                          col(task.due_at), col(task.ended_by), col(task.created_at))
+                                   .where(col(task.kind) == "handle").order_by(col(task.created_at)))).all()
         for event_id, unit, status, completed, due, ended_by, _ in rows:
             row = out.units[unit]
             row.tier = row.tier or (org.units[unit].tier if unit in org.units else "")
@@ -94,11 +94,12 @@ async def unit_figures(db: Database, org: OrgTree) -> Figures:
                 out.escalations += 1
             if status != "cancelled":
                 last_unit[event_id] = unit
-        places = (await conn.execute(select(event.event_id, event.grid, event.community, event.street))).all()
+        places = (await conn.execute(select(col(event.event_id), col(event.grid), col(event.community),
+                                            col(event.street)))).all()
     areas: dict[str, list[bool]] = defaultdict(list)
     for event_id, grid, community, street in places:
-        unit = last_unit.get(event_id)
-        grassroots = unit is not None and unit in org.units and org.units[unit].tier in GRASSROOTS
+        final = last_unit.get(event_id)
+        grassroots = final is not None and final in org.units and org.units[final].tier in GRASSROOTS
         out.events += 1
         out.grassroots += grassroots
         for area in (grid, community, street):
