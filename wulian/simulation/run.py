@@ -227,16 +227,21 @@ class Simulation:
         self.outcome.started += 1
         if started.snapshot is not None:
             self.outcome.routed_at_once += 1
-        else:  # answered 202 (not routed within the intake wait): wait for the routing, as the inbox would
+        else:  # answered 202 (not routed within the intake wait): look again later in simulated time, so
+            # that the clock moves meanwhile (a real-time wait would hold every other step back)
             client = await self.ctx.temporal()
             handle = client.get_workflow_handle_for(EventLifecycle.run, started.event_id)
-            for attempt in range(50):
+            for attempt in range(20):
                 try:
-                    await handle.execute_update(EventLifecycle.wait_dispatched)
+                    async with self.commands:
+                        await handle.query(EventLifecycle.snapshot)
                     break
-                except RPCError:  # the test server loses an update sent before the run's first task
-                    log.debug("event %s not dispatched yet (attempt %d)", started.event_id, attempt)
-                    await asyncio.sleep(0.2)
+                except (RPCError, WorkflowQueryFailedError):
+                    log.debug("event %s not started yet (attempt %d)", started.event_id, attempt)
+                    await self._wait(None, 0.25)
+            else:
+                self.outcome.refusals["start: never routed"] += 1
+                return None
         return started.event_id, started.tracking_key or ""
 
     async def _life(self, event: PlannedEvent) -> None:
@@ -403,7 +408,7 @@ class Simulation:
 def settings_for(data_dir: Path, task_queue: str | None = None) -> Settings:
     """The platform settings of a simulation run: its own store and task queue."""
     return Settings(data_dir=data_dir, temporal_task_queue=task_queue or f"wulian-sim-{uuid.uuid4().hex[:8]}",
-                    secret_key="simulate-" + uuid.uuid4().hex, intake_wait_seconds=30)
+                    secret_key="simulate-" + uuid.uuid4().hex, intake_wait_seconds=5)
 
 
 async def people_of(db: Database, org: OrgTree) -> People:
