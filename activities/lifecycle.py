@@ -103,7 +103,9 @@ class LifecycleActivities:
         org = await self.org(loc.grid)
         placement = org.locate(loc.grid, loc.lat, loc.lon, loc.address)
         category = (report.category or "").strip()
-        now = datetime.now(UTC)
+        # The server's clock (the same as ours in production; simulated time on the time-skipping test
+        # server, so that a simulated year's deadlines and repeat windows follow its own time).
+        now = activity.info().current_attempt_scheduled_time if activity.in_activity() else datetime.now(UTC)
         repeat = 0
         if placement.grid and category:
             since = now - timedelta(days=engine.policies.repeat_window_days)

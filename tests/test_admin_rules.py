@@ -54,6 +54,8 @@ async def test_admin_uploads_checks_activates_and_diffs(platform: Platform) -> N
     assert r.status_code == 200, r.text
     assert "2026.2" in r.text
     assert re.search(r"层级 <code translate=\"no\">tier</code></td><td>网格</td><td>社区</td>", r.text)
+    # The dry run points to the comparison over a simulated year (wulian simulate --list).
+    assert "同一模拟年" in r.text and "wulian simulate --list 2026.2.json" in r.text
     page = (await http.get("/admin/rules")).text
     assert re.search(r"<code>2026.1</code> ✓", page)  # stored, but not active until confirmed
 

@@ -614,5 +614,88 @@ def main() -> None:
     app()
 
 
+@app.command()
+def simulate(
+    events: int = typer.Option(48_000, help="reports over the period (48,000: Jiangshan's 2018)"),
+    days: int = typer.Option(365, help="the simulated period in days"),
+    seed: int = typer.Option(2018, help="the same seed gives the same reports and the same actors' decisions"),
+    concurrency: int = typer.Option(32, help="commands in flight at once"),
+    tick: int = typer.Option(30, help="simulated minutes that share one advance of the clock"),
+    candidate: Path | None = typer.Option(None, "--list", help="compare this candidate list with the active one"),
+    all_units: bool = typer.Option(False, "--all-units", help="with --list: every unit, not only those that change"),
+    data_dir: Path | None = typer.Option(None, help="where the simulation's store goes (default: a temporary one)"),
+) -> None:
+    """A simulated city-year through the real workflow on Temporal's time-skipping test server, with a
+    summary and the assessment's indicators; with ``--list``, the same year under a candidate list beside
+    the active one (per unit: workload, grassroots share, on-time rate, escalations)."""
+    import tempfile
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from store.db import Database
+    from wulian.simulation.compare import HEADERS, differences
+    from wulian.simulation.summary import indicator_lines
+    from wulian.simulation.year import Options, prepare_store
+    from wulian.simulation.year import compare as compare_lists
+    from wulian.simulation.year import simulate as run_simulation
+
+    console = Console()
+    options = Options(events=events, days=days, seed=seed, concurrency=concurrency, tick_minutes=tick)
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="wulian-sim-"))
+
+    if candidate is not None:
+        try:
+            lst = load(candidate)
+        except InvalidList as exc:
+            for problem in exc.problems:
+                typer.echo(f"{candidate}: {problem}", err=True)
+            raise typer.Exit(1) from exc
+
+        async def _compare() -> None:
+            db = Database(f"sqlite+aiosqlite:///{folder / 'compare.db'}")
+            try:
+                await prepare_store(db)
+                before, after, n = await compare_lists(options, lst, db)
+            finally:
+                await db.dispose()
+            rows, total = differences(before, after, all_units=all_units)
+            table = Table(title=f"{n} simulated reports (seed {seed}, {days} days): active → {lst.version}")
+            for header in HEADERS:
+                table.add_column(header)
+            for row in [*rows, total]:
+                table.add_row(*row.cells())
+            console.print(table)
+
+        asyncio.run(_compare())
+        return
+
+    async def _run() -> None:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as bar:
+            job = bar.add_task("events", total=events)
+
+            def progress(started: int, finished: int, moment: Any) -> None:
+                bar.update(job, completed=finished, description=f"{moment:%Y-%m-%d %H:%M} started {started}")
+
+            result = await run_simulation(options, folder, progress=progress)
+        s, o = result.summary, result.outcome
+        console.print(f"wall time {result.wall_seconds:.1f} s, {result.events_per_second:.2f} events/s "
+                      f"({result.advances} clock advances); simulated {result.first:%Y-%m-%d} → {result.end:%Y-%m-%d}")
+        console.print(f"events {s.events}, closed {s.closed}, states {s.by_state}, overdue tasks {s.tasks_overdue}, "
+                      f"warnings {s.warnings}")
+        console.print(f"actions {dict(o.actions)}; refused {dict(o.refusals)}; gave up on {o.abandoned}")
+        table = Table(title="indicators (the city, the simulated period)")
+        for header in ("code", "indicator", "value"):
+            table.add_column(header)
+        for row in indicator_lines(s.indicators):
+            table.add_row(*row)
+        console.print(table)
+        console.print(f"store: {folder / 'simulation.db'}")
+
+    asyncio.run(_run())
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,87 @@
+"""``wulian simulate``: a small seeded city through the real workflow on the time-skipping server, and a
+candidate list compared with the active one over the same simulated year."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from rules.responsibility_list import DEFAULT_LIST_PATH, ResponsibilityList
+from store.db import Database
+from store.org import OrgTree
+from wulian.rule_registry import parse_list
+from wulian.simulation.plan import City, plan
+from wulian.simulation.year import Options, active_list, city_plan, compare, simulate
+
+
+async def test_the_same_seed_draws_the_same_year(org_db: Database) -> None:
+    org = await OrgTree.load(org_db)
+    lst = parse_list(DEFAULT_LIST_PATH.read_text(encoding="utf-8"))
+    first = plan(City.of(org, lst, 7), 7, 300, __import__("datetime").date(2018, 1, 1), 365)
+    again = plan(City.of(org, lst, 7), 7, 300, __import__("datetime").date(2018, 1, 1), 365)
+    other = plan(City.of(org, lst, 8), 8, 300, __import__("datetime").date(2018, 1, 1), 365)
+    assert first == again and first != other
+    tiers = Counter(lst.by_code()[e.category].tier for e in first)
+    assert (tiers["grid"] + tiers["community"] + tiers["street"]) / len(first) > 0.9  # mostly grassroots
+
+
+def _busiest_community_category(events: list, lst: ResponsibilityList) -> str:  # type: ignore[type-arg]
+    counts = Counter(e.category for e in events if lst.by_code()[e.category].tier == "community")
+    return counts.most_common(1)[0][0]
+
+
+async def test_a_category_moved_from_community_to_street_shows_the_streets_added_workload(
+    org_db: Database, tmp_path: Path
+) -> None:
+    options = Options(events=3_000, days=365, seed=2018)
+    await compare(options, parse_list(DEFAULT_LIST_PATH.read_text(encoding="utf-8")), org_db)  # stores the list
+    active = await active_list(org_db)
+    org = await OrgTree.load(org_db)
+    from datetime import date
+
+    events = plan(City.of(org, active, options.seed), options.seed, options.events, date(2018, 1, 1), options.days)
+    moved = _busiest_community_category(events, active)
+    raw = json.loads(DEFAULT_LIST_PATH.read_text(encoding="utf-8"))
+    raw["version"] = raw["version"] + "-street"
+    for cat in raw["categories"]:
+        if cat["code"] == moved:
+            cat["tier"] = "street"
+    candidate = parse_list(json.dumps(raw))
+    before, after, n = await compare(options, candidate, org_db)
+    assert n == 3_000
+    reports = Counter(org.place_grid(e.grid).street for e in events if e.category == moved)
+    street, count = reports.most_common(1)[0]
+    assert count > 0
+    added = after.units[street].workload - before.units[street].workload
+    assert added >= count * 0.8  # (a few of them were routed elsewhere anyway: repeats, escalations)
+    community_loss = sum(after.units[c].workload - before.units[c].workload for c, u in org.units.items()
+                         if u.kind == "community" and org.units[c].parent == street)
+    assert community_loss < 0
+    # What the move does not touch stays as it was: the same reports and decisions under both lists.
+    grids = [u for u, info in org.units.items() if info.kind == "grid"]
+    assert [before.units[g].workload for g in grids] == [after.units[g].workload for g in grids]
+    from wulian.simulation.compare import differences
+
+    rows, total = differences(before, after)
+    assert rows[0].unit in {street} | {c for c, u in org.units.items() if u.parent == street}
+    assert total.candidate.workload >= total.active.workload
+
+
+async def test_a_small_city_runs_through_the_real_workflow_and_yields_indicators(
+    time_env: WorkflowEnvironment, org_db: Database, tmp_path: Path
+) -> None:
+    options = Options(events=30, days=4, seed=11, tick_minutes=60)
+    result = await simulate(options, tmp_path, env=time_env, db=org_db)
+    assert result.outcome.started == 30
+    assert result.summary.events == 30
+    assert result.summary.closed >= 25  # a few may still wait (a red warning, a pending request)
+    values = result.summary.indicators
+    assert values["closed_rate"].value is not None and values["closed_rate"].value > 0.8
+    assert values["events"].value == 30
+    assert result.outcome.actions["claim"] >= 50 and result.outcome.actions["complete"] >= 25
+    # The plan is the one the seed draws.
+    events = city_plan(await OrgTree.load(org_db), await active_list(org_db), options, result.first)
+    assert len(events) == 30
