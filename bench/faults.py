@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -45,7 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,16 @@ from temporalio.client import Client
 
 from store.db import Database
 from wulian.invariants import CheckReport, Receipt, check
-from wulian.launcher import Child, http_base, prepare_store, start_temporal, wait_until, web_answers, web_command, \
-    worker_command
+from wulian.launcher import (
+    Child,
+    http_base,
+    prepare_store,
+    start_temporal,
+    wait_until,
+    web_answers,
+    web_command,
+    worker_command,
+)
 from wulian.settings import Settings
 
 #: Where the PostgreSQL binaries are (Debian's layout); ``WULIAN_PG_BIN`` to point elsewhere.
@@ -253,6 +262,7 @@ class Load:
     handle_share: float = 1.0  # of the accepted reports, the share a grid worker claims and completes
     attempts: list[Attempt] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
+    sent: int = 0  # reports (each counted once, however often retried)
     handled: int = 0
     refusals: list[str] = field(default_factory=list)  # answers no retry can change (a bug if any)
     tokens: dict[str, str] = field(default_factory=dict)
@@ -281,11 +291,14 @@ class Load:
                 await asyncio.sleep(0.5)
         return self.tokens[username]
 
-    async def report(self, http: httpx.AsyncClient, n: int) -> None:
-        """Report number ``n`` until it is accepted, always with the same key."""
+    async def report(self, http: httpx.AsyncClient, n: int, category: str = "SR-01",
+                     handle: bool = True) -> Receipt | None:
+        """Report number ``n`` until it is accepted, always with the same key; its receipt (None: refused).
+        ``handle``: queue it for its grid worker."""
         grid = list(HANDLERS)[n % len(HANDLERS)]
         key = f"faults-{self.run_id}-{n}"
-        body = {"category": "SR-01", "description": f"故障演练 {self.run_id} 第 {n} 号: 小区门口垃圾堆积",
+        self.sent += 1
+        body = {"category": category, "description": f"故障演练 {self.run_id} 第 {n} 号: 小区门口垃圾堆积",
                 "location": {"grid": grid}, "reporter": {"name": "张三", "phone": "13800000000"},
                 "source": "api"}
         tries = 0
@@ -300,12 +313,12 @@ class Load:
                 with self.receipts_path.open("a", encoding="utf-8") as out:
                     out.write(json.dumps({"event_id": receipt.event_id, "receipt_code": receipt.receipt_code,
                                           "status": receipt.status, "key": key}) + "\n")
-                if random.random() < self.handle_share:
+                if handle and random.random() < self.handle_share:
                     self._queue.put_nowait((receipt.event_id, HANDLERS[grid]))
-                return
+                return receipt
             if answer is not None and answer.status_code in (400, 401, 403, 404, 422):
                 self.refusals.append(f"report {n}: {answer.status_code} {answer.text[:200]}")
-                return
+                return None
             await asyncio.sleep(min(0.2 * tries, 2.0))
 
     async def handle(self, http: httpx.AsyncClient, event_id: str, username: str, n: int) -> None:
@@ -332,17 +345,17 @@ class Load:
                 await asyncio.sleep(min(0.3 * tries, 2.0))
         self.handled += 1
 
-    async def run(self) -> None:
-        """Send every report, ``concurrency`` at a time, while the handlers work; return when all is done."""
-        numbers: asyncio.Queue[int] = asyncio.Queue()
-        for n in range(self.total):
-            numbers.put_nowait(n)
+    async def run(self, until: asyncio.Event | None = None) -> None:
+        """Send ``total`` reports, ``concurrency`` at a time, while the handlers work, and more until
+        ``until`` is set (the faults are over); return when all is done."""
+        numbers: itertools.count[int] = itertools.count()
+        more = until or asyncio.Event()
         limits = httpx.Limits(max_connections=self.concurrency * 4)
         async with httpx.AsyncClient(limits=limits) as http:
 
             async def reporter() -> None:
-                while not numbers.empty():
-                    await self.report(http, numbers.get_nowait())
+                while (n := next(numbers)) < self.total or not more.is_set():
+                    await self.report(http, n)
 
             async def handler(i: int) -> None:
                 while True:
@@ -428,8 +441,9 @@ def recovery(attempts: list[Attempt], after: float) -> float | None:
     return min(answered) - after if answered else None
 
 
-async def inject(plan: Plan, procs: Processes, pg: PrivatePostgres | None, load_done: asyncio.Event) -> list[Fault]:
-    """Apply the plan's faults in a random order at random moments while the load runs."""
+async def inject(plan: Plan, procs: Processes, pg: PrivatePostgres | None) -> list[Fault]:
+    """Apply the plan's faults in a random order at random moments while the load runs (the load goes
+    on until they are over), then wait a gap more so that each fault has reports after it."""
     kinds = [kind for kind, times in plan.kills.items() for _ in range(times)]
     random.shuffle(kinds)
     if plan.outage > 0:  # the outage in the middle, kills before and after it
@@ -437,8 +451,6 @@ async def inject(plan: Plan, procs: Processes, pg: PrivatePostgres | None, load_
     faults: list[Fault] = []
     for kind in kinds:
         await asyncio.sleep(random.uniform(*plan.gap))
-        if load_done.is_set():
-            break
         fault = Fault(kind, started=time.monotonic())
         down = random.uniform(*plan.down)
         if kind == "worker":
@@ -465,6 +477,7 @@ async def inject(plan: Plan, procs: Processes, pg: PrivatePostgres | None, load_
             fault.started = taken
         fault.ended = time.monotonic()
         faults.append(fault)
+    await asyncio.sleep(max(plan.gap))
     return faults
 
 
@@ -489,16 +502,16 @@ async def platform(plan: Plan, base: Path, database_url: str | None = None) -> A
 
 
 async def run_plan(plan: Plan, base: Path, *, database_url: str | None = None,
-                   during: Callable[[Processes, Load], Awaitable[None]] | None = None) -> Outcome:
+                   during: Callable[[Processes, Load], Coroutine[Any, Any, None]] | None = None) -> Outcome:
     """Run ``plan`` on a platform of its own in ``base``; ``during`` runs beside the load (races)."""
     started = time.monotonic()
     async with platform(plan, base, database_url) as (procs, pg):
         load = Load(procs.web_urls, base / "receipts.jsonl", plan.reports, plan.concurrency)
-        done = asyncio.Event()
-        injector = asyncio.create_task(inject(plan, procs, pg, done))
+        injector = asyncio.create_task(inject(plan, procs, pg))
+        over = asyncio.Event()
+        injector.add_done_callback(lambda _: over.set())
         extra = asyncio.create_task(during(procs, load)) if during is not None else None
-        await load.run()
-        done.set()
+        await load.run(over)
         faults = await injector
         if extra is not None:
             await extra
@@ -510,7 +523,7 @@ async def run_plan(plan: Plan, base: Path, *, database_url: str | None = None,
             report = await check(client, db, load.receipts, exclusive=True, settle_rounds=15)
         finally:
             await db.dispose()
-    return Outcome(plan, plan.reports, len(load.receipts), load.handled, faults, report, load.refusals,
+    return Outcome(plan, load.sent, len(load.receipts), load.handled, faults, report, load.refusals,
                    time.monotonic() - started, base)
 
 
