@@ -7,14 +7,17 @@ Usage: ``python worker.py`` (settings from ``WULIAN_*`` environment variables).
 from __future__ import annotations
 
 import asyncio
+import compileall
 import logging
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflows
 from activities.delivery import Adapter, adapter_for
 from activities.lifecycle import LifecycleActivities
 from activities.reports import ReportActivities
@@ -23,24 +26,45 @@ from store.db import Database
 from workflows.event_lifecycle import EventLifecycle
 from workflows.period_report import PeriodReport
 from workflows.webhook_delivery import WebhookDelivery
+from wulian import temporal_connect
 from wulian.report_schedules import ensure_report_schedules
 from wulian.settings import Settings, get_settings
 
 log = logging.getLogger("wulian.worker")
 
 
-#: Modules the sandbox shares with the worker instead of importing them again for every workflow run
-#: (re-importing ``transitions`` halved throughput): libraries without state, and the pure modules of
-#: the rules (``workflows.policy`` and the state machine it asks), which hold constants and functions only
-#: and hand out no classes a workflow checks with ``isinstance`` (``workflows.inputs`` does: it must not be
-#: passed through, or the sandbox's ``EventReport`` would not be the one it checks against).
-PASSTHROUGH = ("transitions", "six", "phonenumbers", "workflows.lifecycle", "workflows.policy")
+#: Modules the sandbox shares with the worker instead of importing them again for every workflow
+#: instance: libraries without state, and every pure module of ``workflows/`` (the data types, the
+#: input rules, the state machine and the action policy), which hold constants, dataclasses and
+#: functions only. Re-importing them per instance cost a third of the worker's time and most of its
+#: memory per cached workflow (issue 13). They go through together: a class the workflow checks with
+#: ``isinstance`` (``EventReport``) must be the same object in the workflow, in ``workflows.inputs``
+#: and in the data converter, which is true when all of them are the worker's own modules. Only the
+#: workflow modules themselves (``workflows.event_lifecycle`` and the others) are loaded per instance,
+#: as the sandbox requires.
+PASSTHROUGH = ("transitions", "six", "phonenumbers", "workflows.types", "workflows.inputs",
+               "workflows.lifecycle", "workflows.policy")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox, with the modules of :data:`PASSTHROUGH` passed through."""
+    """The sandbox, with the modules of :data:`PASSTHROUGH` passed through, and the workflow modules
+    compiled to bytecode (:func:`compile_workflows`)."""
+    compile_workflows()
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
     return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def compile_workflows() -> None:
+    """Write the bytecode of ``workflows/*.py`` (``__pycache__``) unless it is current.
+
+    The sandbox loads each workflow module again for every new (or evicted) workflow instance; with
+    no bytecode on disk, as under ``PYTHONDONTWRITEBYTECODE=1`` (set on the development machines
+    here), that meant compiling ``event_lifecycle.py`` from source each time: 29% of the worker's
+    time at 8 concurrent reports (py-spy, bench/README.md "Throughput"). Python reads bytecode that
+    is there whatever that variable says; it only stops Python from writing it, which ``compileall``
+    does regardless. A folder that cannot be written leaves things as they were (slower, not wrong).
+    """
+    compileall.compile_dir(str(Path(workflows.__file__).parent), quiet=2, maxlevels=0)
 
 
 @dataclass(frozen=True)
@@ -48,19 +72,21 @@ class StoreLimits:
     """How much store work a worker takes on at once: each running store operation holds one
     connection, so together they never need more than the pool has."""
 
-    local_activities: int  # projections (and the store-free deadline computations)
-    activities: int  # routing (reads) and deliveries (outbox writes)
+    local_activities: int  # projections, first routings (reads) and the store-free deadline computations
+    activities: int  # deliveries (outbox writes), reports, fallback routings
 
 
 def store_limits(connections: int) -> StoreLimits:
-    """The worker's concurrency for a store pool of ``connections``: half of it each way.
+    """The worker's concurrency for a store pool of ``connections``: three quarters to local
+    activities (projections, and the routing of new events, which runs in their first workflow
+    task), the rest (at least one) to activities (deliveries, reports, re-routing that fell back).
 
     Beyond it, the Temporal worker leaves the work queued (local activities in the worker, activities
     on the server) instead of letting it wait for a connection with its timeout running: under
     overload, 100 concurrent projections on a pool of 15 timed out waiting and were retried for good,
     and nothing reached the store (issue 9, finding 12).
     """
-    local = max(1, connections // 2)
+    local = max(1, min(connections - 1, (connections * 3) // 4))
     return StoreLimits(local_activities=local, activities=max(1, connections - local))
 
 
@@ -87,6 +113,9 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
         workflow_runner=workflow_runner(),
         max_concurrent_activities=limits.activities,
         max_concurrent_local_activities=limits.local_activities,
+        max_cached_workflows=settings.worker_cached_workflows,
+        max_concurrent_workflow_task_polls=settings.worker_workflow_pollers,
+        max_concurrent_activity_task_polls=settings.worker_activity_pollers,
     )
 
 
@@ -94,7 +123,7 @@ async def run(settings: Settings) -> None:
     """Connect, serve until SIGINT/SIGTERM, then shut down gracefully."""
     db = open_store(settings)
     await db.upgrade()  # normally a no-op: the launcher or `wulian db upgrade` ran first
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await temporal_connect.connect(settings)
     await ensure_report_schedules(client, settings.temporal_task_queue)  # normally there: the launcher made them
     worker = build_worker(client, db, settings.temporal_task_queue, settings=settings)
     # Changes queued while no worker ran (or whose wake-up was lost) are sent now.

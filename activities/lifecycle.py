@@ -168,12 +168,15 @@ class LifecycleActivities:
         """Reminders at 50% and 80% of the working time, the deadline, and the end of the grace period."""
         start = datetime.fromisoformat(request.start)
         hours = request.hours
-        return {
+        marks = {
             "remind_50": add_working_hours(start, hours * 0.5).isoformat(),
             "remind_80": add_working_hours(start, hours * 0.8).isoformat(),
             "due": add_working_hours(start, hours).isoformat(),
             "escalate": add_working_hours(start, hours + request.grace_hours).isoformat(),
         }
+        if request.return_hours:
+            marks["return_by"] = add_working_hours(start, request.return_hours).isoformat()
+        return marks
 
     @activity.defn(name=ACTIVITY_RECEIPT)
     async def issue_receipt(self, request: ReceiptRequest) -> ReceiptGrant:

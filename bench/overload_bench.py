@@ -75,7 +75,7 @@ def report_body(run: str, i: int) -> dict[str, Any]:
 class Platform:
     """``python -m wulian.launcher`` in a subprocess, on its own data directory and ports."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.web_port, temporal_port, ui_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
@@ -84,6 +84,7 @@ class Platform:
             **os.environ, "WULIAN_DATA_DIR": str(data_dir), "WULIAN_MODE": "demo",
             "WULIAN_WEB_PORT": str(self.web_port), "WULIAN_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
             "WULIAN_TEMPORAL_UI_PORT": str(ui_port), "WULIAN_TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
+            **(extra_env or {}),
         }
         self.env = env  # the platform's settings, for commands run against it (bench/hotline_import_bench.py)
         self.output = data_dir / "launcher.out"

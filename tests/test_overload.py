@@ -155,7 +155,7 @@ async def test_the_worker_takes_on_no_more_store_work_than_its_pool_serves(
     worker = build_worker(dev_env.client, db, "never-polled")
     config = worker.config()
     limits = store_limits(6)
-    assert (config["max_concurrent_local_activities"], config["max_concurrent_activities"]) == (3, 3)
+    assert (config["max_concurrent_local_activities"], config["max_concurrent_activities"]) == (4, 2)
     assert limits.local_activities + limits.activities == db.connections == 6
     await db.dispose()
 

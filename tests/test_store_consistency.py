@@ -25,7 +25,18 @@ from store.projection import apply_snapshot
 from tests.platform import Platform, running_platform
 from worker import workflow_runner
 from workflows.event_lifecycle import EventLifecycle
-from workflows.types import ACTIVITY_DELIVER, ACTIVITY_PROJECT, EventReport, EventSnapshot, Location, Notice, Reporter
+from workflows.types import (
+    ACTIVITY_DELIVER,
+    ACTIVITY_PROJECT,
+    ACTIVITY_ROUTE,
+    Decision,
+    EventReport,
+    EventSnapshot,
+    Location,
+    Notice,
+    Reporter,
+    RoutingRequest,
+)
 
 #: A workflow task waiting for a local activity is heartbeated after 80% of its timeout (10 s by
 #: default, as the web starts events): the commands so far (an update's answer, an activity to
@@ -133,3 +144,44 @@ async def test_a_row_left_pending_is_set_delivered_by_the_workflows_snapshot(any
     async with any_db.session() as session:
         row = await session.get(models.Notice, "EV-N-1.N1")
     assert row is not None and row.status == "delivered" and row.delivered_at is not None
+
+
+async def test_a_routing_that_keeps_failing_shows_the_report_and_routes_it_later(dev_env: WorkflowEnvironment,
+                                                                              tmp_path: Path) -> None:
+    """Routing runs as a local activity in the event's first workflow task (patch ``local-route``).
+    When it keeps failing there (the store or the list not answering), the report is projected as it
+    is (in intake: visible in the console, not lost) and the regular routing activity takes over,
+    retrying until it succeeds: the event ends dispatched with its task."""
+    async with running_platform(dev_env.client, tmp_path, with_worker=False) as p:
+        acts = LifecycleActivities(p.db)
+        calls: list[bool] = []  # is_local of each routing attempt
+        seen_in_intake: list[str] = []
+
+        @activity.defn(name=ACTIVITY_ROUTE)
+        async def flaky_route(request: RoutingRequest) -> Decision:
+            calls.append(activity.info().is_local)
+            async with p.db.session() as session:
+                row = await session.get(models.Event, request.event_id)
+                if row is not None:
+                    seen_in_intake.append(row.state)
+            if len(calls) <= 4:  # the three local attempts and the first regular one
+                raise RuntimeError("the store is not answering")
+            return await acts.route_event(request)
+
+        activities = [flaky_route, acts.compute_due, acts.supervision_marks, acts.issue_receipt, acts.deliver_notice,
+                      acts.project_event]
+        async with Worker(dev_env.client, task_queue=p.task_queue, workflows=[EventLifecycle], activities=activities,
+                          workflow_runner=workflow_runner()):
+            event_id = f"EV-T-{uuid.uuid4().hex[:10]}"
+            report = EventReport(category="SR-01", description="小区门口垃圾堆积", location=Location(grid="HS01-G1"),
+                                 reporter=Reporter(name="张三", phone="13800000000"), source="portal")
+            handle = await p.client.start_workflow(EventLifecycle.run, report, id=event_id, task_queue=p.task_queue)
+            snap = await asyncio.wait_for(handle.execute_update(EventLifecycle.wait_dispatched), timeout=60)
+        assert snap.state == "dispatched" and snap.tasks[0].unit == "HS01-G1"
+        assert calls[:3] == [True, True, True] and calls[3:] == [False, False], calls
+        # From the fourth attempt on, the report was in the store, in intake.
+        assert seen_in_intake == ["intake", "intake"], seen_in_intake
+        async with p.db.session() as session:
+            row = await session.get(models.Event, event_id)
+            tasks = (await session.exec(select(models.Task).where(models.Task.event_id == event_id))).all()
+        assert row is not None and row.state == "dispatched" and [t.kind for t in tasks] == ["handle"]

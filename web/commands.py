@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -44,6 +51,8 @@ from workflows.types import (
     TriageCommand,
     UnmergeCommand,
 )
+
+log = logging.getLogger("wulian.commands")
 
 _STATUS = {CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404, INVALID: 400}
 _T = TypeVar("_T")
@@ -195,15 +204,22 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
     if camera is not None:
         return await _start_camera_alarm(ctx, report, camera, prepared)
     client = await ctx.temporal()
+    wait = ctx.settings.intake_wait_seconds
+    # One call starts the event and waits for its dispatch (update-with-start): the workflow answers
+    # in the workflow task that started it (issue 13).
+    operation = WithStartWorkflowOperation(
+        EventLifecycle.run, report, id=event_id, task_queue=ctx.settings.temporal_task_queue,
+        # The same external id is the same event, even after its workflow has completed; only a run
+        # that failed (e.g. refused input) or was terminated may be started again.
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    snapshot: EventSnapshot | None = None
     try:
-        handle = await client.start_workflow(
-            EventLifecycle.run,
-            report,
-            id=event_id,
-            task_queue=ctx.settings.temporal_task_queue,
-            # The same external id is the same event, even after its workflow has completed; only a
-            # run that failed (e.g. refused input) or was terminated may be started again.
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        snapshot = await asyncio.wait_for(
+            client.execute_update_with_start_workflow(EventLifecycle.wait_dispatched,
+                                                      start_workflow_operation=operation),
+            timeout=wait,
         )
     except WorkflowAlreadyStartedError:
         if not (prepared.adopt and not report.external_id):
@@ -211,15 +227,38 @@ async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared |
             # reporter holds them), so there is nothing to wait for.
             return Started(event_id, None, None, duplicate=True)
         # Started by this report's own earlier request (its id was drawn at random for it alone).
-        handle = client.get_workflow_handle_for(EventLifecycle.run, event_id)
-    snapshot: EventSnapshot | None = None
-    try:
-        snapshot = await asyncio.wait_for(
-            handle.execute_update(EventLifecycle.wait_dispatched), timeout=ctx.settings.intake_wait_seconds
-        )
-    except (TimeoutError, RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        snapshot = None  # recorded durably anyway; the answer says 202 (accepted, not yet routed)
+        snapshot = await _wait_dispatched(client.get_workflow_handle_for(EventLifecycle.run, event_id), wait)
+    except (TimeoutError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
+        # Not answered in time (or the call failed): the answer may only be 202 (accepted) when the
+        # event did start; one that did not is started the plain way now (or the error stands).
+        if not await _started(client, event_id):
+            log.info("event %s: update-with-start ended without a start (%s); starting it", event_id,
+                     type(exc).__name__)
+            await client.start_workflow(
+                EventLifecycle.run, report, id=event_id, task_queue=ctx.settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            )
     return Started(event_id, grant.receipt_code, snapshot, tracking_key=grant.tracking_key)
+
+
+async def _wait_dispatched(handle: WorkflowHandle[Any, Any], wait: float) -> EventSnapshot | None:
+    """The event's snapshot once dispatched, or None when that takes longer than ``wait`` seconds
+    (it is recorded durably anyway: the answer says 202, accepted, not yet routed)."""
+    try:
+        return await asyncio.wait_for(handle.execute_update(EventLifecycle.wait_dispatched), timeout=wait)
+    except (TimeoutError, RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return None
+
+
+async def _started(client: Client, event_id: str) -> bool:
+    """Whether the workflow of ``event_id`` exists (raises RPCError when Temporal cannot say)."""
+    try:
+        await client.get_workflow_handle(event_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def _start_camera_alarm(ctx: AppContext, report: EventReport, camera: str, prepared: Prepared) -> Started:

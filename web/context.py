@@ -12,6 +12,7 @@ from rules.engine import RoutingEngine
 from rules.suggest import CategorySuggester
 from store.db import Database
 from store.org import OrgTree
+from wulian import temporal_connect
 from wulian.rule_registry import EngineRegistry
 from wulian.settings import Settings
 
@@ -52,9 +53,7 @@ class AppContext:
         """The Temporal client, connected on first use (the web starts even if Temporal is down)."""
         async with self._client_lock:
             if self._client is None:
-                self._client = await Client.connect(
-                    self.settings.temporal_address, namespace=self.settings.temporal_namespace
-                )
+                self._client = await temporal_connect.connect(self.settings)
             return self._client
 
     def set_client(self, client: Client) -> None:

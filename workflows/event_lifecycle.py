@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import policy
 from workflows.inputs import InvalidInput, checked_report, phone_problem
@@ -91,6 +91,10 @@ PATCH_NOTICE_STORED = "deliver-after-projection"
 PROJECT_TIMEOUT = timedelta(seconds=60)
 _PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 _ROUTE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=30))
+# The local routing tries a few times within the workflow task, then the regular activity takes over.
+_LOCAL_ROUTE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=2),
+                                 maximum_attempts=3)
+LOCAL_ROUTE_TIMEOUT = timedelta(seconds=10)
 # Deliveries retry for as long as it takes; a supervisor can retry at once or skip (see repair).
 _DELIVER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 
@@ -130,6 +134,17 @@ PATCH_VERIFIER_NOT_HANDLER = "verifier-not-handler"
 #: it has its turn (before: a handler awaiting an activity after its first changes let another
 #: handler act on the half-changed state).
 PATCH_SERIAL_UPDATES = "serial-updates"
+#: Intake in one workflow task (issue 13): the responsibility list is asked in a local activity (it
+#: reads the store and decides; nothing to undo when it runs twice), the first projection holds the
+#: routed snapshot (before: one projection before routing and one after), and the API's 201 is
+#: answered by the workflow task that started the event. A routing that keeps failing falls back to
+#: the old way: the report is projected, then routed by a regular activity that retries for ever.
+PATCH_LOCAL_ROUTE = "local-route"
+#: A task's supervision marks and its return window come from one local activity (before: two).
+PATCH_MARKS_WITH_RETURN = "marks-with-return-by"
+#: A delivered notice is not projected again: the delivery activity marks its row delivered itself
+#: (``store.notices.mark_delivered``), and its row existed before the delivery started.
+PATCH_DELIVERED_NOT_PROJECTED = "delivered-not-projected"
 
 #: The recent camera alarms' ids an event keeps, so that a repeated delivery of one is counted once.
 OCCURRENCE_IDS = 100
@@ -275,26 +290,37 @@ class EventLifecycle:
         reporter = Actor(username=report.reporter.name or report.source, display_name=report.reporter.name,
                          kind="reporter")
         self._log("report", reporter, note=report.description[:200])
-        await self._project()
+        if not workflow.patched(PATCH_LOCAL_ROUTE):
+            await self._project()
 
     async def _route(self) -> None:
         """Ask the responsibility list (again, after a return or an escalation, with its version)."""
         snap = self.snap
         first = snap.decision
-        decision = await workflow.execute_activity(
-            ACTIVITY_ROUTE,
-            RoutingRequest(
-                event_id=snap.event_id,
-                report=snap.report,
-                returned_count=snap.returned_count,
-                escalated_count=snap.escalated_count,
-                list_version=first.list_version if first else None,
-                exclude=list(snap.returned_units),
-            ),
-            result_type=Decision,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_ROUTE_RETRY,
+        request = RoutingRequest(
+            event_id=snap.event_id,
+            report=snap.report,
+            returned_count=snap.returned_count,
+            escalated_count=snap.escalated_count,
+            list_version=first.list_version if first else None,
+            exclude=list(snap.returned_units),
         )
+        decision: Decision | None = None
+        if workflow.patched(PATCH_LOCAL_ROUTE):
+            try:
+                decision = await workflow.execute_local_activity(
+                    ACTIVITY_ROUTE, request, result_type=Decision, start_to_close_timeout=LOCAL_ROUTE_TIMEOUT,
+                    retry_policy=_LOCAL_ROUTE_RETRY,
+                )
+            except (ActivityError, ApplicationError):  # a local activity's failure comes unwrapped
+                # The store or the list is not answering: show the report as it is, and keep trying.
+                if snap.version == 0:
+                    await self._project()
+        if decision is None:
+            decision = await workflow.execute_activity(
+                ACTIVITY_ROUTE, request, result_type=Decision, start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_ROUTE_RETRY,
+            )
         await self._apply_decision(decision)
         await self._project()
 
@@ -995,6 +1021,8 @@ class EventLifecycle:
         if self._delivery_runs.get(notice.notice_id) == run:
             self._deliveries.pop(notice.notice_id, None)
             self._touch()
+        if notice.status == "delivered" and workflow.patched(PATCH_DELIVERED_NOT_PROJECTED):
+            return  # the activity marked the row delivered; the next projection carries the snapshot
         await self._project()
 
     def _repair_notice(self, notice_id: str, *, skip: bool, actor: Actor) -> None:
@@ -1078,12 +1106,15 @@ class EventLifecycle:
     async def _set_marks(self, task: Task, hours: int) -> None:
         """Deadline and supervision marks of ``task`` for ``hours`` working hours from its start."""
         task.hours = hours
+        one = workflow.patched(PATCH_MARKS_WITH_RETURN)
+        request = MarksRequest(start=task.created_at, hours=hours, grace_hours=GRACE_HOURS,
+                               return_hours=RETURN_WINDOW_HOURS if one and task.kind == "handle" else 0)
         marks = await workflow.execute_local_activity(
-            ACTIVITY_MARKS, MarksRequest(start=task.created_at, hours=hours, grace_hours=GRACE_HOURS),
-            result_type=dict[str, str], start_to_close_timeout=timedelta(seconds=10),
+            ACTIVITY_MARKS, request, result_type=dict[str, str], start_to_close_timeout=timedelta(seconds=10),
         )
         if task.kind == "handle":
-            marks["return_by"] = await self._due(RETURN_WINDOW_HOURS, start=task.created_at)
+            if not one:
+                marks["return_by"] = await self._due(RETURN_WINDOW_HOURS, start=task.created_at)
         else:  # only handling tasks are urged and escalated; others just show their deadline
             marks = {"due": marks["due"]}
         task.marks = marks

@@ -7,11 +7,10 @@ closed loop (intake, dispatch, handling, verification, feedback, close).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from transitions import Machine, MachineError
+from transitions import Machine
 
 
 class State(StrEnum):
@@ -150,20 +149,17 @@ class IllegalTransition(Exception):
 
 
 class Lifecycle:
-    """One event's state machine. Plain ``Machine`` (no locks), so it runs in the workflow sandbox."""
+    """One event's state machine: its current state, moved by the process's one compiled
+    ``transitions.Machine`` (:data:`MACHINE`).
 
-    state: str
-    trigger: Callable[..., bool]  # added by transitions.Machine
+    Why not a Machine per event: building one per workflow instance cost a few per cent of the
+    worker's time and memory per cached workflow (issue 13), and a Machine shared through
+    ``add_model`` would keep every event it ever saw. The Machine holds no model; ``fire`` asks it
+    for the move of the trigger from the current state, which is all the data it has (no callbacks,
+    no conditions)."""
 
     def __init__(self, initial: State = State.INTAKE) -> None:
-        self._machine = Machine(
-            model=self,
-            states=[s.value for s in State],
-            transitions=[_as_values(t) for t in TRANSITIONS],
-            initial=initial.value,
-            auto_transitions=False,
-            ignore_invalid_triggers=False,
-        )
+        self.state = initial.value
 
     @property
     def current(self) -> State:
@@ -177,7 +173,7 @@ class Lifecycle:
 
     def may(self, trigger: str) -> bool:
         """Whether ``trigger`` is legal now."""
-        return trigger in self._machine.get_triggers(self.state)
+        return trigger in _TRIGGERS[self.state]
 
     def fire(self, trigger: str, back_to: State | str | None = None) -> tuple[State, State]:
         """Apply ``trigger``; returns (from, to). Raises :class:`IllegalTransition`, never MachineError.
@@ -187,16 +183,16 @@ class Lifecycle:
         before = self.current
         if not self.may(trigger):
             raise IllegalTransition(trigger, before)
+        back: State | None = None
         if trigger in UNDOES:
             back = State(back_to) if back_to is not None else None
             if back is None or back not in returns_to(trigger):
                 raise IllegalTransition(trigger, before)
-        try:
-            self.trigger(trigger)
-        except MachineError as exc:  # pragma: no cover - may() guards this; kept for safety
-            raise IllegalTransition(trigger, before) from exc
-        if trigger in UNDOES and back is not None:
-            self._machine.set_state(back.value, model=self)
+        dest = MACHINE.events[trigger].transitions[self.state][0].dest
+        if back is not None:
+            self.state = back.value
+        elif dest is not None:  # None: an internal transition, the state stays
+            self.state = dest
         return before, self.current
 
 
@@ -213,6 +209,20 @@ def _as_values(transition: dict[str, Any]) -> dict[str, Any]:
         # None: an internal transition (a PREVIOUS destination is set by ``Lifecycle.fire`` after it)
         "dest": State(dest).value if dest not in (None, PREVIOUS) else None,
     }
+
+
+#: The state machine, compiled once per process by ``transitions`` from :data:`TRANSITIONS`. It keeps
+#: no model: each event's :class:`Lifecycle` holds its own state and asks it for the moves.
+MACHINE = Machine(
+    model=None,
+    states=[s.value for s in State],
+    transitions=[_as_values(t) for t in TRANSITIONS],
+    initial=State.INTAKE.value,
+    auto_transitions=False,
+    ignore_invalid_triggers=False,
+)
+#: The triggers legal from each state, as the Machine has them.
+_TRIGGERS: dict[str, frozenset[str]] = {s.value: frozenset(MACHINE.get_triggers(s.value)) for s in State}
 
 
 def returns_to(trigger: str) -> list[State]:

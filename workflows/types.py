@@ -4,7 +4,6 @@ The workflow input :class:`EventReport` is the same JSON object as the body of
 ``POST /api/events``, so integrations can start a workflow with the Temporal CLI directly.
 """
 
-from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
@@ -183,6 +182,9 @@ class MarksRequest:
     start: str
     hours: int
     grace_hours: int
+    #: When set (a handling task), the end of its return window too: ``return_by``, this many working
+    #: hours from ``start`` (patch ``marks-with-return-by``; before, a second activity).
+    return_hours: int = 0
 
 
 @dataclass

@@ -32,6 +32,27 @@ import_app = typer.Typer(help="Importing reports from other systems (12345 hotli
 app.add_typer(import_app, name="import")
 apikey_app = typer.Typer(help="Integrations' API keys (JSON API and Open311).", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+temporal_app = typer.Typer(help="The Temporal namespace the platform runs on.", no_args_is_help=True)
+app.add_typer(temporal_app, name="temporal")
+
+
+@temporal_app.command("setup")
+def temporal_setup() -> None:
+    """Register the search attributes and create the report schedules on the configured Temporal
+    (a cluster: what ``make run`` does for its dev server). Safe to repeat."""
+    from wulian import temporal_connect
+    from wulian.report_schedules import ensure_report_schedules
+    from wulian.settings import get_settings
+    from wulian.temporal_setup import ensure_search_attributes
+
+    async def go() -> list[str]:
+        settings = get_settings()
+        client = await temporal_connect.connect(settings)
+        await ensure_search_attributes(client, settings.temporal_namespace)
+        return await ensure_report_schedules(client, settings.temporal_task_queue)
+
+    created = asyncio.run(go())
+    typer.echo(f"search attributes registered; report schedules created: {len(created)}")
 
 
 @app.command()
@@ -293,8 +314,7 @@ def store_repair(
 
     Idempotent, and safe while workers run. Exit status 1 when something stays behind or unreadable.
     """
-    from temporalio.client import Client
-
+    from wulian import temporal_connect
     from wulian.settings import get_settings
     from wulian.store_repair import RepairReport, parse_since, repair
 
@@ -312,7 +332,7 @@ def store_repair(
                    f"{len(report.unreadable)} unreadable")
 
     async def _repair() -> RepairReport:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        client = await temporal_connect.connect(settings)
         db = _store()
         try:
             return await repair(client, db, since=moment, dry_run=dry_run, concurrency=concurrency, progress=progress)
@@ -429,9 +449,8 @@ def reports_recompute(
     import uuid
     from datetime import UTC, datetime
 
-    from temporalio.client import Client
-
     from workflows.period_report import BadPeriod, PeriodReport, ReportRequest, has_ended, parse_period
+    from wulian import temporal_connect
     from wulian.settings import get_settings
 
     try:
@@ -448,7 +467,7 @@ def reports_recompute(
     settings = get_settings()
 
     async def _recompute() -> None:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        client = await temporal_connect.connect(settings)
         handle = await client.start_workflow(
             PeriodReport.run,
             ReportRequest(period=wanted.code, recompute=True, actor=actor[:64], reason=reason.strip()),

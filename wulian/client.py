@@ -38,6 +38,7 @@ from workflows.inputs import InvalidInput, Problem, camera_of, checked_report
 from workflows.types import EventReport, EventSnapshot
 
 __all__ = ["EventNotFound", "InvalidReport", "StartedReport", "WulianClient"]
+from wulian import temporal_connect
 
 
 class InvalidReport(InvalidInput):
@@ -72,8 +73,7 @@ class WulianClient:
         from wulian.settings import get_settings
 
         settings = get_settings()
-        client = await Client.connect(address or settings.temporal_address,
-                                      namespace=namespace or settings.temporal_namespace)
+        client = await temporal_connect.connect(settings, address=address, namespace=namespace)
         return cls(client, task_queue=task_queue or settings.temporal_task_queue)
 
     @staticmethod

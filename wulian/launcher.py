@@ -7,7 +7,7 @@ Order of events:
 2. start ``temporal server start-dev`` (binary from the venv, never downloaded) on a SQLite file in
    the data directory, so a second start resumes with all workflows intact;
 3. register the search attributes, create the report schedules (``wulian/report_schedules.py``) unless
-   they exist, start ``worker.py`` and the web app (uvicorn);
+   they exist, start ``worker.py`` (``worker_processes`` of them, default one per two cores) and the web app (uvicorn);
 4. print where everything is, then supervise: a worker or web that dies is started again after a
    back-off (1 s, doubling up to 30 s, back to 1 s once a child has run a minute), with a line in
    the terminal and in the child's log saying what died, its exit status and when it restarts; a
@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import os
 import shutil
 import signal
@@ -435,6 +436,7 @@ def banner(settings: Settings, web_url: str, logs: Path) -> str:
         f"数据目录 Data directory:    {settings.data_dir}",
         f"日志 Logs:                  {logs / 'temporal.log'}",
         f"                            {logs / 'worker.log'}",
+        *(f"                            {logs / f'worker-{n}.log'}" for n in range(2, settings.worker_count + 1)),
         f"                            {logs / 'web.log'}",
         "按 Ctrl-C 停止 / Ctrl-C to stop",
         "=" * 72,
@@ -455,7 +457,14 @@ def web_command(settings: Settings) -> list[str]:
     ]  # fmt: skip
 
 
-async def launch(settings: Settings, temporal: Child, worker: Child, web: Child) -> NoReturn:
+def worker_children(settings: Settings, logs: Path) -> list[Child]:
+    """The worker processes to run (``settings.worker_count``): ``worker`` logging to ``worker.log``,
+    then ``worker 2`` to ``worker-2.log`` and so on."""
+    return [Child("worker" if n == 1 else f"worker {n}", logs / ("worker.log" if n == 1 else f"worker-{n}.log"))
+            for n in range(1, settings.worker_count + 1)]
+
+
+async def launch(settings: Settings, temporal: Child, workers: list[Child], web: Child) -> NoReturn:
     """Start everything, print the banner, then keep the children running (until cancellation,
     or until the dev server cannot be brought back)."""
     for what, host, port in [
@@ -473,11 +482,12 @@ async def launch(settings: Settings, temporal: Child, worker: Child, web: Child)
 
     # Relative paths would resolve against the children's working directory: pass it absolute.
     env = {**os.environ, "WULIAN_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
-    print("启动 worker 和网页 / starting the worker and the web ...", flush=True)
-    await worker.start(worker_command(), env)
+    print(f"启动 {len(workers)} 个 worker 和网页 / starting {len(workers)} worker(s) and the web ...", flush=True)
+    for worker in workers:
+        await worker.start(worker_command(), env)
     await web.start(web_command(settings), env)
     web_url = http_base(settings.web_host, settings.web_port)
-    await wait_until("the web", lambda: web_healthy(f"{web_url}/healthz"), [temporal, worker, web])
+    await wait_until("the web", lambda: web_healthy(f"{web_url}/healthz"), [temporal, *workers, web])
     print(banner(settings, web_url, web.log.parent), flush=True)
 
     async def start_web() -> None:
@@ -487,7 +497,8 @@ async def launch(settings: Settings, temporal: Child, worker: Child, web: Child)
 
     supervisors = [
         asyncio.create_task(supervise(temporal, lambda: start_temporal(settings, temporal), TEMPORAL_RESTARTS)),
-        asyncio.create_task(supervise(worker, lambda: worker.start(worker_command(), env), CHILD_RESTARTS)),
+        *(asyncio.create_task(supervise(worker, functools.partial(worker.start, worker_command(), env),
+                                        CHILD_RESTARTS)) for worker in workers),
         asyncio.create_task(supervise(web, start_web, CHILD_RESTARTS)),
     ]
     try:
@@ -505,7 +516,7 @@ async def main() -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     logs = settings.data_dir / "logs"
     temporal = Child("Temporal dev server", logs / "temporal.log")
-    worker = Child("worker", logs / "worker.log")
+    workers = worker_children(settings, logs)
     web = Child("web", logs / "web.log")
 
     task = asyncio.current_task()
@@ -524,7 +535,7 @@ async def main() -> int:
 
     code = 0
     try:
-        await launch(settings, temporal, worker, web)
+        await launch(settings, temporal, workers, web)
     except asyncio.CancelledError:
         if not received:
             raise
@@ -535,7 +546,7 @@ async def main() -> int:
         code = exc.code
     finally:
         shutting_down = True
-        for child in (web, worker, temporal):  # web first: it is the one talking to the others
+        for child in (web, *workers, temporal):  # web first: it is the one talking to the others
             await child.stop()
     print("已停止 / stopped", flush=True)
     return code

@@ -6,6 +6,7 @@ Every process (worker, web, launcher, CLI) reads its configuration from here and
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,16 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file under data_dir
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    #: Connecting to a Temporal cluster (``wulian/temporal_connect.py``; docs/ARCHITECTURE.md,
+    #: "Production shape"): TLS on or off, and optionally the CA bundle that signs the server's
+    #: certificate and a client certificate and key (mTLS), as PEM files. Off for the local dev server.
+    temporal_tls: bool = False
+    temporal_tls_ca_file: Path | None = None
+    temporal_tls_cert_file: Path | None = None
+    temporal_tls_key_file: Path | None = None
+    #: An API key for Temporal Cloud or a cluster that takes them (sent as a bearer token; implies TLS).
+    #: Give it in the environment (``WULIAN_TEMPORAL_API_KEY``), never in a committed file.
+    temporal_api_key: str = ""
     temporal_task_queue: str = "wulian-events"
     temporal_ui_port: int = 8233
     #: Base address of the Temporal UI, used for links from the event page.
@@ -71,6 +82,17 @@ class Settings(BaseSettings):
     #: this many store operations at once (half projections, half routing and deliveries), so none
     #: of them waits for a connection (``worker.store_limits``).
     worker_store_connections: int = Field(default=10, ge=2, le=400)
+    #: Worker processes ``make run`` starts on the task queue (each with its own store pool and
+    #: workflow cache; Temporal spreads the work). 0: by core count (:meth:`worker_count`).
+    worker_processes: int = Field(default=0, ge=0, le=64)
+    #: Workflows a worker keeps in memory between their tasks (Temporal's ``max_cached_workflows``).
+    #: An event waits days between human actions; one evicted from the cache is rebuilt from its
+    #: history on its next task (a replay: a few milliseconds for an intake, more for long events).
+    #: Each cached event costs memory (bench/throughput.py measures it); 0 disables the cache.
+    worker_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
+    #: Concurrent long polls a worker keeps open for workflow tasks and for activity tasks.
+    worker_workflow_pollers: int = Field(default=5, ge=1, le=100)
+    worker_activity_pollers: int = Field(default=5, ge=1, le=100)
     #: The dashboard's target line for the share of events resolved at street and community level
     #: (街道社区两级办结率, a fraction; the seed's figure, 97.3%).
     dashboard_grassroots_target: float = Field(default=0.973, ge=0, le=1)
@@ -128,6 +150,13 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(self.web_host, self.web_host)  # noqa: S104
         return f"http://{host}:{self.web_port}"
+
+    @property
+    def worker_count(self) -> int:
+        """Worker processes to start: ``worker_processes``, else one per two cores (at least one).
+        Why half: on one machine the Temporal server and the web need the other half (measured in
+        bench/README.md, "Throughput")."""
+        return self.worker_processes or max(1, (os.cpu_count() or 1) // 2)
 
     def secret(self) -> str:
         """The signing secret: the configured one, or one kept in ``data_dir/secret.key``."""
