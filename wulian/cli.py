@@ -373,8 +373,8 @@ def check(
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from temporalio.client import Client
 
+    from wulian import temporal_connect
     from wulian.invariants import CheckReport, Receipt, read_receipts
     from wulian.invariants import check as run_check
     from wulian.settings import get_settings
@@ -384,7 +384,7 @@ def check(
     console = Console(stderr=True)
 
     async def _check() -> CheckReport:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        client = await temporal_connect.connect(settings)
         db = _store()
         try:
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
