@@ -75,3 +75,18 @@ def test_a_refusal_without_a_code_and_an_unknown_code_stay_readable() -> None:
     assert (plain.status, plain.code, plain.text("zh-CN")) == (400, None, "something else")
     made_up = CommandError.keyed(400, "refusal.unknown_action", action="explode")
     assert made_up.text("zh-CN") == "未知的督办操作“explode”"  # not a raw "action.explode"
+
+
+def test_a_refusal_with_a_status_parameter_is_a_409_not_a_500() -> None:
+    """Completing a task already done (a retry whose first answer was lost with a killed web, found by
+    the fault suite): the refusal's parameter ``status`` once collided with the HTTP status (a
+    TypeError, answered 500, and the retrying client never got its 409)."""
+    cause = ApplicationError("task EV-1.T1 is already done",
+                             {"code": "task_finished", "params": {"task": "EV-1.T1", "status": "done"}},
+                             type="Conflict")
+    error = _from_workflow(cause)
+    assert (error.status, error.code, error.values) == (409, "task_finished", {"task": "EV-1.T1", "status": "done"})
+    assert "EV-1.T1" in error.text("zh-CN")
+    web_side = CommandError.refused(policy.Refused(policy.CONFLICT, "task_finished", "task EV-1.T1 is already done",
+                                                   task="EV-1.T1", status="done"))
+    assert (web_side.status, web_side.values["status"]) == (409, "done")

@@ -65,7 +65,8 @@ class CommandError(Exception):
     visitor's language (:meth:`text`); ``reason`` is then its English text, for the API, and
     ``code`` the key without its ``refusal.`` prefix (the API's ``code``)."""
 
-    def __init__(self, status: int, reason: str, key: str | None = None, **values: Any) -> None:
+    def __init__(self, status: int, reason: str, key: str | None = None, /, **values: Any) -> None:
+        # Positional only: a refusal's parameters may be named ``status`` (a task's, "already done").
         super().__init__(reason)
         self.status = status
         self.reason = reason

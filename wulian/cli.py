@@ -355,6 +355,65 @@ def store_repair(
         raise typer.Exit(1)
 
 
+@app.command("check")
+def check(
+    receipts: Path | None = typer.Option(None, help="JSON lines of accepted reports "
+                                         "({event_id, receipt_code, status, key}) written by a load generator"),
+    exclusive: bool = typer.Option(False, "--exclusive", help="the platform served only those reports: an event "
+                                   "no receipt names counts as a duplicate"),
+    concurrency: int = typer.Option(8, min=1, max=64, help="workflow snapshots read at once"),
+    settle_rounds: int = typer.Option(5, min=0, help="times an event that differs is read again"),
+) -> None:
+    """Prove the platform's invariants on the running platform (Temporal and the store of the
+    settings): every accepted report exists once in Temporal and in the store, no receipt code is
+    duplicated, each workflow's snapshot equals the store's event, tasks and timeline, every notice is
+    delivered or visibly failing, no task is held by two people (wulian/invariants.py).
+
+    Exit status 1 when any invariant fails.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from wulian import temporal_connect
+    from wulian.invariants import CheckReport, Receipt, read_receipts
+    from wulian.invariants import check as run_check
+    from wulian.settings import get_settings
+
+    settings = get_settings()
+    accepted: list[Receipt] | None = read_receipts(receipts) if receipts is not None else None
+    console = Console(stderr=True)
+
+    async def _check() -> CheckReport:
+        client = await temporal_connect.connect(settings)
+        db = _store()
+        try:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          console=console, transient=True) as bar:
+                job = bar.add_task("workflows checked", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(job, completed=done, total=total)
+
+                return await run_check(client, db, accepted, exclusive=exclusive, concurrency=concurrency,
+                                       settle_rounds=settle_rounds, progress=progress)
+        finally:
+            await db.dispose()
+
+    typer.echo(_shown_store())
+    typer.echo(f"temporal: {settings.temporal_address} (namespace {settings.temporal_namespace})")
+    report = asyncio.run(_check())
+    for line in report.problems():
+        typer.echo(f"  {line}", err=True)
+    counts = report.counts()
+    typer.echo(f"checked {counts['checked']} of {counts['listed']} event workflows; accepted {counts['accepted']}, "
+               f"lost {counts['lost']}, duplicated {counts['duplicated']}, inconsistent {counts['inconsistent']}, "
+               f"undelivered notices {counts['undelivered']} ({counts['failing_notices']} visibly failing), "
+               f"double claims {counts['double_claims']}, unreadable {counts['unreadable']}")
+    typer.echo("OK: every invariant holds" if report.ok else "FAILED: an invariant does not hold")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @assessment_app.command("rebuild")
 def assessment_rebuild() -> None:
     """Recount the assessment from the events in the store: every fact and rollup is computed again
