@@ -687,7 +687,11 @@ def simulate(
     """A simulated city-year through the real workflow on Temporal's time-skipping test server, with a
     summary and the assessment's indicators; with ``--list``, the same year under a candidate list beside
     the active one (per unit: workload, grassroots share, on-time rate, escalations)."""
+    import logging
     import tempfile
+
+    # Thousands of simulated events would bury the progress bar under their info lines; warnings show.
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
