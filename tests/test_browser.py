@@ -44,6 +44,20 @@ async def chromium() -> AsyncIterator[Any]:
             yield browser
         finally:
             await browser.close()
+
+
+async def wait_for_js(page: Any, expression: str, arg: Any = None, seconds: float = 15.0) -> None:
+    """Wait until ``expression`` (a JavaScript function of ``arg``, or an expression) is truthy on
+    ``page``. Playwright's ``wait_for_function`` polls with ``eval`` in the page, which the pages'
+    Content-Security-Policy (``script-src 'self'``) refuses once it has to poll; ``page.evaluate``
+    runs through the DevTools protocol, which the policy does not govern."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await page.evaluate(expression, arg):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still false after {seconds:.0f} s: {expression}")
+        await asyncio.sleep(0.1)
+
+
 #: A 1×1 PNG (a valid one: photos are decoded, and the former fixture's image data was broken).
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"

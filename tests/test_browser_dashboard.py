@@ -15,7 +15,7 @@ from typing import Any
 
 from store import queries
 from tests.platform import Platform
-from tests.test_browser import SHOTS, _CspWatchingBrowser, _login, _shot, chromium, live
+from tests.test_browser import SHOTS, _CspWatchingBrowser, _login, _shot, chromium, live, wait_for_js
 
 __all__ = ["live"]  # the fixture, used by name
 
@@ -122,8 +122,8 @@ EMPTY_JS = """() => Object.entries(window.wulianDashboard.charts)
 async def _charts_drawn(page: Any, name: str, empty: tuple[str, ...] = ("overdue",)) -> None:
     """All eight charts drawn: those with data fill more of their canvas, those without show their
     "no data" note (``empty``: no task is overdue yet in these worlds)."""
-    await page.wait_for_function("() => window.wulianDashboard && "
-                                 "Object.keys(window.wulianDashboard.charts).length >= 8")
+    await wait_for_js(page, "() => window.wulianDashboard && "
+                            "Object.keys(window.wulianDashboard.charts).length >= 8")
     await page.wait_for_timeout(700)  # the animations (300 ms) are over
     painted = dict(await page.evaluate(CANVAS_JS))
     assert len(painted) == 8, painted
@@ -218,7 +218,7 @@ async def _walk(platform: Platform, base: str, browser: Any, events: dict[str, s
     await platform.report(description="看板浏览器测试:大屏刷新", location={"grid": "HS01-G2"})
     assert await screen.get_attribute("#dashboard", "data-refreshed") is None
     await screen.clock.run_for(61_000)
-    await screen.wait_for_function("() => document.getElementById('dashboard').dataset.refreshed === '1'")
+    await wait_for_js(screen, "() => document.getElementById('dashboard').dataset.refreshed === '1'")
     assert await screen.inner_text(".kpi-events .kpi-value") == "7"
     await _charts_drawn(screen, "screen refreshed")
     assert errors == [], errors

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from store import models
 from tests.platform import Platform
-from tests.test_browser import CHROMIUM, PNG, _CspWatchingBrowser, _shot, chromium, live
+from tests.test_browser import CHROMIUM, PNG, _CspWatchingBrowser, _shot, chromium, live, wait_for_js
 from tests.test_e2e_api import _task_of
 
 __all__ = ["live"]  # the fixture, imported for pytest
@@ -46,7 +46,7 @@ async def test_use_my_location_picks_the_grid_and_tracking_shows_the_public_resu
         page = await refused.new_page()  # type: ignore[attr-defined]
         await page.goto(f"{base}/report")
         await page.click("#locate")
-        await page.wait_for_function(STATUS_SAYS, arg="无法获取位置")
+        await wait_for_js(page, STATUS_SAYS, "无法获取位置")
         assert await page.input_value("#grid") == ""
         await refused.close()  # type: ignore[attr-defined]
 
@@ -56,7 +56,7 @@ async def test_use_my_location_picks_the_grid_and_tracking_shows_the_public_resu
         page = await far.new_page()  # type: ignore[attr-defined]
         await page.goto(f"{base}/report")
         await page.click("#locate")
-        await page.wait_for_function(STATUS_SAYS, arg="附近没有")
+        await wait_for_js(page, STATUS_SAYS, "附近没有")
         assert await page.input_value("#grid") == ""
         await far.close()  # type: ignore[attr-defined]
 
@@ -66,7 +66,7 @@ async def test_use_my_location_picks_the_grid_and_tracking_shows_the_public_resu
         await page.goto(f"{base}/report")
         assert await page.is_visible("#locate")  # shown once the script found geolocation
         await page.click("#locate")
-        await page.wait_for_function("document.getElementById('grid').value === 'HS01-G1'")
+        await wait_for_js(page, "document.getElementById('grid').value === 'HS01-G1'")
         status = await page.inner_text("#locate-status")
         assert "城北社区第一网格" in status and "公里" in status, status
         description = f"楼下垃圾桶满了 {uuid.uuid4().hex[:6]}"
