@@ -208,7 +208,11 @@ def change_id(event_id: str, seq: int) -> str:
     return f"{event_id}.{seq}"
 
 
-def _handling_unit(snap: EventSnapshot) -> str | None:
+def _handling_unit(snap: EventSnapshot, entry: TimelineEntry) -> str | None:
+    """The unit handling the event as of ``entry``: none before it is routed. (One projection may
+    carry several changes: the report and its dispatch are projected together since issue 13.)"""
+    if entry.action == "report" or entry.to_state == "intake":
+        return None
     for task in reversed(snap.tasks):
         if task.kind == "handle":
             return task.unit
@@ -232,7 +236,7 @@ def change_body(snap: EventSnapshot, entry: TimelineEntry, kind: str, *, own: bo
             "seq": entry.seq,
             "state": entry.to_state or snap.state,
             "at": at,
-            "unit": _handling_unit(snap),
+            "unit": _handling_unit(snap, entry),
             "category": snap.report.category,
         },
     }

@@ -673,7 +673,7 @@ def test_machine_notes_of_the_workflow_are_translated() -> None:
     text is still written there (so the patterns stay true), and each reads back in Chinese."""
     from web.labels import note_text, warning_note
 
-    source = Path("workflows/event_lifecycle.py").read_text(encoding="utf-8")
+    source = Path("workflows/event_core.py").read_text(encoding="utf-8")
     for written in ('f"{task.task_id} overdue (yellow)"', 'f"overdue: {task.unit} → {target}"',
                     'f"{task.task_id} claimed"', 'f"{task.task_id} done: {cmd.result}"',
                     'f"{pct}% of the time used"', '"deadline passed: urging notice (督办)"',

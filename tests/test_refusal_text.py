@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Where refusals are made, and how their codes are written there.
 SOURCES = {
     "workflows/policy.py": r'Refused\(\s*[A-Z_]+,\s*"([a-z_]+)"',
-    "workflows/event_lifecycle.py": r'_reject\([A-Z_]+,[^)]*?,\s*"([a-z_]+)"',
+    "workflows/event_core.py": r'_reject\([A-Z_]+,[^)]*?,\s*"([a-z_]+)"',
     "web": r'"refusal\.([a-z_]+)"',
 }
 

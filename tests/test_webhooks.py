@@ -537,7 +537,7 @@ def test_every_change_kind_comes_from_actions_the_workflow_records() -> None:
     from workflows.lifecycle import TRANSITIONS
 
     triggers = {t["trigger"] for t in TRANSITIONS}
-    source = (ROOT / "workflows" / "event_lifecycle.py").read_text(encoding="utf-8")
+    source = (ROOT / "workflows" / "event_core.py").read_text(encoding="utf-8")
     for action in webhooks.ACTION_KINDS:
         assert action in triggers or f'self._log("{action}"' in source, action
     assert set(webhooks.ACTION_KINDS.values()) == set(webhooks.CHANGE_KINDS)
