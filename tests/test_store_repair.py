@@ -52,11 +52,12 @@ async def forget(db: Database, event_id: str) -> None:
 
 
 async def roll_back(db: Database, event_id: str) -> None:
-    """Leave only the intake projection of an event in the store (its routing never landed)."""
+    """Leave the event in the store as a projection older than the workflow's left it: in intake,
+    without its task (version 0: since issue 13 the first projection already holds the routing)."""
     async with db.session() as session:
         await session.exec(delete(models.Task).where(models.Task.event_id == event_id))  # type: ignore[call-overload]
         await session.exec(update(models.Event).where(models.Event.event_id == event_id)  # type: ignore[call-overload]
-                           .values(version=1, state="intake", stage="intake"))
+                           .values(version=0, state="intake", stage="intake"))
         await session.commit()
 
 
@@ -98,7 +99,7 @@ async def test_repair_re_projects_missing_and_older_events(platform: Platform) -
     dry = await repair(platform.client, platform.db, since=since, dry_run=True)
     lags = {lag.event_id: lag for lag in dry.behind}
     assert set(lags) == {gone, old, stuck} and dry.repaired == 0 and not dry.unreadable
-    assert lags[gone].stored is None and lags[old].stored == 1 and lags[old].version > 1
+    assert lags[gone].stored is None and lags[old].stored == 0 and lags[old].version >= 1
     assert lags[stuck].notices and lags[stuck].stored == lags[stuck].version
     async with platform.db.session() as session:
         assert await session.get(models.Event, gone) is None  # a dry run changes nothing
