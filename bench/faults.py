@@ -477,7 +477,9 @@ async def inject(plan: Plan, procs: Processes, pg: PrivatePostgres | None) -> li
             fault.started = taken
         fault.ended = time.monotonic()
         faults.append(fault)
-    await asyncio.sleep(max(plan.gap))
+    # Long enough for a worker restarted by the last fault to be answering again on a loaded machine
+    # (a worker takes a few seconds to start): otherwise that fault has no 201 after it to time.
+    await asyncio.sleep(max(plan.gap) + 10)
     return faults
 
 
