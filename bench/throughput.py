@@ -345,7 +345,8 @@ async def round_trips(client: Client, event_ids: list[str]) -> dict[str, float]:
             elif kind == "activity_task_scheduled_event_attributes":
                 totals["activities"] += 1
             elif kind == "marker_recorded_event_attributes":
-                totals["local activities"] += 1
+                name = event.marker_recorded_event_attributes.marker_name
+                totals["local activities" if "local_activity" in name else "patch markers"] += 1
             elif kind == "timer_started_event_attributes":
                 totals["timers"] += 1
     n = max(len(event_ids), 1)
@@ -354,7 +355,8 @@ async def round_trips(client: Client, event_ids: list[str]) -> dict[str, float]:
 
 def trips_line(trips: dict[str, float]) -> str:
     """The round-trip counts in one line."""
-    order = ["history events", "workflow tasks", "workflow task timeouts", "activities", "local activities", "timers"]
+    order = ["history events", "workflow tasks", "workflow task timeouts", "activities", "local activities", "timers",
+             "patch markers"]
     return ", ".join(f"{k} {trips.get(k, 0):.1f}" for k in order)
 
 
