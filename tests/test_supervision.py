@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,7 +15,6 @@ from rules.worktime import CITY_TZ, add_working_hours
 from store import queries
 from store.db import Database
 from store.timeutil import utcnow
-from tests.conftest import binary
 from tests.scenarios import (
     GW,
     ZX,
@@ -37,21 +35,12 @@ from workflows.types import (
     SupervisorCommand,
     TaskRequest,
 )
-from wulian.temporal_setup import ensure_search_attributes
 
 
 def tq() -> str:
     return f"tq-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-async def own_time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of its own. Seen here: after racing updates or real-time activity
-    retries, the shared test server stopped skipping time for the tests that followed."""
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=binary("temporal-test-server"))
-    await ensure_search_attributes(env.client, "default")
-    yield env
-    await env.shutdown()
 
 
 
