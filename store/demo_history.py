@@ -194,11 +194,27 @@ async def _list_content(db: Database) -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(text))
 
 
-def _skewed(n: int, rng: random.Random, hot: int, heat: float) -> list[float]:
+def skewed(n: int, rng: random.Random, hot: int, heat: float) -> list[float]:
     """``n`` weights: ``hot`` of them ``heat`` times more frequent, the rest spread lognormally."""
     weights = [rng.lognormvariate(0, 0.5) for _ in range(n)]
     for i in rng.sample(range(n), min(hot, n)):
         weights[i] *= heat
+    return weights
+
+
+def category_weights(tiers: list[str], rng: random.Random) -> list[float]:
+    """How often each category (by its tier) is reported: a few grassroots hotspots take a large
+    share; departments' and the city's categories share :data:`UPPER_SHARE` (the demo history and
+    ``wulian simulate`` alike)."""
+    local = [i for i, tier in enumerate(tiers) if tier in ("grid", "community", "street")]
+    upper = [i for i, tier in enumerate(tiers) if tier not in ("grid", "community", "street")]
+    local_w = skewed(len(local), rng, hot=6, heat=25.0)
+    upper_w = skewed(len(upper), rng, hot=3, heat=6.0)
+    weights = [0.0] * len(tiers)
+    for i, w in zip(local, local_w, strict=True):
+        weights[i] = w / sum(local_w) * (1 - UPPER_SHARE)
+    for i, w in zip(upper, upper_w, strict=True):
+        weights[i] = w / sum(upper_w) * UPPER_SHARE
     return weights
 
 
@@ -221,15 +237,7 @@ async def _city(db: Database, org: OrgTree, rng: random.Random) -> _City:
     # Categories: a few grassroots hotspots take a large share; departments' and the city's share
     # is small (most of what residents report is settled at the grassroots).
     cats = [c for c in lst["categories"] if c.get("tier") in ("grid", "community", "street", "department", "city")]
-    local = [i for i, c in enumerate(cats) if c["tier"] in ("grid", "community", "street")]
-    upper = [i for i, c in enumerate(cats) if c["tier"] not in ("grid", "community", "street")]
-    local_w = _skewed(len(local), rng, hot=6, heat=25.0)
-    upper_w = _skewed(len(upper), rng, hot=3, heat=6.0)
-    weights = [0.0] * len(cats)
-    for i, w in zip(local, local_w, strict=True):
-        weights[i] = w / sum(local_w) * (1 - UPPER_SHARE)
-    for i, w in zip(upper, upper_w, strict=True):
-        weights[i] = w / sum(upper_w) * UPPER_SHARE
+    weights = category_weights([c["tier"] for c in cats], rng)
     verification = lst.get("policies", {}).get("verification", {})
     users: dict[str, list[tuple[str, str]]] = defaultdict(list)
     user = models.User
@@ -239,7 +247,7 @@ async def _city(db: Database, org: OrgTree, rng: random.Random) -> _City:
                                    .order_by(user.username))).all()
     for username, display_name, unit_code in rows:
         users[unit_code].append((username, display_name))
-    return _City(org=org, city=city, centre=centre, grids=grids, grid_weights=_skewed(len(grids), rng, 5, 5.0),
+    return _City(org=org, city=city, centre=centre, grids=grids, grid_weights=skewed(len(grids), rng, 5, 5.0),
                  categories=cats, category_weights=weights,
                  verification_tiers=dict(verification.get("categories", {})),
                  default_verification=verification.get("tier", "grid"), users=dict(users),

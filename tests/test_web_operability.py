@@ -4,12 +4,10 @@ and JSON log lines that carry a command's event and actor."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -21,9 +19,9 @@ from store.db import Database
 from tests import webapp
 from tests.platform import Platform
 from tests.test_e2e_api import _task_of
+from tests.test_worker_telemetry import json_log
 from web.app import create_app
 from web.context import AppContext
-from wulian import logs
 from wulian.settings import Settings
 
 SECRET = "test-secret-operability-0123456789abcdef"
@@ -144,27 +142,10 @@ async def test_not_ready_while_temporal_does_not_answer(org_db: Database, tmp_pa
         assert (await http.get("/healthz")).json() == {"status": "ok"}
 
 
-@contextmanager
-def json_log() -> Iterator[io.StringIO]:
-    """The lines logged under ``wulian`` while inside, through the web's JSON formatter."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(logs.formatter("json", "web"))
-    target = logging.getLogger("wulian")
-    level = target.level
-    target.addHandler(handler)
-    target.setLevel(logging.INFO)
-    try:
-        yield out
-    finally:
-        target.removeHandler(handler)
-        target.setLevel(level)
-
-
 async def test_ready_and_a_command_s_lines_name_its_event_and_actor(platform: Platform) -> None:
     ready = await platform.http.get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ready", "store": True, "temporal": True}
-    with json_log() as out:
+    with json_log(process="web") as out:
         event_id = (await platform.report())["event_id"]
         gw = await platform.login("wg_hs01_g1")
         task = await _task_of(platform, gw, event_id, "handle")

@@ -66,11 +66,12 @@ def value(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **l
 
 
 @contextmanager
-def json_log(logger: str = "wulian") -> Iterator[io.StringIO]:
-    """Lines logged under ``logger`` while inside, through the worker's JSON formatter."""
+def json_log(logger: str = "wulian", process: str = "worker") -> Iterator[io.StringIO]:
+    """Lines logged under ``logger`` while inside, through the JSON formatter of ``process``
+    (the web's tests use it too)."""
     out = io.StringIO()
     handler = logging.StreamHandler(out)
-    handler.setFormatter(logs.formatter("json", "worker"))
+    handler.setFormatter(logs.formatter("json", process))
     target = logging.getLogger(logger)
     level = target.level
     target.addHandler(handler)

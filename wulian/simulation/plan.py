@@ -20,7 +20,7 @@ from itertools import accumulate
 
 from rules.responsibility_list import Category, ResponsibilityList
 from rules.worktime import CITY_TZ, is_working_day
-from store.demo_history import HOUR_WEIGHTS, PHRASES, RATINGS, SOURCES, SURNAMES, UPPER_SHARE
+from store.demo_history import HOUR_WEIGHTS, PHRASES, RATINGS, SOURCES, SURNAMES, category_weights, skewed
 from store.org import OrgTree
 
 #: Shares of the handling model (per event, drawn once).
@@ -66,14 +66,6 @@ class PlannedEvent:
     draws: Draws
 
 
-def _skewed(n: int, rng: random.Random, hot: int, heat: float) -> list[float]:
-    """``n`` weights: ``hot`` of them ``heat`` times more frequent, the rest spread lognormally."""
-    weights = [rng.lognormvariate(0, 0.5) for _ in range(n)]
-    for i in rng.sample(range(n), min(hot, n)):
-        weights[i] *= heat
-    return weights
-
-
 @dataclass(frozen=True)
 class City:
     """What the plan draws from: the grids and categories with their weights."""
@@ -92,16 +84,8 @@ class City:
         if not grids:
             raise ValueError("the organisation has no grids: load it first (store.seed.load_organisation)")
         cats = sorted(lst.categories, key=lambda c: c.code)
-        local = [i for i, c in enumerate(cats) if c.tier in GRASSROOTS]
-        upper = [i for i, c in enumerate(cats) if c.tier not in GRASSROOTS]
-        local_w = _skewed(len(local), rng, hot=6, heat=25.0)
-        upper_w = _skewed(len(upper), rng, hot=3, heat=6.0)
-        weights = [0.0] * len(cats)
-        for i, w in zip(local, local_w, strict=True):
-            weights[i] = w / sum(local_w) * (1 - UPPER_SHARE)
-        for i, w in zip(upper, upper_w, strict=True):
-            weights[i] = w / sum(upper_w) * UPPER_SHARE
-        return cls(tuple(grids), tuple(_skewed(len(grids), rng, 5, 5.0)), tuple(cats), tuple(weights),
+        weights = category_weights([c.tier for c in cats], rng)
+        return cls(tuple(grids), tuple(skewed(len(grids), rng, 5, 5.0)), tuple(cats), tuple(weights),
                    {g: org.units[g].name_zh for g in grids})
 
 
