@@ -21,6 +21,7 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -38,11 +39,18 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-async def metrics_client(time_env: WorkflowEnvironment) -> AsyncIterator[tuple[Client, str]]:
-    """A client of the session's test server on a runtime with a Prometheus endpoint, as the
-    worker's (the runtime lives as long as the process: one per module)."""
+def metrics_runtime() -> tuple[Runtime, int]:
+    """A runtime with a Prometheus endpoint, as the worker's, and its port (the runtime lives as
+    long as the process: one per module)."""
     port = free_port()
-    runtime = telemetry.worker_runtime(Settings(worker_metrics_port=port))
+    return telemetry.worker_runtime(Settings(worker_metrics_port=port)), port
+
+
+@pytest.fixture
+async def metrics_client(time_env: WorkflowEnvironment,
+                         metrics_runtime: tuple[Runtime, int]) -> AsyncIterator[tuple[Client, str]]:
+    """A client of the session's test server on the metrics runtime, and the endpoint's address."""
+    runtime, port = metrics_runtime
     client = await Client.connect(time_env.client.service_client.config.target_host, namespace="default",
                                   runtime=runtime)
     yield client, f"http://127.0.0.1:{port}/metrics"
