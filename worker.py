@@ -21,7 +21,7 @@ import workflows
 from activities.delivery import Adapter, adapter_for
 from activities.lifecycle import LifecycleActivities
 from activities.reports import ReportActivities
-from activities.webhooks import WebhookActivities, wake_active, waker
+from activities.webhooks import WebhookActivities, wake_active_retrying, waker
 from store.db import Database
 from workflows.event_lifecycle import EventLifecycle
 from workflows.period_report import PeriodReport
@@ -130,15 +130,17 @@ async def run(settings: Settings) -> None:
     client = await temporal_connect.connect(settings, runtime=worker_runtime(settings))
     await ensure_report_schedules(client, settings.temporal_task_queue)  # normally there: the launcher made them
     worker = build_worker(client, db, settings.temporal_task_queue, settings=settings)
-    # Changes queued while no worker ran (or whose wake-up was lost) are sent now.
-    await wake_active(client, db, settings.temporal_task_queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker on task queue %s", settings.temporal_task_queue)
     async with worker:
+        # Changes queued while no worker ran (or whose wake-up was lost) are sent now, or once the
+        # store answers again: a store outage at this moment once ended the worker for good.
+        waking = asyncio.create_task(wake_active_retrying(client, db, settings.temporal_task_queue))
         await stop.wait()
+        waking.cancel()
     await db.dispose()
 
 

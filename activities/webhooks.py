@@ -153,3 +153,20 @@ async def wake_active(client: Client, db: Database, task_queue: str) -> int:
     for sid in ids:
         await wake(client, task_queue, sid)
     return len(ids)
+
+
+async def wake_active_retrying(client: Client, db: Database, task_queue: str, *, first_delay: float = 1.0,
+                               max_delay: float = 30.0) -> int:
+    """:func:`wake_active`, retried with back-off until the store and the server answer.
+
+    A worker that starts while the store is away (restarted during a PostgreSQL outage, say) serves
+    its queue meanwhile instead of exiting on this first read: the deliveries only wait, and each
+    change is woken again by its own projection anyway."""
+    delay = first_delay
+    while True:
+        try:
+            return await wake_active(client, db, task_queue)
+        except Exception as exc:  # noqa: BLE001 - whatever the outage raises, the answer is to wait
+            log.warning("could not wake the webhook deliveries (%s); again in %.1f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)

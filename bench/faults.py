@@ -58,6 +58,7 @@ from store.db import Database
 from wulian.invariants import CheckReport, Receipt, check
 from wulian.launcher import (
     Child,
+    describe_exit,
     http_base,
     prepare_store,
     start_temporal,
@@ -177,6 +178,10 @@ class Processes:
     worker_children: list[Child] = field(init=False)
     web_children: list[Child] = field(init=False)
     env: dict[str, str] = field(init=False)
+    #: Children the faults hold down now (killed, not yet restarted): the watchdog leaves them be.
+    held: set[str] = field(default_factory=set)
+    #: Children that exited on their own and were restarted by the watchdog, by name.
+    unplanned: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         common: dict[str, Any] = dict(
@@ -220,6 +225,28 @@ class Processes:
         await child.start(web_command(settings), {**self.env, "WULIAN_WEB_PORT": str(settings.web_port)})
         url = self.web_urls[i]
         await wait_until(child.name, lambda: web_answers(f"{url}/healthz"), [child])
+
+    async def watchdog(self, every: float = 0.5) -> None:
+        """Restart a worker or web that exited on its own, as ``make run``'s launcher does (a worker
+        restarted during a store outage may fail its start and exit: without this, the run would wait
+        for it for ever). Each such restart is counted in ``unplanned``."""
+        while True:
+            await asyncio.sleep(every)
+            for i, child in enumerate([*self.worker_children, *self.web_children]):
+                if child.process is None or child.running or child.name in self.held:
+                    continue
+                child.note(f"{child.name} exited on its own ({describe_exit(child.process.returncode)}); restarting it")
+                self.unplanned[child.name] = self.unplanned.get(child.name, 0) + 1
+                self.held.add(child.name)
+                try:
+                    if i < len(self.worker_children):
+                        await self.start_worker(child)
+                    else:
+                        await self.start_web(i - len(self.worker_children))
+                except Exception as exc:  # noqa: BLE001 - killed meanwhile by a fault: looked at again next round
+                    child.note(f"{child.name} did not come back ({exc}); trying again")
+                finally:
+                    self.held.discard(child.name)
 
     async def restart_temporal(self) -> None:
         """Start the dev server again on its SQLite file."""
@@ -412,6 +439,7 @@ class Outcome:
     refusals: list[str]
     wall: float
     base: Path
+    unplanned: dict[str, int] = field(default_factory=dict)  # restarts of children that exited on their own
 
     @property
     def ok(self) -> bool:
@@ -430,6 +458,7 @@ class Outcome:
         for fault in self.faults:
             shown = f"{fault.recovery:.1f} s" if fault.recovery is not None else "no 201 after it"
             out.append(f"  {fault.kind:<18} for {fault.ended - fault.started:5.1f} s, recovery {shown}")
+        out += [f"  {name} exited on its own and was restarted {n}×" for name, n in self.unplanned.items()]
         out += [f"  refused: {r}" for r in self.refusals[:10]]
         out += [f"  {p}" for p in self.report.problems(10)]
         return out
@@ -455,14 +484,18 @@ async def inject(plan: Plan, procs: Processes, pg: PrivatePostgres | None) -> li
         down = random.uniform(*plan.down)
         if kind == "worker":
             child = random.choice(procs.worker_children)
+            procs.held.add(child.name)
             await kill9(child)
             await asyncio.sleep(down)
             await procs.start_worker(child)
+            procs.held.discard(child.name)
         elif kind == "web":
             i = random.randrange(len(procs.web_children))
+            procs.held.add(procs.web_children[i].name)
             await kill9(procs.web_children[i])
             await asyncio.sleep(down)
             await procs.start_web(i)
+            procs.held.discard(procs.web_children[i].name)
         elif kind == "temporal":
             await kill9(procs.temporal)
             await asyncio.sleep(down)
@@ -509,6 +542,7 @@ async def run_plan(plan: Plan, base: Path, *, database_url: str | None = None,
     started = time.monotonic()
     async with platform(plan, base, database_url) as (procs, pg):
         load = Load(procs.web_urls, base / "receipts.jsonl", plan.reports, plan.concurrency)
+        watchdog = asyncio.create_task(procs.watchdog())
         injector = asyncio.create_task(inject(plan, procs, pg))
         over = asyncio.Event()
         injector.add_done_callback(lambda _: over.set())
@@ -517,6 +551,7 @@ async def run_plan(plan: Plan, base: Path, *, database_url: str | None = None,
         faults = await injector
         if extra is not None:
             await extra
+        watchdog.cancel()
         for fault in faults:
             fault.recovery = recovery(load.attempts, fault.ended)
         client = await Client.connect(procs.settings.temporal_address, namespace=procs.settings.temporal_namespace)
@@ -526,7 +561,7 @@ async def run_plan(plan: Plan, base: Path, *, database_url: str | None = None,
         finally:
             await db.dispose()
     return Outcome(plan, load.sent, len(load.receipts), load.handled, faults, report, load.refusals,
-                   time.monotonic() - started, base)
+                   time.monotonic() - started, base, dict(procs.unplanned))
 
 
 def main() -> int:

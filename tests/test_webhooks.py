@@ -664,3 +664,25 @@ async def test_https_goes_to_the_checked_address_with_the_name_for_tls(org_db: A
         [row] = await webhooks.deliveries(org_db, by_address.subscription.id)
         assert row.status == "pending" and row.last_error and "CERTIFICATE_VERIFY_FAILED" in row.last_error
         assert len(receiver.received) == 1
+
+
+async def test_a_worker_starting_during_a_store_outage_wakes_the_deliveries_once_the_store_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker restarted while its store was away once died on its first read (the fault suite's
+    worker then never came back); now it waits for the store and wakes the deliveries then."""
+    from activities.webhooks import wake_active_retrying
+    from store.db import Database
+
+    # A store whose every read fails (no tables yet), as a stopped PostgreSQL's would.
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'wulian.db'}")
+    try:
+        with caplog.at_level("WARNING", logger="wulian.webhooks"):
+            waking = asyncio.create_task(wake_active_retrying(None, db, "tq", first_delay=0.05))  # type: ignore[arg-type]
+            await asyncio.sleep(0.3)
+            assert not waking.done()  # still waiting, not ended by the error
+            assert any("could not wake the webhook deliveries" in r.getMessage() for r in caplog.records)
+            await db.upgrade()
+            assert await asyncio.wait_for(waking, 5) == 0  # the store answered: no subscription to wake
+    finally:
+        await db.dispose()
