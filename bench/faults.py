@@ -547,11 +547,13 @@ async def run_plan(plan: Plan, base: Path, *, database_url: str | None = None,
         over = asyncio.Event()
         injector.add_done_callback(lambda _: over.set())
         extra = asyncio.create_task(during(procs, load)) if during is not None else None
-        await load.run(over)
-        faults = await injector
-        if extra is not None:
-            await extra
-        watchdog.cancel()
+        try:
+            await load.run(over)
+            faults = await injector
+            if extra is not None:
+                await extra
+        finally:  # before the platform stops its children, which the watchdog would start again
+            watchdog.cancel()
         for fault in faults:
             fault.recovery = recovery(load.attempts, fault.ended)
         client = await Client.connect(procs.settings.temporal_address, namespace=procs.settings.temporal_namespace)
