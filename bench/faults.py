@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +226,15 @@ class Processes:
         url = self.web_urls[i]
         await wait_until(child.name, lambda: web_answers(f"{url}/healthz"), [child])
 
+    @contextlib.contextmanager
+    def holding(self, child: Child) -> Iterator[None]:
+        """While in the block, the watchdog leaves ``child`` down (a fault or a restart has it)."""
+        self.held.add(child.name)
+        try:
+            yield
+        finally:
+            self.held.discard(child.name)
+
     async def watchdog(self, every: float = 0.5) -> None:
         """Restart a worker or web that exited on its own, as ``make run``'s launcher does (a worker
         restarted during a store outage may fail its start and exit: without this, the run would wait
@@ -237,16 +246,14 @@ class Processes:
                     continue
                 child.note(f"{child.name} exited on its own ({describe_exit(child.process.returncode)}); restarting it")
                 self.unplanned[child.name] = self.unplanned.get(child.name, 0) + 1
-                self.held.add(child.name)
-                try:
-                    if i < len(self.worker_children):
-                        await self.start_worker(child)
-                    else:
-                        await self.start_web(i - len(self.worker_children))
-                except Exception as exc:  # noqa: BLE001 - killed meanwhile by a fault: looked at again next round
-                    child.note(f"{child.name} did not come back ({exc}); trying again")
-                finally:
-                    self.held.discard(child.name)
+                with self.holding(child):
+                    try:
+                        if i < len(self.worker_children):
+                            await self.start_worker(child)
+                        else:
+                            await self.start_web(i - len(self.worker_children))
+                    except Exception as exc:  # noqa: BLE001 - killed meanwhile by a fault: looked at again next round
+                        child.note(f"{child.name} did not come back ({exc}); trying again")
 
     async def restart_temporal(self) -> None:
         """Start the dev server again on its SQLite file."""
@@ -484,18 +491,16 @@ async def inject(plan: Plan, procs: Processes, pg: PrivatePostgres | None) -> li
         down = random.uniform(*plan.down)
         if kind == "worker":
             child = random.choice(procs.worker_children)
-            procs.held.add(child.name)
-            await kill9(child)
-            await asyncio.sleep(down)
-            await procs.start_worker(child)
-            procs.held.discard(child.name)
+            with procs.holding(child):
+                await kill9(child)
+                await asyncio.sleep(down)
+                await procs.start_worker(child)
         elif kind == "web":
             i = random.randrange(len(procs.web_children))
-            procs.held.add(procs.web_children[i].name)
-            await kill9(procs.web_children[i])
-            await asyncio.sleep(down)
-            await procs.start_web(i)
-            procs.held.discard(procs.web_children[i].name)
+            with procs.holding(procs.web_children[i]):
+                await kill9(procs.web_children[i])
+                await asyncio.sleep(down)
+                await procs.start_web(i)
         elif kind == "temporal":
             await kill9(procs.temporal)
             await asyncio.sleep(down)
