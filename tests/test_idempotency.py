@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlmodel import col, select, update
+from temporalio.service import RPCError
 
 from store import idempotency as stored_keys
 from store import models
@@ -264,6 +265,26 @@ async def test_a_claim_whose_request_died_after_the_start_is_taken_over_without_
     assert (r.json()["event_id"], r.json()["receipt_code"]) == (started.event_id, started.receipt_code)
     assert len(await settled_events(platform, description)) == 1
 
+
+
+async def test_a_report_the_workflow_would_refuse_is_refused_before_a_receipt_is_given(
+    platform: Platform,
+) -> None:
+    # A caller of the command (not an entrance that checks first) with a number of an unassigned
+    # range: refused with the catalogue's reason, and no workflow is started for it.
+    from web.schemas import EventIn
+
+    body = _body(f"号码无效 {uuid.uuid4().hex[:6]}")
+    report = EventIn.model_validate(body).to_report()
+    report.reporter.phone = "17412345678"
+    app_ctx = _app_context(platform)
+    prepared = await commands.prepare(app_ctx, report)
+    with pytest.raises(commands.CommandError) as refused:
+        await commands.start_event(app_ctx, report, prepared)
+    assert refused.value.status == 400 and refused.value.code == "invalid_report"
+    assert "reporter.phone" in refused.value.reason and "上报内容不符合要求" in refused.value.text("zh-CN")
+    with pytest.raises(RPCError):
+        await platform.client.get_workflow_handle(prepared.event_id).describe()
 
 def _app_context(platform: Platform) -> Any:
     """The web app's context (the platform's app was built around it)."""

@@ -31,7 +31,7 @@ from web.context import AppContext
 from web.i18n import DEFAULT_LANGUAGE, catalogue, translate
 from workflows import policy
 from workflows.event_lifecycle import EventLifecycle
-from workflows.inputs import camera_of
+from workflows.inputs import camera_of, normalised, report_problems
 from workflows.types import (
     CONFLICT,
     FORBIDDEN,
@@ -196,7 +196,15 @@ async def check_category(ctx: AppContext, category: str) -> None:
 
 async def start_event(ctx: AppContext, report: EventReport, prepared: Prepared | None = None) -> Started:
     """Start the event's workflow (idempotent per source and external id) with a random receipt code
-    and a fresh tracking key (or those ``prepared``), and wait briefly for its dispatch to be recorded."""
+    and a fresh tracking key (or those ``prepared``), and wait briefly for its dispatch to be recorded.
+
+    A report the workflow's own gate (``workflows.inputs``) would refuse is refused here (400) before a
+    receipt is handed out: the entrances (API, pages, Open311) check it first with messages in the
+    visitor's language, and this keeps any other caller (the simulation, a script) from getting a
+    receipt code for an event whose workflow then fails at its first step."""
+    problems = report_problems(normalised(report))
+    if problems:
+        raise CommandError.keyed(400, "refusal.invalid_report", fields=", ".join(p.field for p in problems))
     prepared = prepared or await prepare(ctx, report)
     event_id, grant = prepared.event_id, prepared.grant
     bind(event_id=event_id, workflow_id=event_id)

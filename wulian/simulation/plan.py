@@ -34,6 +34,13 @@ VERIFY_FAIL_SHARE = 0.025  # the first verification fails (rework)
 GRASSROOTS = ("grid", "community", "street")
 
 
+#: Mainland mobile number prefixes in use (numbers under them pass the report's phone check,
+#: ``workflows.inputs``); "1" and any digit would draw unassigned ranges (154, 174, 179, ...), whose
+#: reports every entrance refuses.
+MOBILE_PREFIXES = (*(str(p) for p in range(130, 140)), "150", "151", "152", "153", "155", "156", "157",
+                   "158", "159", "166", "173", "175", "176", "177", "178",
+                   *(str(p) for p in range(180, 190)), "198", "199")
+
 @dataclass(frozen=True)
 class Draws:
     """One event's actors' decisions, drawn before it starts (times in working hours)."""
@@ -139,7 +146,7 @@ def plan(city: City, seed: int, events: int, first: date, days: int) -> list[Pla
         if source == "camera":  # camera alarms join their camera's open event: not one report each
             source = "grid_patrol"
         name = f"{own.choice(SURNAMES)}{own.choice(('先生', '女士'))}"
-        phone = f"1{own.choice('3578')}{own.randint(0, 999999999):09d}"
+        phone = f"{own.choice(MOBILE_PREFIXES)}{own.randint(0, 99_999_999):08d}"
         description = f"{city.grid_names[grid]}{own.randint(1, 200)}号附近{cat.name_zh}，{own.choice(PHRASES)}"
         out.append(PlannedEvent(index, at, cat.code, grid, source, description, name, phone, draws(own)))
     return out
