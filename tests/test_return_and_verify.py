@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -88,6 +90,34 @@ async def test_an_approved_return_without_a_pick_never_goes_back_to_the_returnin
         assert stored is not None and stored.decision is not None and stored.decision["excluded"] == ["HS01-G1"]
         await handle.terminate("test over")
 
+
+
+async def test_a_return_waiting_past_the_tasks_deadline_keeps_the_event_and_the_marks_fire_once_it_is_denied(
+    time_env: WorkflowEnvironment, org_db: Database
+) -> None:
+    # Found by ``wulian simulate``: a reminder coming due while the return waited for its supervisor was
+    # an illegal move in that state, and it failed the workflow (the event was lost).
+    queue = tq()
+    async with build_worker(time_env.client, org_db, queue):
+        handle = await start(time_env, queue)
+        task = await returned_by(handle, GW)
+        marks = (await snapshot(handle)).tasks[-1].marks
+        assert {"remind_50", "due", "escalate"} <= set(marks)
+        await time_env.sleep(timedelta(days=20))  # past every mark of the task, no supervisor yet
+        snap = await wait_state(handle, "return_requested")
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        assert [w.kind for w in snap.warnings] == []  # nothing fired while the task was out of the inbox
+        await handle.execute_update(EventLifecycle.supervise, SupervisorCommand(ZX, "deny_return", reason="属于你们"))
+        # Back in the grid's inbox, long overdue: the reminders, the urging and the red escalation follow.
+        for _ in range(100):
+            snap = await snapshot(handle)
+            if "red" in [w.kind for w in snap.warnings]:
+                break
+            await asyncio.sleep(0.05)
+        assert [w.kind for w in snap.warnings] == ["reminder", "reminder", "yellow", "red"]
+        assert all(w.task_id == task for w in snap.warnings)
+        assert snap.state == "dispatched" and snap.tasks[-1].unit != "HS01-G1"
+        await handle.terminate("test over")
 
 async def test_the_list_decides_again_with_the_returning_unit_excluded(
     time_env: WorkflowEnvironment, org_db: Database

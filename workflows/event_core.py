@@ -32,7 +32,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import policy
 from workflows.inputs import InvalidInput, checked_report, phone_problem
-from workflows.lifecycle import TERMINAL, IllegalTransition, Lifecycle, State
+from workflows.lifecycle import ASSIGNED, TERMINAL, IllegalTransition, Lifecycle, State
 from workflows.policy import GRACE_HOURS, MAX_FOLLOWERS, MAX_REWORKS, REOPEN_DAYS, RETURN_WINDOW_HOURS, Refused
 from workflows.types import (
     ACTIVITY_DELIVER,
@@ -150,6 +150,10 @@ PATCH_MARKS_WITH_RETURN = "marks-with-return-by"
 #: A delivered notice is not projected again: the delivery activity marks its row delivered itself
 #: (``store.notices.mark_delivered``), and its row existed before the delivery started.
 PATCH_DELIVERED_NOT_PROJECTED = "delivered-not-projected"
+#: A supervision mark that comes due while the event is not in an inbox (a return request waiting for
+#: its supervisor) waits for the task to be back (before: the timer's illegal move failed the workflow,
+#: and the event was lost; found by ``wulian simulate``).
+PATCH_MARKS_WAIT_FOR_INBOX = "marks-wait-for-inbox"
 
 #: The recent camera alarms' ids an event keeps, so that a repeated delivery of one is counted once.
 OCCURRENCE_IDS = 100
@@ -334,6 +338,12 @@ class EventLifecycleCore:
         mark = self._next_mark(task) if task and not self.snap.paused else None
         when = datetime.fromisoformat(mark[1]) if mark else None
         if task is not None and mark is not None and when is not None and workflow.now() >= when:
+            if self._machine.current not in ASSIGNED and workflow.patched(PATCH_MARKS_WAIT_FOR_INBOX):
+                # The timer's moves are legal only while the task is in an inbox: a mark that comes due
+                # while a return waits for its supervisor fires once the task is back (denied), or never
+                # (approved: the task is cancelled and the next unit's task has marks of its own).
+                await self._sleep_until(None)
+                return
             await self._fire_mark(task, mark[0])
             return
         await self._sleep_until(when)

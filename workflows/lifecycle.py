@@ -67,7 +67,7 @@ MERGEABLE = [State.TRIAGE, State.DISPATCHED, State.HANDLING, State.RETURN_REQUES
 #: A destination meaning "the state the event was in before the move that this one undoes" (``unmerge``
 #: returns a merged duplicate to where it was; :meth:`Lifecycle.fire` takes that state as ``back_to``).
 PREVIOUS = "previous"
-_ASSIGNED = [State.DISPATCHED, State.HANDLING]  # a handling task is in some inbox
+ASSIGNED = [State.DISPATCHED, State.HANDLING]  # a handling task is in some inbox
 
 #: Every legal move: trigger, from-state(s), to-state (``None``: stays, but the move is recorded).
 #: Anything not listed here is illegal. Who may fire a trigger is in ``ACTORS``.
@@ -89,12 +89,12 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "deny_extension", "source": [State.HANDLING, State.DISPATCHED], "dest": None},
     {"trigger": "request_cohandling", "source": State.HANDLING, "dest": None},
     {"trigger": "cohandle", "source": [State.HANDLING, State.RETURN_REQUESTED], "dest": None},
-    {"trigger": "remind", "source": _ASSIGNED, "dest": None},
-    {"trigger": "urge", "source": _ASSIGNED, "dest": None},
-    {"trigger": "escalate_overdue", "source": _ASSIGNED, "dest": State.DISPATCHED},
-    {"trigger": "force_escalate", "source": _ASSIGNED, "dest": State.DISPATCHED},
-    {"trigger": "reassign", "source": _ASSIGNED, "dest": State.DISPATCHED},
-    {"trigger": "change_deadline", "source": _ASSIGNED, "dest": None},
+    {"trigger": "remind", "source": ASSIGNED, "dest": None},
+    {"trigger": "urge", "source": ASSIGNED, "dest": None},
+    {"trigger": "escalate_overdue", "source": ASSIGNED, "dest": State.DISPATCHED},
+    {"trigger": "force_escalate", "source": ASSIGNED, "dest": State.DISPATCHED},
+    {"trigger": "reassign", "source": ASSIGNED, "dest": State.DISPATCHED},
+    {"trigger": "change_deadline", "source": ASSIGNED, "dest": None},
     {"trigger": "verify_pass", "source": State.VERIFYING, "dest": State.FEEDBACK},
     {"trigger": "verify_fail", "source": State.VERIFYING, "dest": State.DISPATCHED},
     {"trigger": "rate", "source": State.FEEDBACK, "dest": State.CLOSED},
