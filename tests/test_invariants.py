@@ -8,11 +8,21 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
+from temporalio.client import WorkflowExecutionStatus
+
 from store import notices
 from store.db import Database
 from store.projection import apply_snapshot
 from workflows.types import EventReport, EventSnapshot, Location, Notice, Reporter, Task, TimelineEntry
-from wulian.invariants import claim_problems, differences, notice_problems, read_receipts, read_stored
+from wulian.invariants import (
+    broken_runs,
+    claim_problems,
+    differences,
+    notice_problems,
+    read_receipts,
+    read_stored,
+)
+from wulian.store_repair import Execution
 
 
 def _snap(version: int, **changes: object) -> EventSnapshot:
@@ -78,3 +88,17 @@ def test_receipts_of_a_file(tmp_path: Path) -> None:
                     '{"event_id": "EV-2", "receipt_code": "B", "status": 202}\n'
                     '{"event_id": "EV-3", "status": 500}\n', encoding="utf-8")
     assert [(r.event_id, r.status, r.key) for r in read_receipts(path)] == [("EV-1", 201, "k1"), ("EV-2", 202, "")]
+
+
+def test_an_event_whose_workflow_failed_is_lost_but_a_refused_input_is_not() -> None:
+    # A failed run (e.g. an illegal move in the workflow) leaves an event nobody can act on: lost, even
+    # though the workflow and the store both still hold it. A run that refused its input has no
+    # snapshot (nothing was stored) and is not an event; a running or completed one is fine.
+    status = WorkflowExecutionStatus
+    runs = [Execution("EV-A", "r1", status.FAILED, None), Execution("EV-B", "r2", status.FAILED, None),
+            Execution("EV-C", "r3", status.RUNNING, None), Execution("EV-D", "r4", status.TIMED_OUT, None),
+            Execution("EV-E", "r5", status.COMPLETED, None)]
+    snaps = {e: dataclasses.replace(_snap(3), event_id=e, state="return_requested")
+             for e in ("EV-A", "EV-C", "EV-D", "EV-E")}
+    assert broken_runs(runs, snaps) == [("EV-A", "its workflow failed in state return_requested"),
+                                        ("EV-D", "its workflow timed out in state return_requested")]

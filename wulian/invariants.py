@@ -5,7 +5,9 @@ fault (a worker, the dev server or the web killed, the store unavailable) these 
 
 1. **nothing lost**: every report answered 201 or 202 (the receipts a load generator kept, one JSON
    object a line: ``{"event_id", "receipt_code", "status", "key"}``) exists, in Temporal (a workflow
-   with its event id) and in the store (an event row), with the receipt code it was given;
+   with its event id) and in the store (an event row), with the receipt code it was given; and no
+   event's newest run has failed or timed out (nobody can act on it any more), except a run that
+   refused its input before anything was stored;
 2. **nothing duplicated**: no receipt code is held by two events (store or Temporal); one
    ``Idempotency-Key`` of the receipts never names two events; with ``exclusive`` (a platform only the
    load generator used), no event exists that no receipt names (a retry that became a second event);
@@ -255,6 +257,19 @@ async def _snapshots(client: Client, executions: list[Execution], concurrency: i
     return found
 
 
+#: Run statuses that end an event nobody closed: its tasks can no longer be acted on.
+_BROKEN = (WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT)
+
+
+def broken_runs(executions: Iterable[Execution], snapshots: dict[str, EventSnapshot]) -> list[tuple[str, str]]:
+    """The events whose newest run failed or timed out, with why. A failed run without a snapshot
+    (:func:`~wulian.store_repair.read_snapshot` gives None: it refused its input before anything was
+    stored) is not an event."""
+    return [(e.event_id, f"its workflow {e.status.name.lower().replace('_', ' ')} in state "
+                         f"{snapshots[e.event_id].state}")
+            for e in executions if e.status in _BROKEN and e.event_id in snapshots]
+
+
 async def check(
     client: Client, db: Database, receipts: list[Receipt] | None = None, *, exclusive: bool = False,
     concurrency: int = 8, settle_rounds: int = 5, settle_seconds: float = 2.0,
@@ -309,6 +324,7 @@ async def check(
                     table[event_id] = getattr(part, name)[event_id]
         differing = {k: d for k in differing if k in snapshots and (d := differences(snapshots[k], stored))}
     report.checked = len(snapshots)
+    report.lost += broken_runs(executions, snapshots)
     report.inconsistent += [(event_id, "; ".join(why)[:500]) for event_id, why in sorted(differing.items())]
 
     # Receipt codes: one event each, in the store and in Temporal.
