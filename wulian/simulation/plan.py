@@ -32,14 +32,13 @@ LATE_SHARE = 0.05  # handled after the deadline, within the grace period (yellow
 STUCK_SHARE = 0.01  # not handled before the grace period ends (red warning: the task climbs the ladder)
 VERIFY_FAIL_SHARE = 0.025  # the first verification fails (rework)
 GRASSROOTS = ("grid", "community", "street")
-
-
 #: Mainland mobile number prefixes in use (numbers under them pass the report's phone check,
 #: ``workflows.inputs``); "1" and any digit would draw unassigned ranges (154, 174, 179, ...), whose
 #: reports every entrance refuses.
 MOBILE_PREFIXES = (*(str(p) for p in range(130, 140)), "150", "151", "152", "153", "155", "156", "157",
                    "158", "159", "166", "173", "175", "176", "177", "178",
                    *(str(p) for p in range(180, 190)), "198", "199")
+
 
 @dataclass(frozen=True)
 class Draws:
