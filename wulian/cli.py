@@ -680,6 +680,8 @@ def simulate(
     seed: int = typer.Option(2018, help="the same seed gives the same reports and the same actors' decisions"),
     concurrency: int = typer.Option(32, help="commands in flight at once"),
     tick: int = typer.Option(30, help="simulated minutes that share one advance of the clock"),
+    workers: int = typer.Option(0, min=0, max=16, help="worker processes beside the simulation (0: in its own)"),
+    database_url: str = typer.Option("", help="an empty store for the run, e.g. PostgreSQL (default: SQLite)"),
     candidate: Path | None = typer.Option(None, "--list", help="compare this candidate list with the active one"),
     all_units: bool = typer.Option(False, "--all-units", help="with --list: every unit, not only those that change"),
     data_dir: Path | None = typer.Option(None, help="where the simulation's store goes (default: a temporary one)"),
@@ -705,7 +707,8 @@ def simulate(
     from wulian.simulation.year import simulate as run_simulation
 
     console = Console()
-    options = Options(events=events, days=days, seed=seed, concurrency=concurrency, tick_minutes=tick)
+    options = Options(events=events, days=days, seed=seed, concurrency=concurrency, tick_minutes=tick,
+                      workers=workers)
     folder = data_dir or Path(tempfile.mkdtemp(prefix="wulian-sim-"))
 
     if candidate is not None:
@@ -742,7 +745,12 @@ def simulate(
             def progress(started: int, finished: int, moment: Any) -> None:
                 bar.update(job, completed=finished, description=f"{moment:%Y-%m-%d %H:%M} started {started}")
 
-            result = await run_simulation(options, folder, progress=progress)
+            db = Database(database_url) if database_url else None
+            try:
+                result = await run_simulation(options, folder, db=db, progress=progress)
+            finally:
+                if db is not None:
+                    await db.dispose()
         s, o = result.summary, result.outcome
         console.print(f"wall time {result.wall_seconds:.1f} s, {result.events_per_second:.2f} events/s "
                       f"({result.advances} clock advances); simulated {result.first:%Y-%m-%d} → {result.end:%Y-%m-%d}")
@@ -755,7 +763,10 @@ def simulate(
         for row in indicator_lines(s.indicators):
             table.add_row(*row)
         console.print(table)
-        console.print(f"store: {folder / 'simulation.db'}")
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(database_url).render_as_string(hide_password=True) if database_url else None
+        console.print(f"store: {shown or folder / 'simulation.db'}")
 
     asyncio.run(_run())
 

@@ -95,7 +95,7 @@ class LaunchError(Exception):
         self.code = code
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In a child before exec: ask Linux for SIGTERM when the launcher dies, even by SIGKILL."""
     if _libc is not None:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -144,7 +144,7 @@ class Child:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 process_group=0,  # Ctrl-C in the terminal must not reach the children directly
-                preexec_fn=_die_with_parent,  # only calls prctl(2)
+                preexec_fn=die_with_parent,  # only calls prctl(2)
             )
         self.started_at = time.monotonic()
 

@@ -398,10 +398,10 @@ class Simulation:
             self.outcome.refusals["no_triage_supervisor"] += 1
             await self._wait(None, 8.0)
             return
-        if await self._act("claim", lambda: commands.claim(self.ctx, who, task.task_id)):
-            await self._act("triage", lambda: commands.triage(self.ctx, who, task.task_id, event.category,
-                                                              community, "按属地交办"))
-        else:
+        # A triage task is placed as it stands (a claim is refused in state triage): the supervisor names
+        # the category and the community, and the event is routed there.
+        if not await self._act("triage", lambda: commands.triage(self.ctx, who, task.task_id, event.category,
+                                                                 community, "按属地交办")):
             await self._wait(None, 8.0)
 
 

@@ -9,10 +9,11 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,6 +28,7 @@ from wulian.simulation.compare import Figures, figures
 from wulian.simulation.plan import City, PlannedEvent, plan
 from wulian.simulation.run import Outcome, Simulation, context, first_day, people_of, settings_for
 from wulian.simulation.summary import StoreSummary, summarise
+from wulian.simulation.workers import worker_processes
 from wulian.temporal_setup import ensure_search_attributes
 
 #: Jiangshan's events of 2018 (the seed case): what ``--events`` means by "a city-year".
@@ -48,6 +50,9 @@ class Options:
     seed: int = 2018
     concurrency: int = CONCURRENCY
     tick_minutes: int = TICK_MINUTES
+    #: Worker processes beside the simulation (:mod:`wulian.simulation.workers`); 0: the worker runs in
+    #: the simulation's own process.
+    workers: int = 0
 
 
 @dataclass
@@ -109,6 +114,7 @@ async def simulate(options: Options, data_dir: Path, *, env: WorkflowEnvironment
             env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_binary())
             stack.push_async_callback(env.shutdown)
             await ensure_search_attributes(env.client, "default")
+        data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before the run)
         settings = settings_for(data_dir)
         if db is None:
             db = Database(f"sqlite+aiosqlite:///{data_dir / 'simulation.db'}",
@@ -121,7 +127,11 @@ async def simulate(options: Options, data_dir: Path, *, env: WorkflowEnvironment
         events = city_plan(org, lst, options, now)
         sim = Simulation(env, context(settings, db, env.client), await people_of(db, org),
                          timedelta(minutes=options.tick_minutes), options.concurrency)
-        worker = build_worker(env.client, db, settings.temporal_task_queue, settings=settings)
+        if options.workers:
+            worker: AbstractAsyncContextManager[Any] = worker_processes(
+                options.workers, settings, db.url, env.client.service_client.config.target_host, data_dir)
+        else:
+            worker = build_worker(env.client, db, settings.temporal_task_queue, settings=settings)
         wall = time.perf_counter()
         async with worker:
             for event in events:
