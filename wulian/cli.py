@@ -34,6 +34,9 @@ apikey_app = typer.Typer(help="Integrations' API keys (JSON API and Open311).", 
 app.add_typer(apikey_app, name="apikey")
 temporal_app = typer.Typer(help="The Temporal namespace the platform runs on.", no_args_is_help=True)
 app.add_typer(temporal_app, name="temporal")
+process_app = typer.Typer(help="Process definitions beyond problem events (代办, 微心愿, 志愿活动, 居民说事).",
+                          no_args_is_help=True)
+app.add_typer(process_app, name="process")
 
 
 @temporal_app.command("setup")
@@ -77,6 +80,24 @@ def rules_check(file: Path) -> None:
     for cat in lst.categories:
         tiers[cat.tier] = tiers.get(cat.tier, 0) + 1
     typer.echo(f"{file}: version {lst.version}, {len(lst.categories)} categories, tiers {json.dumps(tiers)}: OK")
+
+
+@process_app.command("check")
+def process_check(file: Path) -> None:
+    """Validate a process definition file; print every problem with its place; exit 1 if there is any."""
+    from processes.definition import InvalidDefinition
+    from processes.definition import load as load_definition
+
+    try:
+        definition = load_definition(file)
+    except InvalidDefinition as exc:
+        for problem in exc.problems:
+            typer.echo(f"{file}: {problem}", err=True)
+        typer.echo(f"{len(exc.problems)} problem(s)", err=True)
+        raise typer.Exit(1) from exc
+    tasks = sum(1 for s in definition.states if s.task is not None)
+    typer.echo(f"{file}: {definition.kind} version {definition.version}, {len(definition.states)} states, "
+               f"{tasks} tasks, {len(definition.transitions)} moves: OK")
 
 
 def _store():  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ import heapq
 import itertools
 import logging
 import math
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
@@ -69,6 +70,9 @@ class Agenda:
         self._idle.set()
         self.now: datetime | None = None
         self.advances = 0
+        #: Wall seconds spent moving the server's clock (``env.sleep``), and in the waves of steps between.
+        self.advancing_seconds = 0.0
+        self.acting_seconds = 0.0
 
     def _quantised(self, moment: datetime) -> datetime:
         epoch = datetime(2000, 1, 1, tzinfo=moment.tzinfo)
@@ -107,9 +111,12 @@ class Agenda:
         while self._heap:
             moment = self._heap[0][0]
             now = await self.env.get_current_time()
+            began = time.perf_counter()
             if moment > now:
                 await self.env.sleep(moment - now)
                 self.advances += 1
+            woken = time.perf_counter()
+            self.advancing_seconds += woken - began
             self.now = max(moment, now)
             while self._heap and self._heap[0][0] <= self.now:
                 _, _, future = heapq.heappop(self._heap)
@@ -117,6 +124,7 @@ class Agenda:
                 self._idle.clear()
                 future.set_result(None)
             await self._idle.wait()
+            self.acting_seconds += time.perf_counter() - woken
             if progress is not None:
                 progress(self.now)
 
