@@ -71,6 +71,7 @@ class Problem:
 
     field: str
     code: str  # required | blank | too_long | forbidden_char | pattern | range | pair | choice | type | unknown | phone
+    #           | incomplete (a checklist of a process form)
     limit: str = ""
 
     @property
@@ -88,6 +89,7 @@ class Problem:
             "type": f"must be {self.limit}",
             "unknown": "is not a known field",
             "phone": "is not a mainland China mobile or landline number",
+            "incomplete": f"has items not ticked: {self.limit}",
         }
         return f"{self.field}: {texts.get(self.code, self.code)}"
 
