@@ -97,8 +97,8 @@ class Credit(_Strict):
     kind: Literal["volunteer_hours", "pioneer_points", "proxy_service", "wish_fulfilled", "visit"]
     amount: float | None = Field(default=None, ge=0, le=1000)
     field: str | None = Field(default=None, pattern=NAME)
-    #: ``taker``: whoever completed the task; ``signed_up``: each person who signed up to it (a task
-    #: claimed by ``many``) and was not on the waiting list.
+    #: ``taker``: whoever completed the task; ``signed_up``: each person who had a place on the
+    #: instance's tasks claimed by ``many`` (not the waiting list) and was checked in and out.
     to: Literal["taker", "signed_up"] = "taker"
 
 
@@ -122,6 +122,8 @@ class TaskSpec(_Strict):
     #: field ``capacity_field``, with a waiting list after.
     claim: Literal["one", "many"] = "one"
     capacity_field: str | None = Field(default=None, pattern=NAME)
+    #: For ``many``: who completes it (the organiser closes the sign-up).
+    closed_by: Taker | None = None
     deadline: Deadline | None = None
     form: list[FormField] = Field(default_factory=list, max_length=40)
     #: The triggers its completion may fire (the taker chooses one); each leaves this state.
@@ -325,6 +327,9 @@ def _task_problems(d: ProcessDefinition) -> list[Problem]:
                 problems.append(_problem(f"{at}.capacity_field", "a task claimed by many names an integer "
                                          "start field for its capacity", "capacity_field_unknown",
                                          field=task.capacity_field or ""))
+            if task.closed_by is None:
+                problems.append(_problem(f"{at}.closed_by", "a task claimed by many names who closes it",
+                                         "many_without_closer"))
     return problems
 
 
@@ -384,16 +389,16 @@ def shipped() -> list[ProcessDefinition]:
     return sorted((load(p) for p in DATA_DIR.glob("*.json") if not p.name.startswith("_")), key=lambda d: d.kind)
 
 
-class Instance:
-    """The model a compiled definition moves (``state`` is kept by ``transitions``)."""
+class MachineModel:
+    """The model a compiled definition moves: ``state`` and ``trigger(name)`` are added by ``transitions``."""
 
     state: str
 
 
-def machine(d: ProcessDefinition, state: str | None = None) -> tuple[Instance, Machine]:
+def machine(d: ProcessDefinition, state: str | None = None) -> tuple[MachineModel, Machine]:
     """``d`` compiled with ``transitions``: a model at ``state`` (default: the start) and its machine, in
     which only the definition's moves are legal (an illegal trigger raises ``MachineError``)."""
-    model = Instance()
+    model = MachineModel()
     compiled = Machine(model=model, states=[s.name for s in d.states],
                        transitions=[{"trigger": m.trigger, "source": m.sources, "dest": m.dest}
                                     for m in d.transitions],
