@@ -25,6 +25,7 @@ from activities.webhooks import WebhookActivities, wake_active_retrying, waker
 from store.db import Database
 from workflows.event_lifecycle import EventLifecycle
 from workflows.period_report import PeriodReport
+from workflows.process_instance import ProcessInstanceWorkflow
 from workflows.webhook_delivery import WebhookDelivery
 from wulian import temporal_connect
 from wulian.logs import configure_logging
@@ -45,7 +46,7 @@ log = logging.getLogger("wulian.worker")
 #: workflow modules themselves are loaded per instance, as the sandbox requires, which is why
 #: ``workflows.event_lifecycle`` holds only the class and its body is ``workflows.event_core``.
 PASSTHROUGH = ("transitions", "six", "phonenumbers", "workflows.types", "workflows.inputs",
-               "workflows.lifecycle", "workflows.policy", "workflows.event_core")
+               "workflows.lifecycle", "workflows.policy", "workflows.event_core", "processes")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -110,7 +111,7 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[EventLifecycle, PeriodReport, WebhookDelivery],
+        workflows=[EventLifecycle, PeriodReport, WebhookDelivery, ProcessInstanceWorkflow],
         activities=[*acts.all(), *ReportActivities(db).all(), *hooks.all()],  # type: ignore[list-item]
         workflow_runner=workflow_runner(),
         max_concurrent_activities=limits.activities,

@@ -85,7 +85,7 @@ class Deadline(_Strict):
     """A task's deadline in working hours, with a reminder at ``remind_at`` of it and, when
     ``escalate``, a red warning to the unit above once it is passed (the event lifecycle's marks)."""
 
-    hours: float = Field(gt=0, le=2000)
+    hours: int = Field(gt=0, le=2000)
     remind_at: float = Field(default=0.75, gt=0, lt=1)
     escalate: bool = True
 

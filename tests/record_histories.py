@@ -1,6 +1,7 @@
 """Record the histories that tests/test_replay.py replays (run by hand when adding a scenario):
 
-    .venv/bin/python -m tests.record_histories
+    .venv/bin/python -m tests.record_histories              (every scenario)
+    .venv/bin/python -m tests.record_histories processes    (only the process workflow's)
 
 Saved histories are the contract for events in flight: after a change of the workflow code, the
 replay test fails unless the change is safe for them (use ``workflow.patched`` for such changes).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import uuid
 from datetime import timedelta
@@ -24,9 +26,13 @@ from pathlib import Path
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from processes.definition import catalogue
 from store.db import Database
 from store.seed import load_organisation
 from tests.conftest import binary, make_db
+from tests.process_scenarios import GRID_WORKER, deliberation_to_rating, shipped_definition, until
+from tests.process_scenarios import act as process_act
+from tests.process_scenarios import start as process_start
 from tests.scenarios import happy_path, integration_followed, overdue_over_a_weekend, return_and_rework
 from worker import build_worker
 from wulian.temporal_setup import ensure_search_attributes
@@ -36,9 +42,10 @@ OUT = Path(__file__).parent / "histories"
 RECORDING = "2026-12e"
 
 
-async def save(name: str, handle: WorkflowHandle) -> None:
-    """Stop the workflow where it is and save its history."""
-    await handle.terminate("recorded")
+async def save(name: str, handle: WorkflowHandle, *, running: bool = True) -> None:
+    """Stop the workflow where it is (when ``running``) and save its history."""
+    if running:
+        await handle.terminate("recorded")
     history = await handle.fetch_history()
     # The workflow id is part of the workflow's input (event id, receipt code, task ids): keep it.
     document = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
@@ -73,13 +80,37 @@ async def record_with_time_skipping(db: Database) -> None:
     await env.shutdown()
 
 
-async def main() -> None:
+async def record_processes(db: Database) -> None:
+    """The generic process workflow: a deliberation through its loop, closed by its rating window's end
+    (time skipping), and a proxy service whose first deadline passed with a warning."""
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=binary("temporal-test-server"))
+    tq = f"record-{uuid.uuid4().hex[:6]}"
+    async with build_worker(env.client, db, tq):
+        handle, _ = await deliberation_to_rating(env, tq)
+        await env.sleep(timedelta(days=8))
+        await handle.result()
+        await save("process_deliberation", handle, running=False)
+        handle = await process_start(env, tq, shipped_definition("proxy_service"),
+                                     {"item": "PS-03", "phone": "13800000000"},
+                                     catalogues={"proxy_items": catalogue("proxy_items")})
+        await until(handle, lambda s: s.instance.tasks[0].due_at is not None)
+        await env.sleep(timedelta(days=3))
+        await process_act(handle, GRID_WORKER, "claim")
+        await process_act(handle, GRID_WORKER, "complete", "accept")
+        await save("process_proxy_service", handle)
+    await env.shutdown()
+
+
+async def main(which: str = "all") -> None:
+    """Record every scenario, or (``processes``) only the process workflow's."""
     db = await make_db("sqlite", Path(tempfile.mkdtemp()))
     await load_organisation(db)
-    await record_on_dev_server(db)
-    await record_with_time_skipping(db)
+    if which == "all":
+        await record_on_dev_server(db)
+        await record_with_time_skipping(db)
+    await record_processes(db)
     await db.dispose()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(*sys.argv[1:2]))

@@ -17,19 +17,22 @@ from store.db import Database
 from tests.scenarios import happy_path, return_and_rework
 from worker import workflow_runner
 from workflows.event_lifecycle import EventLifecycle
+from workflows.process_instance import ProcessInstanceWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_there_are_at_least_three_histories() -> None:
     assert len(HISTORIES) >= 3
+    # The generic process workflow's too (issue 14): a loop closed by its deadline, and a warning.
+    assert {p.stem.split("-")[0] for p in HISTORIES} >= {"process_deliberation", "process_proxy_service"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     document = json.loads(path.read_bytes())  # noqa: ASYNC240 - a small local file
     history = WorkflowHistory.from_json(document["workflow_id"], document["history"])
-    replayer = Replayer(workflows=[EventLifecycle], workflow_runner=workflow_runner())
+    replayer = Replayer(workflows=[EventLifecycle, ProcessInstanceWorkflow], workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 

@@ -1,0 +1,187 @@
+"""ProcessInstanceWorkflow: one durable workflow per instance of any process definition (issue 14).
+
+The definition travels in the start input (:class:`ProcessStart`), so an instance is pinned to the
+version it started with by construction: activating version 2 changes what new instances get, never
+this one's history. The moves are :mod:`processes.instance`'s (pure, passed through the sandbox);
+this module adds what only a workflow has: people acting through an update (:meth:`act`, whose
+validator runs the move on a copy, so a refused move leaves no trace in history), deadlines in working
+time (the event lifecycle's ``compute_due`` activity, holidays included), and timers that fire on them
+(a move named ``on_deadline``, or one warning per task otherwise).
+
+Not yet here (issue 14 continues): the projection into the store and the shared inbox, notices, and
+starting the problem events a deliberation asks for (they wait in ``Instance.events``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from processes.definition import ProcessDefinition, parse
+from processes.instance import (
+    Instance,
+    Person,
+    Refused,
+    Requester,
+    begin,
+    cancel,
+    check_in,
+    claim,
+    complete,
+    expire,
+    withdraw,
+)
+from workflows.types import ACTIVITY_DUE, DueRequest
+
+#: The actions :meth:`ProcessInstanceWorkflow.act` takes.
+ACTIONS = ("claim", "withdraw", "complete", "check_in", "check_out", "cancel")
+
+
+@dataclass
+class ProcessStart:
+    """What starts an instance: its id, the definition's content (pinned), who it is for, the start
+    form's values, who started it, and the catalogues its forms offer."""
+
+    instance_id: str
+    definition: dict[str, Any]
+    requester: Requester
+    values: dict[str, Any]
+    actor: str
+    catalogues: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    external_id: str | None = None
+
+
+@dataclass
+class ProcessAction:
+    """One person's action on an instance: ``action`` (:data:`ACTIONS`) on ``task_id``; for
+    ``complete`` the ``outcome`` and the form's ``values``; for a check-in or -out, the volunteer."""
+
+    action: str
+    person: Person
+    task_id: str = ""
+    outcome: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    volunteer: str = ""
+
+
+@dataclass
+class DeadlineWarning:
+    """A deadline passed with no move for it: the task, when."""
+
+    task_id: str
+    at: str
+
+
+@dataclass
+class ProcessSnapshot:
+    """What the workflow shows: the instance and the warnings its deadlines raised."""
+
+    instance: Instance
+    warnings: list[DeadlineWarning] = field(default_factory=list)
+
+
+def _apply(d: ProcessDefinition, inst: Instance, action: ProcessAction, now: str,
+           catalogues: dict[str, list[dict[str, Any]]]) -> None:
+    """Run ``action`` on ``inst`` (raises :class:`Refused`)."""
+    who = action.person
+    if action.action == "claim":
+        claim(d, inst, action.task_id, who, now)
+    elif action.action == "withdraw":
+        withdraw(d, inst, action.task_id, who, now)
+    elif action.action == "complete":
+        complete(d, inst, action.task_id, who, action.outcome, action.values, now, catalogues=catalogues)
+    elif action.action in ("check_in", "check_out"):
+        check_in(d, inst, action.task_id, who, action.volunteer, action.action == "check_out", now)
+    elif action.action == "cancel":
+        if who.role not in ("street_supervisor", "city_supervisor", "admin", "community_staff"):
+            raise Refused("not_taker")
+        cancel(d, inst, who.username, now)
+    else:
+        raise Refused("unknown_action")
+
+
+@workflow.defn(name="ProcessInstance")
+class ProcessInstanceWorkflow:
+    """One instance of a process definition; the workflow id is the instance id."""
+
+    @workflow.init
+    def __init__(self, start: ProcessStart) -> None:
+        self._start = start
+        self._d = parse(start.definition)
+        self._inst: Instance | None = None
+        self._warnings: list[DeadlineWarning] = []
+        self._changed = False
+
+    def _now(self) -> str:
+        return workflow.now().isoformat()
+
+    async def _due(self, hours: int, start: str) -> str:
+        # Working time depends on holiday data: computed in an activity, kept in history.
+        return await workflow.execute_local_activity(
+            ACTIVITY_DUE, DueRequest(start=start, hours=hours), result_type=str,
+            start_to_close_timeout=timedelta(seconds=10))
+
+    async def _set_deadline(self) -> None:
+        """Give the task the instance's state just opened its deadline, if the definition sets one."""
+        assert self._inst is not None
+        task = self._inst.open_task()
+        spec = self._d.state(self._inst.state).task
+        if task is not None and task.due_at is None and spec is not None and spec.deadline is not None:
+            task.due_at = await self._due(spec.deadline.hours, task.created_at)
+
+    @workflow.run
+    async def run(self, start: ProcessStart) -> ProcessSnapshot:
+        """Begin the instance, then wait for people and deadlines until a final state."""
+        try:
+            self._inst = begin(self._d, start.instance_id, start.requester, start.values, self._now(),
+                               start.actor, catalogues=start.catalogues)
+        except Refused as exc:  # the start form was checked at the entrance; a direct start is checked here
+            raise ApplicationError(str(exc), type="invalid_input", non_retryable=True) from exc
+        await self._set_deadline()
+        while self._inst.ended_at is None:
+            task = self._inst.open_task()
+            due = task.due_at if task is not None and not any(w.task_id == task.task_id for w in self._warnings) \
+                else None
+            self._changed = False
+            if due is None:
+                await workflow.wait_condition(lambda: self._changed)
+                continue
+            wait = datetime.fromisoformat(due) - workflow.now()
+            try:
+                await workflow.wait_condition(lambda: self._changed, timeout=max(wait, timedelta(seconds=1)))
+            except TimeoutError:
+                assert task is not None
+                if not expire(self._d, self._inst, task.task_id, self._now()):
+                    self._warnings.append(DeadlineWarning(task.task_id, self._now()))
+                await self._set_deadline()
+        return self.snapshot()
+
+    @workflow.query
+    def snapshot(self) -> ProcessSnapshot:
+        """The instance as it stands."""
+        assert self._inst is not None
+        return ProcessSnapshot(self._inst, list(self._warnings))
+
+    @workflow.update
+    async def act(self, action: ProcessAction) -> ProcessSnapshot:
+        """One person's action (validated first: a refused one is not recorded)."""
+        await workflow.wait_condition(lambda: self._inst is not None)
+        assert self._inst is not None
+        _apply(self._d, self._inst, action, self._now(), self._start.catalogues)
+        await self._set_deadline()
+        self._changed = True
+        return self.snapshot()
+
+    @act.validator
+    def _check(self, action: ProcessAction) -> None:
+        if self._inst is None:
+            raise ApplicationError("the instance is starting", type="not_now")
+        try:  # on a copy: a validator must not change the workflow's state
+            _apply(self._d, copy.deepcopy(self._inst), action, self._now(), self._start.catalogues)
+        except Refused as exc:
+            raise ApplicationError(str(exc), type=exc.code) from exc
