@@ -719,6 +719,7 @@ def simulate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+    from temporalio.service import RPCError
 
     from store.db import Database
     from wulian.simulation.compare import HEADERS, differences
@@ -769,6 +770,10 @@ def simulate(
             db = Database(database_url) if database_url else None
             try:
                 result = await run_simulation(options, folder, db=db, progress=progress)
+            except RPCError as exc:  # the time-skipping server stopped answering: say so, not a traceback
+                console.print(f"[red]the simulation stopped: Temporal's test server answered \"{exc}\"; "
+                              f"what was simulated until then is in the store[/red]")
+                raise typer.Exit(1) from exc
             finally:
                 if db is not None:
                     await db.dispose()
