@@ -111,9 +111,9 @@ class Agenda:
 
     async def _advance(self, moment: datetime) -> None:
         """Move the server's clock to ``moment``, at most :data:`MAX_ADVANCE` per sleep. A sleep the
-        server could not finish in time (it fires every timer it passes, and each waits for its workflow
-        task: seen here as "Timeout expired" after a quiet week of 4,000 events' rating windows) is
-        taken again from where the clock got to, up to :data:`ADVANCE_RETRIES` times in a row."""
+        server did not finish in time (it fires every timer it passes, and skips no time while a
+        workflow task is outstanding: seen here as "Timeout expired" near the end of a 4,000-event
+        month) is taken again from where the clock got to, up to :data:`ADVANCE_RETRIES` times in a row."""
         failures = 0
         while (now := await self.env.get_current_time()) < moment:
             try:
