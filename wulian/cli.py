@@ -779,7 +779,9 @@ def simulate(
                     await db.dispose()
         s, o = result.summary, result.outcome
         console.print(f"wall time {result.wall_seconds:.1f} s, {result.events_per_second:.2f} events/s "
-                      f"({result.advances} clock advances); simulated {result.first:%Y-%m-%d} → {result.end:%Y-%m-%d}")
+                      f"({result.advances} clock advances: {result.advancing_seconds:.0f} s moving the clock, "
+                      f"{result.acting_seconds:.0f} s acting); "
+                      f"simulated {result.first:%Y-%m-%d} → {result.end:%Y-%m-%d}")
         console.print(f"events {s.events}, closed {s.closed}, states {s.by_state}, overdue tasks {s.tasks_overdue}, "
                       f"warnings {s.warnings}")
         console.print(f"actions {dict(o.actions)}; refused {dict(o.refusals)}; gave up on {o.abandoned}")

@@ -66,6 +66,9 @@ class Result:
     first: datetime
     end: datetime
     advances: int
+    #: Wall seconds moving the server's clock, and in the actors' steps between (``Agenda``).
+    advancing_seconds: float = 0.0
+    acting_seconds: float = 0.0
 
     @property
     def events_per_second(self) -> float:
@@ -148,7 +151,8 @@ async def simulate(options: Options, data_dir: Path, *, env: WorkflowEnvironment
             first = events[0].at if events else now
             last_day = (sim.agenda.now or end).date()
             summary = await summarise(db, org, first_day(now), last_day, end)
-        return Result(options, wall_seconds, outcome, summary, first, end, sim.agenda.advances)
+        return Result(options, wall_seconds, outcome, summary, first, end, sim.agenda.advances,
+                      sim.agenda.advancing_seconds, sim.agenda.acting_seconds)
 
 
 async def compare(options: Options, candidate: ResponsibilityList, db: Database) -> tuple[Figures, Figures, int]:
