@@ -156,6 +156,8 @@ class ProcessInstanceWorkflow:
                 await workflow.wait_condition(lambda: self._changed, timeout=max(wait, timedelta(seconds=1)))
             except TimeoutError:
                 assert task is not None
+                if self._inst.open_task() is not task:  # acted on as the deadline fell: nothing is late
+                    continue
                 if not expire(self._d, self._inst, task.task_id, self._now()):
                     self._warnings.append(DeadlineWarning(task.task_id, self._now()))
                 await self._set_deadline()
