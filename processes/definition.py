@@ -11,8 +11,9 @@ escalation, the form its taker fills in, the **outcomes** its completion may fir
 transition out of that state), and what it **credits** to assessment (hours, pioneer points). A final
 state ends the instance.
 
-This module is pure (no I/O besides :func:`load`'s file read, no clock): the workflow that runs a
-definition may import it.
+This module is pure but for the file reads of :func:`load`, :func:`shipped` and :func:`catalogue`,
+which the workflow never calls (the definition and the catalogues come in its input), and it reads no
+clock: the workflow that runs a definition imports it.
 """
 
 from __future__ import annotations
@@ -34,9 +35,6 @@ DATA_DIR = Path(__file__).parent / "data"
 NAME = r"^[a-z][a-z0-9_]{0,39}$"
 #: Catalogues a choice field may offer (``processes/data/_catalogue_<name>.json``).
 CATALOGUES = ("proxy_items",)
-#: The types a form field may have.
-FIELD_TYPES = ("text", "integer", "number", "boolean", "date", "datetime", "choice", "checklist", "photo",
-               "phone")
 NUMERIC = ("integer", "number")
 
 
