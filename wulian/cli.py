@@ -717,6 +717,7 @@ def simulate(
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
     from temporalio.service import RPCError
@@ -771,8 +772,8 @@ def simulate(
             try:
                 result = await run_simulation(options, folder, db=db, progress=progress)
             except RPCError as exc:  # the time-skipping server stopped answering: say so, not a traceback
-                console.print(f"[red]the simulation stopped: Temporal's test server answered \"{exc}\"; "
-                              f"what was simulated until then is in the store[/red]")
+                console.print(f"[red]the simulation stopped: Temporal's test server answered "
+                              f"\"{escape(str(exc))}\"; what was simulated until then is in the store[/red]")
                 raise typer.Exit(1) from exc
             finally:
                 if db is not None:
