@@ -212,7 +212,8 @@ async def test_ctrl_c_on_the_command_then_rerun(plat: Platform, dev_env: Workflo
         if proc.returncode is None:
             proc.kill()
     out, err = raw_out.decode(), raw_err.decode()
-    assert proc.returncode == 130, (out, err)
+    # The head of stderr first: a fatal error at exit (seen once, SIGABRT under load) names its cause there.
+    assert proc.returncode == 130, (err[:1500], out)
     assert "Import interrupted" in out
     said = int(out.split(" new events")[0].rsplit("\n", 1)[-1])
     present = sum([await exists(plat, hotline_id(r["ticket"])) for r in rows])
