@@ -19,6 +19,7 @@ from typing import Any, cast
 from processes.definition import ProcessDefinition, StateSpec, Taker, TaskSpec, machine
 from processes.forms import form_problems, offered_values
 from workflows.inputs import Problem
+from workflows.policy import SUPERVISOR_ROLES
 
 
 class Refused(Exception):
@@ -350,11 +351,18 @@ def expire(d: ProcessDefinition, inst: Instance, task_id: str, now: str, next_du
     return True
 
 
-def cancel(d: ProcessDefinition, inst: Instance, who: str, now: str) -> None:
-    """Cancel the instance by its ``cancel`` move (refused ``not_now`` where the definition has none)."""
+#: Who may cancel an instance: the supervisors, and the community's staff (who look after its residents).
+CANCELLERS = (*SUPERVISOR_ROLES, "community_staff")
+
+
+def cancel(d: ProcessDefinition, inst: Instance, who: Person, now: str) -> None:
+    """``who`` cancels the instance by its ``cancel`` move. Refused: ``not_taker`` (not one of
+    :data:`CANCELLERS`), ``not_now`` (ended, or the definition has no such move here)."""
+    if who.role not in CANCELLERS:
+        raise Refused("not_taker")
     if inst.ended_at or "cancel" not in {m.trigger for m in d.transitions if inst.state in m.sources}:
         raise Refused("not_now")
     for task in inst.tasks:
         if task.status in ("open", "claimed"):
             task.status = "cancelled"
-    _move(d, inst, "cancel", who, now, None, None)
+    _move(d, inst, "cancel", who.username, now, None, None)

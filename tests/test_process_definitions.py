@@ -13,16 +13,10 @@ from transitions import MachineError
 from typer.testing import CliRunner
 
 from processes.definition import InvalidDefinition, catalogue, check, load, machine, shipped, triggers_at
+from tests.process_scenarios import shipped_definition
 from wulian.cli import app
 
 FIFTH = Path(__file__).parent / "data" / "elderly_visit.json"
-
-
-def _raw(kind: str) -> dict[str, Any]:
-    from processes.definition import DATA_DIR
-
-    raw: dict[str, Any] = json.loads((DATA_DIR / f"{kind}.json").read_text(encoding="utf-8"))
-    return raw
 
 
 def _places(raw: Any) -> set[tuple[str | None, str]]:
@@ -116,10 +110,10 @@ def test_each_broken_rule_is_named_with_its_place(change: Any, expected: tuple[s
 
 
 def test_a_shipped_definitions_cross_checks_hold_for_its_own_effects() -> None:
-    raw = _raw("deliberation")
+    raw = shipped_definition("deliberation")
     raw["states"][1]["task"]["event"]["when"] = "decision"  # a text field cannot say yes or no
     assert ("states.1.task.event.when", "event_field_unknown") in _places(raw)
-    raw = _raw("proxy_service")
+    raw = shipped_definition("proxy_service")
     raw["input"][0]["catalogue"] = "pets"
     assert ("input.0.catalogue", "unknown_catalogue") in _places(raw)
 

@@ -11,7 +11,6 @@ from processes.definition import ProcessDefinition, catalogue, load, shipped
 from processes.instance import (
     Person,
     Refused,
-    Requester,
     begin,
     cancel,
     check_in,
@@ -20,13 +19,11 @@ from processes.instance import (
     expire,
     withdraw,
 )
+from tests.process_scenarios import COMMUNITY, GRID_WORKER, HOME
 
 NOW = "2026-12-07T01:00:00+00:00"
 LATER = "2026-12-07T05:00:00+00:00"
-HOME = Requester("王阿姨", "13800000000", grid="HS01-G1", community="HS01", street="HS")
-GRID_WORKER = Person("wg_hs01_g1", "HS01-G1", "grid_worker", units_above=("HS01-G1", "HS01", "HS", "JS"))
 OTHER_GRID = Person("wg_hs01_g2", "HS01-G2", "grid_worker", units_above=("HS01-G2", "HS01", "HS", "JS"))
-COMMUNITY = Person("sq_hs01", "HS01", "community_staff", units_above=("HS01", "HS", "JS"))
 RESIDENT = Person("resident", role="requester")
 
 
@@ -154,7 +151,7 @@ def test_a_proxy_service_is_confirmed_by_its_resident_and_a_deadline_without_a_m
     assert {(c.subject, c.kind) for c in errand.credits} == {("wg_hs01_g1", "proxy_service"),
                                                             ("wg_hs01_g1", "pioneer_points")}
     with pytest.raises(Refused) as refused:
-        cancel(d, errand, "sq_hs01", LATER)
+        cancel(d, errand, COMMUNITY, LATER)
     assert refused.value.code == "not_now"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,7 @@ def rules_check(file: Path) -> None:
     try:
         lst = load(file)
     except InvalidList as exc:
-        for problem in exc.problems:
-            typer.echo(f"{file}: {problem}", err=True)
-        typer.echo(f"{len(exc.problems)} problem(s); nothing activated", err=True)
+        _print_problems(file, exc.problems)
         raise typer.Exit(1) from exc
     tiers: dict[str, int] = {}
     for cat in lst.categories:
@@ -91,9 +90,7 @@ def process_check(file: Path) -> None:
     try:
         definition = load_definition(file)
     except InvalidDefinition as exc:
-        for problem in exc.problems:
-            typer.echo(f"{file}: {problem}", err=True)
-        typer.echo(f"{len(exc.problems)} problem(s)", err=True)
+        _print_problems(file, exc.problems, tail="")
         raise typer.Exit(1) from exc
     tasks = sum(1 for s in definition.states if s.task is not None)
     typer.echo(f"{file}: {definition.kind} version {definition.version}, {len(definition.states)} states, "
@@ -130,9 +127,7 @@ def rules_activate(
         try:
             result = await check_content(db, content)
             if result.parsed is None:
-                for problem in result.problems:
-                    typer.echo(f"{file}: {problem}", err=True)
-                typer.echo(f"{len(result.problems)} problem(s); nothing activated", err=True)
+                _print_problems(file, result.problems)
                 return 1
             checked, changes = await dry_run(db, result.parsed, last)
             typer.echo(f"dry run over {checked} recent event(s): {len(changes)} would route differently")
@@ -193,10 +188,11 @@ def rules_diff(old: str, new: str) -> None:
         raise typer.Exit(code)
 
 
-def _scheme_problems(file: Path, problems: list[Any]) -> None:
+def _print_problems(file: Path, problems: Sequence[Any], tail: str = "; nothing activated") -> None:
+    """Every problem of ``file`` with its place on stderr, then their count (and ``tail``)."""
     for problem in problems:
         typer.echo(f"{file}: {problem}", err=True)
-    typer.echo(f"{len(problems)} problem(s); nothing activated", err=True)
+    typer.echo(f"{len(problems)} problem(s){tail}", err=True)
 
 
 @schemes_app.command("check")
@@ -208,7 +204,7 @@ def schemes_check(file: Path) -> None:
     try:
         scheme = load_scheme(file)
     except InvalidScheme as exc:
-        _scheme_problems(file, exc.problems)
+        _print_problems(file, exc.problems)
         raise typer.Exit(1) from exc
     grid = scheme.grid
     typer.echo(f"{file}: version {scheme.version}, {len(scheme.composite.terms)} composite terms, "
@@ -230,7 +226,7 @@ def schemes_activate(
         raise typer.Exit(1) from exc
     result = check_content(content)
     if result.parsed is None:
-        _scheme_problems(file, result.problems)
+        _print_problems(file, result.problems)
         raise typer.Exit(1)
 
     async def _activate() -> int:

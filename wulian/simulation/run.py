@@ -109,13 +109,13 @@ class Agenda:
         self._idle.clear()
         asyncio.get_running_loop().create_task(body())
 
-    async def _advance(self, moment: datetime) -> None:
-        """Move the server's clock to ``moment``, at most :data:`MAX_ADVANCE` per sleep. A sleep the
+    async def _advance(self, now: datetime, moment: datetime) -> None:
+        """Move the server's clock from ``now`` to ``moment``, at most :data:`MAX_ADVANCE` per sleep. A sleep the
         server did not finish in time (it fires every timer it passes, and skips no time while a
         workflow task is outstanding: seen here as "Timeout expired" near the end of a 4,000-event
         month) is taken again from where the clock got to, up to :data:`ADVANCE_RETRIES` times in a row."""
         failures = 0
-        while (now := await self.env.get_current_time()) < moment:
+        while now < moment:
             try:
                 await self.env.sleep(min(moment - now, MAX_ADVANCE))
                 failures = 0
@@ -124,6 +124,7 @@ class Agenda:
                 if failures > ADVANCE_RETRIES:
                     raise
                 log.warning("moving the clock to %s: %s (again from %s)", moment, exc, now)
+            now = await self.env.get_current_time()
 
     async def run(self, progress: Callable[[datetime], None] | None = None) -> None:
         """Advance until no step waits."""
@@ -133,7 +134,7 @@ class Agenda:
             now = await self.env.get_current_time()
             began = time.perf_counter()
             if moment > now:
-                await self._advance(moment)
+                await self._advance(now, moment)
                 self.advances += 1
             woken = time.perf_counter()
             self.advancing_seconds += woken - began
