@@ -20,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import workflows
 from activities.delivery import Adapter, adapter_for
 from activities.lifecycle import LifecycleActivities
+from activities.processes import ProcessActivities
 from activities.reports import ReportActivities
 from activities.webhooks import WebhookActivities, wake_active_retrying, waker
 from store.db import Database
@@ -112,7 +113,8 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
         client,
         task_queue=task_queue,
         workflows=[EventLifecycle, PeriodReport, WebhookDelivery, ProcessInstanceWorkflow],
-        activities=[*acts.all(), *ReportActivities(db).all(), *hooks.all()],  # type: ignore[list-item]
+        activities=[*acts.all(), *ReportActivities(db).all(), *hooks.all(),  # type: ignore[list-item]
+                    *ProcessActivities(db, client, task_queue, engines=acts.engines).all()],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=limits.activities,
         max_concurrent_local_activities=limits.local_activities,

@@ -146,7 +146,7 @@ def _step(inst: Instance, action: str, actor: str, before: str, now: str, task_i
     inst.timeline.append(Step(len(inst.timeline) + 1, action, actor, before, inst.state, now, task_id))
 
 
-def _resolve(taker: Taker, inst: Instance) -> tuple[str, str]:
+def resolve_taker(taker: Taker, inst: Instance) -> tuple[str, str]:
     """(unit, person) that ``taker`` names in ``inst``: a unit's people, or one person (``taker_of``)."""
     if taker.place == "taker_of":
         done = [t for t in inst.tasks if t.kind == taker.task and t.status == "done"]
@@ -179,7 +179,7 @@ def _enter(inst: Instance, d: ProcessDefinition, state: StateSpec, now: str, due
     if spec is None:
         return
     assert spec.taker is not None  # a definition without one is refused by processes.definition.check
-    unit, person = _resolve(spec.taker, inst)
+    unit, person = resolve_taker(spec.taker, inst)
     capacity = None
     if spec.claim == "many" and spec.capacity_field:
         capacity = int(inst.values.get(spec.capacity_field) or 0)
@@ -220,7 +220,7 @@ def may_close(d: ProcessDefinition, inst: Instance, task: ProcessTask, who: Pers
     spec = d.state(task.state).task
     assert spec is not None
     if spec.claim == "many" and spec.closed_by is not None:
-        unit, person = _resolve(spec.closed_by, inst)
+        unit, person = resolve_taker(spec.closed_by, inst)
         return _matches(spec.closed_by, unit, person, who)
     return may_take(d, inst, task, who)
 

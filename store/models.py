@@ -613,3 +613,89 @@ class CameraClaim(SQLModel, table=True):
     event_id: str = Field(max_length=200)
     first_at: datetime
     last_at: datetime
+
+
+class ProcessVersion(SQLModel, table=True):
+    """A stored process definition (``processes/definition.py``, issue 14), by kind and version; one
+    version of each kind is active (new instances start on it; running ones keep theirs)."""
+
+    kind: str = Field(primary_key=True, max_length=40)
+    version: str = Field(primary_key=True, max_length=40)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    title: str = Field(default="", max_length=100)
+    active: bool = False
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: datetime
+    activated_by: str | None = Field(default=None, max_length=64)
+    activated_at: datetime | None = None
+
+
+class ProcessInstanceRow(SQLModel, table=True):
+    """A process instance as its workflow last projected it (``store/process_projection.py``): what
+    lists and the console read; ``data`` is the whole instance (tasks, sign-ups, credits, timeline)
+    for its page. ``seq`` is the timeline's length when written: an older projection never
+    overwrites a newer one."""
+
+    __tablename__ = "processinstance"
+    __table_args__ = (Index("ix_processinstance_kind_created", "kind", "created_at"),)
+
+    instance_id: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(max_length=40)
+    version: str = Field(max_length=40)
+    title: str = Field(default="", max_length=200)
+    state: str = Field(max_length=40)
+    requester: str = Field(default="", max_length=100)
+    grid: str = Field(default="", max_length=32)
+    community: str = Field(default="", max_length=32, index=True)
+    street: str = Field(default="", max_length=32)
+    started_by: str = Field(default="", max_length=64)
+    external_id: str | None = Field(default=None, max_length=200)
+    access_hash: str = Field(default="", max_length=64)
+    created_at: datetime
+    ended_at: datetime | None = None
+    seq: int = 0
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ProcessTaskRow(SQLModel, table=True):
+    """One task of a process instance, for the inbox and the console's queues (projected)."""
+
+    __tablename__ = "processtask"
+    __table_args__ = (Index("ix_processtask_unit_status", "unit", "status"),
+                      Index("ix_processtask_status_due", "status", "due_at"))
+
+    task_id: str = Field(primary_key=True, max_length=220)
+    instance_id: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=40)  # the process's kind
+    task_kind: str = Field(max_length=40)
+    title: str = Field(default="", max_length=200)
+    state: str = Field(max_length=40)
+    unit: str = Field(default="", max_length=32)
+    person: str = Field(default="", max_length=64, index=True)
+    status: str = Field(max_length=16)  # open | claimed | done | cancelled
+    claimed_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime
+    due_at: datetime | None = None
+    completed_at: datetime | None = None
+    outcome: str | None = Field(default=None, max_length=40)
+    signed_up: int = 0
+    capacity: int | None = None
+    late: bool = False  # its deadline passed while it was open
+
+
+class ProcessCredit(SQLModel, table=True):
+    """What one completed task of a process earned one person (hours, adoptions, services), for the
+    pioneer and fortress indices and the dashboard."""
+
+    __tablename__ = "processcredit"
+
+    task_id: str = Field(primary_key=True, max_length=220)
+    subject: str = Field(primary_key=True, max_length=64)
+    credit: str = Field(primary_key=True, max_length=40)
+    instance_id: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=40)
+    amount: float = 0.0
+    team: str = Field(default="", max_length=40)
+    community: str = Field(default="", max_length=32)
+    street: str = Field(default="", max_length=32)
+    credited_at: datetime

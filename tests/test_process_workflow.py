@@ -4,16 +4,19 @@ time-skipping server, and an instance keeps the definition it started with."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from processes.definition import catalogue
+from store import models
 from store.db import Database
 from tests.process_scenarios import (
     COMMUNITY,
@@ -28,6 +31,33 @@ from worker import build_worker
 from workflows.process_instance import ProcessInstanceWorkflow, ProcessSnapshot
 
 FIFTH = Path(__file__).parent / "data" / "elderly_visit.json"
+
+
+async def until_projected(db: Database, instance_id: str, state: str) -> models.ProcessInstanceRow:
+    """The instance's row once the store shows it in ``state`` (the projection follows the workflow)."""
+    for _ in range(200):
+        async with db.session() as session:
+            row = await session.get(models.ProcessInstanceRow, instance_id)
+        if row is not None and row.state == state:
+            return row
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{instance_id} never projected in state {state}")
+
+
+async def process_tasks(db: Database, instance_id: str) -> list[models.ProcessTaskRow]:
+    """The instance's task rows, in the order they opened."""
+    async with db.session() as session:
+        rows = (await session.exec(select(models.ProcessTaskRow).where(
+            models.ProcessTaskRow.instance_id == instance_id))).all()
+    return sorted(rows, key=lambda r: int(r.task_id.rsplit(".T", 1)[1]))
+
+
+async def audit_of(db: Database, instance_id: str) -> list[tuple[str, str]]:
+    """(actor, action) of the audit entries of the instance and its tasks."""
+    async with db.session() as session:
+        rows = (await session.exec(select(models.AuditEntry).where(
+            col(models.AuditEntry.target).startswith(instance_id)))).all()
+    return [(r.actor, r.action) for r in rows]
 
 
 async def test_a_deliberation_runs_its_loop_and_the_unanswered_rating_closes_it_at_the_windows_end(
@@ -47,7 +77,20 @@ async def test_a_deliberation_runs_its_loop_and_the_unanswered_rating_closes_it_
         await time_env.sleep(due - opened + timedelta(minutes=5))
         final: ProcessSnapshot = await handle.result()
         assert final.instance.state == "closed" and final.instance.timeline[-1].action == "accept_by_default"
-        assert final.instance.events == [(final.instance.tasks[1].task_id, "SR-01", "东门路灯报修")]
+        decide = final.instance.tasks[1].task_id
+        assert final.instance.events == [(decide, "SR-01", "东门路灯报修")]
+        # The decision became a problem event of the event lifecycle, reported from the deliberation.
+        event = time_env.client.get_workflow_handle(final.event_ids[decide])
+        event_snap = await event.query("snapshot")
+        assert event_snap["report"]["source"] == "deliberation" and event_snap["report"]["category"] == "SR-01"
+        assert event_snap["report"]["location"]["grid"] == "HS01-G1"
+        # The store holds what the workflow did: the instance, its tasks, every step audited.
+        row = await until_projected(org_db, handle.id, "closed")
+        tasks = await process_tasks(org_db, handle.id)
+        assert [t.status for t in tasks] == ["done"] * 4 and tasks[-1].outcome == "accept_by_default"
+        audited = await audit_of(org_db, handle.id)
+        assert len(audited) == len(final.instance.timeline) and row.seq >= len(audited)
+        assert ("sq_hs01", "process_decide") in audited and ("timer", "process_accept_by_default") in audited
         # The refused rating left nothing in the history: only accepted updates are recorded.
         history = await handle.fetch_history()
         accepted = [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
@@ -69,6 +112,7 @@ async def test_a_proxy_service_offers_its_catalogue_and_a_missed_deadline_warns_
                              + timedelta(minutes=5))
         snap = await handle.query(ProcessInstanceWorkflow.snapshot)
         assert [w.task_id for w in snap.warnings] == [accept.task_id] and snap.instance.state == "requested"
+        assert (await process_tasks(org_db, handle.id))[0].late  # the inbox and the console see it overdue
         await act(handle, GRID_WORKER, "claim")
         snap = await act(handle, GRID_WORKER, "complete", "accept")
         with pytest.raises(WorkflowUpdateFailedError) as refused:  # 老年优待证 needs three materials

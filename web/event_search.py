@@ -42,7 +42,7 @@ PARAMETERS = {
     "unit": "code of the handling unit",
     "tier": "grid, community, street, department or city",
     "state": "the event's state (intake, dispatched, handling, ..., closed, voided)",
-    "source": "portal, hotline, camera, grid_patrol, wechat, api or cli",
+    "source": "portal, hotline, camera, grid_patrol, wechat, api, cli or deliberation",
     "created_from": "reported on or after this day (YYYY-MM-DD, Asia/Shanghai)",
     "created_to": "reported on or before this day",
     "closed_from": "closed on or after this day",

@@ -8,8 +8,11 @@ validator runs the move on a copy, so a refused move leaves no trace in history)
 time (the event lifecycle's ``compute_due`` activity, holidays included), and timers that fire on them
 (a move named ``on_deadline``, or one warning per task otherwise).
 
-Not yet here (issue 14 continues): the projection into the store and the shared inbox, notices, and
-starting the problem events a deliberation asks for (they wait in ``Instance.events``).
+After every change the instance is projected into the store (activity ``project_process``: the
+instance, its tasks for the inbox, its credits, an audit entry per step), and the problem events a
+task asked for (a deliberation's decision, ``Instance.events``) are started through the event
+lifecycle's own workflow (activity ``start_process_event``, idempotent by the task). Histories from
+before these (``PROJECTION_PATCH``) replay as they ran: nothing was projected then.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from processes.definition import ProcessDefinition, parse
 from processes.instance import (
@@ -36,7 +40,14 @@ from processes.instance import (
     expire,
     withdraw,
 )
+from processes.messages import ACTIVITY_PROCESS_EVENT, ACTIVITY_PROJECT_PROCESS, ProcessEventRequest, ProcessProjection
 from workflows.types import ACTIVITY_DUE, DueRequest
+
+#: The instance is projected into the store, and its events started, from this patch on.
+PROJECTION_PATCH = "process-projection"
+_PROJECT_TIMEOUT = timedelta(seconds=60)
+_PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+_EVENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 
 #: The actions :meth:`ProcessInstanceWorkflow.act` takes.
 ACTIONS = ("claim", "withdraw", "complete", "check_in", "check_out", "cancel")
@@ -54,6 +65,9 @@ class ProcessStart:
     actor: str
     catalogues: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     external_id: str | None = None
+    #: The hash of the requester's access key (the web keeps the key's holder, the resident, able to
+    #: confirm and rate through the portal); projected, never shown.
+    access_hash: str = ""
 
 
 @dataclass
@@ -83,6 +97,8 @@ class ProcessSnapshot:
 
     instance: Instance
     warnings: list[DeadlineWarning] = field(default_factory=list)
+    #: The problem events the instance's tasks started, by task id.
+    event_ids: dict[str, str] = field(default_factory=dict)
 
 
 def _apply(d: ProcessDefinition, inst: Instance, action: ProcessAction, now: str,
@@ -114,6 +130,32 @@ class ProcessInstanceWorkflow:
         self._inst: Instance | None = None
         self._warnings: list[DeadlineWarning] = []
         self._changed = False
+        self._event_ids: dict[str, str] = {}
+        self._events_asked = 0  # how many of ``Instance.events`` a start was sent for
+        self._projected = 0  # the number of the last projection
+
+    async def _project(self) -> None:
+        """Write the instance to the store, then start the events its tasks asked for (each once)."""
+        if not workflow.patched(PROJECTION_PATCH):
+            return
+        assert self._inst is not None
+        titles = {s.task.kind: s.task.title_zh for s in self._d.states if s.task is not None}
+        self._projected += 1
+        projection = ProcessProjection(self._inst, self._projected, titles, self._start.actor,
+                                       self._start.access_hash, self._start.external_id,
+                                       [w.task_id for w in self._warnings])
+        await workflow.execute_local_activity(ACTIVITY_PROJECT_PROCESS, projection, result_type=bool,
+                                              start_to_close_timeout=_PROJECT_TIMEOUT, retry_policy=_PROJECT_RETRY)
+        pending = self._inst.events[self._events_asked:]
+        self._events_asked = len(self._inst.events)  # before awaiting: a concurrent update sends none twice
+        for task_id, category, description in pending:
+            request = ProcessEventRequest(self._inst.instance_id, task_id, category, description, self._inst.requester)
+            try:
+                self._event_ids[task_id] = await workflow.execute_activity(
+                    ACTIVITY_PROCESS_EVENT, request, result_type=str, start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=_EVENT_RETRY)
+            except ActivityError:  # refused as a report (e.g. too short): the decision stands, no event
+                self._warnings.append(DeadlineWarning(task_id, self._now()))
 
     def _now(self) -> str:
         return workflow.now().isoformat()
@@ -141,6 +183,7 @@ class ProcessInstanceWorkflow:
         except Refused as exc:  # the start form was checked at the entrance; a direct start is checked here
             raise ApplicationError(str(exc), type="invalid_input", non_retryable=True) from exc
         await self._set_deadline()
+        await self._project()
         while self._inst.ended_at is None:
             task = self._inst.open_task()
             due = task.due_at if task is not None and not any(w.task_id == task.task_id for w in self._warnings) \
@@ -159,13 +202,15 @@ class ProcessInstanceWorkflow:
                 if not expire(self._d, self._inst, task.task_id, self._now()):
                     self._warnings.append(DeadlineWarning(task.task_id, self._now()))
                 await self._set_deadline()
+                await self._project()
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return self.snapshot()
 
     @workflow.query
     def snapshot(self) -> ProcessSnapshot:
         """The instance as it stands."""
         assert self._inst is not None
-        return ProcessSnapshot(self._inst, list(self._warnings))
+        return ProcessSnapshot(self._inst, list(self._warnings), dict(self._event_ids))
 
     @workflow.update
     async def act(self, action: ProcessAction) -> ProcessSnapshot:
@@ -175,6 +220,7 @@ class ProcessInstanceWorkflow:
         _apply(self._d, self._inst, action, self._now(), self._start.catalogues)
         await self._set_deadline()
         self._changed = True
+        await self._project()
         return self.snapshot()
 
     @act.validator

@@ -32,7 +32,8 @@ NOT_FOUND = "NotFound"
 INVALID = "Invalid"
 
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")
-SOURCES = ("portal", "hotline", "camera", "grid_patrol", "wechat", "api", "cli")
+#: Where a report comes from; ``deliberation``: a community deliberation's decision (processes, issue 14).
+SOURCES = ("portal", "hotline", "camera", "grid_patrol", "wechat", "api", "cli", "deliberation")
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
