@@ -114,7 +114,7 @@ def build_worker(client: Client, db: Database, task_queue: str, delivery: Adapte
         task_queue=task_queue,
         workflows=[EventLifecycle, PeriodReport, WebhookDelivery, ProcessInstanceWorkflow],
         activities=[*acts.all(), *ReportActivities(db).all(), *hooks.all(),  # type: ignore[list-item]
-                    *ProcessActivities(db, client, task_queue, engines=acts.engines).all()],
+                    *ProcessActivities(db, client, task_queue, engines=acts.engines).all()],  # type: ignore[list-item]
         workflow_runner=workflow_runner(),
         max_concurrent_activities=limits.activities,
         max_concurrent_local_activities=limits.local_activities,

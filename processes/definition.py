@@ -19,6 +19,7 @@ clock: the workflow that runs a definition imports it.
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,10 @@ from transitions import Machine
 
 from rules.responsibility_list import Problem
 from workflows.policy import STAFF_ROLES
+
+# A definition's machine is compiled for each move (processes.instance): the library's line per state
+# entered and left would flood the logs.
+logging.getLogger("transitions").setLevel(logging.WARNING)
 
 #: The definitions shipped with the platform (``processes/data/*.json``).
 DATA_DIR = Path(__file__).parent / "data"

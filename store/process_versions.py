@@ -35,11 +35,11 @@ def content_of(definition: ProcessDefinition) -> str:
     return json.dumps(definition.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False, indent=1)
 
 
-async def save(db: Database, definition: ProcessDefinition, content: str, actor: str, *,
-               activate: bool) -> models.ProcessVersion:
-    """Store a checked definition (a kind's version is stored once: other content under it is refused
-    with ValueError) and, when ``activate``, make it its kind's active one. Audited."""
-    new = models.ProcessVersion(kind=definition.kind, version=definition.version, content=content,
+async def save(db: Database, definition: ProcessDefinition, actor: str, *, activate: bool) -> models.ProcessVersion:
+    """Store a checked definition (a kind's version is stored once: another definition under it is
+    refused with ValueError; the same one, however its file was laid out, is the same) and, when
+    ``activate``, make it its kind's active one. Audited."""
+    new = models.ProcessVersion(kind=definition.kind, version=definition.version, content=content_of(definition),
                                 title=definition.name_zh[:100], uploaded_by=actor, uploaded_at=utcnow())
     return await PROCESSES.save(db, new, actor, activate=activate)
 
@@ -68,7 +68,7 @@ async def ensure_shipped(db: Database) -> None:
         if stored is not None:
             await activate_stored(db, definition.kind, definition.version, "system")
         else:
-            await save(db, definition, content_of(definition), "system", activate=True)
+            await save(db, definition, "system", activate=True)
 
 
 async def active_definitions(db: Database) -> dict[str, ProcessDefinition]:

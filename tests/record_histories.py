@@ -39,7 +39,7 @@ from wulian.temporal_setup import ensure_search_attributes
 
 OUT = Path(__file__).parent / "histories"
 #: The tag of this recording (files ``<scenario>-<tag>.json``); the first recording has none.
-RECORDING = "2026-12e"
+RECORDING = "2026-12f"
 
 
 async def save(name: str, handle: WorkflowHandle, *, running: bool = True) -> None:
@@ -84,10 +84,12 @@ async def record_processes(db: Database) -> None:
     """The generic process workflow: a deliberation through its loop, closed by its rating window's end
     (time skipping), and a proxy service whose first deadline passed with a warning."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=binary("temporal-test-server"))
+    await ensure_search_attributes(env.client, "default")  # the deliberation's decision starts an event
     tq = f"record-{uuid.uuid4().hex[:6]}"
     async with build_worker(env.client, db, tq):
         handle, _ = await deliberation_to_rating(env, tq)
-        await env.sleep(timedelta(days=8))
+        for _ in range(16):  # in half days: one long skip over the started event's timers times out
+            await env.sleep(timedelta(hours=12))
         await handle.result()
         await save("process_deliberation", handle, running=False)
         handle = await process_start(env, tq, shipped_definition("proxy_service"),

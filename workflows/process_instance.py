@@ -101,7 +101,7 @@ class ProcessSnapshot:
     event_ids: dict[str, str] = field(default_factory=dict)
 
 
-def _apply(d: ProcessDefinition, inst: Instance, action: ProcessAction, now: str,
+def apply_action(d: ProcessDefinition, inst: Instance, action: ProcessAction, now: str,
            catalogues: dict[str, list[dict[str, Any]]]) -> None:
     """Run ``action`` on ``inst`` (raises :class:`Refused`)."""
     who = action.person
@@ -217,7 +217,7 @@ class ProcessInstanceWorkflow:
         """One person's action (validated first: a refused one is not recorded)."""
         await workflow.wait_condition(lambda: self._inst is not None)
         assert self._inst is not None
-        _apply(self._d, self._inst, action, self._now(), self._start.catalogues)
+        apply_action(self._d, self._inst, action, self._now(), self._start.catalogues)
         await self._set_deadline()
         self._changed = True
         await self._project()
@@ -228,6 +228,6 @@ class ProcessInstanceWorkflow:
         if self._inst is None:
             raise ApplicationError("the instance is starting", type="not_now")
         try:  # on a copy: a validator must not change the workflow's state
-            _apply(self._d, copy.deepcopy(self._inst), action, self._now(), self._start.catalogues)
+            apply_action(self._d, copy.deepcopy(self._inst), action, self._now(), self._start.catalogues)
         except Refused as exc:
             raise ApplicationError(str(exc), type=exc.code) from exc

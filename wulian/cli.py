@@ -97,6 +97,101 @@ def process_check(file: Path) -> None:
                f"{tasks} tasks, {len(definition.transitions)} moves: OK")
 
 
+@process_app.command("activate")
+def process_activate(
+    file: Path, actor: str = typer.Option("cli", help="who activates it (recorded in the audit)"),
+) -> None:
+    """Check a definition file, dry-run it, show what changed against its kind's active version,
+    store it and make it the active one (audited); nothing is stored when it has a problem."""
+    from store import process_versions
+    from wulian.process_admin import check_content, diff_lines, dry_run, store_checked
+
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"{file}: cannot read: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    result = check_content(content)
+    if result.parsed is None:
+        _print_problems(file, result.problems)
+        raise typer.Exit(1)
+    definition = result.parsed
+    run = dry_run(definition)
+    for step in run.steps:
+        typer.echo(f"dry run: {step.state} · {step.title} · {step.taker} → {step.outcome}")
+    if run.final is None:
+        typer.echo(f"{file}: the dry run did not reach a final state: {run.stopped}; nothing activated", err=True)
+        raise typer.Exit(1)
+
+    async def _activate() -> int:
+        db = _store()
+        await db.upgrade()
+        try:
+            await process_versions.ensure_shipped(db)
+            active = await process_versions.PROCESSES.active(db, definition.kind)
+            if active is not None:
+                for line in diff_lines(process_versions.parsed(active), definition):
+                    typer.echo(f"{active.version} → {definition.version}: {line}")
+            row = await store_checked(db, result, actor, now=True)
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            return 1
+        finally:
+            await db.dispose()
+        typer.echo(f"{row.kind} version {row.version} is now active for new instances")
+        return 0
+
+    code = asyncio.run(_activate())
+    if code:
+        raise typer.Exit(code)
+
+
+@process_app.command("versions")
+def process_versions_list() -> None:
+    """List the stored process definitions by kind; each kind's active version is marked with *."""
+    from store import process_versions
+
+    async def _versions() -> None:
+        db = _store()
+        await db.upgrade()
+        try:
+            await process_versions.ensure_shipped(db)
+            for row in sorted(await process_versions.list_versions(db), key=lambda r: (r.kind, r.uploaded_at)):
+                mark = "*" if row.active else " "
+                typer.echo(f"{mark} {row.kind} {row.version}  {row.title}  by {row.uploaded_by}  {row.uploaded_at}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(_versions())
+
+
+@process_app.command("diff")
+def process_diff(kind: str, old: str, new: str) -> None:
+    """The changes between two stored versions of a process kind."""
+    from store import process_versions
+    from wulian.process_admin import diff_lines
+
+    async def _diff() -> int:
+        db = _store()
+        await db.upgrade()
+        try:
+            await process_versions.ensure_shipped(db)
+            rows = [await process_versions.get_version(db, kind, v) for v in (old, new)]
+        finally:
+            await db.dispose()
+        if rows[0] is None or rows[1] is None:
+            typer.echo("unknown version; see 'wulian process versions'", err=True)
+            return 1
+        lines = diff_lines(process_versions.parsed(rows[0]), process_versions.parsed(rows[1]))
+        for line in lines or ["(no changes)"]:
+            typer.echo(line)
+        return 0
+
+    code = asyncio.run(_diff())
+    if code:
+        raise typer.Exit(code)
+
+
 def _store():  # type: ignore[no-untyped-def]
     from store.db import Database
     from wulian.settings import get_settings

@@ -26,19 +26,24 @@ from __future__ import annotations
 import asyncio
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from processes.instance import Requester
+from store.db import Database
 from web.commands import event_id_for
 from workflows.event_lifecycle import EventLifecycle
 from workflows.inputs import InvalidInput, Problem, camera_of, checked_report
 from workflows.types import EventReport, EventSnapshot
-
-__all__ = ["EventNotFound", "InvalidReport", "StartedReport", "WulianClient"]
 from wulian import temporal_connect
+from wulian.process_starts import InvalidProcessStart, StartedProcess
+
+__all__ = ["EventNotFound", "InvalidProcessStart", "InvalidReport", "StartedProcess", "StartedReport",
+           "WulianClient"]
 
 
 class InvalidReport(InvalidInput):
@@ -113,6 +118,29 @@ class WulianClient:
         except WorkflowAlreadyStartedError:
             return StartedReport(event_id, duplicate=True)
         return StartedReport(event_id)
+
+    async def start_process(self, kind: str, values: dict[str, Any], *, requester: Requester,
+                            external_id: str | None = None, actor: str = "integration",
+                            db: Database | None = None) -> StartedProcess:
+        """Start an instance of the process ``kind`` (代办, 微心愿, ... or one an administrator added) on
+        its active definition, read from the platform's store (``db``, else the configured one), with
+        the start form ``values`` for ``requester``. Checked first (:class:`InvalidProcessStart`, every
+        problem; an unknown kind is a problem of ``kind``); the same ``external_id`` again is the same
+        instance (``duplicate=True``)."""
+        from store import process_versions
+        from wulian.process_starts import start_process
+        from wulian.settings import get_settings
+
+        store = db or Database(get_settings().db_url)
+        try:
+            definition = await process_versions.active_definition(store, kind)
+        finally:
+            if db is None:
+                await store.dispose()
+        if definition is None:
+            raise InvalidProcessStart([Problem("kind", "choice", "an active process kind")])
+        return await start_process(self.temporal, self.task_queue, definition, requester, values, actor,
+                                   external_id=external_id)
 
     async def snapshot(self, event_id: str) -> EventSnapshot:
         """The event's whole live state (the workflow's query; a closed event's last state)."""

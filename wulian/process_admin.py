@@ -57,7 +57,7 @@ async def store_checked(db: Database, result: CheckResult, actor: str, *, now: b
     if result.parsed is None:
         raise ValueError("a definition with problems is never stored")
     await process_versions.ensure_shipped(db)  # the shipped definitions are the first versions of their kinds
-    return await process_versions.save(db, result.parsed, result.content, actor, activate=now)
+    return await process_versions.save(db, result.parsed, actor, activate=now)
 
 
 def catalogues_of(d: ProcessDefinition) -> dict[str, list[dict[str, Any]]]:

@@ -1,0 +1,417 @@
+"""Pages of the processes beyond problem events (issue 14): start an instance of any active
+definition, the process tasks of the user's unit (with a process filter), an instance's page with
+the actions its definition offers this user, the requester's page (reached with the access key the
+start gave them), and the administration of the definitions (``/admin/processes``).
+
+**Not mounted yet** (``web/app.py`` does not list :data:`PROCESS_CONTROLLERS`): its templates, its
+catalogue keys (``process.*``), its rows in ``tests/authz_matrix.py`` and its browser test come
+first, and a refusal must be rendered on the page rather than carried in the query string.
+
+What may be done is the definition's (:mod:`processes.instance`'s moves, asked on a copy before
+offering); what is valid is its forms' (:mod:`processes.forms`); the workflow checks both again in
+its update's validator. The pages only ask.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from sqlmodel import col, or_, select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from processes.definition import ProcessDefinition
+from processes.instance import (
+    Instance,
+    Person,
+    ProcessTask,
+    Refused,
+    Requester,
+    SignUp,
+    may_close,
+    may_take,
+)
+from store import models, process_versions, users
+from store.db import Database
+from web.access import admins, signed_in
+from web.auth import CurrentUser
+from web.context import AppContext
+from web.errors import refusal
+from web.i18n import language_of, translate
+from web.page_forms import safe_next
+from web.process_forms import posted_values, problem_texts
+from workflows.process_instance import ProcessAction, ProcessInstanceWorkflow, apply_action
+from wulian.process_admin import MAX_DEFINITION_BYTES, catalogues_of, check_content, diff_lines, dry_run, store_checked
+from wulian.process_starts import InvalidProcessStart, holds_access, start_process
+
+#: The actions a page may post (``ProcessAction.action``).
+PAGE_ACTIONS = ("claim", "withdraw", "complete", "check_in", "check_out", "cancel")
+
+
+async def person_of(ctx: AppContext, user: CurrentUser) -> Person:
+    """The user as the definition's takers see them: unit, role, party membership, the units above."""
+    org = await ctx.org()
+    row = await users.get_user(ctx.db, user.username)
+    return Person(user.username, unit=user.unit, role=user.role, party_member=bool(row and row.party_member),
+                  units_above=(user.unit, *org.ancestors(user.unit)))
+
+
+def requester_person() -> Person:
+    """The requester, acting through their page (the access key)."""
+    return Person("requester", role="requester")
+
+
+def instance_of(row: models.ProcessInstanceRow) -> Instance:
+    """The projected instance (``row.data``) as the moves take it."""
+    from temporalio.converter import DataConverter
+
+    payload = DataConverter.default.payload_converter.to_payloads([row.data])[0]
+    result: Instance = DataConverter.default.payload_converter.from_payloads([payload], [Instance])[0]
+    return result
+
+
+@dataclass
+class Offer:
+    """What a user may do on an instance's open task: claim it, sign up or withdraw, complete it (with
+    these outcomes and this form), check volunteers in and out, cancel the instance."""
+
+    task: ProcessTask | None
+    claim: bool = False
+    withdraw: bool = False
+    complete: list[str] = field(default_factory=list)
+    check: list[SignUp] = field(default_factory=list)
+    cancel: bool = False
+
+
+def _allowed(d: ProcessDefinition, inst: Instance, action: ProcessAction) -> bool:
+    try:  # the move itself decides, on a copy (the workflow's validator does the same)
+        apply_action(d, copy.deepcopy(inst), action, datetime.now(UTC).isoformat(), {})
+    except Refused as exc:
+        return exc.code in ("invalid_form", "invalid_input")  # allowed, once the form is filled in
+    return True
+
+
+def offers(d: ProcessDefinition, inst: Instance, who: Person) -> Offer:
+    """The actions the definition allows ``who`` now (each checked by the move it would make)."""
+    task = inst.open_task()
+    offer = Offer(task)
+    if task is None or inst.ended_at:
+        return offer
+    spec = d.state(task.state).task
+    assert spec is not None
+    if may_take(d, inst, task, who):
+        mine = next((s for s in task.sign_ups if s.username == who.username), None)
+        if spec.claim == "many":
+            offer.claim, offer.withdraw = mine is None, mine is not None
+        else:
+            offer.claim = task.status == "open" and who.role != "requester" and spec.taker is not None \
+                and spec.taker.place != "requester"
+        earlier = [s for t in inst.tasks for s in t.sign_ups if not s.waiting and not s.checked_out]
+        offer.check = earlier if spec.claim == "one" and who.role != "requester" else []
+    if may_close(d, inst, task, who):
+        offer.complete = [o for o in spec.outcomes
+                          if _allowed(d, inst, ProcessAction("complete", who, task.task_id, o, {}))]
+    offer.cancel = _allowed(d, inst, ProcessAction("cancel", who))
+    return offer
+
+
+async def visible_instance(ctx: AppContext, user: CurrentUser, instance_id: str
+                           ) -> tuple[models.ProcessInstanceRow, ProcessDefinition, Instance]:
+    """The instance, when the user may see it (its place within their scope, or one of its tasks
+    theirs or their unit's); 404 otherwise, the same as an unknown one."""
+    async with ctx.db.session() as session:
+        row = await session.get(models.ProcessInstanceRow, instance_id[:200])
+    if row is None:
+        raise refusal(NotFoundException, "process.err.missing")
+    inst = instance_of(row)
+    above = (await person_of(ctx, user)).units_above
+    mine = any(t.unit in user.scope or t.person == user.username or t.unit in above
+               for t in inst.tasks) or row.started_by == user.username
+    if not (user.sees(row.grid, row.community, row.street) or mine or user.is_supervisor and not row.street):
+        raise refusal(NotFoundException, "process.err.missing")
+    stored = await process_versions.get_version(ctx.db, row.kind, row.version)
+    if stored is None:
+        raise refusal(NotFoundException, "process.err.missing")
+    return row, process_versions.parsed(stored), inst
+
+
+async def task_rows(db: Database, person: Person, kind: str | None, limit: int = 100) -> list[models.ProcessTaskRow]:
+    """The open process tasks ``person`` may take or that are theirs: their own, their unit's, and
+    those of units above them (a task ``below`` a street reaches its grids: the moves decide)."""
+    table = models.ProcessTaskRow
+    query = select(table).where(col(table.status).in_(["open", "claimed"]), or_(
+        col(table.person) == person.username, col(table.unit).in_(list(person.units_above) or [person.unit]),
+        col(table.claimed_by) == person.username))
+    if kind:
+        query = query.where(table.kind == kind)
+    async with db.session() as session:
+        rows = list((await session.exec(query.order_by(col(table.due_at).asc(), col(table.created_at).desc())
+                                        .limit(limit))).all())
+    return rows
+
+
+async def act_on(ctx: AppContext, instance_id: str, action: ProcessAction) -> None:
+    """Send ``action`` to the instance's workflow (its validator checks it again)."""
+    client = await ctx.temporal()
+    handle = client.get_workflow_handle_for(ProcessInstanceWorkflow.run, instance_id)
+    await handle.execute_update(ProcessInstanceWorkflow.act, action)
+
+
+def refused_text(lang: str, exc: BaseException) -> str:
+    """Why the workflow refused an action, in ``lang`` (its code, never its English message)."""
+    cause = getattr(exc, "cause", None)
+    code = getattr(cause, "type", None) or "failed"
+    key = f"process.refused.{code}"
+    text = translate(lang, key)
+    return text if text != key else translate(lang, "process.refused.failed")
+
+
+def _lang(request: Request) -> str:
+    return language_of(request.cookies)
+
+
+async def _posted(request: Request) -> dict[str, list[str]]:
+    form = await request.form()
+    return {k: [v for v in form.getall(k, []) if isinstance(v, str)] for k in form.keys()}
+
+
+class ProcessPages(Controller):
+    """Processes for staff: start, list, act."""
+
+    path = "/processes"
+    guards = [signed_in]
+
+    @get("/")
+    async def overview(self, ctx: AppContext, user: CurrentUser, request: Request, kind: str | None = None,
+                       msg: str | None = None) -> Response[Any]:
+        """The kinds the user may start, and the process tasks of their unit (``kind`` filters)."""
+        defs = await process_versions.active_definitions(ctx.db)
+        chosen = kind if kind in defs else None
+        person = await person_of(ctx, user)
+        rows = await task_rows(ctx.db, person, chosen)
+        async with ctx.db.session() as session:
+            query = select(models.ProcessInstanceRow).order_by(col(models.ProcessInstanceRow.created_at).desc())
+            if not user.is_supervisor or user.stationed_street:
+                query = query.where(or_(col(models.ProcessInstanceRow.community).in_(list(user.scope)),
+                                        col(models.ProcessInstanceRow.grid).in_(list(user.scope)),
+                                        col(models.ProcessInstanceRow.started_by) == user.username))
+            if chosen:
+                query = query.where(models.ProcessInstanceRow.kind == chosen)
+            recent = list((await session.exec(query.limit(50))).all())
+        return Template("processes.html", context={
+            "user": user, "defs": defs, "kind": chosen, "rows": rows, "recent": recent,
+            "msg": msg if msg in ("process.msg.started", "process.msg.done") else None})
+
+    @get("/new/{kind:str}")
+    async def new(self, ctx: AppContext, user: CurrentUser, request: Request, kind: str) -> Response[Any]:
+        """The start form of ``kind``'s active definition."""
+        d = await self._definition(ctx, kind)
+        return await self._form(ctx, user, d, {}, [], 200)
+
+    async def _definition(self, ctx: AppContext, kind: str) -> ProcessDefinition:
+        d = await process_versions.active_definition(ctx.db, kind[:40])
+        if d is None:
+            raise refusal(NotFoundException, "process.err.kind")
+        return d
+
+    async def _form(self, ctx: AppContext, user: CurrentUser, d: ProcessDefinition, values: dict[str, Any],
+                    errors: list[str], status: int, requester: dict[str, str] | None = None) -> Response[Any]:
+        org = await ctx.org()
+        grids = sorted((u for u in org.units.values() if u.kind == "grid" and u.code in user.scope),
+                       key=lambda u: u.code)
+        teams = sorted((u for u in org.units.values() if u.kind == "community" and u.code in user.scope),
+                       key=lambda u: u.code)
+        return Template("process_new.html", status_code=status, context={
+            "user": user, "d": d, "values": values, "errors": errors, "grids": grids, "teams": teams,
+            "catalogues": catalogues_of(d), "requester": requester or {}})
+
+    @post("/new/{kind:str}", status_code=303)
+    async def start(self, ctx: AppContext, user: CurrentUser, request: Request, kind: str) -> Response[Any]:
+        """Start an instance for a resident (or for the user's own unit, as a team's activity)."""
+        d = await self._definition(ctx, kind)
+        posted = await _posted(request)
+        values = posted_values(d.input, posted)
+        lang = _lang(request)
+        org = await ctx.org()
+        grid = (posted.get("grid") or [""])[-1][:32]
+        given = {"name": (posted.get("name") or [""])[-1].strip()[:50],
+                 "phone": (posted.get("phone") or [""])[-1].strip()[:20], "grid": grid}
+        if grid not in org.units or org.units[grid].kind != "grid" or grid not in user.scope:
+            return await self._form(ctx, user, d, values, [translate(lang, "process.err.grid")], 400, given)
+        if not given["name"]:
+            return await self._form(ctx, user, d, values, [translate(lang, "process.err.name")], 400, given)
+        ancestors = org.ancestors(grid)
+        community = next((a for a in ancestors if org.units[a].kind == "community"), "")
+        street = next((a for a in ancestors if org.units[a].kind == "street"), "")
+        requester = Requester(given["name"], given["phone"], grid=grid, community=community, street=street)
+        try:
+            started = await start_process(await ctx.temporal(), ctx.settings.temporal_task_queue, d, requester,
+                                          values, user.username)
+        except InvalidProcessStart as exc:
+            return await self._form(ctx, user, d, values, problem_texts(lang, d.input, exc.problems), 400, given)
+        return Redirect(f"/processes/{started.instance_id}?msg=process.msg.started&key={started.access_key}",
+                        status_code=303)
+
+    @get("/{instance_id:str}")
+    async def page(self, ctx: AppContext, user: CurrentUser, request: Request, instance_id: str,
+                   msg: str | None = None, error: str | None = None, key: str | None = None) -> Response[Any]:
+        """The instance: where it stands, its tasks and timeline, what this user may do now."""
+        row, d, inst = await visible_instance(ctx, user, instance_id)
+        offer = offers(d, inst, await person_of(ctx, user))
+        # The requester's key is shown once, right after the start (never again: only its hash is kept).
+        shown_key = key if key and msg == "process.msg.started" and holds_access(row.access_hash, key) else None
+        return Template("process.html", context={
+            "user": user, "row": row, "d": d, "inst": inst, "offer": offer, "error": error,
+            "msg": msg if msg in ("process.msg.started", "process.msg.done") else None, "key": shown_key,
+            "catalogues": catalogues_of(d), "credits": inst.credits, "base": f"/processes/{row.instance_id}"})
+
+    @post("/{instance_id:str}/act", status_code=303)
+    async def act(self, ctx: AppContext, user: CurrentUser, request: Request, instance_id: str) -> Redirect:
+        """One action of the user on the instance (refused ones come back with their reason)."""
+        row, d, inst = await visible_instance(ctx, user, instance_id)
+        return await _act(ctx, request, d, inst, await person_of(ctx, user), f"/processes/{row.instance_id}")
+
+
+async def _act(ctx: AppContext, request: Request, d: ProcessDefinition, inst: Instance, who: Person,
+               back: str) -> Redirect:
+    posted = await _posted(request)
+    first = lambda name, limit: (posted.get(name) or [""])[-1].strip()[:limit]  # noqa: E731
+    action = first("action", 20)
+    if action not in PAGE_ACTIONS:
+        raise refusal(PermissionDeniedException, "process.refused.not_now")
+    task = inst.open_task()
+    task_id = first("task_id", 220) or (task.task_id if task else "")
+    spec = d.state(inst.task(task_id).state).task if task_id and any(t.task_id == task_id for t in inst.tasks) else None
+    values = posted_values(spec.form, posted) if spec is not None and action == "complete" else {}
+    lang = _lang(request)
+    try:
+        await act_on(ctx, inst.instance_id, ProcessAction(action, who, task_id, first("outcome", 40), values,
+                                                          first("volunteer", 64)))
+    except WorkflowUpdateFailedError as exc:
+        cause = getattr(exc, "cause", None)
+        text = refused_text(lang, exc)
+        if getattr(cause, "type", None) == "invalid_form" and spec is not None:
+            # The workflow's message lists the problems; the page says them from the same check.
+            from processes.forms import form_problems, offered_values
+
+            problems = form_problems(spec.form, values, offered_values(spec.form, d.input, inst.values,
+                                                                       catalogues_of(d)))
+            text = "；".join(problem_texts(lang, spec.form, problems)) or text
+        return Redirect(safe_next(f"{back}?error={_q(text)}", back), status_code=303)
+    except RPCError:
+        return Redirect(f"{back}?error={_q(translate(lang, 'process.refused.unavailable'))}", status_code=303)
+    return Redirect(f"{back}?msg=process.msg.done", status_code=303)
+
+
+def _q(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text[:500])
+
+
+class RequesterProcessPages(Controller):
+    """The requester's page of an instance, reached with the access key the start gave them."""
+
+    path = "/p"
+
+    @get("/{instance_id:str}")
+    async def page(self, ctx: AppContext, request: Request, instance_id: str, key: str = "",
+                   msg: str | None = None, error: str | None = None) -> Response[Any]:
+        """Where the request stands, and the requester's own task (confirm, rate) when it is open."""
+        row, d, inst = await _held(ctx, instance_id, key)
+        offer = offers(d, inst, requester_person())
+        return Template("process.html", context={
+            "user": None, "row": row, "d": d, "inst": inst, "offer": offer, "error": error, "key": None,
+            "msg": msg if msg == "process.msg.done" else None, "catalogues": catalogues_of(d), "credits": [],
+            "base": f"/p/{row.instance_id}", "access_key": key, "requester_view": True})
+
+    @post("/{instance_id:str}/act", status_code=303)
+    async def act(self, ctx: AppContext, request: Request, instance_id: str) -> Redirect:
+        """The requester's action (only their own tasks: the moves refuse anything else)."""
+        posted = await _posted(request)
+        key = (posted.get("key") or [""])[-1][:64]
+        row, d, inst = await _held(ctx, instance_id, key)
+        redirect = await _act(ctx, request, d, inst, requester_person(), f"/p/{row.instance_id}")
+        location = redirect.headers.get("location", f"/p/{row.instance_id}")
+        return Redirect(f"{location}&key={_q(key)}", status_code=303)
+
+
+async def _held(ctx: AppContext, instance_id: str, key: str
+                ) -> tuple[models.ProcessInstanceRow, ProcessDefinition, Instance]:
+    async with ctx.db.session() as session:
+        row = await session.get(models.ProcessInstanceRow, instance_id[:200])
+    if row is None or not holds_access(row.access_hash, key[:64]):  # the same answer: nothing is told
+        raise refusal(NotFoundException, "process.err.missing")
+    stored = await process_versions.get_version(ctx.db, row.kind, row.version)
+    if stored is None:
+        raise refusal(NotFoundException, "process.err.missing")
+    return row, process_versions.parsed(stored), instance_of(row)
+
+
+# ------------------------------------------------------------------ administration
+
+
+class AdminProcessPages(Controller):
+    """Process definitions, for administrators: versions by kind, upload with check, dry run and
+    diff, activation. Every change audited with its actor."""
+
+    path = "/admin/processes"
+    guards = [admins]
+
+    @get("/")
+    async def overview(self, ctx: AppContext, user: CurrentUser, request: Request,
+                       msg: str | None = None) -> Response[Any]:
+        """Each kind's versions (the active one marked) and the upload form."""
+        await process_versions.ensure_shipped(ctx.db)
+        versions = sorted(await process_versions.list_versions(ctx.db), key=lambda r: (r.kind, r.uploaded_at))
+        return Template("admin_processes.html", context={
+            "user": user, "versions": versions, "msg": msg if msg == "msg.activated" else None})
+
+    @post("/upload", status_code=200)
+    async def upload(self, ctx: AppContext, user: CurrentUser, request: Request,
+                     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+                     ) -> Response[Any]:
+        """Check an uploaded definition; when valid and its dry run ends, store it (inactive) and show
+        the dry run and what changed against its kind's active version."""
+        upload = data.get("file")
+        if not isinstance(upload, UploadFile):
+            return Redirect("/admin/processes", status_code=303)
+        result = check_content(await upload.read(MAX_DEFINITION_BYTES + 1))
+        lang = _lang(request)
+        context: dict[str, Any] = {"user": user, "filename": upload.filename, "problems": result.problems,
+                                   "run": None, "diff": None, "stored": None}
+        if result.parsed is not None:
+            context["run"] = run = dry_run(result.parsed)
+            if run.final is not None:
+                active = await process_versions.PROCESSES.active(ctx.db, result.parsed.kind)
+                try:
+                    context["stored"] = await store_checked(ctx.db, result, user.username, now=False)
+                except ValueError:
+                    context["refused"] = translate(lang, "admin.processes.exists", kind=result.parsed.kind,
+                                                   version=result.parsed.version)
+                if active is not None and active.version != result.parsed.version:
+                    context["diff"] = diff_lines(process_versions.parsed(active), result.parsed)
+        ok = context["stored"] is not None
+        return Template("admin_processes_check.html", context=context, status_code=200 if ok else 400)
+
+    @post("/{kind:str}/{version:str}/activate", status_code=303)
+    async def activate(self, ctx: AppContext, user: CurrentUser, request: Request, kind: str,
+                       version: str) -> Redirect:
+        """Activate a stored version (new instances start on it; running ones keep theirs)."""
+        try:
+            await process_versions.activate_stored(ctx.db, kind[:40], version[:40], user.username)
+        except LookupError:
+            raise refusal(NotFoundException, "process.err.kind") from None
+        return Redirect("/admin/processes?msg=msg.activated", status_code=303)
+
+
+PROCESS_CONTROLLERS = [ProcessPages, RequesterProcessPages, AdminProcessPages]
