@@ -97,12 +97,12 @@ class ProcessSnapshot:
 
     instance: Instance
     warnings: list[DeadlineWarning] = field(default_factory=list)
-    #: The problem events the instance's tasks started, by task id.
+    #: The problem events the instance's tasks started, by task id (empty: refused as a report).
     event_ids: dict[str, str] = field(default_factory=dict)
 
 
 def apply_action(d: ProcessDefinition, inst: Instance, action: ProcessAction, now: str,
-           catalogues: dict[str, list[dict[str, Any]]]) -> None:
+                 catalogues: dict[str, list[dict[str, Any]]]) -> None:
     """Run ``action`` on ``inst`` (raises :class:`Refused`)."""
     who = action.person
     if action.action == "claim":
@@ -155,7 +155,7 @@ class ProcessInstanceWorkflow:
                     ACTIVITY_PROCESS_EVENT, request, result_type=str, start_to_close_timeout=timedelta(seconds=60),
                     retry_policy=_EVENT_RETRY)
             except ActivityError:  # refused as a report (e.g. too short): the decision stands, no event
-                self._warnings.append(DeadlineWarning(task_id, self._now()))
+                self._event_ids[task_id] = ""
 
     def _now(self) -> str:
         return workflow.now().isoformat()
