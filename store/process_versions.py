@@ -7,6 +7,7 @@ one active version of each kind, every upload and activation audited. The shippe
 from __future__ import annotations
 
 import json
+from functools import cache
 
 from processes.definition import ProcessDefinition, parse, shipped
 from store import models
@@ -60,15 +61,23 @@ async def list_versions(db: Database, kind: str | None = None) -> list[models.Pr
 
 
 async def ensure_shipped(db: Database) -> None:
-    """Store and activate (by ``system``) each shipped definition whose kind has no active version."""
-    for definition in shipped():
-        if await PROCESSES.active(db, definition.kind) is not None:
+    """Store and activate (by ``system``) each shipped definition whose kind has no active version
+    (one read when every kind has one: what the pages and starts pay each time)."""
+    rows = await list_versions(db)
+    active = {row.kind for row in rows if row.active}
+    for definition in _shipped():
+        if definition.kind in active:
             continue
-        stored = await get_version(db, definition.kind, definition.version)
-        if stored is not None:
+        if any(r.kind == definition.kind and r.version == definition.version for r in rows):
             await activate_stored(db, definition.kind, definition.version, "system")
         else:
             await save(db, definition, "system", activate=True)
+
+
+@cache
+def _shipped() -> tuple[ProcessDefinition, ...]:
+    """The shipped definitions, read and checked once per process (the files ship with the code)."""
+    return tuple(shipped())
 
 
 async def active_definitions(db: Database) -> dict[str, ProcessDefinition]:

@@ -13,10 +13,11 @@ from typing import Any
 
 from processes.definition import CATALOGUES, FormField, ProcessDefinition, Taker, catalogue, check
 from processes.forms import offered_values
-from processes.instance import Instance, Person, Refused, Requester, begin, check_in, claim, complete, resolve_taker
+from processes.instance import Person, Refused, Requester, begin, check_in, claim, complete, resolve_taker
 from rules.responsibility_list import Problem
 from store import models, process_versions
 from store.db import Database
+from wulian.uploads import uploaded_text
 
 #: At most this many bytes are accepted for an uploaded definition file.
 MAX_DEFINITION_BYTES = 500_000
@@ -34,14 +35,10 @@ class CheckResult:
 def check_content(content: str | bytes) -> CheckResult:
     """Validate an uploaded definition (JSON text): size, encoding, JSON, then
     :func:`processes.definition.check`."""
-    if isinstance(content, bytes):
-        if len(content) > MAX_DEFINITION_BYTES:
-            return CheckResult("", None, [Problem("file", f"larger than {MAX_DEFINITION_BYTES} bytes", "too_large",
-                                                  {"limit": str(MAX_DEFINITION_BYTES)})])
-        try:
-            content = content.decode("utf-8")
-        except UnicodeDecodeError:
-            return CheckResult("", None, [Problem("file", "not UTF-8 text", "not_utf8")])
+    text, problems = uploaded_text(content, MAX_DEFINITION_BYTES)
+    if text is None:
+        return CheckResult("", None, problems)
+    content = text
     try:
         raw = json.loads(content)
     except json.JSONDecodeError as exc:
@@ -182,7 +179,7 @@ def _values(form: list[FormField], d: ProcessDefinition, start: dict[str, Any],
     return values
 
 
-def _everyone(inst: Instance, unit: str) -> Person:
+def _everyone(unit: str) -> Person:
     """A person every taker of the dry run accepts: of the task's unit, every role, a party member."""
     return Person("dry_run", unit=unit, role="", party_member=True, units_above=(unit,))
 
@@ -204,14 +201,14 @@ def dry_run(d: ProcessDefinition, max_steps: int = 100) -> DryRun:
                 break
             spec = d.state(task.state).task
             assert spec is not None and spec.taker is not None
-            person = _everyone(inst, task.unit)
+            person = _everyone(task.unit)
             if spec.taker.place == "requester":
                 person = Person("dry_run", role="requester")
             else:
                 person.role = spec.taker.roles[0] if spec.taker.roles else "grid_worker"
                 claim(d, inst, task.task_id, person, now)
             if spec.claim == "many" and spec.closed_by is not None:  # the organiser closes the sign-up
-                person = _everyone(inst, resolve_taker(spec.closed_by, inst)[0])
+                person = _everyone(resolve_taker(spec.closed_by, inst)[0])
                 person.role = spec.closed_by.roles[0] if spec.closed_by.roles else "community_staff"
             else:  # the people signed up before are checked in and out by this task's taker
                 for earlier in inst.tasks:

@@ -16,6 +16,7 @@ from store import models, rule_lists
 from store.db import Database
 from store.org import OrgTree
 from workflows.policy import department_of
+from wulian.uploads import uploaded_text
 
 #: At most this many bytes are accepted for an uploaded list file.
 MAX_LIST_BYTES = 2_000_000
@@ -38,14 +39,10 @@ async def departments_of(db: Database) -> set[str]:
 
 async def check_content(db: Database, content: str | bytes) -> CheckResult:
     """Validate an uploaded list (JSON text) against the schema and the organisation's departments."""
-    if isinstance(content, bytes):
-        if len(content) > MAX_LIST_BYTES:
-            return CheckResult("", None, [Problem("file", f"larger than {MAX_LIST_BYTES} bytes", "too_large",
-                                                  {"limit": str(MAX_LIST_BYTES)})])
-        try:
-            content = content.decode("utf-8")
-        except UnicodeDecodeError:
-            return CheckResult("", None, [Problem("file", "not UTF-8 text", "not_utf8")])
+    text, problems = uploaded_text(content, MAX_LIST_BYTES)
+    if text is None:
+        return CheckResult("", None, problems)
+    content = text
     try:
         raw = json.loads(content)
     except json.JSONDecodeError as exc:
