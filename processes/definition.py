@@ -168,6 +168,8 @@ class ProcessDefinition(_Strict):
     version: str = Field(pattern=r"^[0-9A-Za-z._-]{1,40}$")
     name_zh: str = Field(min_length=1, max_length=40)
     name_en: str = Field(default="", max_length=60)
+    #: Residents may request it themselves on the portal (``/p/new/<kind>``), not only staff for them.
+    portal: bool = False
     start: str
     input: list[FormField] = Field(default_factory=list, max_length=40)
     states: list[StateSpec] = Field(min_length=2, max_length=60)

@@ -45,6 +45,7 @@ from web.open311 import OPEN311_CONTROLLERS
 from web.openapi import complete_schema
 from web.pages import PAGE_CONTROLLERS
 from web.photos import PHOTO_CONTROLLERS
+from web.process_pages import PROCESS_CONTROLLERS
 from web.reports import REPORT_CONTROLLERS
 from web.schema_page import SCHEMA_PATH, schema_plugins
 from web.stats import STATS_CONTROLLERS
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
             *ADMIN_CONTROLLERS,
             *LOCKOUT_CONTROLLERS,
             *UNIT_USER_CONTROLLERS,
+            *PROCESS_CONTROLLERS,
             *SEARCH_CONTROLLERS,
             *STATS_CONTROLLERS,
             *ASSESSMENT_CONTROLLERS,

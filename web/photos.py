@@ -267,6 +267,14 @@ async def viewable_photo(ctx: AppContext, photo_id: str, user: CurrentUser | Non
 
         if not await inspection_photo_visible(ctx, user, photo.event_id):
             raise refusal(PermissionDeniedException, "error.photo_scope")
+    elif photo.event_id is not None and photo.event_id.startswith("process:"):
+        # A process task's photo (web/process_pages.py): seen by those who may see the instance.
+        from web.process_pages import visible_instance
+
+        try:
+            await visible_instance(ctx, user, photo.event_id.removeprefix("process:"))
+        except NotFoundException:
+            raise refusal(PermissionDeniedException, "error.photo_scope") from None
     elif photo.event_id is not None:
         try:
             await visible_event(ctx, user, photo.event_id)

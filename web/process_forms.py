@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from processes.definition import FormField
+from processes.definition import FormField, ProcessDefinition
 from web.i18n import translate
+from web.labels import has_key
 from workflows.inputs import Problem
 
 #: Form fields are posted as ``f_<name>`` (so no field can pose as the page's own ``action`` or ``csrf``).
@@ -65,3 +66,87 @@ def problem_texts(lang: str, form: Sequence[FormField], problems: Sequence[Probl
         label = field_label(lang, spec) if spec is not None else problem.field
         texts.append(translate(lang, f"input.{problem.code}", field=label, limit=problem.limit))
     return texts
+
+
+class ProcessText:
+    """A definition's words in the visitor's language, for the templates: its name, its states' labels,
+    its tasks' titles, its fields' labels, and the codes it offers (outcomes, choices, catalogue items)
+    by their names. The definition's own Chinese is the fallback; a code nothing names (an outcome an
+    administrator's definition made up) is shown as written."""
+
+    def __init__(self, lang: str, d: ProcessDefinition, catalogues: Mapping[str, Sequence[Mapping[str, Any]]]):
+        self.lang, self.d, self.catalogues = lang, d, catalogues
+
+    def _pick(self, zh: str, en: str) -> str:
+        return en if self.lang == "en" and en else zh
+
+    def name(self) -> str:
+        """The definition's name."""
+        return self._pick(self.d.name_zh, self.d.name_en)
+
+    def state(self, name: str) -> str:
+        """A state's label (its name when the definition has no such state)."""
+        try:
+            spec = self.d.state(name)
+        except KeyError:
+            return name
+        return self._pick(spec.label_zh, spec.label_en)
+
+    def task(self, state: str) -> str:
+        """The title of the task ``state`` opens."""
+        try:
+            spec = self.d.state(state).task
+        except KeyError:
+            return state
+        return self._pick(spec.title_zh, spec.title_en) if spec is not None else self.state(state)
+
+    def field(self, spec: FormField) -> str:
+        """A field's label."""
+        return field_label(self.lang, spec)
+
+    def outcome(self, trigger: str) -> str:
+        """An outcome (a move's trigger) by its name in the catalogue (``process.outcome.<trigger>``)."""
+        key = f"process.outcome.{trigger}"
+        return translate(self.lang, key) if has_key(key) else trigger
+
+    def step(self, action: str) -> str:
+        """A timeline step: a move of the definition (its outcome) or an action on a task."""
+        key = f"process.step.{action}"
+        return translate(self.lang, key) if has_key(key) else self.outcome(action)
+
+    def actor(self, actor: str) -> str:
+        """Who took a step: a user's name, or the requester, a deadline's timer, the system."""
+        key = {"requester": "process.actor.requester", "timer": "actor.timer", "system": "actor.system"}.get(actor)
+        return translate(self.lang, key) if key else actor
+
+    def items(self, spec: FormField) -> list[tuple[str, str]]:
+        """(value, words) of what a choice offers: a catalogue's items by name, or its own choices."""
+        if spec.catalogue:
+            return [(str(item["code"]), self._pick(str(item.get("name_zh", "")), str(item.get("name_en", "")))
+                     or str(item["code"])) for item in self.catalogues.get(spec.catalogue, ())]
+        return [(c, self.choice(c)) for c in spec.choices]
+
+    def choice(self, value: str) -> str:
+        """A choice by its name in the catalogue (``process.choice.<value>``), else as written."""
+        key = f"process.choice.{value}"
+        return translate(self.lang, key) if has_key(key) else value
+
+    def value(self, spec: FormField, value: Any) -> str:
+        """A stored value of ``spec`` as words (a catalogue item's name, yes or no, a list joined)."""
+        if value is None or value == "":
+            return "—"
+        if spec.type == "boolean":
+            return translate(self.lang, "process.yes" if value else "process.no")
+        if spec.type == "checklist" and isinstance(value, list):
+            return "、".join(str(v) for v in value) if self.lang == "zh-CN" else ", ".join(str(v) for v in value)
+        if spec.type == "choice":
+            return dict(self.items(spec)).get(str(value), str(value))
+        return str(value)
+
+    def materials(self, item_code: str) -> list[str]:
+        """The materials the catalogue item ``item_code`` needs (for the checklist)."""
+        for items in self.catalogues.values():
+            for item in items:
+                if item.get("code") == item_code:
+                    return [str(m) for m in item.get("materials", [])]
+        return []

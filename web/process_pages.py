@@ -3,9 +3,11 @@ definition, the process tasks of the user's unit (with a process filter), an ins
 the actions its definition offers this user, the requester's page (reached with the access key the
 start gave them), and the administration of the definitions (``/admin/processes``).
 
-**Not mounted yet** (``web/app.py`` does not list :data:`PROCESS_CONTROLLERS`): its templates, its
-catalogue keys (``process.*``), its rows in ``tests/authz_matrix.py`` and its browser test come
-first, and a refusal must be rendered on the page rather than carried in the query string.
+A resident requests a kind whose definition says ``portal`` at ``/p/new/<kind>`` (rate-limited per
+client address) and follows it at ``/p/<id>?key=``. A refused action is said on the page itself
+(409, in the visitor's language), never carried in the query string; the query string carries only
+message keys the page knows. Photos of a task's form are checked and stored by :mod:`web.photos`
+and attached to ``process:<instance id>``, seen by those who may see the instance.
 
 What may be done is the definition's (:mod:`processes.instance`'s moves, asked on a copy before
 offering); what is valid is its forms' (:mod:`processes.forms`); the workflow checks both again in
@@ -20,9 +22,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import UploadFile
+from litestar.datastructures import FormMultiDict, UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlmodel import col, or_, select
@@ -41,14 +43,18 @@ from processes.instance import (
     may_take,
 )
 from store import models, process_versions, users
+from store import photos as photo_store
 from store.db import Database
 from web.access import admins, signed_in
 from web.auth import CurrentUser
+from web.client_address import client_ip
 from web.context import AppContext
 from web.errors import refusal
 from web.i18n import language_of, translate
-from web.page_forms import safe_next
-from web.process_forms import posted_values, problem_texts
+from web.labels import has_key
+from web.photos import form_uploads, save_staff_photos
+from web.process_forms import PREFIX, ProcessText, posted_values, problem_texts
+from web.request_limits import Limited, hit, process_start_limit
 from workflows.process_instance import ProcessAction, ProcessInstanceWorkflow, apply_action
 from wulian.process_admin import MAX_DEFINITION_BYTES, catalogues_of, check_content, diff_lines, dry_run, store_checked
 from wulian.process_starts import InvalidProcessStart, holds_access, start_process
@@ -179,9 +185,50 @@ def _lang(request: Request) -> str:
     return language_of(request.cookies)
 
 
-async def _posted(request: Request) -> dict[str, list[str]]:
-    form = await request.form()
+async def _form_of(request: Request) -> FormMultiDict:
+    return await request.form()
+
+
+def _strings(form: FormMultiDict) -> dict[str, list[str]]:
     return {k: [v for v in form.getall(k, []) if isinstance(v, str)] for k in form.keys()}
+
+
+#: The message keys a page shows from its query string (anything else there is ignored).
+PAGE_MESSAGES = ("process.msg.started", "process.msg.done")
+
+
+def _known(msg: str | None) -> str | None:
+    return msg if msg in PAGE_MESSAGES else None
+
+
+def _grids(org: Any, scope: Any = None) -> list[Any]:
+    return sorted((u for u in org.units.values() if u.kind == "grid" and (scope is None or u.code in scope)),
+                  key=lambda u: u.code)
+
+
+async def _requester(ctx: AppContext, posted: dict[str, list[str]], scope: Any, lang: str
+                     ) -> tuple[Requester | None, dict[str, str], str | None]:
+    """The requester a start form names (name, phone, grid within ``scope``), or why not."""
+    org = await ctx.org()
+    first = lambda name, limit: (posted.get(name) or [""])[-1].strip()[:limit]  # noqa: E731
+    given = {"name": first("name", 50), "phone": first("phone", 20), "grid": first("grid", 32)}
+    grid = given["grid"]
+    if grid not in org.units or org.units[grid].kind != "grid" or (scope is not None and grid not in scope):
+        return None, given, translate(lang, "process.err.grid")
+    if not given["name"]:
+        return None, given, translate(lang, "process.err.name")
+    ancestors = org.ancestors(grid)
+    community = next((a for a in ancestors if org.units[a].kind == "community"), "")
+    street = next((a for a in ancestors if org.units[a].kind == "street"), "")
+    phone = given["phone"] or first(PREFIX + "phone", 20)
+    return Requester(given["name"], phone, grid=grid, community=community, street=street), given, None
+
+
+def _page_context(lang: str, row: models.ProcessInstanceRow, d: ProcessDefinition, inst: Instance, offer: Offer,
+                  **extra: Any) -> dict[str, Any]:
+    catalogues = catalogues_of(d)
+    return {"row": row, "d": d, "inst": inst, "offer": offer, "catalogues": catalogues,
+            "pt": ProcessText(lang, d, catalogues), "specs": {s.name: s for s in d.states}, **extra}
 
 
 class ProcessPages(Controller):
@@ -193,7 +240,8 @@ class ProcessPages(Controller):
     @get("/")
     async def overview(self, ctx: AppContext, user: CurrentUser, request: Request, kind: str | None = None,
                        msg: str | None = None) -> Response[Any]:
-        """The kinds the user may start, and the process tasks of their unit (``kind`` filters)."""
+        """The kinds the user may start, the process tasks they may take or hold (``kind`` filters),
+        and the recent instances of their scope."""
         defs = await process_versions.active_definitions(ctx.db)
         chosen = kind if kind in defs else None
         person = await person_of(ctx, user)
@@ -207,92 +255,107 @@ class ProcessPages(Controller):
             if chosen:
                 query = query.where(models.ProcessInstanceRow.kind == chosen)
             recent = list((await session.exec(query.limit(50))).all())
+        lang = _lang(request)
+        texts = {k: ProcessText(lang, d, {}) for k, d in defs.items()}
         return Template("processes.html", context={
-            "user": user, "defs": defs, "kind": chosen, "rows": rows, "recent": recent,
-            "msg": msg if msg in ("process.msg.started", "process.msg.done") else None})
+            "user": user, "defs": defs, "texts": texts, "kind": chosen, "rows": rows, "recent": recent,
+            "now": datetime.now(UTC), "msg": _known(msg)})
 
     @get("/new/{kind:str}")
     async def new(self, ctx: AppContext, user: CurrentUser, request: Request, kind: str) -> Response[Any]:
         """The start form of ``kind``'s active definition."""
-        d = await self._definition(ctx, kind)
-        return await self._form(ctx, user, d, {}, [], 200)
+        d = await _definition(ctx, kind)
+        return await self._form(ctx, user, request, d, {}, [], 200)
 
-    async def _definition(self, ctx: AppContext, kind: str) -> ProcessDefinition:
-        d = await process_versions.active_definition(ctx.db, kind[:40])
-        if d is None:
-            raise refusal(NotFoundException, "process.err.kind")
-        return d
-
-    async def _form(self, ctx: AppContext, user: CurrentUser, d: ProcessDefinition, values: dict[str, Any],
-                    errors: list[str], status: int, requester: dict[str, str] | None = None) -> Response[Any]:
+    async def _form(self, ctx: AppContext, user: CurrentUser, request: Request, d: ProcessDefinition,
+                    values: dict[str, Any], errors: list[str], status: int,
+                    requester: dict[str, str] | None = None) -> Response[Any]:
         org = await ctx.org()
-        grids = sorted((u for u in org.units.values() if u.kind == "grid" and u.code in user.scope),
-                       key=lambda u: u.code)
         teams = sorted((u for u in org.units.values() if u.kind == "community" and u.code in user.scope),
                        key=lambda u: u.code)
+        catalogues = catalogues_of(d)
         return Template("process_new.html", status_code=status, context={
-            "user": user, "d": d, "values": values, "errors": errors, "grids": grids, "teams": teams,
-            "catalogues": catalogues_of(d), "requester": requester or {}})
+            "user": user, "d": d, "values": values, "errors": errors, "grids": _grids(org, user.scope),
+            "teams": teams, "pt": ProcessText(_lang(request), d, catalogues), "requester": requester or {},
+            "action": f"/processes/new/{d.kind}"})
 
     @post("/new/{kind:str}", status_code=303)
     async def start(self, ctx: AppContext, user: CurrentUser, request: Request, kind: str) -> Response[Any]:
-        """Start an instance for a resident (or for the user's own unit, as a team's activity)."""
-        d = await self._definition(ctx, kind)
-        posted = await _posted(request)
+        """Start an instance for a resident of the user's scope (or for a team, as its activity)."""
+        d = await _definition(ctx, kind)
+        posted = _strings(await _form_of(request))
         values = posted_values(d.input, posted)
         lang = _lang(request)
-        org = await ctx.org()
-        grid = (posted.get("grid") or [""])[-1][:32]
-        given = {"name": (posted.get("name") or [""])[-1].strip()[:50],
-                 "phone": (posted.get("phone") or [""])[-1].strip()[:20], "grid": grid}
-        if grid not in org.units or org.units[grid].kind != "grid" or grid not in user.scope:
-            return await self._form(ctx, user, d, values, [translate(lang, "process.err.grid")], 400, given)
-        if not given["name"]:
-            return await self._form(ctx, user, d, values, [translate(lang, "process.err.name")], 400, given)
-        ancestors = org.ancestors(grid)
-        community = next((a for a in ancestors if org.units[a].kind == "community"), "")
-        street = next((a for a in ancestors if org.units[a].kind == "street"), "")
-        requester = Requester(given["name"], given["phone"], grid=grid, community=community, street=street)
+        requester, given, problem = await _requester(ctx, posted, user.scope, lang)
+        if requester is None:
+            return await self._form(ctx, user, request, d, values, [problem or ""], 400, given)
         try:
             started = await start_process(await ctx.temporal(), ctx.settings.temporal_task_queue, d, requester,
                                           values, user.username)
         except InvalidProcessStart as exc:
-            return await self._form(ctx, user, d, values, problem_texts(lang, d.input, exc.problems), 400, given)
+            return await self._form(ctx, user, request, d, values, problem_texts(lang, d.input, exc.problems), 400,
+                                    given)
+        except RPCError:
+            return await self._form(ctx, user, request, d, values,
+                                    [translate(lang, "process.refused.unavailable")], 503, given)
         return Redirect(f"/processes/{started.instance_id}?msg=process.msg.started&key={started.access_key}",
                         status_code=303)
 
     @get("/{instance_id:str}")
     async def page(self, ctx: AppContext, user: CurrentUser, request: Request, instance_id: str,
-                   msg: str | None = None, error: str | None = None, key: str | None = None) -> Response[Any]:
+                   msg: str | None = None, key: str | None = None) -> Response[Any]:
         """The instance: where it stands, its tasks and timeline, what this user may do now."""
         row, d, inst = await visible_instance(ctx, user, instance_id)
-        offer = offers(d, inst, await person_of(ctx, user))
         # The requester's key is shown once, right after the start (never again: only its hash is kept).
         shown_key = key if key and msg == "process.msg.started" and holds_access(row.access_hash, key) else None
-        return Template("process.html", context={
-            "user": user, "row": row, "d": d, "inst": inst, "offer": offer, "error": error,
-            "msg": msg if msg in ("process.msg.started", "process.msg.done") else None, "key": shown_key,
-            "catalogues": catalogues_of(d), "credits": inst.credits, "base": f"/processes/{row.instance_id}"})
+        return await self._page(ctx, user, request, row, d, inst, msg=_known(msg), key=shown_key)
+
+    async def _page(self, ctx: AppContext, user: CurrentUser, request: Request, row: models.ProcessInstanceRow,
+                    d: ProcessDefinition, inst: Instance, status: int = 200, **extra: Any) -> Response[Any]:
+        offer = offers(d, inst, await person_of(ctx, user))
+        return Template("process.html", status_code=status, context=_page_context(
+            _lang(request), row, d, inst, offer, user=user, base=f"/processes/{row.instance_id}",
+            credits=inst.credits, **extra))
 
     @post("/{instance_id:str}/act", status_code=303)
-    async def act(self, ctx: AppContext, user: CurrentUser, request: Request, instance_id: str) -> Redirect:
-        """One action of the user on the instance (refused ones come back with their reason)."""
+    async def act(self, ctx: AppContext, user: CurrentUser, request: Request, instance_id: str) -> Response[Any]:
+        """One action of the user on the instance; a refused one is said on the page (409)."""
         row, d, inst = await visible_instance(ctx, user, instance_id)
-        return await _act(ctx, request, d, inst, await person_of(ctx, user), f"/processes/{row.instance_id}")
+        base = f"/processes/{row.instance_id}"
+        result = await _act(ctx, request, d, inst, await person_of(ctx, user), user)
+        if isinstance(result, str):
+            return await self._page(ctx, user, request, row, d, inst, status=409, error=result)
+        return Redirect(f"{base}?msg=process.msg.done", status_code=303)
+
+
+async def _definition(ctx: AppContext, kind: str) -> ProcessDefinition:
+    d = await process_versions.active_definition(ctx.db, kind[:40])
+    if d is None:
+        raise refusal(NotFoundException, "process.err.kind")
+    return d
 
 
 async def _act(ctx: AppContext, request: Request, d: ProcessDefinition, inst: Instance, who: Person,
-               back: str) -> Redirect:
-    posted = await _posted(request)
+               user: CurrentUser | None) -> None | str:
+    """Send the posted action to the instance; None when done, else why not in the visitor's language."""
+    form = await _form_of(request)
+    posted = _strings(form)
     first = lambda name, limit: (posted.get(name) or [""])[-1].strip()[:limit]  # noqa: E731
     action = first("action", 20)
+    lang = _lang(request)
     if action not in PAGE_ACTIONS:
-        raise refusal(PermissionDeniedException, "process.refused.not_now")
+        return translate(lang, "process.refused.not_now")
     task = inst.open_task()
     task_id = first("task_id", 220) or (task.task_id if task else "")
     spec = d.state(inst.task(task_id).state).task if task_id and any(t.task_id == task_id for t in inst.tasks) else None
     values = posted_values(spec.form, posted) if spec is not None and action == "complete" else {}
-    lang = _lang(request)
+    photos: list[str] = []
+    if spec is not None and action == "complete" and user is not None:
+        for field_spec in spec.form:  # a photo field: the file checked and stored first, its id the value
+            uploads = form_uploads(form, PREFIX + field_spec.name)
+            if field_spec.type == "photo" and uploads:
+                values[field_spec.name] = (await save_staff_photos(ctx, request, user, uploads, 1))[0]
+                photos.append(values[field_spec.name])
     try:
         await act_on(ctx, inst.instance_id, ProcessAction(action, who, task_id, first("outcome", 40), values,
                                                           first("volunteer", 64)))
@@ -306,43 +369,97 @@ async def _act(ctx: AppContext, request: Request, d: ProcessDefinition, inst: In
             problems = form_problems(spec.form, values, offered_values(spec.form, d.input, inst.values,
                                                                        catalogues_of(d)))
             text = "；".join(problem_texts(lang, spec.form, problems)) or text
-        return Redirect(safe_next(f"{back}?error={_q(text)}", back), status_code=303)
+        return text
     except RPCError:
-        return Redirect(f"{back}?error={_q(translate(lang, 'process.refused.unavailable'))}", status_code=303)
-    return Redirect(f"{back}?msg=process.msg.done", status_code=303)
+        return translate(lang, "process.refused.unavailable")
+    if photos:
+        await photo_store.attach(ctx.db, photos, f"process:{inst.instance_id}", task_id)
+    return None
+
+
+class RequesterProcessPages(Controller):
+    """The resident's pages: request a kind the definition opens to the portal, and follow an instance
+    with the access key its start gave (confirm, rate)."""
+
+    path = "/p"
+
+    @get("/new/{kind:str}")
+    async def new(self, ctx: AppContext, request: Request, kind: str) -> Response[Any]:
+        """The portal's start form of ``kind`` (only a definition marked ``portal``)."""
+        d = await _portal_definition(ctx, kind)
+        return await self._form(ctx, request, d, {}, [], 200)
+
+    async def _form(self, ctx: AppContext, request: Request, d: ProcessDefinition, values: dict[str, Any],
+                    errors: list[str], status: int, requester: dict[str, str] | None = None) -> Response[Any]:
+        catalogues = catalogues_of(d)
+        return Template("process_new.html", status_code=status, context={
+            "user": None, "d": d, "values": values, "errors": errors, "grids": _grids(await ctx.org()),
+            "teams": [], "pt": ProcessText(_lang(request), d, catalogues), "requester": requester or {},
+            "action": f"/p/new/{d.kind}", "portal": True})
+
+    @post("/new/{kind:str}", status_code=303)
+    async def start(self, ctx: AppContext, request: Request, kind: str) -> Response[Any]:
+        """A resident's request: rate-limited per client address, checked by the one start."""
+        d = await _portal_definition(ctx, kind)
+        try:
+            await hit(ctx.db, process_start_limit(ctx.settings), client_ip(request, ctx.settings))
+        except Limited as exc:
+            raise refusal(TooManyRequestsException, "process.err.too_many",
+                          headers={"Retry-After": str(exc.retry_after)}) from None
+        posted = _strings(await _form_of(request))
+        values = posted_values(d.input, posted)
+        lang = _lang(request)
+        requester, given, problem = await _requester(ctx, posted, None, lang)
+        if requester is None:
+            return await self._form(ctx, request, d, values, [problem or ""], 400, given)
+        try:
+            started = await start_process(await ctx.temporal(), ctx.settings.temporal_task_queue, d, requester,
+                                          values, "requester")
+        except InvalidProcessStart as exc:
+            return await self._form(ctx, request, d, values, problem_texts(lang, d.input, exc.problems), 400, given)
+        except RPCError:
+            return await self._form(ctx, request, d, values, [translate(lang, "process.refused.unavailable")], 503,
+                                    given)
+        return Redirect(f"/p/{started.instance_id}?key={started.access_key}&msg=process.msg.started",
+                        status_code=303)
+
+    @get("/{instance_id:str}")
+    async def page(self, ctx: AppContext, request: Request, instance_id: str, key: str = "",
+                   msg: str | None = None) -> Response[Any]:
+        """Where the request stands, and the requester's own task (confirm, rate) when it is open."""
+        row, d, inst = await _held(ctx, instance_id, key)
+        return self._page(request, row, d, inst, key, msg=_known(msg))
+
+    def _page(self, request: Request, row: models.ProcessInstanceRow, d: ProcessDefinition, inst: Instance,
+              key: str, status: int = 200, **extra: Any) -> Response[Any]:
+        offer = offers(d, inst, requester_person())
+        return Template("process.html", status_code=status, context=_page_context(
+            _lang(request), row, d, inst, offer, user=None, key=None, credits=[], base=f"/p/{row.instance_id}",
+            access_key=key, requester_view=True, **extra))
+
+    @post("/{instance_id:str}/act", status_code=303)
+    async def act(self, ctx: AppContext, request: Request, instance_id: str) -> Response[Any]:
+        """The requester's action (only their own tasks: the moves refuse anything else)."""
+        posted = _strings(await _form_of(request))
+        key = (posted.get("key") or [""])[-1][:64]
+        row, d, inst = await _held(ctx, instance_id, key)
+        result = await _act(ctx, request, d, inst, requester_person(), None)
+        if isinstance(result, str):
+            return self._page(request, row, d, inst, key, status=409, error=result)
+        return Redirect(f"/p/{row.instance_id}?key={_q(key)}&msg=process.msg.done", status_code=303)
+
+
+async def _portal_definition(ctx: AppContext, kind: str) -> ProcessDefinition:
+    d = await _definition(ctx, kind)
+    if not d.portal:  # a kind staff start for others (a volunteer activity) is not requested on the portal
+        raise refusal(NotFoundException, "process.err.kind")
+    return d
 
 
 def _q(text: str) -> str:
     from urllib.parse import quote
 
-    return quote(text[:500])
-
-
-class RequesterProcessPages(Controller):
-    """The requester's page of an instance, reached with the access key the start gave them."""
-
-    path = "/p"
-
-    @get("/{instance_id:str}")
-    async def page(self, ctx: AppContext, request: Request, instance_id: str, key: str = "",
-                   msg: str | None = None, error: str | None = None) -> Response[Any]:
-        """Where the request stands, and the requester's own task (confirm, rate) when it is open."""
-        row, d, inst = await _held(ctx, instance_id, key)
-        offer = offers(d, inst, requester_person())
-        return Template("process.html", context={
-            "user": None, "row": row, "d": d, "inst": inst, "offer": offer, "error": error, "key": None,
-            "msg": msg if msg == "process.msg.done" else None, "catalogues": catalogues_of(d), "credits": [],
-            "base": f"/p/{row.instance_id}", "access_key": key, "requester_view": True})
-
-    @post("/{instance_id:str}/act", status_code=303)
-    async def act(self, ctx: AppContext, request: Request, instance_id: str) -> Redirect:
-        """The requester's action (only their own tasks: the moves refuse anything else)."""
-        posted = await _posted(request)
-        key = (posted.get("key") or [""])[-1][:64]
-        row, d, inst = await _held(ctx, instance_id, key)
-        redirect = await _act(ctx, request, d, inst, requester_person(), f"/p/{row.instance_id}")
-        location = redirect.headers.get("location", f"/p/{row.instance_id}")
-        return Redirect(f"{location}&key={_q(key)}", status_code=303)
+    return quote(text[:500], safe="")
 
 
 async def _held(ctx: AppContext, instance_id: str, key: str
@@ -360,6 +477,26 @@ async def _held(ctx: AppContext, instance_id: str, key: str
 # ------------------------------------------------------------------ administration
 
 
+def definition_problem(lang: str, problem: Any) -> dict[str, str]:
+    """A problem of a checked definition for the page: where (the line, or the field's dotted path in
+    the file) and what, in ``lang`` (``processcheck.<code>``, else the list check's or pydantic's words)."""
+    if problem.line is not None:
+        where = translate(lang, "listcheck.where.line", line=problem.line, column=problem.column or 0)
+    elif problem.field:
+        where = problem.field
+    else:
+        where = translate(lang, "listcheck.where.file")
+    key = next((k for k in (f"processcheck.{problem.code}", f"listcheck.{problem.code}", f"invalid.{problem.code}")
+                if problem.code and has_key(k)), None)
+    try:
+        what = translate(lang, key, **problem.params) if key else None
+    except (KeyError, IndexError):
+        what = None
+    if what is None:
+        what = problem.message if lang == "en" else translate(lang, "invalid.invalid")
+    return {"where": where, "what": what}
+
+
 class AdminProcessPages(Controller):
     """Process definitions, for administrators: versions by kind, upload with check, dry run and
     diff, activation. Every change audited with its actor."""
@@ -374,7 +511,7 @@ class AdminProcessPages(Controller):
         await process_versions.ensure_shipped(ctx.db)
         versions = sorted(await process_versions.list_versions(ctx.db), key=lambda r: (r.kind, r.uploaded_at))
         return Template("admin_processes.html", context={
-            "user": user, "versions": versions, "msg": msg if msg == "msg.activated" else None})
+            "user": user, "versions": versions, "msg": msg if msg == "admin.processes.activated" else None})
 
     @post("/upload", status_code=200)
     async def upload(self, ctx: AppContext, user: CurrentUser, request: Request,
@@ -387,8 +524,9 @@ class AdminProcessPages(Controller):
             return Redirect("/admin/processes", status_code=303)
         result = check_content(await upload.read(MAX_DEFINITION_BYTES + 1))
         lang = _lang(request)
-        context: dict[str, Any] = {"user": user, "filename": upload.filename, "problems": result.problems,
-                                   "run": None, "diff": None, "stored": None}
+        context: dict[str, Any] = {"user": user, "filename": upload.filename, "run": None, "diff": None,
+                                   "stored": None, "refused": None,
+                                   "problems": [definition_problem(lang, p) for p in result.problems]}
         if result.parsed is not None:
             context["run"] = run = dry_run(result.parsed)
             if run.final is not None:
@@ -401,6 +539,8 @@ class AdminProcessPages(Controller):
                 if active is not None and active.version != result.parsed.version:
                     context["diff"] = diff_lines(process_versions.parsed(active), result.parsed)
         ok = context["stored"] is not None
+        if result.parsed is not None:
+            context["pt"] = ProcessText(lang, result.parsed, catalogues_of(result.parsed))
         return Template("admin_processes_check.html", context=context, status_code=200 if ok else 400)
 
     @post("/{kind:str}/{version:str}/activate", status_code=303)
@@ -411,7 +551,7 @@ class AdminProcessPages(Controller):
             await process_versions.activate_stored(ctx.db, kind[:40], version[:40], user.username)
         except LookupError:
             raise refusal(NotFoundException, "process.err.kind") from None
-        return Redirect("/admin/processes?msg=msg.activated", status_code=303)
+        return Redirect("/admin/processes?msg=admin.processes.activated", status_code=303)
 
 
 PROCESS_CONTROLLERS = [ProcessPages, RequesterProcessPages, AdminProcessPages]

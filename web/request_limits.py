@@ -59,6 +59,11 @@ def follow_phone_limit(settings: Settings) -> Limit:
     return Limit("follow-phone", settings.follows_per_phone_per_day, 86400)
 
 
+def process_start_limit(settings: Settings) -> Limit:
+    """Processes requested on the portal without a login (``/p/new/<kind>``), per client address and hour."""
+    return Limit("process-start", settings.process_starts_per_hour, 3600)
+
+
 async def hit(db: Database, limit: Limit, key: str, now: datetime | None = None) -> int:
     """Count one request of ``key``; raises :class:`Limited` when it is over the limit. Returns the count."""
     now = now or datetime.now(UTC)

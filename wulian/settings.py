@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     track_window_seconds: int = Field(default=600, ge=1)
     #: "Follow / me too" on the nearby list: per client address and hour.
     follows_per_hour: int = Field(default=20, ge=1)
+    #: Processes a resident may request on the portal (``/p/new/<kind>``) per client address and hour.
+    process_starts_per_hour: int = Field(default=10, ge=1)
     #: Requests one integration's API key may make per minute (web/api_keys.py); over it: 429.
     api_key_requests_per_minute: int = Field(default=120, ge=1)
     #: "Follow / me too" with a phone: follows one phone number may receive notices for, per day.
