@@ -14,7 +14,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.reports import publish
-from store import inbox_queries, queries
+from store import inbox_queries, models, queries
 from store.inbox_queries import InboxQuery
 from tests.authz_matrix import EXEMPT, EXEMPT_PREFIXES, MATRIX, PNG, ROLES, USERS, Row
 from tests.platform import Platform, csrf, running_platform
@@ -111,6 +111,19 @@ async def world(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
                      triage_task=(await _tasks(p, triage_event["event_id"]))[0].task_id)
         assert (await _tasks(p, triage_event["event_id"]))[0].unit == "CC-HS"
         await publish(p.db, job_of(parse_period("2026-11"), "authz-report"))
+        # A proxy service a resident requested on the portal (its first task: the grid's workers').
+        p.settings.process_starts_per_hour = 10_000  # the matrix posts the portal's form from one address
+        form = (await resident.get("/p/new/proxy_service")).text
+        r = await resident.post("/p/new/proxy_service", data={"name": "矩阵", "grid": "HS01-G1", "f_item": "PS-01",
+                                                              "f_phone": "13800000000", "_csrf_token": csrf(form)})
+        assert r.status_code == 303, r.text
+        process, key = re.match(r"/p/([^?]+)\?key=([^&]+)", r.headers["location"]).groups()  # type: ignore[union-attr]
+        w.ids.update(process=process, process_key=key)
+
+        async def projected() -> Any:
+            async with p.db.session() as session:
+                return await session.get(models.ProcessInstanceRow, process)
+        await _until(projected, "the proxy service")
         yield w
         await resident.aclose()
 

@@ -175,6 +175,7 @@ class World:
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)  # username → bearer headers
     names: set[str] = field(default_factory=set)  # usernames (allowed on Chinese pages)
     webhook: int = 0  # a webhook subscription with deliveries (one of them a dead letter)
+    processes: dict[str, str] = field(default_factory=dict)  # name → process instance id
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.platform.http._transport, base_url="http://testserver")
@@ -312,12 +313,69 @@ async def _build(w: World) -> None:
     r = await p.http.post("/api/events", json={"category": "SR-01", **alarm, "external_id": "CAM-LANG:2"})
     assert r.status_code == 200 and r.json()["joined"], r.text
     await w.state("cohandling", "handling", "dispatched")
+    await _build_processes(w)
+
+
+async def _build_processes(w: World) -> None:
+    """A proxy service a resident requested on the portal, handled up to their confirmation (with a
+    photo of the office's receipt), and a volunteer activity full with a waiting list."""
+    from store import models
+    from tests.process_scenarios import COMMUNITY, GRID_WORKER
+    from web.process_pages import act_on
+    from workflows.process_instance import ProcessAction
+
+    resident = w.client()
+    form = (await resident.get("/p/new/proxy_service")).text
+    r = await resident.post("/p/new/proxy_service", data={"name": "王阿姨", "grid": "HS01-G1", "f_item": "PS-02",
+                                                          "f_phone": "13800000000", "f_note": "行动不便",
+                                                          "_csrf_token": csrf(form)})
+    assert r.status_code == 303, r.text[:300]
+    proxy, w.keys["proxy"] = re.match(r"/p/([^?]+)\?key=([^&]+)", r.headers["location"]).groups()  # type: ignore[union-attr]
+    await resident.aclose()
+    w.processes["proxy"] = proxy
+    async def row(instance_id: str, state: str) -> models.ProcessInstanceRow:
+        for _ in range(150):
+            async with w.platform.db.session() as session:
+                found = await session.get(models.ProcessInstanceRow, instance_id)
+            if found is not None and found.state == state:
+                return found
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{instance_id} never reached {state}")
+
+    from web.context import AppContext
+
+    ctx = AppContext(settings=w.platform.settings, db=w.platform.db)
+    ctx.set_client(w.platform.client)
+    steps = [("accept", {}), ("collected", {"materials": ["身份证", "居住登记凭证", "近期免冠照片"]}),
+             ("handled", {"receipt_no": "JZ-2026-001"}), ("delivered", {})]
+    for outcome, values in steps:
+        task = (await row(proxy, {"accept": "requested", "collected": "collecting", "handled": "handling",
+                                  "delivered": "delivering"}[outcome])).data["tasks"][-1]["task_id"]
+        await act_on(ctx, proxy, ProcessAction("claim", GRID_WORKER, task))  # each task its taker's claim first
+        await act_on(ctx, proxy, ProcessAction("complete", GRID_WORKER, task, outcome, values))
+    await row(proxy, "confirming")
+
+    staff = w.client()
+    page = (await staff.get("/login")).text
+    await staff.post("/login", data={"username": "sq_hs01", "password": "demo12345", "_csrf_token": csrf(page)})
+    form = (await staff.get("/processes/new/volunteer_activity")).text
+    r = await staff.post("/processes/new/volunteer_activity", data={
+        "name": "城北社区志愿服务队", "grid": "HS01-G1", "f_team": "HS01", "f_title": "敬老院陪伴",
+        "f_starts_at": "2026-12-12T09:00", "f_place": "城北敬老院", "f_capacity": "1", "_csrf_token": csrf(form)})
+    assert r.status_code == 303, r.text[:300]
+    activity = r.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    await staff.aclose()
+    w.processes["activity"] = activity
+    sign_up = (await row(activity, "open")).data["tasks"][-1]["task_id"]
+    for person in (GRID_WORKER, COMMUNITY):  # one place: the second on the waiting list
+        await act_on(ctx, activity, ProcessAction("claim", person, sign_up))
 
 
 @pytest.fixture(scope="module")
 async def world(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     async with running_platform(dev_env.client, Path(tmp_path_factory.mktemp("lang"))) as p:
         p.settings.track_requests_per_window = 10_000  # the test reads /track often from one address
+        p.settings.process_starts_per_hour = 10_000  # and posts the portal's process forms
         w = World(p)
         # Usernames, and the one the test types into a URL (a 404 quotes it back).
         w.names = {u.username for u in await queries.users(p.db)} | {"nobody"}
@@ -379,6 +437,13 @@ def _urls(w: World) -> list[str]:
             "/admin/webhooks", f"/admin/webhooks/{w.webhook}", f"/admin/webhooks/{w.webhook}?status=dead",
             f"/admin/webhooks/{w.webhook}?msg=webhooks.msg.replayed", "/admin/webhooks/999"]
     urls += [f"/events/{event_id}" for event_id in w.events.values()]
+    proxy, activity = w.processes["proxy"], w.processes["activity"]
+    urls += ["/processes", "/processes?kind=proxy_service", "/processes?kind=nope&msg=any+text",
+             "/processes/new/proxy_service", "/processes/new/volunteer_activity", "/processes/new/nope",
+             f"/processes/{proxy}", f"/processes/{proxy}?msg=process.msg.started&key=wrong", f"/processes/{activity}",
+             "/processes/PI-NOPE", "/p/new/proxy_service", "/p/new/micro_wish", "/p/new/volunteer_activity",
+             f"/p/{proxy}?key={w.keys['proxy']}", f"/p/{proxy}?key={w.keys['proxy']}&msg=process.msg.started",
+             f"/p/{proxy}?key=wrong", "/admin/processes", "/admin/processes?msg=any+text"]
     urls += [f"/events/{w.events['closed']}?error=任何文字&msg=msg.claimed", "/inbox?msg=msg.nope",
              "/inbox?msg=nope.nope", "/admin/rules?error=any+text", "/login?error=login.wait"]
     return urls
@@ -395,11 +460,37 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
     r = await http.post("/report", data={"category": "SR-01", "description": "语言测试:照片", "grid": "HS01-G1",
                                          "_csrf_token": token}, files={"photos": ("x.png", b"not a png", "image/png")})
     pages.append(("POST /report (bad photo)", r.text))
+    form = (await http.get("/p/new/proxy_service")).text
+    r = await http.post("/p/new/proxy_service", data={"name": "", "grid": "HS01-G1", "f_item": "NOPE",
+                                                      "f_phone": "123", "_csrf_token": csrf(form)})
+    assert r.status_code == 400, r.text[:300]
+    pages.append(("POST /p/new/proxy_service (problems)", r.text))
+    r = await http.post("/p/new/proxy_service", data={"name": "王阿姨", "grid": "HS01-G1", "f_item": "NOPE",
+                                                      "f_phone": "123", "_csrf_token": csrf(form)})
+    assert r.status_code == 400, r.text[:300]
+    pages.append(("POST /p/new/proxy_service (the form's problems)", r.text))
+    proxy, key = w.processes["proxy"], w.keys["proxy"]
+    page = (await http.get(f"/p/{proxy}?key={key}")).text
+    r = await http.post(f"/p/{proxy}/act", data={"key": key, "action": "complete", "outcome": "confirm",
+                                                 "f_rating": "nope", "_csrf_token": csrf(page)})
+    assert r.status_code == 409, r.text[:300]
+    pages.append(("refused confirmation", r.text))
     if role == "anon":
         r = await http.post("/login", data={"username": "wg_hs01_g1", "password": "wrong-password-1",
                                             "_csrf_token": token})
         pages.append(("POST /login (failed)", r.text))
         return pages
+    page = await http.get(f"/processes/{proxy}")
+    if page.status_code == 200:
+        r = await http.post(f"/processes/{proxy}/act", data={"action": "claim", "task_id": f"{proxy}.T9",
+                                                             "_csrf_token": csrf(page.text)})
+        assert r.status_code == 409, r.text[:300]
+        pages.append(("refused process action", r.text))
+        form = (await http.get("/processes/new/proxy_service")).text
+        r = await http.post("/processes/new/proxy_service", data={"name": "王阿姨", "grid": "HS01-G1",
+                                                                  "f_item": "PS-01", "_csrf_token": csrf(form)})
+        assert r.status_code == 400, r.text[:300]
+        pages.append(("refused process start", r.text))
     event_id = w.events["extension"]
     page = await http.get(f"/events/{event_id}")
     if page.status_code == 200:
@@ -460,6 +551,7 @@ async def _post_pages(w: World, http: httpx.AsyncClient, role: str) -> list[tupl
         r = await http.post("/admin/rules/NOPE/activate", data={"_csrf_token": csrf(rules)})
         pages.append(("refused activation", (await http.get(r.headers["location"])).text))
         pages += await _scheme_pages(http)
+        pages += await _definition_pages(http)
         hooks = csrf((await http.get("/admin/webhooks")).text)
         r = await http.post("/admin/webhooks", data={"integration": "区级系统", "url": "http://169.254.169.254/",
                                                      "kinds": "closed", "_csrf_token": hooks})
@@ -529,6 +621,35 @@ async def _scheme_pages(http: httpx.AsyncClient) -> list[tuple[str, str]]:
                         files={"file": ("good.json", good, "application/json")})
     assert r.status_code == 200, r.text[:300]
     pages.append(("scheme check passed", r.text))
+    return pages
+
+
+async def _definition_pages(http: httpx.AsyncClient) -> list[tuple[str, str]]:
+    """The process definition checks: one with problems of many kinds, broken JSON, one that passes."""
+    import json
+
+    raw = json.loads((Path(__file__).parent / "data" / "elderly_visit.json").read_text(encoding="utf-8"))
+    token = csrf((await http.get("/admin/processes")).text)
+    pages = []
+    good = json.dumps(raw, ensure_ascii=False).encode()
+    del raw["states"][0]["task"]["taker"]
+    raw["transitions"][0]["dest"] = "nirvana"
+    raw["states"].append({"name": "orphan", "label_zh": "孤立", "final": True})
+    raw["states"][1]["task"] = {"kind": "x", "title_zh": "x", "taker": {"place": "moon"}}
+    for name, content in (("bad.json", json.dumps(raw).encode()), ("broken.json", b"{not json"),
+                          ("good.json", good)):
+        r = await http.post("/admin/processes/upload", data={"_csrf_token": token},
+                            files={"file": (name, content, "application/json")})
+        assert r.status_code == (200 if name == "good.json" else 400), r.text[:300]
+        pages.append((f"definition check {name}", r.text))
+    raw = json.loads(good)
+    del raw["states"][0]["task"]["taker"]
+    raw["transitions"][0]["dest"] = "nirvana"
+    raw["states"].append({"name": "orphan", "label_zh": "孤立", "final": True})
+    r = await http.post("/admin/processes/upload", data={"_csrf_token": token},
+                        files={"file": ("graph.json", json.dumps(raw).encode(), "application/json")})
+    assert r.status_code == 400, r.text[:300]
+    pages.append(("definition check with graph problems", r.text))
     return pages
 
 
@@ -611,7 +732,8 @@ def test_every_html_page_route_is_rendered() -> None:
                "/search/export.csv", "/stats", "/stats/drill", "/assessment", "/assessment/inspections",
                "/assessment/cadres", "/admin/schemes", "/dashboard", "/dashboard/screen",
                "/reports", "/reports/{period:str}", "/reports/{period:str}/export.csv", "/admin/keys",
-               "/admin/webhooks", "/admin/webhooks/{subscription_id:int}"}
+               "/admin/webhooks", "/admin/webhooks/{subscription_id:int}", "/processes", "/processes/new/{kind:str}",
+               "/processes/{instance_id:str}", "/p/new/{kind:str}", "/p/{instance_id:str}", "/admin/processes"}
     missing = {r for r in routes if not r.startswith(not_pages) and r not in skipped | covered}
     assert not missing, f"pages the language test does not render: {sorted(missing)}"
 

@@ -138,7 +138,8 @@ async def test_a_proxy_service_requested_handled_and_confirmed_in_the_pages(plat
     assert ("wg_hs01_g1", "proxy_service") in credits, credits
     assert ("requester", "process_confirm") in audit and ("wg_hs01_g1", "process_delivered") in audit, audit
     done = (await resident.get(f"/p/{instance_id}?key={key}")).text
-    assert "已办结" in done or "办结于" in done
+    assert re.search(r'id="process-state">当前环节: <strong>已办结</strong>', done)
+    assert 'id="process-complete"' not in done
 
 
 async def test_the_definitions_administration_refuses_with_places_and_activates_a_fifth(platform: Platform) -> None:
@@ -153,15 +154,17 @@ async def test_the_definitions_administration_refuses_with_places_and_activates_
     r = await http.post("/admin/processes/upload", data={"_csrf_token": csrf(page)}, files={
         "file": ("broken.json", json.dumps(broken, ensure_ascii=False).encode(), "application/json")})
     assert r.status_code == 400, r.text
-    rows = re.findall(r'<tr><td><code translate="no">([^<]+)</code></td><td>([^<]+)</td>', r.text)
+    rows = [(where, re.sub("<[^>]+>", "", what)) for where, what in
+            re.findall(r'<tr><td><code translate="no">([^<]+)</code></td><td>(.*?)</td></tr>', r.text)]
     last = len(broken["transitions"]) - 1
     assert ("states.0.task.taker", "任务 visit 没有承办人") in rows, rows
     assert (f"transitions.{last}.dest", "没有环节 nirvana") in rows, rows
     assert (f"states.{len(broken['states']) - 1}", "环节 orphan 从起始环节无法到达") in rows, rows
     assert "elderly_visit" not in (await http.get("/admin/processes")).text  # nothing stored
-    r = await http.post("/admin/processes/upload", files={"file": ("visit.json", FIFTH.read_bytes(), "application/json")},
-                        data={"_csrf_token": csrf(page)})
-    assert r.status_code == 200 and "试运行到达终止环节" in r.text and "已保存 elderly_visit 版本 1" in r.text, r.text
+    r = await http.post("/admin/processes/upload", data={"_csrf_token": csrf(page)},
+                        files={"file": ("visit.json", FIFTH.read_bytes(), "application/json")})
+    assert r.status_code == 200 and "试运行到达终止环节" in r.text, r.text
+    assert re.search("已保存（未启用）： <code[^>]*>elderly_visit</code> 版本 <code>1</code>", r.text), r.text
     r = await http.post("/admin/processes/elderly_visit/1/activate", data={"_csrf_token": csrf(r.text)})
     assert r.status_code == 303
     async with httpx.AsyncClient(transport=http._transport, base_url="http://testserver") as worker:

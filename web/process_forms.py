@@ -9,8 +9,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup, escape
+
 from processes.definition import FormField, ProcessDefinition
-from web.i18n import translate
+from web.i18n import catalogue, translate
 from web.labels import has_key
 from workflows.inputs import Problem
 
@@ -64,8 +66,29 @@ def problem_texts(lang: str, form: Sequence[FormField], problems: Sequence[Probl
     for problem in problems:
         spec = specs.get(problem.field)
         label = field_label(lang, spec) if spec is not None else problem.field
-        texts.append(translate(lang, f"input.{problem.code}", field=label, limit=problem.limit))
+        limit = problem.limit
+        if problem.code in ("choice", "incomplete") and limit:  # the values offered, by their names
+            sep = "、" if lang == "zh-CN" else ", "
+            limit = sep.join(_choice_name(lang, v) for v in limit.split(", "))
+        texts.append(translate(lang, f"input.{problem.code}", field=label, limit=limit))
     return texts
+
+
+def as_code(value: str) -> Markup:
+    """A code from a definition file that nothing names, shown as code (``translate="no"``: the
+    administrator's own word, not a missing translation)."""
+    return Markup('<code translate="no">{}</code>').format(value)
+
+
+def with_codes(lang: str, key: str, **codes: Any) -> Markup:
+    """The message ``key`` in ``lang`` (escaped) with ``codes`` filled in as code (:func:`as_code`)."""
+    template = catalogue(lang).get(key) or catalogue("zh-CN").get(key) or key
+    return escape(template).format(**{k: as_code(str(v)) for k, v in codes.items()})
+
+
+def _choice_name(lang: str, value: str) -> str:
+    key = f"process.choice.{value}"
+    return translate(lang, key) if has_key(key) else value
 
 
 class ProcessText:
@@ -107,7 +130,7 @@ class ProcessText:
     def outcome(self, trigger: str) -> str:
         """An outcome (a move's trigger) by its name in the catalogue (``process.outcome.<trigger>``)."""
         key = f"process.outcome.{trigger}"
-        return translate(self.lang, key) if has_key(key) else trigger
+        return translate(self.lang, key) if has_key(key) else as_code(trigger)
 
     def step(self, action: str) -> str:
         """A timeline step: a move of the definition (its outcome) or an action on a task."""
@@ -124,12 +147,12 @@ class ProcessText:
         if spec.catalogue:
             return [(str(item["code"]), self._pick(str(item.get("name_zh", "")), str(item.get("name_en", "")))
                      or str(item["code"])) for item in self.catalogues.get(spec.catalogue, ())]
-        return [(c, self.choice(c)) for c in spec.choices]
+        return [(c, _choice_name(self.lang, c)) for c in spec.choices]
 
     def choice(self, value: str) -> str:
-        """A choice by its name in the catalogue (``process.choice.<value>``), else as written."""
+        """A choice by its name in the catalogue (``process.choice.<value>``), else as code."""
         key = f"process.choice.{value}"
-        return translate(self.lang, key) if has_key(key) else value
+        return translate(self.lang, key) if has_key(key) else as_code(value)
 
     def value(self, spec: FormField, value: Any) -> str:
         """A stored value of ``spec`` as words (a catalogue item's name, yes or no, a list joined)."""

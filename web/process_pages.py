@@ -27,6 +27,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, TooManyRequestsException
 from litestar.params import Body
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 from sqlmodel import col, or_, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -53,7 +54,7 @@ from web.errors import refusal
 from web.i18n import language_of, translate
 from web.labels import has_key
 from web.photos import form_uploads, save_staff_photos
-from web.process_forms import PREFIX, ProcessText, posted_values, problem_texts
+from web.process_forms import PREFIX, ProcessText, posted_values, problem_texts, with_codes
 from web.request_limits import Limited, hit, process_start_limit
 from workflows.process_instance import ProcessAction, ProcessInstanceWorkflow, apply_action
 from wulian.process_admin import MAX_DEFINITION_BYTES, catalogues_of, check_content, diff_lines, dry_run, store_checked
@@ -477,7 +478,7 @@ async def _held(ctx: AppContext, instance_id: str, key: str
 # ------------------------------------------------------------------ administration
 
 
-def definition_problem(lang: str, problem: Any) -> dict[str, str]:
+def definition_problem(lang: str, problem: Any) -> dict[str, Any]:
     """A problem of a checked definition for the page: where (the line, or the field's dotted path in
     the file) and what, in ``lang`` (``processcheck.<code>``, else the list check's or pydantic's words)."""
     if problem.line is not None:
@@ -488,10 +489,11 @@ def definition_problem(lang: str, problem: Any) -> dict[str, str]:
         where = translate(lang, "listcheck.where.file")
     key = next((k for k in (f"processcheck.{problem.code}", f"listcheck.{problem.code}", f"invalid.{problem.code}")
                 if problem.code and has_key(k)), None)
-    try:
-        what = translate(lang, key, **problem.params) if key else None
+    what: Markup | str | None = None
+    try:  # the file's own words (states, tasks, allowed values) shown as code
+        what = with_codes(lang, key, **problem.params) if key else None
     except (KeyError, IndexError):
-        what = None
+        pass
     if what is None:
         what = problem.message if lang == "en" else translate(lang, "invalid.invalid")
     return {"where": where, "what": what}
@@ -534,8 +536,8 @@ class AdminProcessPages(Controller):
                 try:
                     context["stored"] = await store_checked(ctx.db, result, user.username, now=False)
                 except ValueError:
-                    context["refused"] = translate(lang, "admin.processes.exists", kind=result.parsed.kind,
-                                                   version=result.parsed.version)
+                    context["refused"] = with_codes(lang, "admin.processes.exists", kind=result.parsed.kind,
+                                                    version=result.parsed.version)
                 if active is not None and active.version != result.parsed.version:
                     context["diff"] = diff_lines(process_versions.parsed(active), result.parsed)
         ok = context["stored"] is not None
