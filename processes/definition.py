@@ -18,6 +18,7 @@ clock: the workflow that runs a definition imports it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections import deque
@@ -365,8 +366,14 @@ def catalogue(name: str) -> list[dict[str, Any]]:
     """The items of a shipped catalogue (:data:`CATALOGUES`), each with its ``code``."""
     if name not in CATALOGUES:
         raise KeyError(name)
-    items: list[dict[str, Any]] = json.loads((DATA_DIR / f"_catalogue_{name}.json").read_text(encoding="utf-8"))
+    items: list[dict[str, Any]] = json.loads(_catalogue_text(name))  # a fresh copy for each caller
     return items
+
+
+@functools.cache
+def _catalogue_text(name: str) -> str:
+    """A shipped catalogue's file, read once per process (they change only with a release)."""
+    return (DATA_DIR / f"_catalogue_{name}.json").read_text(encoding="utf-8")
 
 
 def parse(raw: Any) -> ProcessDefinition:

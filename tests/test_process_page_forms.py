@@ -48,3 +48,20 @@ def test_a_checklist_keeps_each_ticked_item_once_and_a_boolean_is_ticked_or_not(
     assert decide is not None
     assert posted_values(decide.form, {"f_create_event": ["on"]})["create_event"] is True
     assert posted_values(decide.form, {})["create_event"] is False
+
+
+def test_an_instance_is_named_by_its_title_or_its_chosen_items_name_and_times_read_as_the_wall_clock() -> None:
+    from processes.definition import catalogue
+    from web.process_forms import ProcessText
+
+    by_kind = {d.kind: d for d in shipped()}
+    activity = ProcessText("zh-CN", by_kind["volunteer_activity"], {})
+    values = {"team": "HS01", "title": "敬老院义诊", "starts_at": "2026-12-09T09:00:00+08:00"}
+    assert activity.title(values, "HS01") == "敬老院义诊"  # not the team's code, though it comes first
+    starts = next(f for f in by_kind["volunteer_activity"].input if f.name == "starts_at")
+    assert activity.value(starts, values["starts_at"]) == "2026-12-09 09:00"
+    proxy = by_kind["proxy_service"]
+    for lang, name in (("zh-CN", "老年优待证"), ("en", "Senior citizen card")):
+        text = ProcessText(lang, proxy, {"proxy_items": catalogue("proxy_items")})
+        assert text.title({"item": "PS-03", "phone": "13800138000"}, "PS-03") == name
+    assert ProcessText("zh-CN", proxy, {}).title({}, "") == ""

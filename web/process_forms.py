@@ -164,7 +164,23 @@ class ProcessText:
             return "、".join(str(v) for v in value) if self.lang == "zh-CN" else ", ".join(str(v) for v in value)
         if spec.type == "choice":
             return dict(self.items(spec)).get(str(value), str(value))
+        if spec.type == "datetime" and isinstance(value, str) and len(value) >= 16 and value[10] == "T":
+            return value[:16].replace("T", " ")  # kept in the city's own offset: its wall clock as given
         return str(value)
+
+    def title(self, values: Mapping[str, Any], stored: str = "") -> str:
+        """A line naming an instance: its start form's ``title`` field, else its first short text or
+        choice (not the ``team``, a unit's code), a choice by its name (the store's ``title`` keeps the
+        raw value, a code for a choice); else ``stored``."""
+        named = [f for f in self.d.input if f.name == "title"]  # a field called title names it best
+        for spec in named + [f for f in self.d.input if f.name not in ("title", "team")]:
+            value = values.get(spec.name)
+            if value in (None, "") or spec.type not in ("text", "choice"):
+                continue
+            shown = self.value(spec, value)
+            if spec.type == "choice" or len(shown) <= 80:
+                return shown
+        return stored
 
     def materials(self, item_code: str) -> list[str]:
         """The materials the catalogue item ``item_code`` needs (for the checklist)."""

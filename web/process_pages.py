@@ -16,6 +16,7 @@ its update's validator. The pages only ask.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -173,6 +174,24 @@ async def act_on(ctx: AppContext, instance_id: str, action: ProcessAction) -> No
     await handle.execute_update(ProcessInstanceWorkflow.act, action)
 
 
+#: How long a start waits for the instance's first projection before redirecting to its page.
+FIRST_PROJECTION_SECONDS = 10.0
+
+
+async def first_projection(db: Database, instance_id: str, seconds: float = FIRST_PROJECTION_SECONDS) -> bool:
+    """Wait until the new instance's workflow has projected it (its page would say 404 before), at
+    most ``seconds``; whether it has. The start itself is durable in Temporal either way."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        async with db.session() as session:
+            if await session.get(models.ProcessInstanceRow, instance_id) is not None:
+                return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+
+
 def refused_text(lang: str, exc: BaseException) -> str:
     """Why the workflow refused an action, in ``lang`` (its code, never its English message)."""
     cause = getattr(exc, "cause", None)
@@ -257,7 +276,7 @@ class ProcessPages(Controller):
                 query = query.where(models.ProcessInstanceRow.kind == chosen)
             recent = list((await session.exec(query.limit(50))).all())
         lang = _lang(request)
-        texts = {k: ProcessText(lang, d, {}) for k, d in defs.items()}
+        texts = {k: ProcessText(lang, d, catalogues_of(d)) for k, d in defs.items()}
         return Template("processes.html", context={
             "user": user, "defs": defs, "texts": texts, "kind": chosen, "rows": rows, "recent": recent,
             "now": datetime.now(UTC), "msg": _known(msg)})
@@ -299,6 +318,7 @@ class ProcessPages(Controller):
         except RPCError:
             return await self._form(ctx, user, request, d, values,
                                     [translate(lang, "process.refused.unavailable")], 503, given)
+        await first_projection(ctx.db, started.instance_id)
         return Redirect(f"/processes/{started.instance_id}?msg=process.msg.started&key={started.access_key}",
                         status_code=303)
 
@@ -421,6 +441,7 @@ class RequesterProcessPages(Controller):
         except RPCError:
             return await self._form(ctx, request, d, values, [translate(lang, "process.refused.unavailable")], 503,
                                     given)
+        await first_projection(ctx.db, started.instance_id)
         return Redirect(f"/p/{started.instance_id}?key={started.access_key}&msg=process.msg.started",
                         status_code=303)
 
