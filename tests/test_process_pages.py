@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -185,3 +186,62 @@ async def test_the_definitions_administration_refuses_with_places_and_activates_
         assert f"/p/{instance_id}?key=" not in (await worker.get(f"/processes/{instance_id}")).text
         tasks = (await worker.get("/processes?kind=elderly_visit")).text
         assert f"/processes/{instance_id}" in tasks.split('id="process-recent"')[0]  # in the process tasks
+
+
+async def test_process_tasks_in_the_shared_inbox_and_late_ones_in_the_console(platform: Platform) -> None:
+    resident = platform.http
+    form = (await resident.get("/p/new/micro_wish")).text
+    r = await resident.post("/p/new/micro_wish", data={
+        "name": "李奶奶", "grid": "HS01-G3", "f_wish": "想要一副老花镜", "f_value": "80", "_csrf_token": csrf(form)})
+    assert r.status_code == 303, r.text
+    instance_id = r.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    await _row(platform, instance_id, lambda row: row.state == "posted")
+    async with httpx.AsyncClient(transport=resident._transport, base_url="http://testserver") as community, \
+            httpx.AsyncClient(transport=resident._transport, base_url="http://testserver") as elsewhere, \
+            httpx.AsyncClient(transport=resident._transport, base_url="http://testserver") as centre, \
+            httpx.AsyncClient(transport=resident._transport, base_url="http://testserver") as other_centre:
+        await login(community, "sq_hs01")
+        inbox = (await community.get("/inbox")).text
+        section = inbox.split('id="inbox-processes"')[1].split("</section>")[0]
+        # The community's approval of the wish, in the one inbox, with a filter by process kind.
+        assert f'href="/processes/{instance_id}"' in section and "审核心愿" in section, section
+        assert 'href="/processes?kind=micro_wish">党群微心愿 (1)</a>' in section, section
+        await login(elsewhere, "sq_hs02")  # another community: none of it
+        assert 'id="inbox-processes"' not in (await elsewhere.get("/inbox")).text
+        await login(centre, "zx_hs")
+        await login(other_centre, "zx_st")
+        console = (await centre.get("/console")).text
+        assert f'href="/processes/{instance_id}"' not in console  # not late yet
+        # The clock passes the task's deadline (the workflow's own timer marks it late: test_process_workflow).
+        await _past_deadline(platform, instance_id)
+        queue = (await centre.get("/console")).text.split('id="process-overdue"')[1].split("</section>")[0]
+        assert f'href="/processes/{instance_id}"' in queue and "其中 1 件无人认领" in queue, queue
+        assert f'href="/processes/{instance_id}"' not in (await other_centre.get("/console")).text
+        bearer = await platform.login("zx_hs")
+        api = (await centre.get("/api/console", headers=bearer)).json()
+        assert [t["instance_id"] for t in api["process_stuck"]] == [instance_id]
+        assert [t["task_kind"] for t in api["process_overdue"]] == ["approve"]
+        # Claimed, it is still overdue but no longer stuck.
+        await _step_claim(platform, community, instance_id)
+        await _past_deadline(platform, instance_id)  # the claim's projection wrote the true deadline back
+        api = (await centre.get("/api/console", headers=bearer)).json()
+        assert [t["instance_id"] for t in api["process_overdue"]] == [instance_id] and api["process_stuck"] == []
+
+
+async def _past_deadline(platform: Platform, instance_id: str) -> None:
+    """Move the projected deadline of the instance's task an hour into the past."""
+    async with platform.db.transaction() as session:
+        task = (await session.exec(select(models.ProcessTaskRow).where(
+            models.ProcessTaskRow.instance_id == instance_id))).one()
+        task.due_at = datetime.now(UTC) - timedelta(hours=1)
+        session.add(task)
+        await session.commit()
+
+
+async def _step_claim(platform: Platform, http: httpx.AsyncClient, instance_id: str) -> None:
+    page = f"/processes/{instance_id}"
+    html = (await http.get(page)).text
+    before = (await _row(platform, instance_id, lambda r: True)).seq
+    r = await _act(http, page, {"action": "claim", "task_id": _task_id(html)})
+    assert r.status_code == 303, r.text
+    await _row(platform, instance_id, lambda row: row.seq > before)

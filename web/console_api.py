@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.status_codes import HTTP_200_OK
 
-from store import models, queries
+from store import models, process_queries, queries
 from store.timeutil import utcnow
 from web import commands
 from web.access import signed_in, supervisors
@@ -24,6 +24,13 @@ from workflows import policy
 from workflows.types import EventSnapshot
 
 _REQUEST_ACTIONS = policy.REQUESTS  # the rules' names of a worker's requests
+
+
+def process_task_view(task: models.ProcessTaskRow) -> dict[str, Any]:
+    """A process task in the console's JSON (its instance's page is /processes/<instance_id>)."""
+    return {"task_id": task.task_id, "instance_id": task.instance_id, "kind": task.kind, "task_kind": task.task_kind,
+            "state": task.state, "unit": task.unit, "person": task.person, "status": task.status,
+            "claimed_by": task.claimed_by, "created_at": iso(task.created_at), "due_at": iso(task.due_at)}
 
 
 def console_view(data: dict[str, list[Any]]) -> dict[str, Any]:
@@ -115,7 +122,10 @@ class WorkflowActionController(Controller):
     @get("/console", guards=[supervisors])
     async def console(self, ctx: AppContext, user: CurrentUser, request: Request) -> dict[str, Any]:
         """The command-centre queues within the supervisor's scope."""
-        return console_view(await queries.console(ctx.db, user.scope, utcnow()))
+        now = utcnow()
+        late = await process_queries.late_tasks(ctx.db, user.scope, now)
+        return {**console_view(await queries.console(ctx.db, user.scope, now)),
+                **{name: [process_task_view(t) for t in rows] for name, rows in late.items()}}
 
     @get("/events/{event_id:str}/timeline.csv", guards=[signed_in])
     async def export(self, ctx: AppContext, user: CurrentUser, request: Request, event_id: str) -> Response[str]:

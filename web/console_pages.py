@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from store import queries
+from store import process_queries, queries
 from store.timeutil import utcnow
 from web import commands
 from web.access import supervisors
@@ -18,6 +18,7 @@ from web.errors import refusal_text
 from web.event_pages import supervisor_actions, units_for_forms
 from web.i18n import language_of
 from web.page_forms import form_text, form_texts, with_query
+from web.process_pages import process_texts
 from web.unit_users import users_by_unit
 
 #: The decisions the console's queue of waiting requests offers on each row.
@@ -33,6 +34,7 @@ class ConsolePages(Controller):
                       ok: int | None = None, total: int | None = None) -> Response[Any]:
         """The command-centre console: counts per unit and the queues that need a supervisor."""
         data = await queries.console(ctx.db, user.scope, utcnow())
+        late = await process_queries.late_tasks(ctx.db, user.scope, utcnow())
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
         assignees = await users_by_unit(ctx, user, forms["scope_units"])
@@ -40,7 +42,8 @@ class ConsolePages(Controller):
         return Template("console.html", context={
             "user": user, "msg": None if bulk else msg, "error": error, "bulk": bulk, "q": data,
             "org": org.units, "now": utcnow(), "bulk_actions": BULK_ACTIONS, "assignees": assignees,
-            "confirmed_actions": commands.CONFIRMED_ACTIONS, **forms,
+            "confirmed_actions": commands.CONFIRMED_ACTIONS, **forms, **late,
+            "texts": await process_texts(ctx, language_of(request.cookies)),
             # The decisions a row offers: the workflow's own checks (``workflows.policy``), not re-derived.
             "decisions": lambda ev: [a for a in supervisor_actions(ev, [], user) if a in DECISIONS],
         })

@@ -22,6 +22,7 @@ from web.context import AppContext
 from web.errors import refusal
 from web.event_pages import task_offers, units_for_forms
 from web.i18n import catalogue, language_of, translate
+from web.process_pages import inbox_processes
 from web.views import task_view
 from workflows.types import SOURCES
 
@@ -84,12 +85,13 @@ class InboxPages(Controller):
         offers = task_offers([(ev, siblings.get(eid, [])) for eid, ev in events.items()], user,
                              only=[task for task, _ in page.rows])
         here = "/inbox" + (f"?{qs}" if (qs := query.query_string()) else "")
+        processes = await inbox_processes(ctx, user, language_of(request.cookies))
         return Template("inbox.html", status_code=status, context={
             "user": user, "rows": page.rows, "next_cursor": page.next_cursor, "query": query, "msg": msg,
             "error": error, "here": here, "views": VIEWS, "sorts": SORTS, "task_statuses": TASK_STATUSES,
             "sources": SOURCES, "tiers": TIERS, "saved": await inbox_queries.saved_filters(ctx.db, user.username),
             "unit": org.units.get(user.unit), "categories": (await ctx.engine()).list.categories,
-            "units": forms["org_units"] if user.is_supervisor else [], "offers": offers, **forms,
+            "units": forms["org_units"] if user.is_supervisor else [], "offers": offers, **forms, **processes,
         })
 
     @post("/inbox/filters", status_code=303, guards=[signed_in])

@@ -47,6 +47,7 @@ from processes.instance import (
 from store import models, process_versions, users
 from store import photos as photo_store
 from store.db import Database
+from store.process_queries import task_counts, task_rows
 from web.access import admins, signed_in
 from web.auth import CurrentUser
 from web.client_address import client_ip
@@ -152,19 +153,21 @@ async def visible_instance(ctx: AppContext, user: CurrentUser, instance_id: str
     return row, process_versions.parsed(stored), inst
 
 
-async def task_rows(db: Database, person: Person, kind: str | None, limit: int = 100) -> list[models.ProcessTaskRow]:
-    """The open process tasks ``person`` may take or that are theirs: their own, their unit's, and
-    those of units above them (a task ``below`` a street reaches its grids: the moves decide)."""
-    table = models.ProcessTaskRow
-    query = select(table).where(col(table.status).in_(["open", "claimed"]), or_(
-        col(table.person) == person.username, col(table.unit).in_(list(person.units_above) or [person.unit]),
-        col(table.claimed_by) == person.username))
-    if kind:
-        query = query.where(table.kind == kind)
-    async with db.session() as session:
-        rows = list((await session.exec(query.order_by(col(table.due_at).asc(), col(table.created_at).desc())
-                                        .limit(limit))).all())
-    return rows
+async def process_texts(ctx: AppContext, lang: str) -> dict[str, ProcessText]:
+    """The words of each active definition, by kind (for the lists of tasks of several kinds)."""
+    defs = await process_versions.active_definitions(ctx.db)
+    return {k: ProcessText(lang, d, catalogues_of(d)) for k, d in defs.items()}
+
+
+async def inbox_processes(ctx: AppContext, user: CurrentUser, lang: str, limit: int = 5) -> dict[str, Any]:
+    """The process tasks' part of the shared inbox: the soonest due, and the count of each kind, each a
+    link to /processes filtered by it."""
+    person = await person_of(ctx, user)
+    counts = await task_counts(ctx.db, person)
+    if not counts:
+        return {"process_rows": [], "process_counts": {}, "texts": {}}
+    return {"process_rows": await task_rows(ctx.db, person, None, limit), "process_counts": counts,
+            "texts": await process_texts(ctx, lang)}
 
 
 async def act_on(ctx: AppContext, instance_id: str, action: ProcessAction) -> None:
