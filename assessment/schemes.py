@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeGuard
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assessment.indicators import INDICATORS
+from processes.definition import CREDIT_KINDS
 from workflows.types import SOURCES
 
 #: The scheme shipped with the platform.
@@ -148,8 +149,8 @@ class GridAssessment(_Strict):
     ceiling: float = Field(default=100, ge=1, le=1000)
 
 
-PartSource = Literal["indicator", "composite", "grids", "grid", "own", "rating"]
-PART_SOURCES: tuple[str, ...] = ("indicator", "composite", "grids", "grid", "own", "rating")
+PartSource = Literal["indicator", "composite", "grids", "grid", "own", "rating", "credits"]
+PART_SOURCES: tuple[str, ...] = ("indicator", "composite", "grids", "grid", "own", "rating", "credits")
 
 
 class IndexPart(_Strict):
@@ -159,7 +160,10 @@ class IndexPart(_Strict):
       of the target reached);
     - ``composite``: the unit's composite score; ``grids``: the mean score of the grids below the unit;
     - ``grid``: a person's grid's score (the mean of the grids below their unit when it is no grid);
-    - ``own``: the person's own handling record (``own``); ``rating``: the rating a cadre was given.
+    - ``own``: the person's own handling record (``own``); ``rating``: the rating a cadre was given;
+    - ``credits``: what the processes credited the person (or the community, the street) in the period,
+      of kind ``credit`` (volunteer hours, pioneer points, proxy services, wishes fulfilled...), as the
+      share reached of ``per_month`` a month (none at all: 0, not unmeasured: doing nothing counts).
     """
 
     code: str = Code
@@ -170,6 +174,8 @@ class IndexPart(_Strict):
     indicator: str | None = None
     invert: bool = False
     target: float | None = Field(default=None, gt=0, le=1)
+    credit: str | None = None
+    per_month: float | None = Field(default=None, gt=0, le=100_000)
 
 
 class Index(_Strict):
@@ -314,9 +320,9 @@ class _Cross:
         self.grid(grid)
         own = _map(raw.get("own"))
         self.terms(("own",), own, total=None, personal=True)
-        self.index(("pioneer",), raw.get("pioneer"), {"grid", "own"})
-        self.index(("fortress",), raw.get("fortress"), {"indicator", "composite", "grids"}, stars=True)
-        self.index(("service",), raw.get("service"), {"indicator", "composite", "grids"})
+        self.index(("pioneer",), raw.get("pioneer"), {"grid", "own", "credits"})
+        self.index(("fortress",), raw.get("fortress"), {"indicator", "composite", "grids", "credits"}, stars=True)
+        self.index(("service",), raw.get("service"), {"indicator", "composite", "grids", "credits"})
         cadres = _map(raw.get("cadres"))
         self.index(("cadres", "street"), cadres.get("street"), {"rating", "own"})
         self.index(("cadres", "department"), cadres.get("department"), {"rating", "own"})
@@ -488,6 +494,15 @@ class _Cross:
                     self.direction((*here, "invert"), part["indicator"], part.get("invert", False))
             elif part.get("indicator") is not None:
                 self.add((*here, "indicator"), "only an indicator part names an indicator", "not_for_source")
+            if source == "credits":
+                if part.get("credit") not in CREDIT_KINDS:
+                    self.add((*here, "credit"), f"unknown credit {part.get('credit')!r}", "unknown_credit",
+                             credit=str(part.get("credit")), allowed=", ".join(CREDIT_KINDS))
+                if part.get("per_month") is None:
+                    self.add((*here, "per_month"), "a credits part needs its amount a month (per_month)",
+                             "credits_need_target")
+            elif part.get("credit") is not None or part.get("per_month") is not None:
+                self.add((*here, "credit"), "only a credits part names a credit", "not_for_credits")
         if stars and not node.get("bands"):
             self.add((*loc, "bands"), "stars need bands", "bands_needed")
         self.bands((*loc, "bands"), node.get("bands"), stars=stars)

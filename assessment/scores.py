@@ -120,6 +120,10 @@ class Inputs:
     reports: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (grid, source) → events reported
     inspections: Mapping[str, Mapping[str, Sequence[float]]] = field(default_factory=dict)  # grid → duty → scores
     ratings: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (username, street|department) → 0..100
+    #: What the processes credited in the period: username → credit kind → total (volunteer hours,
+    #: pioneer points...), and the same by the community and the street the instances were in.
+    person_credits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    unit_credits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 def rounded(value: float | None) -> float | None:
@@ -287,13 +291,15 @@ def grid_score(scheme: Scheme, grid: Subject, inputs: Inputs, months: float) -> 
 
 
 def index_score(index: Index, sources: Mapping[str, float | None], unit: str | None,
-                values: Mapping[str, Value] | None) -> tuple[float | None, list[Part], bool]:
+                values: Mapping[str, Value] | None, credits: Mapping[str, float] | None = None,
+                months: float = 1.0) -> tuple[float | None, list[Part], bool]:
     """An index: the weighted mean (0..100) of its parts with a value. ``sources`` gives the value of
-    each non-indicator source (composite, grids, grid, own, rating)."""
+    each non-indicator source (composite, grids, grid, own, rating); ``credits`` the subject's process
+    credits by kind over the period of ``months`` (None: credits are not counted for this subject)."""
     parts: list[Part] = []
     got, weights = 0.0, 0.0
     for part in index.parts:
-        raw, shown = _part_value(part, sources, values)
+        raw, shown = _part_value(part, sources, values, credits, months)
         points = None if shown is None else part.weight * shown / 100
         parts.append(Part(part.code, part.name_zh, part.name_en, raw, points, part.weight,
                           part.indicator, unit if part.indicator else None, "" if shown is not None else "unmeasured"))
@@ -305,9 +311,14 @@ def index_score(index: Index, sources: Mapping[str, float | None], unit: str | N
     return got / weights, parts, weights < sum(p.weight for p in index.parts) - 1e-9
 
 
-def _part_value(part: IndexPart, sources: Mapping[str, float | None],
-                values: Mapping[str, Value] | None) -> tuple[float | None, float | None]:
+def _part_value(part: IndexPart, sources: Mapping[str, float | None], values: Mapping[str, Value] | None,
+                credits: Mapping[str, float] | None = None, months: float = 1.0) -> tuple[float | None, float | None]:
     """(the value as measured, the part's score 0..100)."""
+    if part.source == "credits":
+        if credits is None or not part.per_month or months <= 0:
+            return None, None
+        total = float(credits.get(part.credit or "", 0.0))
+        return total, 100 * min(1.0, total / (part.per_month * months))
     if part.source != "indicator":
         value = sources.get(part.source)
         return value, value
@@ -354,7 +365,7 @@ def score_sheet(scheme: Scheme, inputs: Inputs, day_from: date, day_to: date, *,
         values = inputs.values.get(unit.code)
         score, parts, partial = composite(scheme, values, unit.code)
         service, service_parts, _ = index_score(scheme.service, {"composite": score, "grids": grids_mean(unit.code)},
-                                                unit.code, values)
+                                                unit.code, values, inputs.unit_credits.get(unit.code, {}), months)
         score, service = rounded(score), rounded(service)
         parts.append(Part("service_index", "服务指数", "Service index", service, None, None, note="index"))
         parts.extend(Part(f"service.{p.code}", p.name_zh, p.name_en, p.value, p.points, p.weight, p.indicator,
@@ -368,7 +379,7 @@ def score_sheet(scheme: Scheme, inputs: Inputs, day_from: date, day_to: date, *,
         values = inputs.values.get(unit.code)
         comp, _, _ = composite(scheme, values, unit.code)
         fortress, parts, partial = index_score(scheme.fortress, {"composite": comp, "grids": grids_mean(unit.code)},
-                                               unit.code, values)
+                                               unit.code, values, inputs.unit_credits.get(unit.code, {}), months)
         fortress = rounded(fortress)
         tables["communities"].append(ScoreRow(unit.code, unit.name_zh, unit.name_en, fortress,
                                               _band(scheme.fortress.bands, fortress), parts,
@@ -380,7 +391,8 @@ def score_sheet(scheme: Scheme, inputs: Inputs, day_from: date, day_to: date, *,
             continue
         grid = grid_scores.get(person.unit) if person.unit in grid_scores else grids_mean(person.unit)
         own = own_score(scheme, inputs.personal.get(person.username))
-        pioneer, parts, partial = index_score(scheme.pioneer, {"grid": grid, "own": own}, None, None)
+        pioneer, parts, partial = index_score(scheme.pioneer, {"grid": grid, "own": own}, None, None,
+                                              inputs.person_credits.get(person.username, {}), months)
         pioneer = rounded(pioneer)
         flags = ["partial"] if partial else []
         flags += [f for f in grid_flags.get(person.unit, []) if f not in flags and f != "unmeasured"]

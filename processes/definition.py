@@ -23,7 +23,7 @@ import json
 import logging
 from collections import deque
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from transitions import Machine
@@ -94,11 +94,16 @@ class Deadline(_Strict):
     escalate: bool = True
 
 
+#: What a task may credit (the assessment schemes' ``credits`` parts name these).
+CreditKind = Literal["volunteer_hours", "pioneer_points", "proxy_service", "wish_fulfilled", "visit"]
+CREDIT_KINDS: tuple[str, ...] = get_args(CreditKind)
+
+
 class Credit(_Strict):
     """What a completed task adds to its taker's assessment: ``kind`` counted ``amount`` times, or the
     value of the form's numeric field ``field`` (e.g. the hours a volunteer served)."""
 
-    kind: Literal["volunteer_hours", "pioneer_points", "proxy_service", "wish_fulfilled", "visit"]
+    kind: CreditKind
     amount: float | None = Field(default=None, ge=0, le=1000)
     field: str | None = Field(default=None, pattern=NAME)
     #: ``taker``: whoever completed the task; ``signed_up``: each person who had a place on the

@@ -1,6 +1,7 @@
 """What a period's scores are computed from, read from the store (``assessment.scores.Inputs``):
 every unit's indicators (the core's rollups), the grids' own reports by source, the inspection
-entries, the people scored and their own handling records, and the cadres' ratings of the year."""
+entries, the people scored and their own handling records, the cadres' ratings of the year, and
+what the processes (volunteer activities, proxy services, micro-wishes) credited people and places."""
 
 from __future__ import annotations
 
@@ -64,6 +65,28 @@ async def grid_reports(db: Database, sources: set[str], day_from: date, day_to: 
         return {(str(grid), str(source)): int(n) for grid, source, n in (await session.exec(query)).all()}
 
 
+async def process_credits(db: Database, day_from: date, day_to: date
+                          ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """What the processes credited within the period (by when it was credited): by person, and by
+    the community and the street of the instance (each credit kind summed)."""
+    start, end = day_bounds(day_from, day_to)
+    credit = models.ProcessCredit
+    in_period = (col(credit.credited_at) >= start, col(credit.credited_at) < end)
+    people: dict[str, dict[str, float]] = defaultdict(dict)
+    units: dict[str, dict[str, float]] = defaultdict(dict)
+    async with db.session() as session:
+        for subject, kind, total in (await session.exec(
+                select(credit.subject, credit.credit, func.sum(credit.amount)).where(*in_period)
+                .group_by(credit.subject, credit.credit))).all():
+            people[str(subject)][str(kind)] = float(total or 0)
+        for place in (credit.community, credit.street):
+            for unit, kind, total in (await session.exec(
+                    select(place, credit.credit, func.sum(credit.amount)).where(*in_period, place != "")
+                    .group_by(place, credit.credit))).all():
+                units[str(unit)][str(kind)] = float(total or 0)
+    return dict(people), dict(units)
+
+
 async def gather(db: Database, org: OrgTree, scheme: Scheme, day_from: date, day_to: date, *,
                  annual: bool = False, now: datetime | None = None) -> Inputs:
     """The inputs of :func:`assessment.scores.score_sheet` for the period."""
@@ -91,6 +114,7 @@ async def gather(db: Database, org: OrgTree, scheme: Scheme, day_from: date, day
     entries: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for entry in await inspections(db, None, day_from, day_to, limit=1_000_000):
         entries[entry.grid][entry.duty].append(entry.score)
+    person_credits, unit_credits = await process_credits(db, day_from, day_to)
     ratings = {}
     if annual:
         ratings = {(r.username, r.side): r.score for r in await cadre_ratings(db, day_from.year)}
@@ -106,4 +130,6 @@ async def gather(db: Database, org: OrgTree, scheme: Scheme, day_from: date, day
         reports=await grid_reports(db, sources, day_from, day_to),
         inspections={g: dict(d) for g, d in entries.items()},
         ratings=ratings,
+        person_credits=person_credits,
+        unit_credits=unit_credits,
     )

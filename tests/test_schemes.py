@@ -40,6 +40,9 @@ def broken() -> dict[str, Any]:
     raw["grid"]["rules"][0]["cap"] = 10  # R01: a punishment with a positive cap
     raw["fortress"]["bands"][0]["grade"] = "6"  # stars are 1 to 5
     raw["pioneer"]["parts"][0]["source"] = "composite"  # not a part of the pioneer index
+    raw["pioneer"]["parts"][1]["per_month"] = 3  # own: no credits part
+    raw["pioneer"]["parts"][2]["credit"] = "karma"  # service: no such credit
+    raw["fortress"]["parts"][3].pop("per_month")  # volunteering: how many hours a month score full?
     raw["cadres"]["department_weight"] = 40  # 70 + 40
     raw["cadres"]["excellent_share"] = 0  # shape: must be above 0
     return raw
@@ -66,6 +69,9 @@ def test_a_broken_scheme_lists_every_problem_with_its_place() -> None:
         ("R01", "grid.rules.0.cap", "cap_sign"),
         (None, "fortress.bands.0.grade", "stars"),
         ("grid", "pioneer.parts.0.source", "source_not_here"),
+        ("own", "pioneer.parts.1.credit", "not_for_credits"),
+        ("service", "pioneer.parts.2.credit", "unknown_credit"),
+        ("volunteering", "fortress.parts.3.per_month", "credits_need_target"),
         (None, "cadres.department_weight", "weights_total"),
         (None, "cadres.excellent_share", "greater_than"),
     }, "\n".join(str(p) for p in problems)
@@ -219,6 +225,14 @@ async def test_period_scores_reads_its_inputs_from_the_store(any_db: Database) -
         session.add(models.InspectionEntry(grid="HS01-G1", duty="D04", day=date(2026, 10, 31), finding="x",
                                            score=0.0, scheme_version="2026.1", inspector="zx_hs",
                                            inspector_unit="CC-HS", created_at=day))  # before the period
+        # What the processes credited: a proxy service's point in November (and one in October, and a
+        # volunteer activity's hours, which the pioneer index's part does not count).
+        for task_id, credit, amount, when in (("P1.T4", "pioneer_points", 1.0, day),
+                                              ("P0.T4", "pioneer_points", 1.0, datetime(2026, 10, 30, tzinfo=UTC)),
+                                              ("V1.T2", "volunteer_hours", 3.0, day)):
+            session.add(models.ProcessCredit(task_id=task_id, subject="wg_hs01_g1", credit=credit,
+                                             instance_id=task_id.split(".")[0], kind="proxy_service", amount=amount,
+                                             community="HS01", street="HS", credited_at=when))
         await session.commit()
     await scheme_store.rate_cadre(any_db, username="pz_zf_hs", year=2026, side="street", unit="HS", score=90,
                                   comment="", actor="zx_hs")
@@ -238,7 +252,12 @@ async def test_period_scores_reads_its_inputs_from_the_store(any_db: Database) -
     assert p1 is not None and g1.score is not None
     own = next(p for p in p1.parts if p.code == "own")
     assert own.value == pytest.approx(60 / 3 + 40 * 2 / 3)
-    assert p1.score == pytest.approx(round(0.6 * g1.score + 0.4 * (60 / 3 + 40 * 2 / 3), 2), abs=0.006)
+    # November's one pioneer point of the 2 a month that score full: 50 at 20%.
+    assert next(p for p in p1.parts if p.code == "service").value == 1.0
+    assert p1.score == pytest.approx(round(0.5 * g1.score + 0.3 * (60 / 3 + 40 * 2 / 3) + 0.2 * 50, 2), abs=0.006)
+    # HS01's three volunteer hours of the 20 a month: 15 × 10% in its fortress index.
+    hs01 = sheet.row("communities", "HS01")
+    assert hs01 is not None and next(p for p in hs01.parts if p.code == "volunteering").points == pytest.approx(1.5)
     cadre = next(r for r in sheet.tables["cadres"] if r.subject == "pz_zf_hs")
     assert cadre.score is None and cadre.flags == ["department_rating_missing", "incomplete"]
     assert next(p for p in cadre.parts if p.code == "street").value == 90  # the rating alone (no own task)

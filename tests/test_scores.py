@@ -118,24 +118,25 @@ def test_grid_assessment() -> None:
 
 def test_fortress_service_and_pioneer() -> None:
     sheet = score_sheet(load(), inputs(), *NOV)
-    # Fortress: grids (87.92 + 95) / 2 = 91.46 × 50% + composite 88 × 30% + satisfaction 90 × 20%
-    #         = 45.73 + 26.4 + 18 = 90.13 → five stars (≥ 90).
+    # Fortress: grids (87.92 + 95) / 2 = 91.46 × 45% + composite 88 × 25% + satisfaction 90 × 20%
+    #         + no volunteer hours at all (0 of 20 a month) × 10% = 41.157 + 22 + 18 + 0 = 81.16 → four stars.
     community = sheet.row("communities", "HS01")
-    assert community is not None and (community.score, community.grade) == (90.13, "5")
+    assert community is not None and (community.score, community.grade) == (81.16, "4")
     # Streets: the composite (88, B) and the service index: 88 × 40% + 90 × 30%
     #        + min(1, 95% / 97.3%) × 100 × 20% + 75 × 10% = 35.2 + 27 + 19.527… + 7.5 = 89.23.
     street = sheet.row("streets", "HS")
     assert street is not None and (street.score, street.grade) == (88.0, "B")
     service = next(p for p in street.parts if p.code == "service_index")
     assert service.value == 89.23
-    # Pioneer: p1's grid 87.92 × 60% + own (75% on time × 60 + 90% handled × 40 = 81) × 40% = 85.15
-    # → qualified; the grid's flag follows the party member.
+    # Pioneer: p1's grid 87.92 × 50% + own (75% on time × 60 + 90% handled × 40 = 81) × 30%
+    # + no pioneer points (0 of 2 a month) × 20% = 43.96 + 24.3 + 0 = 68.26 → qualified; the grid's
+    # flag follows the party member.
     p1 = sheet.row("party_members", "p1")
-    assert p1 is not None and (p1.score, p1.grade, p1.flags) == (85.15, "qualified", ["inspection_failed"])
+    assert p1 is not None and (p1.score, p1.grade, p1.flags) == (68.26, "qualified", ["inspection_failed"])
     # p2 works in the community (no grid of their own): the mean of its grids (91.46), and no
-    # handling task of their own: that part is left out → 91.46, pioneer (≥ 90), partial.
+    # handling task of their own: that part is left out → (91.46 × 50 + 0 × 20) / 70 = 65.33, partial.
     p2 = sheet.row("party_members", "p2")
-    assert p2 is not None and (p2.score, p2.grade, p2.flags) == (91.46, "pioneer", ["partial"])
+    assert p2 is not None and (p2.score, p2.grade, p2.flags) == (65.33, "qualified", ["partial"])
     assert sheet.row("party_members", "n1") is None  # not a party member
     assert sheet.tables["cadres"] == []  # cadres only in an annual sheet
 
@@ -188,3 +189,20 @@ def test_months_of_a_period() -> None:
     sheet = score_sheet(load(), inputs(reports={("G1", "grid_patrol"): 10}), date(2026, 11, 1), date(2026, 11, 15))
     g1 = sheet.row("grids", "G1")
     assert g1 is not None and next(p for p in g1.parts if p.code == "D01").points == 1.0
+
+
+def test_process_credits_count_in_the_pioneer_and_fortress_indices() -> None:
+    credited = inputs(person_credits={"p1": {"pioneer_points": 1.0, "volunteer_hours": 6.0}},
+                      unit_credits={"HS01": {"volunteer_hours": 30.0, "pioneer_points": 9.0}})
+    sheet = score_sheet(load(), credited, *NOV)
+    # p1: 1 pioneer point of 2 a month → 50 × 20% = 10 more than without: 68.26 + 10 = 78.26 (hours
+    # are not this part's credit).
+    p1 = sheet.row("party_members", "p1")
+    assert p1 is not None and p1.score == 78.26
+    assert next(p for p in p1.parts if p.code == "service").value == 1.0
+    # HS01: 30 volunteer hours of 20 a month → full (capped at 100) × 10%: 81.16 + 10 = 91.16 → five stars.
+    community = sheet.row("communities", "HS01")
+    assert community is not None and (community.score, community.grade) == (91.16, "5")
+    # Over two months the same 30 hours are 30 of 40: 75 × 10% = 7.5 (the grids' patrol target doubles too).
+    two = score_sheet(load(), credited, date(2026, 10, 1), date(2026, 11, 30)).row("communities", "HS01")
+    assert two is not None and next(p for p in two.parts if p.code == "volunteering").points == pytest.approx(7.5)
