@@ -57,3 +57,72 @@ async def late_tasks(db: Database, scope: set[str], now: datetime, limit: int = 
         overdue = list((await session.exec(select(table).where(*late).order_by(col(table.due_at).asc())
                                            .limit(limit))).all())
     return {"process_overdue": overdue, "process_stuck": [t for t in overdue if t.status == "open"]}
+
+
+def _in_unit(table: Any, unit: str, kind: str) -> Any:
+    """The rows of ``table`` (with grid, community and street columns) within ``unit`` of ``kind``;
+    None for the whole city, False (nothing) for a unit no process instance is placed in."""
+    if kind == "city":
+        return None
+    column = getattr(table, kind, None) if kind in ("grid", "community", "street") else None
+    return col(column) == unit if column is not None else False
+
+
+async def dashboard_figures(db: Database, unit: str, unit_kind: str, start: datetime, end: datetime
+                            ) -> dict[str, Any]:
+    """The processes' figures of the dashboard for ``unit`` over [start, end): instances started and
+    ended per kind; proxy services by item (requested, done, done with no task late); micro-wishes
+    posted, adopted and fulfilled; volunteer activities and hours by team (hours as credited)."""
+    inst, task, credit = models.ProcessInstanceRow, models.ProcessTaskRow, models.ProcessCredit
+    figures: dict[str, Any] = {"kinds": [], "proxy": [], "wishes": {"posted": 0, "adopted": 0, "fulfilled": 0},
+                               "teams": []}
+    where = _in_unit(inst, unit, unit_kind)
+    if where is False:
+        return figures
+    started: list[Any] = [col(inst.created_at) >= start, col(inst.created_at) < end]
+    if where is not None:
+        started.append(where)
+    async with db.session() as session:
+        per_kind = (await session.exec(select(inst.kind, func.count(), func.count(col(inst.ended_at)))
+                                       .where(*started).group_by(inst.kind))).all()
+        figures["kinds"] = [{"kind": str(k), "started": int(n), "ended": int(e)} for k, n, e in sorted(per_kind)]
+        proxies = (await session.exec(select(inst.instance_id, inst.state, inst.data).where(
+            *started, inst.kind == "proxy_service"))).all()
+        late_ids = set((await session.exec(select(task.instance_id).where(
+            col(task.instance_id).in_([p[0] for p in proxies]),
+            or_(col(task.late), col(task.completed_at) > col(task.due_at))))).all()) if proxies else set()
+        wishes = (await session.exec(select(inst.state, func.count()).where(*started, inst.kind == "micro_wish")
+                                     .group_by(inst.state))).all()
+        activities = (await session.exec(select(inst.data).where(*started, inst.kind == "volunteer_activity"))).all()
+        credited: list[Any] = [col(credit.credited_at) >= start, col(credit.credited_at) < end,
+                    credit.credit == "volunteer_hours"]
+        if where is not None:  # a credit has its instance's community and street; a grid's, through its instance
+            credited.append(col(credit.instance_id).in_(select(inst.instance_id).where(where))
+                            if unit_kind == "grid" else _in_unit(credit, unit, unit_kind))
+        hours = (await session.exec(select(credit.team, func.sum(credit.amount), func.count(func.distinct(
+            credit.subject))).where(*credited).group_by(credit.team))).all()
+    items: dict[str, dict[str, int]] = {}
+    for instance_id, state, data in proxies:
+        item = str((data.get("values") or {}).get("item") or "")
+        row = items.setdefault(item, {"requested": 0, "done": 0, "on_time": 0})
+        row["requested"] += 1
+        if state == "done":
+            row["done"] += 1
+            row["on_time"] += instance_id not in late_ids
+    figures["proxy"] = [{"code": code, **row, "on_time_rate": row["on_time"] / row["done"] if row["done"] else None}
+                        for code, row in sorted(items.items(), key=lambda kv: (-kv[1]["requested"], kv[0]))]
+    by_state = {str(s): int(n) for s, n in wishes}
+    figures["wishes"] = {"posted": sum(by_state.values()),
+                         "adopted": sum(n for s, n in by_state.items() if s in ("adopted", "fulfilled", "done")),
+                         "fulfilled": by_state.get("done", 0)}
+    per_team: dict[str, dict[str, float]] = {}
+    for data in activities:
+        team = str((data.get("values") or {}).get("team") or "")
+        per_team.setdefault(team, {"activities": 0.0, "hours": 0.0, "volunteers": 0.0})["activities"] += 1
+    for team, total, people in hours:
+        team_row = per_team.setdefault(str(team or ""), {"activities": 0.0, "hours": 0.0, "volunteers": 0.0})
+        team_row["hours"], team_row["volunteers"] = float(total or 0), float(people or 0)
+    figures["teams"] = [{"team": team, "activities": int(row["activities"]), "hours": row["hours"],
+                         "volunteers": int(row["volunteers"])}
+                        for team, row in sorted(per_team.items(), key=lambda kv: (-kv[1]["hours"], kv[0]))]
+    return figures

@@ -20,7 +20,8 @@ from sqlmodel import col, select
 
 from store import models
 from tests.platform import Platform
-from tests.test_browser import PNG, _CspWatchingBrowser, _login, _shot, chromium, live
+from tests.test_browser import PNG, _CspWatchingBrowser, _login, _shot, chromium, live, wait_for_js
+from tests.test_browser_dashboard import CANVAS_JS
 
 __all__ = ["live"]  # the fixture, used by name
 
@@ -103,6 +104,7 @@ async def test_four_processes_in_chromium(live: tuple[Platform, str]) -> None:
         await _micro_wish(platform, base, resident, as_user)
         await _volunteer_activity(platform, base, as_user)
         await _deliberation(platform, base, resident, as_user)
+        await _dashboard(platform, base, as_user)
 
 
 async def _proxy_service(platform: Platform, base: str, resident: Any, as_user: Any) -> None:
@@ -311,3 +313,20 @@ async def _deliberation(platform: Platform, base: str, resident: Any, as_user: A
     row = await _row(platform, instance_id, lambda r: r.ended_at is not None, "the end")
     assert row.state == "closed"
     await _shot(resident, "process-14-deliberation-closed")
+
+
+async def _dashboard(platform: Platform, base: str, as_user: Any) -> None:
+    """What the processes did reaches the street's dashboard: proxy services by item and on time,
+    the wish fulfilled, the team's volunteer hours; the two process charts drawn."""
+    centre = await as_user("zx_hs")
+    await centre.goto(f"{base}/dashboard?unit=HS")
+    await wait_for_js(centre, "() => window.wulianDashboard && Object.keys(window.wulianDashboard.charts).length >= 10")
+    painted = dict(await centre.evaluate(CANVAS_JS))
+    assert painted["proxy"] > 0.002 and painted["volunteer"] > 0.002, painted
+    proxy = await centre.inner_text("#dash-proxy tbody")
+    assert re.search(r"老年优待证\s+1\s+1\s+100\.0%", proxy), proxy
+    teams = await centre.inner_text("#dash-teams tbody")
+    assert re.search(r"城北社区\s+1\s+2\s+6", teams), teams  # the team (HS01): one activity, two volunteers, 6 h
+    panel = await centre.inner_text("#dash-processes")
+    assert "1 / 1" in panel, panel  # one wish posted, one fulfilled
+    await _shot(centre, "process-15-dashboard")

@@ -29,7 +29,8 @@ from litestar.exceptions import ValidationException
 from litestar.response import Template
 
 from assessment.indicators import BY_CODE, Value
-from store import assessment
+from processes.definition import catalogue as catalogue_items
+from store import assessment, process_queries, process_versions
 from store import dashboard as rollups
 from store.org import OrgTree
 from store.query_params import QueryError, flat, query_string
@@ -183,10 +184,63 @@ class Hours(TypedDict):
     url: str
 
 
+class ProcessKind(TypedDict):
+    """Instances of one process kind started in the period, and how many of them have ended."""
+
+    kind: str
+    name_zh: str
+    name_en: str
+    started: int
+    ended: int
+    url: str
+
+
+class ProxyItem(TypedDict):
+    """Proxy services (代办) of one service item requested in the period: done, and done on time
+    (none of its tasks past its deadline)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    requested: int
+    done: int
+    on_time: int
+    on_time_rate: float | None
+
+
+class Wishes(TypedDict):
+    """Micro-wishes (微心愿) posted in the period, adopted by a party member, fulfilled and verified."""
+
+    posted: int
+    adopted: int
+    fulfilled: int
+
+
+class Team(TypedDict):
+    """A volunteer team's activities started in the period, and the hours credited to its volunteers."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    activities: int
+    hours: float
+    volunteers: int
+
+
+class Processes(TypedDict):
+    """The processes beyond problem events: each kind, proxy services by item, micro-wishes, and
+    volunteer hours by team."""
+
+    kinds: list[ProcessKind]
+    proxy: list[ProxyItem]
+    wishes: Wishes
+    teams: list[Team]
+
+
 DashboardAnswer = TypedDict("DashboardAnswer", {
     "unit": UnitRef, "from": str, "to": str, "target": float, "totals": dict[str, Figure], "months": list[Month],
     "categories": list[CategoryCount], "grids": list[Grid], "heat": Heat, "overdue": list[Overdue],
-    "satisfaction": list[Rating], "hours": list[Hours],
+    "satisfaction": list[Rating], "hours": list[Hours], "processes": Processes,
 })
 DashboardAnswer.__doc__ = """``GET /api/dashboard``: every figure of the dashboard for a unit and period."""
 
@@ -306,7 +360,33 @@ async def dashboard_answer(ctx: AppContext, org: OrgTree, period: Period, target
         "totals": {code: _figure(totals.get(code), url(definition.numerator)) for code, definition in BY_CODE.items()},
         "months": months, "categories": categories, "grids": grids, "heat": heat,
         "overdue": overdue[:TOP_OVERDUE], "satisfaction": satisfaction, "hours": hours,
+        "processes": await process_figures(ctx, org, period),
     }
+
+
+async def process_figures(ctx: AppContext, org: OrgTree, period: Period) -> Processes:
+    """The processes' part of the dashboard (``store.process_queries.dashboard_figures``), named."""
+    unit = org.units.get(period.unit)
+    start, end = assessment.day_bounds(period.day_from, period.day_to)
+    raw = await process_queries.dashboard_figures(ctx.db, period.unit, unit.kind if unit else "", start, end)
+    defs = await process_versions.active_definitions(ctx.db)
+    items = {str(i["code"]): i for i in catalogue_items("proxy_items")}
+    kinds: list[ProcessKind] = []
+    for row in raw["kinds"]:
+        d = defs.get(row["kind"])
+        kinds.append({"kind": row["kind"], "name_zh": d.name_zh if d else row["kind"],
+                      "name_en": (d.name_en or d.name_zh) if d else row["kind"], "started": row["started"],
+                      "ended": row["ended"], "url": f"/processes?kind={row['kind']}"})
+    proxy: list[ProxyItem] = [
+        {**row, "name_zh": str(items.get(row["code"], {}).get("name_zh") or row["code"]),  # type: ignore[typeddict-item]
+         "name_en": str(items.get(row["code"], {}).get("name_en") or row["code"])} for row in raw["proxy"]]
+    teams: list[Team] = []
+    for row in raw["teams"]:
+        team = org.units.get(row["team"])
+        teams.append({"code": row["team"], "name_zh": team.name_zh if team else row["team"],
+                      "name_en": team.name_en if team else row["team"], "activities": row["activities"],
+                      "hours": row["hours"], "volunteers": row["volunteers"]})
+    return {"kinds": kinds, "proxy": proxy, "wishes": raw["wishes"], "teams": teams}
 
 
 def category_url(unit: str, day_from: date, day_to: date, category: str) -> str:

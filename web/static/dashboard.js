@@ -188,6 +188,48 @@
                    })}];
       return o;
     },
+    // Proxy services (代办) by service item: done on time, done late, not done yet (stacked).
+    proxy: function (d) {
+      var rows = (d.processes ? d.processes.proxy : []).slice(0, 12).reverse();
+      var o = base(rows.length > 0);
+      o.grid.right = 32;
+      o.legend = {top: 0, data: [t('proxy_on_time'), t('proxy_late'), t('proxy_open')]};
+      o.xAxis = {type: 'value', name: t('proxy_services'), nameLocation: 'middle', nameGap: 28, minInterval: 1};
+      o.yAxis = {type: 'category', data: rows.map(name), axisLabel: {width: 120, overflow: 'truncate'}};
+      o.tooltip.formatter = function (p) {
+        var r = p.data.row;
+        return p.name + '\n' + t('proxy_services') + ': ' + r.requested + ' · ' + t('proxy_on_time_rate') + ': ' +
+          pct(r.on_time_rate);
+      };
+      o.series = [['on_time', t('proxy_on_time'), COLOURS.ok], ['late', t('proxy_late'), COLOURS.red],
+                  ['open', t('proxy_open'), COLOURS.none]].map(function (s) {
+        return {type: 'bar', name: s[1], stack: 'proxy', barMaxWidth: 22, itemStyle: {color: s[2]},
+                data: rows.map(function (r) {
+                  var n = {on_time: r.on_time, late: r.done - r.on_time, open: r.requested - r.done}[s[0]];
+                  return {value: n, row: r, url: '/processes?kind=proxy_service'};
+                })};
+      });
+      return o;
+    },
+    // Volunteer hours credited by team (志愿服务时长), with the team's activities in the tooltip.
+    volunteer: function (d) {
+      var rows = (d.processes ? d.processes.teams : []).slice(0, 12).reverse();
+      var o = base(rows.length > 0);
+      o.grid.right = 32;
+      o.xAxis = {type: 'value', name: t('volunteer_hours'), nameLocation: 'middle', nameGap: 28};
+      o.yAxis = {type: 'category', data: rows.map(name), axisLabel: {width: 120, overflow: 'truncate'}};
+      o.tooltip.formatter = function (p) {
+        var r = p.data.row;
+        return p.name + '\n' + t('volunteer_hours') + ': ' + num(r.hours) + ' · ' + t('activities') + ': ' +
+          r.activities + ' · ' + t('volunteers') + ': ' + r.volunteers;
+      };
+      o.series = [{type: 'bar', name: t('volunteer_hours'), barMaxWidth: 22, itemStyle: {color: COLOURS.second},
+                   label: {show: true, position: 'right', formatter: function (p) { return num(p.data.row.hours); }},
+                   data: rows.map(function (r) {
+                     return {value: r.hours, row: r, url: '/processes?kind=volunteer_activity'};
+                   })}];
+      return o;
+    },
     warnings: function (d) {
       var o = base(d.months.length > 0);
       o.legend = {top: 0, data: [t('yellow'), t('red')]};
