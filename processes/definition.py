@@ -144,14 +144,24 @@ class TaskSpec(_Strict):
     event: EventEffect | None = None
 
 
+class NoticeSpec(_Strict):
+    """What the requester is told (through the notices' outbox and delivery, like a reporter) when the
+    instance enters the state: a fixed text (no placeholders: a definition's text is never formatted
+    with anyone's input); sent only to a requester who gave a phone number."""
+
+    text_zh: str = Field(min_length=4, max_length=200, pattern=r"\S")
+    text_en: str = Field(default="", max_length=300)
+
+
 class StateSpec(_Strict):
-    """One state: a task it opens, or final."""
+    """One state: a task it opens, or final; and the notice its entry sends."""
 
     name: str = Field(pattern=NAME)
     label_zh: str = Field(min_length=1, max_length=40)
     label_en: str = Field(default="", max_length=60)
     task: TaskSpec | None = None
     final: bool = False
+    notice: NoticeSpec | None = None
 
 
 class TransitionSpec(_Strict):

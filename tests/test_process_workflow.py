@@ -95,6 +95,14 @@ async def test_a_deliberation_runs_its_loop_and_the_unanswered_rating_closes_it_
         history = await handle.fetch_history()
         accepted = [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
         assert len(accepted) == 6
+        # The requester was told when the matter went to the deliberation and when it was to be rated
+        # (the states whose definition has a notice), through the notices' outbox and delivery.
+        async with org_db.session() as session:
+            notices = (await session.exec(select(models.Notice).where(models.Notice.event_id == handle.id))).all()
+        steps = {s.seq: s.to_state for s in final.instance.timeline}
+        assert sorted((steps[int(n.notice_id.rsplit(".N", 1)[1])], n.status, n.recipient) for n in notices) == [
+            ("deliberating", "delivered", "13800000000"), ("rating", "delivered", "13800000000")]
+        assert all(n.body.startswith("【居民说事】") and n.kind == "process" for n in notices), notices
 
 
 async def test_a_proxy_service_offers_its_catalogue_and_a_missed_deadline_warns_once(

@@ -41,10 +41,16 @@ from processes.instance import (
     withdraw,
 )
 from processes.messages import ACTIVITY_PROCESS_EVENT, ACTIVITY_PROJECT_PROCESS, ProcessEventRequest, ProcessProjection
-from workflows.types import ACTIVITY_DUE, DueRequest
+from workflows.types import ACTIVITY_DELIVER, ACTIVITY_DUE, DueRequest, Notice
 
 #: The instance is projected into the store, and its events started, from this patch on.
 PROJECTION_PATCH = "process-projection"
+#: A state's notice (``StateSpec.notice``) is delivered to the requester from this patch on (the
+#: definitions of earlier histories had none, so none of them reaches it).
+NOTICE_PATCH = "process-notices"
+#: A notice's delivery is retried for about two hours (the console lists the failing ones), then given up.
+_DELIVER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5),
+                             maximum_attempts=30)
 _PROJECT_TIMEOUT = timedelta(seconds=60)
 _PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 _EVENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
@@ -133,6 +139,8 @@ class ProcessInstanceWorkflow:
         self._event_ids: dict[str, str] = {}
         self._events_asked = 0  # how many of ``Instance.events`` a start was sent for
         self._projected = 0  # the number of the last projection
+        self._noticed = 0  # the timeline steps already looked at for notices
+        self._deliveries: list[workflow.ActivityHandle[None]] = []
 
     async def _project(self) -> None:
         """Write the instance to the store, then start the events its tasks asked for (each once)."""
@@ -156,6 +164,24 @@ class ProcessInstanceWorkflow:
                     retry_policy=_EVENT_RETRY)
             except ActivityError:  # refused as a report (e.g. too short): the decision stands, no event
                 self._event_ids[task_id] = ""
+        self._send_notices()
+
+    def _send_notices(self) -> None:
+        """Start the delivery of the notice of each state the instance entered since the last look
+        (to a requester with a phone); the deliveries run on while the instance waits, and the
+        workflow ends only once they have."""
+        assert self._inst is not None
+        steps = self._inst.timeline[self._noticed:]
+        self._noticed = len(self._inst.timeline)
+        phone = self._inst.requester.phone
+        for step in steps:
+            spec = self._d.state(step.to_state) if step.to_state != step.from_state else None
+            if spec is None or spec.notice is None or not phone or not workflow.patched(NOTICE_PATCH):
+                continue
+            notice = Notice(notice_id=f"{self._inst.instance_id}.N{step.seq}", kind="process", recipient=phone,
+                            body=f"【{self._d.name_zh}】{spec.notice.text_zh}", created_at=step.at)
+            self._deliveries.append(workflow.start_activity(
+                ACTIVITY_DELIVER, notice, start_to_close_timeout=timedelta(seconds=30), retry_policy=_DELIVER_RETRY))
 
     def _now(self) -> str:
         return workflow.now().isoformat()
@@ -204,6 +230,11 @@ class ProcessInstanceWorkflow:
                 await self._set_deadline()
                 await self._project()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        for delivery in self._deliveries:
+            try:
+                await delivery
+            except ActivityError:  # given up after its retries: the outbox row keeps the last error
+                workflow.logger.warning("a notice of %s was not delivered", self._inst.instance_id)
         return self.snapshot()
 
     @workflow.query
