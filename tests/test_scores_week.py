@@ -50,16 +50,17 @@ async def test_the_weeks_scores_equal_the_hand_computed_values(week_env: Workflo
     # The community's other grids had no event: no patrol report (S01 loses a third), the rest met: 95.
     assert {sheet.row("grids", f"HS01-G{i}").score for i in (2, 3, 4)} == {95.0}  # type: ignore[union-attr]
 
-    # Fortress HS01: grids (70.45 + 3 × 95) / 4 = 88.8625 × 50% + composite 69 × 30% + satisfied 80 × 20%
-    #              = 44.431 + 20.7 + 16 = 81.13 → four stars.
+    # Fortress HS01: grids (70.45 + 3 × 95) / 4 = 88.8625 × 45% + composite 69 × 25% + satisfied 80 × 20%
+    #              + no volunteer hours (0 of 20 a month) × 10% = 39.988 + 17.25 + 16 + 0 = 73.24 → three stars.
     community = sheet.row("communities", "HS01")
-    assert community is not None and (community.score, community.grade) == (81.13, "4")
+    assert community is not None and (community.score, community.grade) == (73.24, "3")
 
     # Pioneer wg_hs01_g1 (a party member): claimed E1, E2 (twice), E4 and E5 (E3's was returned, so it
     # is not theirs to count): 5 done, 4 on time (E5 late) → own 60 × 4/5 + 40 × 5/5 = 88;
-    # 70.45 × 60% + 88 × 40% = 42.27 + 35.2 = 77.47 → qualified, with the grid's rework flag.
+    # 70.45 × 50% + 88 × 30% + no pioneer points (0 of 2 a month) × 20% = 35.225 + 26.4 + 0 = 61.63
+    # → qualified, with the grid's rework flag.
     p1 = sheet.row("party_members", "wg_hs01_g1")
-    assert p1 is not None and (p1.score, p1.grade, p1.flags) == (77.47, "qualified", ["rework_high"])
+    assert p1 is not None and (p1.score, p1.grade, p1.flags) == (61.63, "qualified", ["rework_high"])
 
     # The cadre pz_zf_hs handled E8 on time: own 100. Street part 90 × 60% + 100 × 40% = 94, department
     # part 80 × 70% + 100 × 30% = 86; annual 94 × 70% + 86 × 30% = 91.6. The other eleven cadres have no
