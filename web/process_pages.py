@@ -109,6 +109,23 @@ def _allowed(d: ProcessDefinition, inst: Instance, action: ProcessAction) -> boo
     return True
 
 
+def personal(task: ProcessTask, who: Person) -> bool:
+    """Whether ``task`` is ``who``'s own and nobody has claimed it yet: the person an earlier task
+    named (e.g. the errand runner who accepted a proxy service). The page completes it with the
+    claim in the same post rather than asking for a claim first; the moves still decide both."""
+    return bool(task.person) and task.person == who.username and task.status == "open" and who.role != "requester"
+
+
+def _claimed_copy(d: ProcessDefinition, inst: Instance, task: ProcessTask, who: Person) -> Instance | None:
+    """A copy of ``inst`` with ``task`` claimed by ``who``, when the move allows that (else None)."""
+    trial = copy.deepcopy(inst)
+    try:
+        apply_action(d, trial, ProcessAction("claim", who, task.task_id), datetime.now(UTC).isoformat(), {})
+    except Refused:
+        return None
+    return trial
+
+
 def offers(d: ProcessDefinition, inst: Instance, who: Person) -> Offer:
     """The actions the definition allows ``who`` now (each checked by the move it would make)."""
     task = inst.open_task()
@@ -117,6 +134,13 @@ def offers(d: ProcessDefinition, inst: Instance, who: Person) -> Offer:
         return offer
     spec = d.state(task.state).task
     assert spec is not None
+    if spec.claim != "many" and personal(task, who):
+        trial = _claimed_copy(d, inst, task, who)
+        if trial is not None:  # their own task: complete it at once (the claim goes with it)
+            offer.complete = [o for o in spec.outcomes
+                              if _allowed(d, trial, ProcessAction("complete", who, task.task_id, o, {}))]
+            offer.cancel = _allowed(d, inst, ProcessAction("cancel", who))
+            return offer
     if may_take(d, inst, task, who):
         mine = next((s for s in task.sign_ups if s.username == who.username), None)
         if spec.claim == "many":
@@ -381,6 +405,10 @@ async def _act(ctx: AppContext, request: Request, d: ProcessDefinition, inst: In
                 values[field_spec.name] = (await save_staff_photos(ctx, request, user, uploads, 1))[0]
                 photos.append(values[field_spec.name])
     try:
+        open_task = inst.open_task()
+        if action == "complete" and open_task is not None and open_task.task_id == task_id and \
+                personal(open_task, who) and _claimed_copy(d, inst, open_task, who) is not None:
+            await act_on(ctx, inst.instance_id, ProcessAction("claim", who, task_id))  # their own: claimed with it
         await act_on(ctx, inst.instance_id, ProcessAction(action, who, task_id, first("outcome", 40), values,
                                                           first("volunteer", 64)))
     except WorkflowUpdateFailedError as exc:
