@@ -129,6 +129,9 @@ async def _proxy_service(platform: Platform, base: str, resident: Any, as_user: 
     mine = f"{base}/p/{instance_id}?key={key}"
 
     runner = await as_user("wg_hs01_g1")
+    await runner.goto(f"{base}/inbox")  # in the one inbox, beside the events' tasks
+    assert await runner.locator(f"#inbox-processes a[href='/processes/{instance_id}']").count()
+    await _shot(runner, "process-02b-inbox")
     await runner.goto(f"{base}/processes")
     assert await runner.locator(f"a[href='/processes/{instance_id}']").count()  # in the runner's list
     url = f"{base}/processes/{instance_id}"
