@@ -246,15 +246,18 @@ async def _volunteer_activity(platform: Platform, base: str, as_user: Any) -> No
         await page.goto(url)
         await _click_and_follow(platform, page, instance_id, "#process-claim button")
     third = await as_user(volunteers[-1])
+    assert "城北社区" in await third.inner_text("#process-values")  # the team by its name
     assert "候补" in await third.inner_text("#process-tasks")  # full: the third waits
     await _shot(third, "process-10-activity-waiting-list")
 
-    await _step(platform, organiser, url, instance_id, "close_sign_up")
+    await organiser.goto(url)  # the organiser closes the sign-up (not signing up themselves)
+    await _click_and_follow(platform, organiser, instance_id, "#outcome-close_sign_up")
     await _open_and_claim(platform, organiser, url, instance_id)
     for username in volunteers[:2]:
         await _click_and_follow(platform, organiser, instance_id, f"#check-{username}")  # in
         await _click_and_follow(platform, organiser, instance_id, f"#check-{username}")  # and out
     assert not await organiser.locator(f"#check-{volunteers[2]}").count()  # the waiting list takes no part
+    assert not await organiser.locator("#check-sq_hs01").count()
     await _shot(organiser, "process-11-activity-attendance")
 
     async def hours(page: Any) -> None:

@@ -361,9 +361,12 @@ class ProcessPages(Controller):
     async def _page(self, ctx: AppContext, user: CurrentUser, request: Request, row: models.ProcessInstanceRow,
                     d: ProcessDefinition, inst: Instance, status: int = 200, **extra: Any) -> Response[Any]:
         offer = offers(d, inst, await person_of(ctx, user))
+        lang, org = _lang(request), await ctx.org()
+        team = org.units.get(str(inst.values.get("team") or ""))  # a volunteer team is a unit: by its name
+        team_name = (team.name_en if lang == "en" else team.name_zh) if team else ""
         return Template("process.html", status_code=status, context=_page_context(
-            _lang(request), row, d, inst, offer, user=user, base=f"/processes/{row.instance_id}",
-            credits=inst.credits, **extra))
+            lang, row, d, inst, offer, user=user, base=f"/processes/{row.instance_id}",
+            credits=inst.credits, team_name=team_name, **extra))
 
     @post("/{instance_id:str}/act", status_code=303)
     async def act(self, ctx: AppContext, user: CurrentUser, request: Request, instance_id: str) -> Response[Any]:
