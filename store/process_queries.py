@@ -126,3 +126,19 @@ async def dashboard_figures(db: Database, unit: str, unit_kind: str, start: date
                          "volunteers": int(row["volunteers"])}
                         for team, row in sorted(per_team.items(), key=lambda kv: (-kv[1]["hours"], kv[0]))]
     return figures
+
+
+async def failing_notices(db: Database, scope: set[str], limit: int = 200
+                          ) -> list[tuple[models.Notice, models.ProcessInstanceRow]]:
+    """The process notices of ``scope``'s instances still undelivered after three attempts or more
+    (each with its instance), for the console: the delivery retries them itself for about two hours
+    (``workflows.process_instance``), then gives up and leaves the row with its last error."""
+    notice, inst = models.Notice, models.ProcessInstanceRow
+    units = list(scope)
+    async with db.session() as session:
+        rows = (await session.exec(
+            select(notice, inst).join(inst, col(inst.instance_id) == col(notice.event_id))
+            .where(notice.kind == "process", notice.status == "pending", col(notice.attempts) >= 3,
+                   or_(col(inst.grid).in_(units), col(inst.community).in_(units), col(inst.street).in_(units)))
+            .order_by(col(notice.created_at)).limit(limit))).all()
+    return [(n, i) for n, i in rows]

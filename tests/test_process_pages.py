@@ -217,6 +217,16 @@ async def test_process_tasks_in_the_shared_inbox_and_late_ones_in_the_console(pl
         queue = (await centre.get("/console")).text.split('id="process-overdue"')[1].split("</section>")[0]
         assert f'href="/processes/{instance_id}"' in queue and "其中 1 件无人认领" in queue, queue
         assert f'href="/processes/{instance_id}"' not in (await other_centre.get("/console")).text
+        # A notice to the requester that the gateway keeps refusing is seen there too (the delivery
+        # retries it for two hours, then the row keeps its last error).
+        async with platform.db.transaction() as session:
+            session.add(models.Notice(notice_id=f"{instance_id}.N9", event_id=instance_id, kind="process",
+                                      recipient="13800000000", body="【党群微心愿】…", attempts=4,
+                                      last_error="HTTPStatusError: 502", created_at=datetime.now(UTC)))
+            await session.commit()
+        notices = (await centre.get("/console")).text.split('id="process-notices"')[1].split("</section>")[0]
+        assert f"{instance_id}.N9" in notices and "HTTPStatusError: 502" in notices, notices
+        assert f"{instance_id}.N9" not in (await other_centre.get("/console")).text
         bearer = await platform.login("zx_hs")
         api = (await centre.get("/api/console", headers=bearer)).json()
         assert [t["instance_id"] for t in api["process_stuck"]] == [instance_id]

@@ -35,6 +35,7 @@ class ConsolePages(Controller):
         """The command-centre console: counts per unit and the queues that need a supervisor."""
         data = await queries.console(ctx.db, user.scope, utcnow())
         late = await process_queries.late_tasks(ctx.db, user.scope, utcnow())
+        late["process_notices"] = await process_queries.failing_notices(ctx.db, user.scope)
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
         assignees = await users_by_unit(ctx, user, forms["scope_units"])
