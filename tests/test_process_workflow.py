@@ -16,6 +16,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from processes.definition import catalogue
+from processes.instance import Person
 from store import models
 from store.db import Database
 from tests.process_scenarios import (
@@ -28,7 +29,7 @@ from tests.process_scenarios import (
     until,
 )
 from worker import build_worker
-from workflows.process_instance import ProcessInstanceWorkflow, ProcessSnapshot
+from workflows.process_instance import ProcessAction, ProcessInstanceWorkflow, ProcessSnapshot
 
 FIFTH = Path(__file__).parent / "data" / "elderly_visit.json"
 
@@ -128,6 +129,66 @@ async def test_a_proxy_service_offers_its_catalogue_and_a_missed_deadline_warns_
             await act(handle, GRID_WORKER, "complete", "collected", {"materials": ["身份证"]})
         assert getattr(refused.value.cause, "type", None) == "invalid_form"
         await handle.terminate("test over")
+
+
+def _street_person(username: str, unit: str, role: str = "grid_worker", party: bool = False) -> Person:
+    return Person(username, unit, role, party_member=party,
+                  units_above=(unit, unit.split("-")[0], "HS", "JS") if "-" in unit else (unit, "HS", "JS"))
+
+
+async def test_a_micro_wish_and_a_volunteer_activity_run_their_loops_with_deadlines_in_working_time(
+    time_env: WorkflowEnvironment, org_db: Database
+) -> None:
+    """Both on the time-skipping server: the wish waits past its adoption deadline (a warning, no
+    escalation: the definition says so) before a party member adopts it; the activity fills, keeps
+    a waiting list and credits the hours of those who came. What they credit reaches the store."""
+    queue = f"pi-{uuid.uuid4().hex[:8]}"
+    adopter = _street_person("wg_hs01_g3", "HS01-G3", party=True)
+    async with build_worker(time_env.client, org_db, queue):
+        wish = await start(time_env, queue, shipped_definition("micro_wish"), {"wish": "想要一副老花镜", "value": 80})
+        await until(wish, lambda s: s.instance.tasks[0].due_at is not None)
+        await act(wish, COMMUNITY, "claim")
+        await act(wish, COMMUNITY, "complete", "publish")
+        snap = await until(wish, lambda s: s.instance.tasks[-1].due_at is not None)
+        adopt = snap.instance.tasks[-1]
+        assert adopt.kind == "adopt" and adopt.unit == "HS" and adopt.due_at is not None
+        await time_env.sleep(datetime.fromisoformat(adopt.due_at) - datetime.fromisoformat(adopt.created_at)
+                             + timedelta(minutes=5))
+        snap = await wish.query(ProcessInstanceWorkflow.snapshot)
+        assert [w.task_id for w in snap.warnings] == [adopt.task_id] and snap.instance.state == "published"
+        await act(wish, adopter, "claim")
+        await act(wish, adopter, "complete", "adopt")
+        await act(wish, adopter, "claim")
+        await act(wish, adopter, "complete", "fulfilled", {"photo": "a1b2c3d4e5f6a7b8c9d0.jpg"})
+        await act(wish, COMMUNITY, "claim")
+        final: ProcessSnapshot = await act(wish, COMMUNITY, "complete", "verified")
+        assert final.instance.state == "done"
+
+        organiser = Person("sq_hs01", "HS01", "community_staff", units_above=("HS01", "HS", "JS"))
+        values = {"team": "HS01", "title": "社区环境清扫", "starts_at": "2026-12-12T09:00:00+08:00",
+                  "place": "城北路社区广场", "capacity": 2}
+        activity = await start(time_env, queue, shipped_definition("volunteer_activity"), values)
+        volunteers = [_street_person(f"wg_hs01_g{i}", f"HS01-G{i}") for i in (1, 2, 4)]
+        for volunteer in volunteers:
+            snap = await act(activity, volunteer, "claim")
+        assert [(s.username, s.waiting) for s in snap.instance.tasks[0].sign_ups] == [
+            ("wg_hs01_g1", False), ("wg_hs01_g2", False), ("wg_hs01_g4", True)]
+        sign_up = snap.instance.tasks[0].task_id
+        await act(activity, organiser, "complete", "close_sign_up")
+        for volunteer in volunteers[:2]:
+            for action in ("check_in", "check_out"):
+                await activity.execute_update(ProcessInstanceWorkflow.act, ProcessAction(
+                    action, organiser, sign_up, volunteer=volunteer.username))
+        await act(activity, organiser, "claim")
+        final = await act(activity, organiser, "complete", "confirm_hours", {"hours": 3})
+        assert final.instance.state == "done"
+        await until_projected(org_db, activity.id, "done")
+        async with org_db.session() as session:
+            credits = sorted((c.instance_id == wish.id, c.subject, c.credit, c.amount) for c in (await session.exec(
+                select(models.ProcessCredit).where(col(models.ProcessCredit.instance_id).in_([wish.id, activity.id]))
+            )).all())
+        assert credits == [(False, "wg_hs01_g1", "volunteer_hours", 3.0), (False, "wg_hs01_g2", "volunteer_hours", 3.0),
+                           (True, "wg_hs01_g3", "pioneer_points", 2.0), (True, "wg_hs01_g3", "wish_fulfilled", 1.0)]
 
 
 # On the dev server: the time-skipping one answered an update that followed a rejected one on the same
