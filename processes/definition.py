@@ -86,8 +86,9 @@ class Taker(_Strict):
 
 
 class Deadline(_Strict):
-    """A task's deadline in working hours, with a reminder at ``remind_at`` of it and, when
-    ``escalate``, a red warning to the unit above once it is passed (the event lifecycle's marks)."""
+    """A task's deadline in working hours, with a reminder (a mark of the timer in the timeline) at
+    ``remind_at`` of them and, once it has passed, a warning that escalates when ``escalate``: a mark
+    in the timeline and the task marked late, which puts it in the console of the units above."""
 
     hours: int = Field(gt=0, le=2000)
     remind_at: float = Field(default=0.75, gt=0, lt=1)

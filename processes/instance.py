@@ -351,6 +351,15 @@ def expire(d: ProcessDefinition, inst: Instance, task_id: str, now: str, next_du
     return True
 
 
+def supervise(inst: Instance, task_id: str, mark: str, now: str) -> None:
+    """A supervision mark of the timers on the open task, in the timeline (and so in the audit):
+    ``remind`` once the reminder share of its deadline has passed, ``escalate`` once its deadline
+    has passed and the definition says it escalates (the unit above sees it in the console)."""
+    if mark not in ("remind", "escalate"):
+        raise Refused("unknown_action")
+    _step(inst, mark, "timer", inst.state, now, task_id)
+
+
 #: Who may cancel an instance: the supervisors, and the community's staff (who look after its residents).
 CANCELLERS = (*SUPERVISOR_ROLES, "community_staff")
 

@@ -48,11 +48,12 @@ async def task_counts(db: Database, person: Person) -> dict[str, int]:
 
 
 async def late_tasks(db: Database, scope: set[str], now: datetime, limit: int = 200) -> dict[str, list[Any]]:
-    """The process tasks of the units of ``scope`` past their deadline (``process_overdue``, soonest
-    first) and those of them nobody has claimed (``process_stuck``)."""
+    """The process tasks of the units of ``scope`` whose deadline passed and escalated (``late``, set
+    by the workflow's timer: a deadline the definition does not escalate, like a wish's adoption,
+    stays off this list; ``process_overdue``, soonest due first) and those of them nobody has claimed
+    (``process_stuck``). ``now`` is kept for the callers' symmetry with the events' queues."""
     table = models.ProcessTaskRow
-    late = [col(table.unit).in_(list(scope)), col(table.status).in_(ACTIVE), col(table.due_at).is_not(None),
-            col(table.due_at) < now]
+    late = [col(table.unit).in_(list(scope)), col(table.status).in_(ACTIVE), col(table.late)]
     async with db.session() as session:
         overdue = list((await session.exec(select(table).where(*late).order_by(col(table.due_at).asc())
                                            .limit(limit))).all())

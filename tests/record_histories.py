@@ -39,7 +39,7 @@ from wulian.temporal_setup import ensure_search_attributes
 
 OUT = Path(__file__).parent / "histories"
 #: The tag of this recording (files ``<scenario>-<tag>.json``); the first recording has none.
-RECORDING = "2026-12g"
+RECORDING = "2026-12h"
 
 
 async def save(name: str, handle: WorkflowHandle, *, running: bool = True) -> None:

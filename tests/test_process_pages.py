@@ -212,7 +212,7 @@ async def test_process_tasks_in_the_shared_inbox_and_late_ones_in_the_console(pl
         await login(other_centre, "zx_st")
         console = (await centre.get("/console")).text
         assert f'href="/processes/{instance_id}"' not in console  # not late yet
-        # The clock passes the task's deadline (the workflow's own timer marks it late: test_process_workflow).
+        # The task's deadline passes and escalates (the workflow's own timer: test_process_workflow).
         await _past_deadline(platform, instance_id)
         queue = (await centre.get("/console")).text.split('id="process-overdue"')[1].split("</section>")[0]
         assert f'href="/processes/{instance_id}"' in queue and "其中 1 件无人认领" in queue, queue
@@ -233,17 +233,18 @@ async def test_process_tasks_in_the_shared_inbox_and_late_ones_in_the_console(pl
         assert [t["task_kind"] for t in api["process_overdue"]] == ["approve"]
         # Claimed, it is still overdue but no longer stuck.
         await _step_claim(platform, community, instance_id)
-        await _past_deadline(platform, instance_id)  # the claim's projection wrote the true deadline back
+        await _past_deadline(platform, instance_id)  # the claim's projection wrote the workflow's row back
         api = (await centre.get("/api/console", headers=bearer)).json()
         assert [t["instance_id"] for t in api["process_overdue"]] == [instance_id] and api["process_stuck"] == []
 
 
 async def _past_deadline(platform: Platform, instance_id: str) -> None:
-    """Move the projected deadline of the instance's task an hour into the past."""
+    """The projected task as the workflow's timer leaves it once its deadline passed and escalated
+    (due an hour ago, late): the timer itself runs on the time-skipping server in test_process_workflow."""
     async with platform.db.transaction() as session:
         task = (await session.exec(select(models.ProcessTaskRow).where(
             models.ProcessTaskRow.instance_id == instance_id))).one()
-        task.due_at = datetime.now(UTC) - timedelta(hours=1)
+        task.due_at, task.late = datetime.now(UTC) - timedelta(hours=1), True
         session.add(task)
         await session.commit()
 

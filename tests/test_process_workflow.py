@@ -121,7 +121,14 @@ async def test_a_proxy_service_offers_its_catalogue_and_a_missed_deadline_warns_
                              + timedelta(minutes=5))
         snap = await handle.query(ProcessInstanceWorkflow.snapshot)
         assert [w.task_id for w in snap.warnings] == [accept.task_id] and snap.instance.state == "requested"
+        # The timers' marks: a reminder at three quarters of its working hours, then the escalation.
+        marks = [(s.action, s.actor, s.task_id) for s in snap.instance.timeline[1:]]
+        assert marks == [("remind", "timer", accept.task_id), ("escalate", "timer", accept.task_id)], marks
+        reminded = datetime.fromisoformat(snap.instance.timeline[1].at)
+        assert datetime.fromisoformat(accept.created_at) < reminded < datetime.fromisoformat(accept.due_at)
+        assert snap.warnings[0].escalated
         assert (await process_tasks(org_db, handle.id))[0].late  # the inbox and the console see it overdue
+        assert ("timer", "process_remind") in await audit_of(org_db, handle.id)
         await act(handle, GRID_WORKER, "claim")
         snap = await act(handle, GRID_WORKER, "complete", "accept")
         with pytest.raises(WorkflowUpdateFailedError) as refused:  # 老年优待证 needs three materials
@@ -156,6 +163,12 @@ async def test_a_micro_wish_and_a_volunteer_activity_run_their_loops_with_deadli
                              + timedelta(minutes=5))
         snap = await wish.query(ProcessInstanceWorkflow.snapshot)
         assert [w.task_id for w in snap.warnings] == [adopt.task_id] and snap.instance.state == "published"
+        # Reminded, but not escalated (the definition's adoption deadline does not escalate): not late.
+        marks = [(s.action, s.task_id) for s in snap.instance.timeline if s.actor == "timer"]
+        assert marks == [("remind", adopt.task_id)], marks
+        assert not snap.warnings[0].escalated
+        await until_projected(org_db, wish.id, "published")
+        assert not next(t for t in await process_tasks(org_db, wish.id) if t.task_kind == "adopt").late
         await act(wish, adopter, "claim")
         await act(wish, adopter, "complete", "adopt")
         await act(wish, adopter, "claim")

@@ -5,8 +5,10 @@ version it started with by construction: activating version 2 changes what new i
 this one's history. The moves are :mod:`processes.instance`'s (pure, passed through the sandbox);
 this module adds what only a workflow has: people acting through an update (:meth:`act`, whose
 validator runs the move on a copy, so a refused move leaves no trace in history), deadlines in working
-time (the event lifecycle's ``compute_due`` activity, holidays included), and timers that fire on them
-(a move named ``on_deadline``, or one warning per task otherwise).
+time (the event lifecycle's ``compute_due`` activity, holidays included), and timers that fire on them:
+a reminder at ``remind_at`` of the working hours, then a move named ``on_deadline``, or one warning per
+task otherwise, escalated unless the deadline says not (``SUPERVISION_PATCH``); a state's notice is
+delivered to the requester (``NOTICE_PATCH``).
 
 After every change the instance is projected into the store (activity ``project_process``: the
 instance, its tasks for the inbox, its credits, an audit entry per step), and the problem events a
@@ -38,6 +40,7 @@ from processes.instance import (
     claim,
     complete,
     expire,
+    supervise,
     withdraw,
 )
 from processes.messages import ACTIVITY_PROCESS_EVENT, ACTIVITY_PROJECT_PROCESS, ProcessEventRequest, ProcessProjection
@@ -48,6 +51,10 @@ PROJECTION_PATCH = "process-projection"
 #: A state's notice (``StateSpec.notice``) is delivered to the requester from this patch on (the
 #: definitions of earlier histories had none, so none of them reaches it).
 NOTICE_PATCH = "process-notices"
+#: A task's reminder (at ``Deadline.remind_at`` of its working hours) and its escalation (a deadline
+#: passed that ``escalate``s: the task marked late, for the unit above) from this patch on; before
+#: it every passed deadline was a late warning, and there were no reminders.
+SUPERVISION_PATCH = "process-reminders"
 #: A notice's delivery is retried for about two hours (the console lists the failing ones), then given up.
 _DELIVER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5),
                              maximum_attempts=30)
@@ -91,10 +98,12 @@ class ProcessAction:
 
 @dataclass
 class DeadlineWarning:
-    """A deadline passed with no move for it: the task, when."""
+    """A deadline passed with no move for it: the task, when, and whether it escalated (the task is
+    then marked late for the unit above; a deadline the definition does not escalate only warns)."""
 
     task_id: str
     at: str
+    escalated: bool = True
 
 
 @dataclass
@@ -140,6 +149,7 @@ class ProcessInstanceWorkflow:
         self._events_asked = 0  # how many of ``Instance.events`` a start was sent for
         self._projected = 0  # the number of the last projection
         self._noticed = 0  # the timeline steps already looked at for notices
+        self._remind_at: dict[str, str] = {}  # by task: when its reminder falls ("" once given)
         self._deliveries: list[workflow.ActivityHandle[None]] = []
 
     async def _project(self) -> None:
@@ -151,7 +161,7 @@ class ProcessInstanceWorkflow:
         self._projected += 1
         projection = ProcessProjection(self._inst, self._projected, titles, self._start.actor,
                                        self._start.access_hash, self._start.external_id,
-                                       [w.task_id for w in self._warnings])
+                                       [w.task_id for w in self._warnings if w.escalated])
         await workflow.execute_local_activity(ACTIVITY_PROJECT_PROCESS, projection, result_type=bool,
                                               start_to_close_timeout=_PROJECT_TIMEOUT, retry_policy=_PROJECT_RETRY)
         pending = self._inst.events[self._events_asked:]
@@ -192,6 +202,20 @@ class ProcessInstanceWorkflow:
             ACTIVITY_DUE, DueRequest(start=start, hours=hours), result_type=str,
             start_to_close_timeout=timedelta(seconds=10))
 
+    async def _reminder(self, task_id: str, created_at: str) -> str:
+        """When the open task's reminder falls ("" when given, or none: no deadline, or history from
+        before :data:`SUPERVISION_PATCH`); in working time, computed once per task."""
+        if task_id not in self._remind_at:
+            assert self._inst is not None
+            spec = self._d.state(self._inst.state).task
+            deadline = spec.deadline if spec is not None else None
+            if deadline is None or not workflow.patched(SUPERVISION_PATCH):
+                self._remind_at[task_id] = ""
+            else:
+                self._remind_at[task_id] = await self._due(max(1, round(deadline.hours * deadline.remind_at)),
+                                                           created_at)
+        return self._remind_at[task_id]
+
     async def _set_deadline(self) -> None:
         """Give the task the instance's state just opened its deadline, if the definition sets one."""
         assert self._inst is not None
@@ -218,15 +242,26 @@ class ProcessInstanceWorkflow:
             if due is None:
                 await workflow.wait_condition(lambda: self._changed)
                 continue
+            assert task is not None
+            remind = await self._reminder(task.task_id, task.created_at)
+            if remind and datetime.fromisoformat(remind) < datetime.fromisoformat(due):
+                try:  # first the reminder (a mark in the timeline), then the deadline itself
+                    wait = datetime.fromisoformat(remind) - workflow.now()
+                    await workflow.wait_condition(lambda: self._changed, timeout=max(wait, timedelta(seconds=1)))
+                except TimeoutError:
+                    if self._inst.open_task() is task:
+                        self._remind_at[task.task_id] = ""
+                        supervise(self._inst, task.task_id, "remind", self._now())
+                        await self._project()
+                continue
             wait = datetime.fromisoformat(due) - workflow.now()
             try:
                 await workflow.wait_condition(lambda: self._changed, timeout=max(wait, timedelta(seconds=1)))
             except TimeoutError:
-                assert task is not None
                 if self._inst.open_task() is not task:  # acted on as the deadline fell: nothing is late
                     continue
                 if not expire(self._d, self._inst, task.task_id, self._now()):
-                    self._warnings.append(DeadlineWarning(task.task_id, self._now()))
+                    self._warnings.append(self._late(task.task_id))
                 await self._set_deadline()
                 await self._project()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -236,6 +271,18 @@ class ProcessInstanceWorkflow:
             except ActivityError:  # given up after its retries: the outbox row keeps the last error
                 workflow.logger.warning("a notice of %s was not delivered", self._inst.instance_id)
         return self.snapshot()
+
+    def _late(self, task_id: str) -> DeadlineWarning:
+        """The warning of a passed deadline: escalated (a mark in the timeline, the task late) unless
+        the definition says the deadline does not escalate (before the patch: always, unmarked)."""
+        assert self._inst is not None
+        if not workflow.patched(SUPERVISION_PATCH):
+            return DeadlineWarning(task_id, self._now())
+        spec = self._d.state(self._inst.state).task
+        escalates = spec is None or spec.deadline is None or spec.deadline.escalate
+        if escalates:
+            supervise(self._inst, task_id, "escalate", self._now())
+        return DeadlineWarning(task_id, self._now(), escalated=escalates)
 
     @workflow.query
     def snapshot(self) -> ProcessSnapshot:
