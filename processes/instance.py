@@ -108,6 +108,8 @@ class Step:
     to_state: str
     at: str
     task_id: str | None = None
+    #: Whom the step was about when that is not its actor: the volunteer an organiser checked in or out.
+    subject: str = ""
 
 
 @dataclass
@@ -142,8 +144,9 @@ class Instance:
                     None)
 
 
-def _step(inst: Instance, action: str, actor: str, before: str, now: str, task_id: str | None = None) -> None:
-    inst.timeline.append(Step(len(inst.timeline) + 1, action, actor, before, inst.state, now, task_id))
+def _step(inst: Instance, action: str, actor: str, before: str, now: str, task_id: str | None = None,
+          subject: str = "") -> None:
+    inst.timeline.append(Step(len(inst.timeline) + 1, action, actor, before, inst.state, now, task_id, subject))
 
 
 def resolve_taker(taker: Taker, inst: Instance) -> tuple[str, str]:
@@ -287,7 +290,7 @@ def check_in(d: ProcessDefinition, inst: Instance, task_id: str, organiser: Pers
         entry.checked_out = True
     else:
         entry.checked_in = True
-    _step(inst, "check_out" if out else "check_in", organiser.username, inst.state, now, task_id)
+    _step(inst, "check_out" if out else "check_in", organiser.username, inst.state, now, task_id, username)
 
 
 def complete(d: ProcessDefinition, inst: Instance, task_id: str, who: Person, outcome: str,

@@ -258,6 +258,8 @@ async def _volunteer_activity(platform: Platform, base: str, as_user: Any) -> No
         await _click_and_follow(platform, organiser, instance_id, f"#check-{username}")  # and out
     assert not await organiser.locator(f"#check-{volunteers[2]}").count()  # the waiting list takes no part
     assert not await organiser.locator("#check-sq_hs01").count()
+    timeline = await organiser.inner_text("#process-timeline")
+    assert re.search(r"签到 · sq_hs01 · wg_hs01_g1", timeline) and re.search(r"签退 · sq_hs01 · wg_hs01_g2", timeline)
     await _shot(organiser, "process-11-activity-attendance")
 
     async def hours(page: Any) -> None:

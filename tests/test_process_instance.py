@@ -103,6 +103,9 @@ def test_a_volunteer_activity_fills_keeps_a_waiting_list_and_credits_the_hours_o
     claim(d, activity, attendance.task_id, organiser, LATER)
     complete(d, activity, attendance.task_id, organiser, "confirm_hours", {"hours": 3.5}, LATER)
     assert [(c.subject, c.kind, c.amount) for c in activity.credits] == [("v_a", "volunteer_hours", 3.5)]
+    # Each check-in and -out names the volunteer it was about beside the organiser who made it.
+    assert [(s.action, s.actor, s.subject) for s in activity.timeline if s.action.startswith("check")] == [
+        ("check_in", "vt_lead", "v_a"), ("check_out", "vt_lead", "v_a"), ("check_in", "vt_lead", "v_c")]
     assert activity.state == "done"
 
 
