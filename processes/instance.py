@@ -299,18 +299,22 @@ def complete(d: ProcessDefinition, inst: Instance, task_id: str, who: Person, ou
     """``who`` completes the task with ``outcome`` (one of its outcomes) and its form ``values``; the
     instance moves, credits are earned, and the next state's task opens (due ``next_due_at``).
     Refused: ``not_now``, ``not_taker``, ``not_claimed`` (a one-taker task is claimed first, except by
-    the requester), ``no_outcome``, ``invalid_form`` with the form's problems."""
+    the requester, and except by the person it is already for: the taker an earlier task named, whose
+    claim is then recorded with it), ``no_outcome``, ``invalid_form`` with the form's problems."""
     task, spec = _current(d, inst, task_id)
     if not may_close(d, inst, task, who):
         raise Refused("not_taker")
     needs_claim = spec.claim == "one" and spec.taker is not None and spec.taker.place != "requester"
-    if needs_claim and task.claimed_by != who.username:
+    own = task.status == "open" and bool(task.person) and task.person == who.username
+    if needs_claim and task.claimed_by != who.username and not own:
         raise Refused("not_claimed")
     if outcome not in spec.outcomes:
         raise Refused("no_outcome")
     problems = form_problems(spec.form, values, offered_values(spec.form, d.input, inst.values, catalogues or {}))
     if problems:
         raise Refused("invalid_form", problems)
+    if needs_claim and task.claimed_by != who.username:  # their own task: the claim goes with it
+        claim(d, inst, task_id, who, now)
     task.status, task.completed_at, task.outcome, task.values = "done", now, outcome, dict(values)
     if spec.claim == "one":
         task.claimed_by = task.claimed_by or who.username

@@ -47,11 +47,11 @@ async def task_counts(db: Database, person: Person) -> dict[str, int]:
     return {kind: int(n) for kind, n in counted}
 
 
-async def late_tasks(db: Database, scope: set[str], now: datetime, limit: int = 200) -> dict[str, list[Any]]:
+async def late_tasks(db: Database, scope: set[str], limit: int = 200) -> dict[str, list[Any]]:
     """The process tasks of the units of ``scope`` whose deadline passed and escalated (``late``, set
     by the workflow's timer: a deadline the definition does not escalate, like a wish's adoption,
     stays off this list; ``process_overdue``, soonest due first) and those of them nobody has claimed
-    (``process_stuck``). ``now`` is kept for the callers' symmetry with the events' queues."""
+    (``process_stuck``)."""
     table = models.ProcessTaskRow
     late = [col(table.unit).in_(list(scope)), col(table.status).in_(ACTIVE), col(table.late)]
     async with db.session() as session:

@@ -80,6 +80,19 @@ async def _instance_from(page: Any) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+async def _portal_request(resident: Any, base: str, kind: str, name: str, grid: str,
+                          fields: dict[str, str]) -> tuple[str, str]:
+    """A resident's request of ``kind`` on the portal; the instance id and access key it led to."""
+    await resident.goto(f"{base}/p/new/{kind}")
+    await resident.fill("#req-name", name)
+    await resident.select_option("#req-grid", grid)
+    for field_name, value in fields.items():
+        await resident.fill(f"#start-{field_name}", value)
+    await resident.click("#process-submit")
+    await resident.wait_for_url(re.compile(r".*/p/[^/]+\?key="))
+    return await _instance_from(resident)
+
+
 async def _credits(platform: Platform, instance_id: str) -> list[tuple[str, str, float]]:
     async with platform.db.session() as session:
         rows = (await session.exec(select(models.ProcessCredit).where(
@@ -191,14 +204,8 @@ async def _proxy_service(platform: Platform, base: str, resident: Any, as_user: 
 
 async def _micro_wish(platform: Platform, base: str, resident: Any, as_user: Any) -> None:
     """微心愿: posted by a resident, published, adopted by a party member, fulfilled, verified."""
-    await resident.goto(f"{base}/p/new/micro_wish")
-    await resident.fill("#req-name", "李奶奶")
-    await resident.select_option("#req-grid", "HS01-G3")
-    await resident.fill("#start-wish", "想要一副老花镜")
-    await resident.fill("#start-value", "80")
-    await resident.click("#process-submit")
-    await resident.wait_for_url(re.compile(r".*/p/[^/]+\?key="))
-    instance_id, _key = await _instance_from(resident)
+    instance_id, _key = await _portal_request(resident, base, "micro_wish", "李奶奶", "HS01-G3",
+                                              {"wish": "想要一副老花镜", "value": "80"})
     url = f"{base}/processes/{instance_id}"
 
     community = await as_user("sq_hs01")
@@ -277,13 +284,8 @@ async def _volunteer_activity(platform: Platform, base: str, as_user: Any) -> No
 
 async def _deliberation(platform: Platform, base: str, resident: Any, as_user: Any) -> None:
     """居民说事: raised by a resident, deliberated, a decision that starts a routed problem event."""
-    await resident.goto(f"{base}/p/new/deliberation")
-    await resident.fill("#req-name", "张先生")
-    await resident.select_option("#req-grid", "HS01-G2")
-    await resident.fill("#start-matter", "小区门口垃圾堆放点每天溢出，希望社区商量增加清运")
-    await resident.click("#process-submit")
-    await resident.wait_for_url(re.compile(r".*/p/[^/]+\?key="))
-    instance_id, key = await _instance_from(resident)
+    instance_id, key = await _portal_request(resident, base, "deliberation", "张先生", "HS01-G2",
+                                             {"matter": "小区门口垃圾堆放点每天溢出，希望社区商量增加清运"})
     url = f"{base}/processes/{instance_id}"
 
     secretary = await as_user("sq_hs01")

@@ -178,3 +178,28 @@ def test_a_bad_start_form_starts_nothing_and_a_move_out_of_turn_is_refused() -> 
     assert refused.value.code == "not_now"
     assert visit.state == "follow_up" and visit.tasks[-1].unit == "HS01"
     assert [(c.subject, c.kind) for c in visit.credits] == [("wg_hs01_g1", "visit")]
+
+
+def test_a_task_already_someones_own_is_completed_by_them_with_its_claim_and_by_nobody_else() -> None:
+    d = _def("proxy_service")
+    items = {"proxy_items": catalogue("proxy_items")}
+    errand = begin(d, "PX-2", HOME, {"item": "PS-03", "phone": "13800000000"}, NOW, "wg_hs01_g1", catalogues=items)
+    accept = errand.tasks[0]
+    with pytest.raises(Refused) as refused:  # the grid's task is nobody's own yet: claimed first
+        complete(d, errand, accept.task_id, GRID_WORKER, "accept", {}, NOW)
+    assert refused.value.code == "not_claimed"
+    claim(d, errand, accept.task_id, GRID_WORKER, NOW)
+    complete(d, errand, accept.task_id, GRID_WORKER, "accept", {}, NOW)
+    collect = errand.tasks[-1]
+    assert collect.person == "wg_hs01_g1" and collect.status == "open"
+    with pytest.raises(Refused) as refused:  # one material short: refused, and nothing recorded, not even a claim
+        complete(d, errand, collect.task_id, GRID_WORKER, "collected", {"materials": ["身份证"]}, NOW, catalogues=items)
+    assert refused.value.code == "invalid_form" and collect.status == "open" and len(errand.timeline) == 3
+    with pytest.raises(Refused) as refused:  # not theirs
+        complete(d, errand, collect.task_id, OTHER_GRID, "collected", {"materials": ["身份证", "户口簿", "一寸照片"]},
+                 NOW, catalogues=items)
+    assert refused.value.code == "not_taker"
+    complete(d, errand, collect.task_id, GRID_WORKER, "collected", {"materials": ["身份证", "户口簿", "一寸照片"]},
+             LATER, catalogues=items)
+    assert [(s.action, s.actor) for s in errand.timeline[3:]] == [("claim", "wg_hs01_g1"), ("collected", "wg_hs01_g1")]
+    assert collect.claimed_by == "wg_hs01_g1" and errand.state == "handling"

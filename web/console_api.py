@@ -122,9 +122,8 @@ class WorkflowActionController(Controller):
     @get("/console", guards=[supervisors])
     async def console(self, ctx: AppContext, user: CurrentUser, request: Request) -> dict[str, Any]:
         """The command-centre queues within the supervisor's scope."""
-        now = utcnow()
-        late = await process_queries.late_tasks(ctx.db, user.scope, now)
-        return {**console_view(await queries.console(ctx.db, user.scope, now)),
+        late = await process_queries.late_tasks(ctx.db, user.scope)
+        return {**console_view(await queries.console(ctx.db, user.scope, utcnow())),
                 **{name: [process_task_view(t) for t in rows] for name, rows in late.items()}}
 
     @get("/events/{event_id:str}/timeline.csv", guards=[signed_in])

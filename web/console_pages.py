@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from store import process_queries, queries
+from store import process_queries, process_versions, queries
 from store.timeutil import utcnow
 from web import commands
 from web.access import supervisors
@@ -33,8 +33,9 @@ class ConsolePages(Controller):
                       error: str | None = None,
                       ok: int | None = None, total: int | None = None) -> Response[Any]:
         """The command-centre console: counts per unit and the queues that need a supervisor."""
-        data = await queries.console(ctx.db, user.scope, utcnow())
-        late = await process_queries.late_tasks(ctx.db, user.scope, utcnow())
+        now = utcnow()
+        data = await queries.console(ctx.db, user.scope, now)
+        late = await process_queries.late_tasks(ctx.db, user.scope)
         late["process_notices"] = await process_queries.failing_notices(ctx.db, user.scope)
         org = await ctx.org()
         forms = await units_for_forms(ctx, user)
@@ -42,9 +43,9 @@ class ConsolePages(Controller):
         bulk = {"ok": ok, "total": total} if msg == "msg.bulk_done" and ok is not None and total is not None else None
         return Template("console.html", context={
             "user": user, "msg": None if bulk else msg, "error": error, "bulk": bulk, "q": data,
-            "org": org.units, "now": utcnow(), "bulk_actions": BULK_ACTIONS, "assignees": assignees,
+            "org": org.units, "now": now, "bulk_actions": BULK_ACTIONS, "assignees": assignees,
             "confirmed_actions": commands.CONFIRMED_ACTIONS, **forms, **late,
-            "texts": await process_texts(ctx, language_of(request.cookies)),
+            "texts": process_texts(await process_versions.active_definitions(ctx.db), language_of(request.cookies)),
             # The decisions a row offers: the workflow's own checks (``workflows.policy``), not re-derived.
             "decisions": lambda ev: [a for a in supervisor_actions(ev, [], user) if a in DECISIONS],
         })

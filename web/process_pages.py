@@ -109,23 +109,6 @@ def _allowed(d: ProcessDefinition, inst: Instance, action: ProcessAction) -> boo
     return True
 
 
-def personal(task: ProcessTask, who: Person) -> bool:
-    """Whether ``task`` is ``who``'s own and nobody has claimed it yet: the person an earlier task
-    named (e.g. the errand runner who accepted a proxy service). The page completes it with the
-    claim in the same post rather than asking for a claim first; the moves still decide both."""
-    return bool(task.person) and task.person == who.username and task.status == "open" and who.role != "requester"
-
-
-def _claimed_copy(d: ProcessDefinition, inst: Instance, task: ProcessTask, who: Person) -> Instance | None:
-    """A copy of ``inst`` with ``task`` claimed by ``who``, when the move allows that (else None)."""
-    trial = copy.deepcopy(inst)
-    try:
-        apply_action(d, trial, ProcessAction("claim", who, task.task_id), datetime.now(UTC).isoformat(), {})
-    except Refused:
-        return None
-    return trial
-
-
 def offers(d: ProcessDefinition, inst: Instance, who: Person) -> Offer:
     """The actions the definition allows ``who`` now (each checked by the move it would make)."""
     task = inst.open_task()
@@ -134,25 +117,18 @@ def offers(d: ProcessDefinition, inst: Instance, who: Person) -> Offer:
         return offer
     spec = d.state(task.state).task
     assert spec is not None
-    if spec.claim != "many" and personal(task, who):
-        trial = _claimed_copy(d, inst, task, who)
-        if trial is not None:  # their own task: complete it at once (the claim goes with it)
-            offer.complete = [o for o in spec.outcomes
-                              if _allowed(d, trial, ProcessAction("complete", who, task.task_id, o, {}))]
-            offer.cancel = _allowed(d, inst, ProcessAction("cancel", who))
-            return offer
+    if may_close(d, inst, task, who):
+        offer.complete = [o for o in spec.outcomes
+                          if _allowed(d, inst, ProcessAction("complete", who, task.task_id, o, {}))]
     if may_take(d, inst, task, who):
         mine = next((s for s in task.sign_ups if s.username == who.username), None)
         if spec.claim == "many":
             offer.claim, offer.withdraw = mine is None, mine is not None
-        else:
+        else:  # a task they may complete at once (their own: the move claims it) asks for no claim
             offer.claim = task.status == "open" and who.role != "requester" and spec.taker is not None \
-                and spec.taker.place != "requester"
+                and spec.taker.place != "requester" and not offer.complete
         earlier = [s for t in inst.tasks for s in t.sign_ups if not s.waiting and not s.checked_out]
         offer.check = earlier if spec.claim == "one" and who.role != "requester" else []
-    if may_close(d, inst, task, who):
-        offer.complete = [o for o in spec.outcomes
-                          if _allowed(d, inst, ProcessAction("complete", who, task.task_id, o, {}))]
     offer.cancel = _allowed(d, inst, ProcessAction("cancel", who))
     return offer
 
@@ -177,9 +153,9 @@ async def visible_instance(ctx: AppContext, user: CurrentUser, instance_id: str
     return row, process_versions.parsed(stored), inst
 
 
-async def process_texts(ctx: AppContext, lang: str) -> dict[str, ProcessText]:
-    """The words of each active definition, by kind (for the lists of tasks of several kinds)."""
-    defs = await process_versions.active_definitions(ctx.db)
+def process_texts(defs: dict[str, ProcessDefinition], lang: str) -> dict[str, ProcessText]:
+    """The words of each definition of ``defs`` (the active ones, by kind), for the lists of tasks
+    of several kinds."""
     return {k: ProcessText(lang, d, catalogues_of(d)) for k, d in defs.items()}
 
 
@@ -191,7 +167,7 @@ async def inbox_processes(ctx: AppContext, user: CurrentUser, lang: str, limit: 
     if not counts:
         return {"process_rows": [], "process_counts": {}, "texts": {}}
     return {"process_rows": await task_rows(ctx.db, person, None, limit), "process_counts": counts,
-            "texts": await process_texts(ctx, lang)}
+            "texts": process_texts(await process_versions.active_definitions(ctx.db), lang)}
 
 
 async def act_on(ctx: AppContext, instance_id: str, action: ProcessAction) -> None:
@@ -303,7 +279,7 @@ class ProcessPages(Controller):
                 query = query.where(models.ProcessInstanceRow.kind == chosen)
             recent = list((await session.exec(query.limit(50))).all())
         lang = _lang(request)
-        texts = {k: ProcessText(lang, d, catalogues_of(d)) for k, d in defs.items()}
+        texts = process_texts(defs, lang)
         return Template("processes.html", context={
             "user": user, "defs": defs, "texts": texts, "kind": chosen, "rows": rows, "recent": recent,
             "now": datetime.now(UTC), "msg": _known(msg)})
@@ -408,10 +384,6 @@ async def _act(ctx: AppContext, request: Request, d: ProcessDefinition, inst: In
                 values[field_spec.name] = (await save_staff_photos(ctx, request, user, uploads, 1))[0]
                 photos.append(values[field_spec.name])
     try:
-        open_task = inst.open_task()
-        if action == "complete" and open_task is not None and open_task.task_id == task_id and \
-                personal(open_task, who) and _claimed_copy(d, inst, open_task, who) is not None:
-            await act_on(ctx, inst.instance_id, ProcessAction("claim", who, task_id))  # their own: claimed with it
         await act_on(ctx, inst.instance_id, ProcessAction(action, who, task_id, first("outcome", 40), values,
                                                           first("volunteer", 64)))
     except WorkflowUpdateFailedError as exc:
