@@ -295,9 +295,11 @@ def index_score(index: Index, sources: Mapping[str, float | None], unit: str | N
                 months: float = 1.0) -> tuple[float | None, list[Part], bool]:
     """An index: the weighted mean (0..100) of its parts with a value. ``sources`` gives the value of
     each non-indicator source (composite, grids, grid, own, rating); ``credits`` the subject's process
-    credits by kind over the period of ``months`` (None: credits are not counted for this subject)."""
+    credits by kind over the period of ``months`` (None: credits are not counted for this subject).
+    Nothing credited counts 0 beside measured parts; with no other part measured there is no index."""
     parts: list[Part] = []
     got, weights = 0.0, 0.0
+    evidence = False  # a part measured from data, or credits earned: an index of nothing is no index
     for part in index.parts:
         raw, shown = _part_value(part, sources, values, credits, months)
         points = None if shown is None else part.weight * shown / 100
@@ -306,7 +308,8 @@ def index_score(index: Index, sources: Mapping[str, float | None], unit: str | N
         if shown is not None:
             got += part.weight * shown
             weights += part.weight
-    if weights == 0:
+            evidence = evidence or part.source != "credits" or bool(raw)
+    if weights == 0 or not evidence:  # only a credits part with nothing credited: unmeasured, never 0
         return None, parts, False
     return got / weights, parts, weights < sum(p.weight for p in index.parts) - 1e-9
 

@@ -206,3 +206,17 @@ def test_process_credits_count_in_the_pioneer_and_fortress_indices() -> None:
     # Over two months the same 30 hours are 30 of 40: 75 × 10% = 7.5 (the grids' patrol target doubles too).
     two = score_sheet(load(), credited, date(2026, 10, 1), date(2026, 11, 30)).row("communities", "HS01")
     assert two is not None and next(p for p in two.parts if p.code == "volunteering").points == pytest.approx(7.5)
+
+
+def test_an_index_of_nothing_but_an_empty_credits_part_is_no_index() -> None:
+    # A party member in a department: no grid below their unit, no handling task of their own, no
+    # pioneer point. Only the credits part has a value (0): that is no evidence, so no index (not 0).
+    cadre_member = Person("dm", "党员", "D-ZF", "department_staff", party_member=True)
+    sheet = score_sheet(load(), inputs(people=[cadre_member], grids_under={"D-ZF": []}), *NOV)
+    row = sheet.row("party_members", "dm")
+    assert row is not None and (row.score, row.grade) == (None, None)
+    # One pioneer point is evidence: 1 of 2 a month → 50 (the only part measured).
+    credited = score_sheet(load(), inputs(people=[cadre_member], grids_under={"D-ZF": []},
+                                          person_credits={"dm": {"pioneer_points": 1.0}}), *NOV)
+    row = credited.row("party_members", "dm")
+    assert row is not None and row.score == 50.0 and "partial" in row.flags
