@@ -163,7 +163,8 @@ class IndexPart(_Strict):
     - ``own``: the person's own handling record (``own``); ``rating``: the rating a cadre was given;
     - ``credits``: what the processes credited the person (or the community, the street) in the period,
       of kind ``credit`` (volunteer hours, pioneer points, proxy services, wishes fulfilled...), as the
-      share reached of ``per_month`` a month (none at all: 0, not unmeasured: doing nothing counts).
+      share reached of ``per_month`` a month (none at all: 0, not unmeasured: doing nothing counts,
+      but an index with no other part measured is no index).
     """
 
     code: str = Code
